@@ -1,0 +1,61 @@
+"""The core's own hook implementations (registered as plugin ``core``; cannot be disabled).
+
+Access: owners and admins are allowed; taken-down, unprocessed and failed content is denied to
+everyone else; public content is allowed once its ``publish_at`` has passed. Anything else
+(tier-gated content, early access) needs a plugin to allow it.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from .contracts import Metric, Vote
+from .hookimpl import hookimpl
+from .models import ContentItem, DomainEvent, Entitlement, Tier
+
+
+@hookimpl
+def check_access(actor, action, resource, context):
+    if actor is not None and (actor.is_admin or actor.artist_id == resource.artist_id):
+        return Vote.ALLOW
+    if resource.status != "ready":
+        return Vote.DENY
+    if resource.visibility == "public" and (resource.publish_at is None or resource.publish_at <= context.now):
+        return Vote.ALLOW
+    return None
+
+
+def _content_count(platform, artist_id, window):
+    with platform.db.session() as s:
+        return s.scalar(select(func.count()).select_from(ContentItem).where(
+            ContentItem.artist_id == artist_id, ContentItem.status == "ready")) or 0
+
+
+def _paying_members(platform, artist_id, window):
+    now = platform.clock.now()
+    with platform.db.session() as s:
+        return s.scalar(select(func.count(func.distinct(Entitlement.user_id)))
+                        .join(Tier, Tier.id == Entitlement.tier_id)
+                        .where(Entitlement.artist_id == artist_id, Tier.rank > 0,
+                               Entitlement.status.in_(("active", "past_due", "cancelled")),
+                               Entitlement.starts_at <= now,
+                               (Entitlement.expires_at.is_(None)) | (Entitlement.expires_at > now))) or 0
+
+
+def _events_by_type(platform, artist_id, window):
+    with platform.db.session() as s:
+        rows = s.execute(select(DomainEvent.type, func.count()).where(
+            DomainEvent.artist_id == artist_id, DomainEvent.occurred_at >= window.start,
+            DomainEvent.occurred_at < window.end).group_by(DomainEvent.type).order_by(DomainEvent.type)).all()
+    return {t: n for t, n in rows}
+
+
+@hookimpl
+def register_metrics(platform):
+    return [
+        Metric("published_items", "Published items", "Content items that are ready to play or read.",
+               _content_count),
+        Metric("members_current", "Members now", "Fans who currently hold a paid tier (any source).",
+               _paying_members),
+        Metric("events_by_type", "Activity", "Domain events about this artist in the window, by type.",
+               _events_by_type, unit="table"),
+    ]

@@ -1,0 +1,164 @@
+"""Database access: one SQLAlchemy 2 engine per platform, sessions as transactions, shared types.
+
+SQLite (WAL, foreign keys on) is the embedded default; PostgreSQL when ``MC_DATABASE_URL`` says so.
+Plugins declare their tables on :class:`Base` so that they share the naming convention and types.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, Uuid, create_engine, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from .errors import ConfigError
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use platform.clock.now()")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, uuid.UUID: Uuid()}
+
+
+def uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigError(f"MC_DATABASE_URL is not a valid database URL: {exc}") from None
+    kwargs: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            from pathlib import Path
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+    else:
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except Exception as exc:  # missing driver and the like
+        raise ConfigError(f"cannot use database {redact(url)}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Database:
+    """Engine + session factory. ``with db.session() as s:`` is one transaction."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False, future=True)
+        install_commit_hooks(self.Session)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def check(self) -> None:
+        """Connect once; raise :class:`ConfigError` with one readable line when that fails."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot reach the database at {redact(self.url)}: {reason}") from None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        s = self.Session()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def on_commit(session: Session, callback) -> None:
+    """Run ``callback()`` once this session's transaction has committed (dropped on rollback)."""
+    session.info.setdefault("mc_after_commit", []).append(callback)
+
+
+def install_commit_hooks(Session_: sessionmaker) -> None:
+    import logging
+
+    log = logging.getLogger("musicconnect.db")
+
+    @event.listens_for(Session_, "after_commit")
+    def _after_commit(session: Session) -> None:
+        callbacks = session.info.pop("mc_after_commit", [])
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:  # a callback must never undo or hide a commit
+                log.exception("after-commit callback failed")
+
+    @event.listens_for(Session_, "after_rollback")
+    def _after_rollback(session: Session) -> None:
+        session.info.pop("mc_after_commit", None)

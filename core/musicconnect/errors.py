@@ -1,0 +1,103 @@
+"""RFC 9457 problem details. Every error a client sees is ``application/problem+json`` with a
+stable ``type`` (``/problems/<slug>``, documented in docs/problems.md)."""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("musicconnect.errors")
+PROBLEM_BASE = "/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class MusicConnectError(Exception):
+    """Base of the platform's own errors (non-HTTP callers such as the CLI show ``str(err)``)."""
+
+
+class ConfigError(MusicConnectError):
+    """The platform cannot start with this configuration (unreachable database, bad setting...)."""
+
+
+class Problem(MusicConnectError):
+    """An error with an HTTP status and a stable problem type; raise it anywhere in a request."""
+
+    def __init__(self, status: int, slug: str, detail: str | None = None, *, title: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any):
+        self.status = status
+        self.slug = slug
+        self.title = title or HTTPStatus(status).phrase
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+        super().__init__(detail or self.title)
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {"type": PROBLEM_BASE + self.slug, "title": self.title, "status": self.status}
+        if self.detail:
+            doc["detail"] = self.detail
+        if instance:
+            doc["instance"] = instance
+        doc.update(self.extra)
+        return doc
+
+
+def NotFound(what: str = "resource") -> Problem:
+    return Problem(404, "not-found", f"{what} not found")
+
+
+def Forbidden(detail: str = "you are not allowed to do this") -> Problem:
+    return Problem(403, "forbidden", detail)
+
+
+def Unauthorized(detail: str = "authentication required") -> Problem:
+    return Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def Conflict(slug: str, detail: str) -> Problem:
+    return Problem(409, slug, detail)
+
+
+def Invalid(detail: str, **extra: Any) -> Problem:
+    return Problem(422, "validation", detail, **extra)
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> Response:
+    return Response(orjson.dumps(problem.body(request.url.path if request else None)),
+                    status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
+
+
+_STATUS_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+                 405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+                 415: "unsupported-media-type", 422: "validation", 429: "rate-limited"}
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                  for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors)
+        return problem_response(Problem(422, "validation", detail, errors=errors), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        slug = _STATUS_SLUGS.get(exc.status_code, "http-error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(Problem(exc.status_code, slug, detail, headers=dict(exc.headers or {})), request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(Problem(500, "internal", "an unexpected error occurred; it has been logged"),
+                                request)

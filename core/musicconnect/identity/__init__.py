@@ -1,0 +1,1 @@
+"""Identity: password hashing, access / refresh / API tokens."""

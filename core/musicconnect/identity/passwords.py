@@ -1,0 +1,53 @@
+"""argon2id password hashing and the password policy."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ..errors import Problem
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256
+COMMON = frozenset({
+    "password", "password1", "password12", "password123", "12345678", "123456789", "1234567890",
+    "qwertyuiop", "qwerty123", "iloveyou", "11111111", "00000000", "abcdefgh", "abc12345",
+    "letmein1", "welcome1", "sunshine", "princess", "football", "baseball", "trustno1", "passw0rd",
+    "musicconnect", "changeme", "admin123", "superman", "starwars", "dragon123", "monkey123",
+})
+
+
+class Passwords:
+    def __init__(self, time_cost: int = 3, memory_cost: int = 65536):
+        self._ph = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+        self._dummy = self._ph.hash("timing-equaliser")
+
+    def hash(self, password: str) -> str:
+        return self._ph.hash(password)
+
+    def verify(self, hashed: str | None, password: str) -> bool:
+        """Constant work whether or not the user exists (``hashed=None``)."""
+        try:
+            return self._ph.verify(hashed or self._dummy, password) and hashed is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, hashed: str) -> bool:
+        return self._ph.check_needs_rehash(hashed)
+
+
+def check_policy(password: str, *, email: str | None = None, allow_common: frozenset[str] = frozenset()) -> None:
+    """Raise a 422 ``weak-password`` problem for a password nobody should use."""
+    reasons = []
+    if len(password) < MIN_LENGTH:
+        reasons.append(f"at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        reasons.append(f"at most {MAX_LENGTH} characters")
+    low = password.lower()
+    if low in COMMON and low not in allow_common:
+        reasons.append("not one of the most common passwords")
+    if len(set(password)) < 4:
+        reasons.append("at least 4 different characters")
+    if email and low in (email.lower(), email.split("@")[0].lower()):
+        reasons.append("different from your email address")
+    if reasons:
+        raise Problem(422, "weak-password", "the password must be " + ", ".join(reasons))

@@ -1,0 +1,204 @@
+"""Background jobs on dramatiq with visible progress.
+
+A plugin declares :class:`~musicconnect.contracts.JobSpec` objects through ``register_jobs``; the
+core binds each to this platform's broker as actor ``<plugin>.<name>`` on queue ``mc.<plugin>``.
+``enqueue`` writes a ``jobs`` row (state, progress, attempts) and sends the message once the
+caller's transaction commits. Embedded default: dramatiq's in-memory broker and an in-process
+worker; queued work is re-sent from the ``jobs`` table at start-up, so a restart loses nothing.
+With ``MC_REDIS_URL``: the Redis broker and separate ``musicconnect worker`` processes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .contracts import JobSpec
+from .db import on_commit
+from .errors import MusicConnectError
+from .models import Job
+
+if TYPE_CHECKING:
+    from .platform import Platform
+
+log = logging.getLogger("musicconnect.jobs")
+
+
+class JobError(MusicConnectError):
+    pass
+
+
+class PermanentJobError(JobError):
+    """Raise from a job to fail it at once, without retries (bad input, not a passing fault)."""
+
+
+class JobContext:
+    """Handed to a job function: who it is, and how to report progress."""
+
+    def __init__(self, platform: "Platform", job_id: uuid.UUID, attempt: int, args: dict[str, Any]):
+        self.platform = platform
+        self.job_id = job_id
+        self.attempt = attempt
+        self.args = args
+        self._last = 0.0
+
+    def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.5 and fraction < 1.0:
+            return
+        self._last = now
+        with self.platform.db.session() as s:
+            job = s.get(Job, self.job_id)
+            if job is not None:
+                job.progress = max(0.0, min(1.0, float(fraction)))
+                if message is not None:
+                    job.message = message
+
+
+class Jobs:
+    def __init__(self, platform: "Platform"):
+        self.platform = platform
+        url = platform.settings.redis_url
+        if url:
+            from dramatiq.brokers.redis import RedisBroker
+
+            self.broker: dramatiq.Broker = RedisBroker(url=url)
+            self.embedded = False
+        else:
+            from dramatiq.brokers.stub import StubBroker
+
+            self.broker = StubBroker()
+            self.embedded = True
+        self.actors: dict[str, dramatiq.Actor] = {}
+        self.specs: dict[str, JobSpec] = {}
+        self._worker: dramatiq.Worker | None = None
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- declaration
+    def register(self, plugin: str, spec: JobSpec) -> dramatiq.Actor:
+        name = f"{plugin}.{spec.name}"
+        if name in self.actors:
+            return self.actors[name]
+        jobs = self
+
+        def run(job_id: str) -> None:
+            jobs._run(name, uuid.UUID(job_id))
+
+        run.__name__ = name.replace(".", "__")
+        actor = dramatiq.actor(run, actor_name=name, queue_name=f"mc.{plugin}", broker=self.broker,
+                               max_retries=spec.max_retries, time_limit=spec.time_limit_ms,
+                               min_backoff=spec.min_backoff_ms, max_backoff=max(spec.min_backoff_ms, 60_000),
+                               throws=(PermanentJobError,))
+        self.actors[name] = actor
+        self.specs[name] = spec
+        return actor
+
+    def register_all(self) -> None:
+        for plugin, spec in self.platform.plugins.collect("register_jobs", platform=self.platform):
+            if isinstance(spec, JobSpec):
+                self.register(plugin, spec)
+            else:
+                log.error("plugin %s returned %r from register_jobs, not a JobSpec", plugin, spec)
+
+    # ---------------------------------------------------------------- enqueue
+    def enqueue(self, actor: str, *, session: Session | None = None, subject: tuple[str, Any] | None = None,
+                owner_id: uuid.UUID | None = None, **kwargs: Any) -> uuid.UUID:
+        """Record a job and send it once ``session`` commits (at once when no session is given)."""
+        if actor not in self.actors:
+            raise JobError(f"no job named {actor!r} (is its plugin enabled?)")
+        job = Job(id=uuid.uuid4(), actor=actor, state="queued", args=kwargs, owner_id=owner_id,
+                  subject_type=subject[0] if subject else None,
+                  subject_id=str(subject[1]) if subject else None,
+                  created_at=self.platform.clock.now(), updated_at=self.platform.clock.now())
+        if session is None:
+            with self.platform.db.session() as s:
+                s.add(job)
+            self._send(actor, job.id)
+        else:
+            session.add(job)
+            on_commit(session, lambda: self._send(actor, job.id))
+        return job.id
+
+    def _send(self, actor: str, job_id: uuid.UUID) -> None:
+        self.actors[actor].send(str(job_id))
+
+    # ---------------------------------------------------------------- execution
+    def _run(self, name: str, job_id: uuid.UUID) -> None:
+        spec = self.specs[name]
+        with self.platform.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.state == "succeeded":
+                return  # deleted, or a duplicate delivery of finished work
+            job.state = "running"
+            job.attempts += 1
+            job.message = None
+            attempt, args = job.attempts, dict(job.args)
+        ctx = JobContext(self.platform, job_id, attempt, args)
+        try:
+            result = spec.fn(ctx, **args)
+        except PermanentJobError as exc:
+            self._finish(job_id, "failed", message=str(exc))
+            raise
+        except Exception as exc:
+            final = attempt > spec.max_retries
+            self._finish(job_id, "failed" if final else "queued",
+                         message=f"{'failed' if final else 'will retry'}: {type(exc).__name__}: {exc}")
+            raise
+        self._finish(job_id, "succeeded", result=result if isinstance(result, dict) else None)
+
+    def _finish(self, job_id: uuid.UUID, state: str, *, message: str | None = None, result=None) -> None:
+        with self.platform.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is not None:
+                job.state = state
+                job.message = message
+                if state == "succeeded":
+                    job.progress = 1.0
+                    job.result = result
+
+    # ---------------------------------------------------------------- workers
+    def start_worker(self, threads: int | None = None) -> dramatiq.Worker:
+        """Start consuming in this process (embedded default, tests, ``musicconnect worker``)."""
+        with self._lock:
+            if self._worker is None:
+                self._worker = dramatiq.Worker(self.broker, worker_threads=threads or self.platform.settings.worker_threads,
+                                               worker_timeout=100)
+                self._worker.start()
+                if self.embedded:
+                    self.recover()
+            return self._worker
+
+    def recover(self) -> int:
+        """Re-send every unfinished job (embedded broker: messages live only in memory)."""
+        with self.platform.db.session() as s:
+            rows = s.execute(select(Job.id, Job.actor).where(Job.state.in_(("queued", "running")))).all()
+        n = 0
+        for job_id, actor in rows:
+            if actor in self.actors:
+                self._send(actor, job_id)
+                n += 1
+        if n:
+            log.info("re-sent %d unfinished jobs", n)
+        return n
+
+    def join(self, timeout: float = 60.0) -> None:
+        """Wait until every queue is empty (embedded broker; for tests and the demo seed)."""
+        if not self.embedded:
+            raise JobError("join() is only available on the embedded broker")
+        for q in list(self.broker.queues):
+            self.broker.join(q, timeout=int(timeout * 1000), fail_fast=False)
+        if self._worker is not None:
+            self._worker.join()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._worker.stop()
+                self._worker = None
+        self.broker.close()

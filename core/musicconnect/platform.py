@@ -1,0 +1,199 @@
+"""The platform object: settings, clock, database, plugins and shared services, created once per
+process (and once per test). Every hook receives it first."""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from .cache import TTLCache
+from .clock import Clock
+from .db import Database, on_commit
+from .plugin_state import build_settings, read_enabled, stored_config
+from .plugins import PluginRegistry, create_plugin_manager
+from .settings import Settings
+
+log = logging.getLogger("musicconnect")
+INVALIDATE_CHANNEL = "cache.invalidate"
+
+
+class Platform:
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
+                 plugins: PluginRegistry | None = None, extra_plugins: Iterable[tuple[str, Any]] = (),
+                 entry_points: bool = True):
+        self.settings = settings or Settings()
+        self.clock = clock or Clock()
+        self._registry = plugins
+        self._extra_plugins = list(extra_plugins)
+        self._entry_points = entry_points
+        self.started = False
+
+    # ---------------------------------------------------------------- engines (lazy)
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.effective_database_url)
+
+    @property
+    def plugins(self) -> PluginRegistry:
+        if self._registry is None:
+            try:
+                enabled = read_enabled(self.db)
+            except Exception:  # database not reachable yet: the caller will find out when it needs it
+                enabled = {}
+            self._registry = create_plugin_manager(allow=self.settings.plugins, enabled=enabled,
+                                                   extra=self._extra_plugins, entry_points=self._entry_points)
+        return self._registry
+
+    @cached_property
+    def storage(self):
+        from .storage import make_storage
+
+        return make_storage(self.settings, clock=self.clock)
+
+    @cached_property
+    def jobs(self):
+        from .jobs import Jobs
+
+        jobs = Jobs(self)
+        jobs.register_all()
+        return jobs
+
+    @cached_property
+    def pubsub(self):
+        from .pubsub import InProcessPubSub, RedisPubSub
+
+        return RedisPubSub(self.settings.redis_url) if self.settings.redis_url else InProcessPubSub()
+
+    @cached_property
+    def ratelimiter(self):
+        from .ratelimit import RateLimiter
+
+        return RateLimiter(self.settings.redis_url)
+
+    @cached_property
+    def cache(self) -> TTLCache:
+        return TTLCache(ttl=self.settings.cache_ttl)
+
+    @cached_property
+    def passwords(self):
+        from .identity.passwords import Passwords
+
+        return Passwords(self.settings.argon2_time_cost, self.settings.argon2_memory_cost)
+
+    @cached_property
+    def tokens(self):
+        from .identity.tokens import Tokens
+
+        return Tokens(self.settings.signing_key(), self.settings.access_token_ttl,
+                      self.settings.refresh_token_ttl, self.clock)
+
+    @cached_property
+    def access(self):
+        from .access import AccessService
+
+        return AccessService(self)
+
+    @cached_property
+    def entitlements(self):
+        from .entitlements import Entitlements
+
+        return Entitlements(self)
+
+    @cached_property
+    def content(self):
+        from .content import ContentService
+
+        return ContentService(self)
+
+    # ---------------------------------------------------------------- helpers
+    def session(self):
+        return self.db.session()
+
+    def emit(self, session: Session, type: str, **kwargs: Any):
+        from .events import emit
+
+        return emit(self, session, type, **kwargs)
+
+    def invalidate(self, *keys: Any) -> None:
+        """Drop cache keys here and in every other process (through pub/sub)."""
+        for key in keys:
+            self.cache.invalidate(key)
+        try:
+            self.pubsub.publish(INVALIDATE_CHANNEL, {"keys": [_encode_key(k) for k in keys]})
+        except Exception:
+            log.exception("could not broadcast a cache invalidation")
+
+    def forget_content(self, session: Session, content_id: uuid.UUID) -> None:
+        key = ("content", content_id)
+        self.cache.invalidate(key)
+        on_commit(session, lambda: self.invalidate(key))
+
+    def forget_user(self, user_id: uuid.UUID) -> None:
+        self.invalidate(("user", user_id))
+
+    def plugin_settings_model(self, name: str) -> type[BaseModel] | None:
+        for plugin, model in self.plugins.collect("register_settings", platform=self):
+            if plugin == name:
+                return model
+        return None
+
+    def plugin_settings(self, name: str) -> BaseModel | None:
+        """The validated settings of plugin ``name`` (cached; ``plugins config`` refreshes them)."""
+        key = ("plugin-settings", name)
+        hit = self.cache.get(key)
+        if hit is None:
+            model = self.plugin_settings_model(name)
+            if model is None:
+                return None
+            hit = build_settings(model, name, self.settings.plugin_config.get(name, {}), stored_config(self.db, name))
+            self.cache.set(key, hit)
+        return hit
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, *, worker: bool | None = None) -> None:
+        """Bind jobs, run plugins' ``on_startup``; start the in-process worker on the embedded
+        default (``worker=None``) or when asked."""
+        if self.started:
+            return
+        self.started = True
+        if self.settings.storage_backend == "s3":
+            self.storage.ensure_bucket()
+        jobs = self.jobs
+        if worker or (worker is None and jobs.embedded):
+            jobs.start_worker()
+        self.plugins.notify("on_startup", platform=self)
+
+    def close(self) -> None:
+        if self.started:
+            self.plugins.notify("on_shutdown", platform=self)
+        if "jobs" in self.__dict__:
+            self.jobs.stop()
+        if "pubsub" in self.__dict__:
+            self.pubsub.close()
+        if "db" in self.__dict__:
+            self.db.dispose()
+        self.started = False
+
+
+def _encode_key(key: Any) -> list:
+    if isinstance(key, tuple):
+        return [str(p) if isinstance(p, uuid.UUID) else p for p in key]
+    return [key]
+
+
+def decode_key(parts: list) -> tuple:
+    out = []
+    for p in parts:
+        if isinstance(p, str) and len(p) == 36 and p.count("-") == 4:
+            try:
+                out.append(uuid.UUID(p))
+                continue
+            except ValueError:
+                pass
+        out.append(p)
+    return tuple(out)

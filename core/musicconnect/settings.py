@@ -1,0 +1,138 @@
+"""Platform settings: ``MC_*`` environment variables over an optional TOML file over defaults.
+
+The TOML file is named by ``MC_CONFIG`` (or passed explicitly). Its top-level keys are core settings;
+its ``[plugins.<id>]`` tables configure plugins (see :mod:`musicconnect.plugin_settings`).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MC_", extra="ignore", validate_default=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    platform_name: str = "MusicConnect"
+    base_url: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
+    redis_url: str | None = None
+    secret_key: SecretStr | None = Field(default=None, description="signing key; generated once into data_dir if unset")
+
+    # plugins: None = every installed plugin may load; "" = none; "a,b" = only these (rescue switch)
+    plugins: str | None = None
+
+    # identity
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    login_failures_limit: str = "5/minute"
+    login_ip_failures_limit: str = "30/minute"
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+    cache_ttl: float = 30.0
+
+    # storage
+    storage_backend: Literal["local", "s3"] | None = None  # None: s3 when s3_bucket is set
+    media_dir: Path | None = None
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    cdn_base_url: str | None = None
+    signed_url_ttl: int = 3600
+
+    # jobs
+    worker_threads: int = 2
+
+    # logging
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # raw TOML tables for plugins, filled from the config file
+    plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="after")
+    def _derive(self) -> "Settings":
+        self.data_dir = Path(self.data_dir).expanduser().resolve()
+        if self.media_dir is None:
+            self.media_dir = self.data_dir / "media"
+        if self.storage_backend is None:
+            self.storage_backend = "s3" if self.s3_bucket else "local"
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("MC_STORAGE_BACKEND=s3 needs MC_S3_BUCKET")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'musicconnect.db'}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def signing_key(self) -> bytes:
+        """The platform's secret; generated once and kept in the data directory if not configured."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+            try:
+                os.link(tmp, path)  # atomic: the first writer wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        self.secret_key = SecretStr(path.read_text().strip())
+        return self.secret_key.get_secret_value().encode()
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file named by ``MC_CONFIG``; ``[plugins.*]`` goes to ``plugin_config``."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        path = os.environ.get("MC_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            p = Path(path)
+            if not p.is_file():
+                raise ValueError(f"MC_CONFIG points at {p}, which is not a file")
+            with p.open("rb") as fh:
+                data = tomllib.load(fh)
+            plugins = data.pop("plugins", {})
+            if not isinstance(plugins, dict):
+                raise ValueError("[plugins] in the config file must be a table of tables")
+            data["plugin_config"] = plugins
+            self._data = data
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
