@@ -1,0 +1,83 @@
+"""Sign-up, sign-in, token refresh and sign-out."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from ..accounts import create_user, normalise_email
+from ..errors import Problem, Unauthorized
+from ..models import User
+from ..platform import Platform
+from .deps import get_platform
+from .schemas import LoginIn, RefreshIn, RegisterIn, RegisterOut, TokenOut, user_dict
+from sqlalchemy import select
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _pair(pair) -> dict:
+    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token,
+            "token_type": pair.token_type, "expires_in": pair.expires_in}
+
+
+@router.post("/register", response_model=RegisterOut, status_code=201,
+             responses={409: {"description": "email taken"}, 422: {"description": "invalid email or weak password"}})
+def register(body: RegisterIn, platform: Platform = Depends(get_platform)):
+    """Create a fan or artist account and sign it in. Artists get the default tiers."""
+    with platform.session() as s:
+        user = create_user(platform, s, email=body.email, password=body.password, display_name=body.display_name,
+                           role=body.role, artist_name=body.artist_name)
+        pair = platform.tokens.issue_pair(s, user)
+        out = {"user": user_dict(user), "tokens": _pair(pair)}
+    return out
+
+
+@router.post("/login", response_model=TokenOut,
+             responses={401: {"description": "wrong email or password"}, 429: {"description": "too many failures"}})
+def login(body: LoginIn, request: Request, platform: Platform = Depends(get_platform)):
+    """Exchange email and password for an access token and a refresh token.
+
+    Repeated failures are throttled per account and per client address (429 with Retry-After).
+    """
+    email = normalise_email(body.email)
+    ip = request.client.host if request.client else "unknown"
+    rl, st = platform.ratelimiter, platform.settings
+    for limit, ident in ((st.login_failures_limit, email), (st.login_ip_failures_limit, ip)):
+        state = rl.test(limit, "login-fail", ident)
+        if not state.allowed:
+            raise Problem(429, "login-throttled", "too many failed sign-ins; try again later",
+                          headers={"Retry-After": str(state.retry_after)}, retry_after=state.retry_after)
+    with platform.session() as s:
+        user = s.scalar(select(User).where(User.email == email))
+        ok = platform.passwords.verify(user.password_hash if user else None, body.password)
+        if not ok or user is None or not user.is_active:
+            rl.hit(st.login_failures_limit, "login-fail", email)
+            rl.hit(st.login_ip_failures_limit, "login-fail", ip)
+            raise Unauthorized("wrong email or password")
+        if platform.passwords.needs_rehash(user.password_hash):
+            user.password_hash = platform.passwords.hash(body.password)
+        platform.emit(s, "user.logged_in", actor_id=user.id, subject=("user", user.id))
+        pair = platform.tokens.issue_pair(s, user)
+    rl.clear(st.login_failures_limit, "login-fail", email)
+    return _pair(pair)
+
+
+@router.post("/refresh", response_model=TokenOut, responses={401: {"description": "invalid, expired or reused"}})
+def refresh(body: RefreshIn, platform: Platform = Depends(get_platform)):
+    """Spend a refresh token for a new pair. Using a spent refresh token again signs out its whole family."""
+    try:
+        with platform.session() as s:
+            _, pair = platform.tokens.rotate(s, body.refresh_token)
+    except Problem as exc:
+        if exc.slug == "refresh-token-reused":  # the revocation must be kept although we answer 401
+            with platform.session() as s:
+                platform.tokens.revoke(s, body.refresh_token)
+        raise
+    return _pair(pair)
+
+
+@router.post("/logout", status_code=204)
+def logout(body: RefreshIn, platform: Platform = Depends(get_platform)):
+    """Sign out this session (its refresh token family). Access tokens expire on their own."""
+    with platform.session() as s:
+        platform.tokens.revoke(s, body.refresh_token)
+    return Response(status_code=204)

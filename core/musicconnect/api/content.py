@@ -1,0 +1,137 @@
+"""Content items through the core: read with the access decision, and the artist's lifecycle
+actions (edit, take down, delete). Plugins with uploads create their items through their own
+routes and the same core service."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy import select
+
+from ..access import denial
+from ..content import resource_of
+from ..contracts import Actor
+from ..errors import NotFound, Problem
+from ..models import ContentItem
+from ..platform import Platform
+from .artists import get_artist
+from .deps import current_actor, ensure_artist_owner, get_platform, optional_actor, require_scope
+from .schemas import ContentIn, ContentOut, ContentPatch, TakeDownIn
+
+router = APIRouter(tags=["content"])
+
+
+def teaser(item: ContentItem) -> dict:
+    """What a fan without access sees of a published, gated item: that it exists and what unlocks it."""
+    return {"id": str(item.id), "artist_id": str(item.artist_id), "kind": item.kind, "title": item.title,
+            "visibility": item.visibility,
+            "required_tier_id": str(item.required_tier_id) if item.required_tier_id else None,
+            "publish_at": item.publish_at.isoformat(), "locked": True}
+
+
+@router.get("/content-kinds")
+def content_kinds(platform: Platform = Depends(get_platform)):
+    """The kinds of content the enabled plugins offer."""
+    return [{"name": k.name, "title": k.title, "description": k.description, "plugin": p, "creatable": k.creatable}
+            for name, (p, k) in sorted(platform.content.kinds().items())]
+
+
+@router.post("/artists/{artist_id}/content", response_model=ContentOut, status_code=201)
+def create_content(artist_id: uuid.UUID, body: ContentIn, actor: Actor = Depends(require_scope("content:write")),
+                   platform: Platform = Depends(get_platform)):
+    """Create a content item of a kind an enabled plugin offers (kinds with uploads have their own routes)."""
+    ensure_artist_owner(actor, artist_id)
+    kinds = platform.content.kinds()
+    if body.kind in kinds and not kinds[body.kind][1].creatable:
+        raise Problem(422, "not-creatable", f"{body.kind} items are created through the {kinds[body.kind][0]} plugin")
+    if body.publish_at is not None and body.publish_at.tzinfo is None:
+        raise Problem(422, "validation", "publish_at needs a time zone")
+    with platform.session() as s:
+        get_artist(s, str(artist_id))
+        item = platform.content.create(s, artist_id=artist_id, actor_id=actor.user_id, **body.model_dump())
+    return platform.content.serialize(item, actor)
+
+
+@router.get("/artists/{artist_id}/content", response_model=list[ContentOut])
+def list_content(artist_id: uuid.UUID, kind: str | None = None, limit: int = Query(50, ge=1, le=200),
+                 offset: int = Query(0, ge=0), actor: Actor | None = Depends(optional_actor),
+                 platform: Platform = Depends(get_platform)):
+    """The artist's content, newest first, as this viewer may see it: full items where access is
+    granted, locked teasers for published gated items, nothing of drafts or future releases."""
+    with platform.session() as s:
+        get_artist(s, str(artist_id))
+        stmt = select(ContentItem).where(ContentItem.artist_id == artist_id)
+        if kind:
+            stmt = stmt.where(ContentItem.kind == kind)
+        owner = actor is not None and (actor.is_admin or actor.artist_id == artist_id)
+        if not owner:
+            stmt = stmt.where(ContentItem.status == "ready")
+        items = s.scalars(stmt.order_by(ContentItem.publish_at.desc()).limit(limit).offset(offset)).all()
+    context = platform.access.context(actor, artist_id)
+    out = []
+    for item in items:
+        if platform.access.decide(actor, "view", resource_of(item), context).allowed:
+            out.append(platform.content.serialize(item, actor))
+        elif item.visibility == "tier" and item.publish_at <= context.now:
+            out.append(teaser(item))
+    return out
+
+
+@router.get("/content/{content_id}", response_model=ContentOut,
+            responses={401: {"description": "sign in"}, 403: {"description": "no access"}, 404: {"description": "none"}})
+def read_content(content_id: uuid.UUID, actor: Actor | None = Depends(optional_actor),
+                 platform: Platform = Depends(get_platform)):
+    with platform.session() as s:
+        item = s.get(ContentItem, content_id)
+        if item is None:
+            raise NotFound("content")
+        decision = platform.access.decide(actor, "view", resource_of(item))
+        if not decision.allowed:
+            owner = actor is not None and (actor.is_admin or actor.artist_id == item.artist_id)
+            if not owner and (item.status != "ready" or item.visibility == "public"):
+                raise NotFound("content")  # drafts, take-downs, future releases are not revealed
+            raise denial(actor, decision)
+        return platform.content.serialize(item, actor)
+
+
+def _owned(s, platform: Platform, actor: Actor, content_id: uuid.UUID) -> ContentItem:
+    item = s.get(ContentItem, content_id)
+    if item is None:
+        raise NotFound("content")
+    ensure_artist_owner(actor, item.artist_id)
+    return item
+
+
+@router.patch("/content/{content_id}", response_model=ContentOut)
+def patch_content(content_id: uuid.UUID, body: ContentPatch, actor: Actor = Depends(require_scope("content:write")),
+                  platform: Platform = Depends(get_platform)):
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("publish_at") is not None and changes["publish_at"].tzinfo is None:
+        raise Problem(422, "validation", "publish_at needs a time zone")
+    for f in ("title", "visibility", "publish_at"):
+        if f in changes and changes[f] is None:
+            raise Problem(422, "validation", f"{f} cannot be null")
+    with platform.session() as s:
+        item = _owned(s, platform, actor, content_id)
+        platform.content.update(s, item, changes, actor_id=actor.user_id)
+        return platform.content.serialize(item, actor)
+
+
+@router.post("/content/{content_id}/take-down", response_model=ContentOut)
+def take_down(content_id: uuid.UUID, body: TakeDownIn, actor: Actor = Depends(require_scope("content:write")),
+              platform: Platform = Depends(get_platform)):
+    """Stop serving an item at once (everything derived from it too). Only an admin can restore it."""
+    with platform.session() as s:
+        item = _owned(s, platform, actor, content_id)
+        platform.content.take_down(s, item, body.reason, actor_id=actor.user_id)
+        return platform.content.serialize(item, actor)
+
+
+@router.delete("/content/{content_id}", status_code=204)
+def delete_content(content_id: uuid.UUID, actor: Actor = Depends(require_scope("content:write")),
+                   platform: Platform = Depends(get_platform)):
+    """Delete an item for good; its plugin removes its files."""
+    with platform.session() as s:
+        item = _owned(s, platform, actor, content_id)
+        platform.content.delete(s, item, actor_id=actor.user_id)
+    return Response(status_code=204)

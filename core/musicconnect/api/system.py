@@ -1,0 +1,107 @@
+"""Operations: health, readiness, Prometheus metrics, plugins, jobs and signed local media."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from ..contracts import Actor
+from ..errors import Forbidden, NotFound, Problem, problem_response
+from ..models import Job
+from ..platform import Platform
+from .deps import current_actor, get_platform, require_admin
+from .schemas import JobOut, PluginOut
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz():
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+def _ready_checks(platform: Platform) -> dict[str, str]:
+    checks = {}
+    try:
+        with platform.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    if platform.settings.redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(platform.settings.redis_url, socket_timeout=2).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    try:
+        if platform.settings.storage_backend == "s3":
+            platform.storage.client.head_bucket(Bucket=platform.storage.bucket)
+        else:
+            platform.storage.root.stat()
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"error: {type(exc).__name__}"
+    return checks
+
+
+@router.get("/readyz", tags=["operations"])
+async def readyz(platform: Platform = Depends(get_platform)):
+    """Readiness: database, Redis (when configured) and storage answer."""
+    checks = await run_in_threadpool(_ready_checks, platform)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", tags=["operations"], response_class=Response)
+async def prometheus():
+    """Prometheus exposition of request counts and latencies."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def plugin_rows(platform: Platform) -> list[dict]:
+    return [{"name": r.name, "version": r.version, "distribution": r.distribution, "status": r.status,
+             "enabled": r.enabled and r.allowed, "builtin": r.builtin, "hooks": platform.plugins.hooks_of(r.name),
+             "error": r.error} for r in platform.plugins]
+
+
+@router.get("/api/v1/plugins", tags=["operations"], response_model=list[PluginOut])
+def list_plugins(_: Actor = Depends(require_admin), platform: Platform = Depends(get_platform)):
+    """Installed plugins and their state (admins)."""
+    return plugin_rows(platform)
+
+
+@router.get("/api/v1/jobs/{job_id}", tags=["operations"], response_model=JobOut)
+def read_job(job_id: uuid.UUID, actor: Actor = Depends(current_actor), platform: Platform = Depends(get_platform)):
+    """A background job's state and progress (its owner or an admin)."""
+    with platform.session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise NotFound("job")
+        if not actor.is_admin and job.owner_id != actor.user_id:
+            raise Forbidden("this is not your job")
+        return {c: getattr(job, c) for c in JobOut.model_fields}
+
+
+async def media(request: Request) -> Response:
+    """Signed local media (embedded default). A CDN or a static server can do the same check."""
+    platform: Platform = request.app.state.platform
+    storage = platform.storage
+    key = request.path_params["key"]
+    q = request.query_params
+    if storage.backend != "local":
+        return problem_response(Problem(404, "not-found", "media is served by the object store"), request)
+    if not storage.verify(key, q.get("exp"), q.get("sig"), q.get("dl")):
+        return problem_response(Problem(403, "bad-signature", "this media link is invalid or has expired"), request)
+    path = storage.path(key)
+    if not path.is_file():
+        return problem_response(Problem(404, "not-found", "no such media"), request)
+    headers = {"Cache-Control": "private, max-age=300"}
+    return FileResponse(path, headers=headers, filename=q.get("dl") or None)

@@ -1,0 +1,146 @@
+"""The ASGI application: core routes, plugin routes, errors, operations endpoints."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from prometheus_client import Counter, Histogram
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
+
+from . import __version__
+from .errors import Problem, install_handlers
+from .plugin_state import read_enabled, state_version
+from .platform import INVALIDATE_CHANNEL, Platform, decode_key
+
+log = logging.getLogger("musicconnect.app")
+
+REQUESTS = Counter("musicconnect_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("musicconnect_http_request_seconds", "HTTP request latency", ["method", "route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+
+
+class MetricsMiddleware:
+    """Counts and times requests by route template (cheap enough for the hot path)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = [500]
+
+        async def _send(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            LATENCY.labels(method, path).observe(time.perf_counter() - start)
+            REQUESTS.labels(method, path, str(status[0])).inc()
+
+
+def plugin_guard(name: str):
+    async def guard(request: Request) -> None:
+        if not request.app.state.platform.plugins.is_enabled(name):
+            raise Problem(404, "plugin-disabled", f"the {name} plugin is not enabled")
+    return guard
+
+
+def mount_plugin_routes(app: FastAPI, platform: Platform) -> list[str]:
+    """Mount the routers of loaded plugins not mounted yet (at start-up and when one is enabled)."""
+    mounted: set[str] = app.state.mounted_plugins
+    added = []
+    for name, router in platform.plugins.collect("register_routes", platform=platform):
+        if name in mounted and name not in added:
+            continue
+        if not isinstance(router, APIRouter):
+            log.error("plugin %s returned %r from register_routes, not an APIRouter", name, router)
+            continue
+        app.include_router(router, prefix=f"/api/v1/{name}", tags=[name], dependencies=[Depends(plugin_guard(name))])
+        added.append(name)
+    mounted.update(added)
+    if added:
+        app.openapi_schema = None
+    return added
+
+
+async def _follow_plugin_state(app: FastAPI, platform: Platform, interval: float) -> None:
+    """Apply the operator's enable/disable choices made from the CLI in another process."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            version = await run_in_threadpool(state_version, platform.db)
+            if version != platform.plugins.state_version:
+                enabled = await run_in_threadpool(read_enabled, platform.db)
+                changed = platform.plugins.apply_state(enabled)
+                platform.plugins.state_version = version
+                if changed:
+                    log.info("plugin state changed: %s", ", ".join(changed))
+                    platform.cache.clear()
+                    platform.jobs.register_all()
+                    mount_plugin_routes(app, platform)
+        except Exception:
+            log.exception("could not refresh plugin state")
+
+
+async def _follow_invalidations(platform: Platform) -> None:
+    while True:
+        try:
+            async with platform.pubsub.subscribe(INVALIDATE_CHANNEL) as messages:
+                async for _, msg in messages:
+                    for key in msg.get("keys", []):
+                        platform.cache.invalidate(decode_key(key))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("cache invalidation listener failed; resubscribing")
+            platform.cache.clear()
+            await asyncio.sleep(1)
+
+
+def create_app(platform: Platform | None = None, *, state_poll_interval: float = 2.0) -> FastAPI:
+    platform = platform or Platform()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(platform.start)
+        platform.plugins.state_version = await run_in_threadpool(state_version, platform.db)
+        tasks = [asyncio.create_task(_follow_invalidations(platform)),
+                 asyncio.create_task(_follow_plugin_state(app, platform, state_poll_interval))]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await run_in_threadpool(platform.close)
+
+    app = FastAPI(
+        title=f"{platform.settings.platform_name} API", version=__version__, lifespan=lifespan,
+        description="Self-hosted streaming and memberships for independent artists. Errors are RFC 9457 "
+                    "problem+json documents whose `type` is stable (see docs/problems.md).",
+    )
+    app.state.platform = platform
+    app.state.mounted_plugins = set()
+    install_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+
+    from .api import artists, auth, content, me, system
+
+    app.include_router(system.router)
+    for module in (auth, me, artists, content):
+        app.include_router(module.router, prefix="/api/v1")
+    app.router.routes.append(Route("/media/{key:path}", system.media, methods=["GET", "HEAD"]))
+    mount_plugin_routes(app, platform)
+    return app
