@@ -187,6 +187,20 @@ class Jobs:
             log.info("re-sent %d unfinished jobs", n)
         return n
 
+    def wait_idle(self, timeout: float = 60.0, interval: float = 0.05) -> None:
+        """Block until no job is queued or running (any broker; tests, demo seed, imports)."""
+        from sqlalchemy import func
+
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.platform.db.session() as s:
+                busy = s.scalar(select(func.count()).select_from(Job).where(Job.state.in_(("queued", "running"))))
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise JobError(f"{busy} job(s) still unfinished after {timeout:.0f}s")
+            time.sleep(interval)
+
     def join(self, timeout: float = 60.0) -> None:
         """Wait until every queue is empty (embedded broker; for tests and the demo seed)."""
         if not self.embedded:

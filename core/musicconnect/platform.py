@@ -32,6 +32,8 @@ class Platform:
         self._extra_plugins = list(extra_plugins)
         self._entry_points = entry_points
         self.started = False
+        #: run an in-process job worker on start(): None = only on the embedded broker
+        self.run_worker: bool | None = None
 
     # ---------------------------------------------------------------- engines (lazy)
     @cached_property
@@ -42,12 +44,20 @@ class Platform:
     def plugins(self) -> PluginRegistry:
         if self._registry is None:
             try:
-                enabled = read_enabled(self.db)
+                enabled = read_enabled(self.db) if self._database_exists() else {}
             except Exception:  # database not reachable yet: the caller will find out when it needs it
                 enabled = {}
             self._registry = create_plugin_manager(allow=self.settings.plugins, enabled=enabled,
                                                    extra=self._extra_plugins, entry_points=self._entry_points)
         return self._registry
+
+    def _database_exists(self) -> bool:
+        url = self.settings.effective_database_url
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            return Path(url[len("sqlite:///"):]).exists()
+        return True
 
     @cached_property
     def storage(self):
@@ -164,6 +174,8 @@ class Platform:
         if self.settings.storage_backend == "s3":
             self.storage.ensure_bucket()
         jobs = self.jobs
+        if worker is None:
+            worker = self.run_worker
         if worker or (worker is None and jobs.embedded):
             jobs.start_worker()
         self.plugins.notify("on_startup", platform=self)

@@ -1,0 +1,1 @@
+"""The ``musicconnect`` command."""

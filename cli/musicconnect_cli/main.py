@@ -1,0 +1,339 @@
+"""``musicconnect``: run and operate the platform.
+
+serve · worker · plugins (list, info, enable, disable, install, config) · db (upgrade, current,
+downgrade) · users create · demo seed — plus every enabled plugin's own command group.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Optional
+
+import typer
+
+from musicconnect import migrate
+from musicconnect.errors import MusicConnectError
+from musicconnect.logs import configure as configure_logs
+from musicconnect.platform import Platform
+
+from .errors import UsageError, fail, guarded, settings_or_exit
+
+app = typer.Typer(help="MusicConnect: self-hosted streaming and memberships for independent artists.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+plugins_app = typer.Typer(help="Installed plugins: list, enable, disable, install, configure.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations (core first, then each enabled plugin).", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(plugins_app, name="plugins")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(demo_app, name="demo")
+
+_platform: Platform | None = None
+
+
+def platform() -> Platform:
+    global _platform
+    if _platform is None:
+        settings = settings_or_exit()
+        configure_logs(settings.log_level, settings.log_format)
+        _platform = Platform(settings)
+    return _platform
+
+
+def connected() -> Platform:
+    p = platform()
+    p.db.check()
+    return p
+
+
+# --------------------------------------------------------------------------- serve / worker
+
+@app.command()
+@guarded
+def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
+          port: int = typer.Option(8000, help="port to bind"),
+          demo: bool = typer.Option(False, "--demo", help="seed the demo accounts and data first"),
+          workers: int = typer.Option(1, min=1, help="API processes (more than 1 needs MC_REDIS_URL)"),
+          migrate_db: bool = typer.Option(True, "--migrate/--no-migrate", help="upgrade the schema first")):
+    """Run the API. Embedded default: SQLite, local media, in-process jobs and pub/sub."""
+    import uvicorn
+
+    p = connected()
+    if workers > 1 and not p.settings.redis_url:
+        raise UsageError("several API processes share state through Redis: set MC_REDIS_URL (or use --workers 1)")
+    if migrate_db:
+        migrate.upgrade(p)
+    if demo:
+        from musicconnect.seed import DEMO_PASSWORD, seed_demo
+
+        seed_demo(p)
+        typer.echo(f"demo accounts: artist@demo.com, fan@demo.com, admin@demo.com (password {DEMO_PASSWORD})")
+    typer.echo(f"MusicConnect on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if workers > 1:
+        p.close()
+        uvicorn.run("musicconnect.asgi:app", host=host, port=port, workers=workers, log_config=None,
+                    access_log=False, factory=False)
+    else:
+        from musicconnect.app import create_app
+
+        uvicorn.run(create_app(p), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+@guarded
+def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKER_THREADS)")):
+    """Run background jobs from Redis (the distributed configuration)."""
+    p = connected()
+    if not p.settings.redis_url:
+        raise UsageError("the embedded default runs jobs inside 'musicconnect serve'; "
+                         "set MC_REDIS_URL to run separate workers")
+    p.start(worker=True)
+    if threads:
+        p.jobs.stop()
+        p.jobs = type(p.jobs)(p)
+        p.jobs.register_all()
+        p.jobs.start_worker(threads)
+    typer.echo(f"worker consuming {', '.join(sorted(q for q in p.jobs.broker.queues)) or 'no queues'}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    p.close()
+
+
+# --------------------------------------------------------------------------- plugins
+
+def _rows(p: Platform) -> list[dict]:
+    return [{"name": r.name, "version": r.version, "status": r.status, "enabled": r.enabled and r.allowed,
+             "builtin": r.builtin, "distribution": r.distribution, "hooks": p.plugins.hooks_of(r.name),
+             "error": r.error} for r in p.plugins]
+
+
+@plugins_app.command("list")
+@guarded
+def plugins_list(as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+    """Installed plugins: name, version, state and the hooks each implements."""
+    p = connected()
+    rows = _rows(p)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "version", "enabled", "status", "hooks")
+    for r in rows:
+        table.add_row(r["name"], r["version"] or "-", "yes" if r["enabled"] else "no",
+                      r["status"] + (f": {r['error']}" if r["error"] else ""), ", ".join(r["hooks"]) or "-")
+    Console(width=200).print(table)
+
+
+def _record(p: Platform, name: str):
+    rec = p.plugins.get(name)
+    if rec is None:
+        installed = ", ".join(r.name for r in p.plugins if not r.builtin) or "none"
+        raise UsageError(f"no plugin named {name!r} is installed (installed: {installed}); "
+                         f"try 'musicconnect plugins install musicconnect-{name}'")
+    return rec
+
+
+@plugins_app.command("info")
+@guarded
+def plugins_info(name: str):
+    """Everything known about one plugin, as JSON."""
+    p = connected()
+    _record(p, name)
+    row = next(r for r in _rows(p) if r["name"] == name)
+    model = p.plugin_settings_model(name) if p.plugins.is_enabled(name) else None
+    if model is not None:
+        row["settings"] = {k: str(f.annotation) for k, f in model.model_fields.items()}
+    typer.echo(json.dumps(row, indent=2))
+
+
+@plugins_app.command("enable")
+@guarded
+def plugins_enable(name: str):
+    """Enable a plugin: validate its settings, upgrade its tables, then switch it on everywhere."""
+    from musicconnect.plugin_state import build_settings, set_enabled, stored_config
+
+    p = connected()
+    rec = _record(p, name)
+    if rec.builtin:
+        raise UsageError("the core is always enabled")
+    if not rec.allowed:
+        raise UsageError(f"{name} is not in MC_PLUGINS ({p.settings.plugins!r}); add it there first")
+    p.plugins.apply_state({name: True})
+    if rec.error:
+        raise MusicConnectError(f"{name} cannot be enabled: {rec.error}")
+    model = p.plugin_settings_model(name)
+    if model is not None:
+        build_settings(model, name, p.settings.plugin_config.get(name, {}), stored_config(p.db, name))
+    migrate.upgrade(p, only=name) if any(h.name == name for h in migrate.histories(p)) else None
+    set_enabled(p.db, name, True)
+    typer.echo(f"{name} enabled")
+
+
+@plugins_app.command("disable")
+@guarded
+def plugins_disable(name: str):
+    """Disable a plugin: its hooks stop, its routes answer 404; its data is kept."""
+    from musicconnect.plugin_state import set_enabled
+
+    p = connected()
+    rec = _record(p, name)
+    if rec.builtin:
+        raise UsageError("the core cannot be disabled")
+    set_enabled(p.db, name, False)
+    typer.echo(f"{name} disabled")
+
+
+@plugins_app.command("install")
+@guarded
+def plugins_install(spec: str, upgrade: bool = typer.Option(False, "--upgrade", "-U")):
+    """pip-install a plugin package into this environment (a name, a path or a URL)."""
+    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if upgrade:
+        cmd.append("--upgrade")
+    result = subprocess.run([*cmd, spec])
+    if result.returncode != 0:
+        fail(f"pip could not install {spec!r} (its message is above)", 1)
+    from musicconnect.plugins import installed_entry_points
+
+    names = ", ".join(ep.name for ep in installed_entry_points())
+    typer.echo(f"installed {spec}; plugins now installed: {names or 'none'}")
+
+
+@plugins_app.command("config")
+@guarded
+def plugins_config(name: str, key: Optional[str] = typer.Argument(None), value: Optional[str] = typer.Argument(None),
+                   unset: bool = typer.Option(False, "--unset", help="remove KEY from the stored settings")):
+    """Show a plugin's settings, or set / unset one (validated before it is stored)."""
+    from musicconnect.plugin_state import set_config
+
+    p = connected()
+    _record(p, name)
+    model = p.plugin_settings_model(name)
+    if key is None:
+        current = p.plugin_settings(name)
+        typer.echo(json.dumps(current.model_dump(mode="json") if current else {}, indent=2, default=str))
+        return
+    if value is None and not unset:
+        raise UsageError("give a VALUE, or --unset")
+    stored = set_config(p.db, model, name, key, None if unset else value, p.settings.plugin_config.get(name, {}))
+    typer.echo(json.dumps(stored, indent=2))
+
+
+# --------------------------------------------------------------------------- db
+
+@db_app.command("upgrade")
+@guarded
+def db_upgrade(plugin: Optional[str] = typer.Option(None, help="only this history (core or a plugin)"),
+               revision: str = typer.Option("heads", help="target revision")):
+    """Create or upgrade the schema."""
+    p = connected()
+    for name, before, after in migrate.upgrade(p, revision, only=plugin):
+        typer.echo(f"{name}: {before or 'empty'} -> {after or 'empty'}")
+
+
+@db_app.command("current")
+@guarded
+def db_current():
+    """Each history's current and head revision."""
+    p = connected()
+    for row in migrate.status(p):
+        flag = "up to date" if row["up_to_date"] else "needs upgrade"
+        typer.echo(f"{row['name']}: {row['current'] or 'empty'} (head {row['head']}, {flag})")
+
+
+@db_app.command("downgrade")
+@guarded
+def db_downgrade(revision: str = typer.Argument(..., help="target revision, e.g. -1 or base"),
+                 plugin: str = typer.Option("core", help="which history")):
+    """Step one history back."""
+    p = connected()
+    before, after = migrate.downgrade(p, plugin, revision)
+    typer.echo(f"{plugin}: {before or 'empty'} -> {after or 'empty'}")
+
+
+# --------------------------------------------------------------------------- users / demo
+
+@users_app.command("create")
+@guarded
+def users_create(email: str,
+                 role: str = typer.Option("fan", help="fan, artist or admin"),
+                 password: Optional[str] = typer.Option(None, help="prompted for when omitted",
+                                                        envvar="MC_NEW_USER_PASSWORD"),
+                 display_name: Optional[str] = typer.Option(None),
+                 artist_name: Optional[str] = typer.Option(None, help="for --role artist")):
+    """Create an account (the way to make an admin)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from musicconnect.accounts import create_user
+    from musicconnect.errors import Problem
+
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise UsageError(f"invalid email {email!r}: {exc}") from None
+    if role not in ("fan", "artist", "admin"):
+        raise UsageError(f"unknown role {role!r}; use fan, artist or admin")
+    p = connected()
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with p.session() as s:
+            user = create_user(p, s, email=email, password=password, display_name=display_name, role=role,
+                               artist_name=artist_name)
+            uid = user.id
+    except Problem as exc:
+        fail(exc.detail or exc.title, 1)
+    typer.echo(f"created {role} {email} ({uid})")
+
+
+@demo_app.command("seed")
+@guarded
+def demo_seed():
+    """Add the demo accounts (password password123), tiers and every enabled plugin's demo data."""
+    from musicconnect.seed import DEMO_PASSWORD, seed_demo
+
+    p = connected()
+    migrate.upgrade(p)
+    p.start()
+    try:
+        ctx = seed_demo(p)
+        if p.jobs.embedded:
+            p.jobs.wait_idle(timeout=600)
+    finally:
+        p.close()
+    typer.echo(("seeded" if ctx.created else "already seeded") +
+               f": artist@demo.com, fan@demo.com, admin@demo.com (password {DEMO_PASSWORD})")
+
+
+# --------------------------------------------------------------------------- plugin commands
+
+def _add_plugin_commands() -> None:
+    if os.environ.get("MC_CLI_NO_PLUGINS"):
+        return
+    try:
+        p = platform()
+        for name, sub in p.plugins.collect("register_commands", platform=p):
+            if isinstance(sub, typer.Typer):
+                app.add_typer(sub, name=name)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a broken plugin must not break the CLI
+        typer.echo(f"warning: plugin commands unavailable: {exc}", err=True)
+
+
+def main() -> None:
+    _add_plugin_commands()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""pytest plugin for MusicConnect and its plugin authors (auto-loaded through ``pytest11``).
+
+Fixtures
+--------
+``mc_clock``      a :class:`~musicconnect.clock.FrozenClock` every platform here uses
+``mc_settings``   settings for one test: temp data dir, cheap argon2, its own database
+``mc_make_platform(extra_plugins=(), entry_points=True, **settings)``  build more platforms
+``mc_platform``   a migrated platform with every installed plugin
+``mc_app`` / ``mc_client``  the ASGI app and a ``TestClient`` (lifespan run: jobs worker on)
+``mc_users``      a fan, an artist and an admin with ``.headers`` for requests
+
+Databases: SQLite by default. Set ``MC_TEST_DATABASE_URL`` to a PostgreSQL server URL (its
+maintenance database) and each test gets a fresh database cloned from a migrated template.
+``MC_TEST_REDIS_URL`` makes platforms use Redis (flushed before each test) for jobs, pub/sub,
+rate limits. ``MC_TEST_S3_ENDPOINT`` makes storage an S3 bucket on that endpoint.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .clock import FrozenClock
+
+TEST_DB = os.environ.get("MC_TEST_DATABASE_URL")
+TEST_REDIS = os.environ.get("MC_TEST_REDIS_URL")
+TEST_S3 = os.environ.get("MC_TEST_S3_ENDPOINT")
+FAST_HASH = {"argon2_time_cost": 1, "argon2_memory_cost": 1024}
+
+
+def pytest_report_header(config):
+    return (f"musicconnect: database={'postgresql' if TEST_DB else 'sqlite'} "
+            f"redis={'yes' if TEST_REDIS else 'no'} storage={'s3' if TEST_S3 else 'local'}")
+
+
+def _pg_admin(url: str):
+    from sqlalchemy import create_engine
+
+    from .db import make_engine
+
+    engine = make_engine(url)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _with_database(url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def mc_template_database(tmp_path_factory) -> str:
+    """A database migrated once per session (core + every installed plugin)."""
+    from . import migrate
+    from .platform import Platform
+    from .settings import Settings
+
+    base = tmp_path_factory.mktemp("mc-template")
+    if TEST_DB:
+        from sqlalchemy import text
+
+        name = f"mc_tpl_{uuid.uuid4().hex[:10]}"
+        admin = _pg_admin(TEST_DB)
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = _with_database(TEST_DB, name)
+    else:
+        url = f"sqlite:///{base / 'template.db'}"
+    p = Platform(Settings(data_dir=base, database_url=url, **FAST_HASH))
+    migrate.upgrade(p)
+    p.close()
+    yield url
+    if TEST_DB:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def mc_database_url(mc_template_database, tmp_path) -> str:
+    if TEST_DB:
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        tpl = make_url(mc_template_database).database
+        name = f"mc_t_{uuid.uuid4().hex[:12]}"
+        admin = _pg_admin(TEST_DB)
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
+        yield _with_database(TEST_DB, name)
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        src = Path(mc_template_database[len("sqlite:///"):])
+        dst = tmp_path / "mc.db"
+        shutil.copyfile(src, dst)
+        yield f"sqlite:///{dst}"
+
+
+@pytest.fixture
+def mc_redis_url():
+    """The test Redis (flushed), or None on the embedded configuration."""
+    if not TEST_REDIS:
+        yield None
+        return
+    import redis
+
+    r = redis.Redis.from_url(TEST_REDIS)
+    r.flushall()
+    yield TEST_REDIS
+    r.close()
+
+
+@pytest.fixture
+def mc_clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def mc_settings(tmp_path, mc_database_url, mc_redis_url):
+    from .settings import Settings
+
+    extra: dict[str, Any] = {}
+    if TEST_S3:
+        extra.update(s3_bucket=f"mc-{uuid.uuid4().hex[:12]}", s3_endpoint_url=TEST_S3,
+                     s3_access_key_id="test", s3_secret_access_key="test")
+    return Settings(env="test", data_dir=tmp_path / "data", database_url=mc_database_url, redis_url=mc_redis_url,
+                    base_url="http://testserver", **FAST_HASH, **extra)
+
+
+@pytest.fixture
+def mc_make_platform(mc_settings, mc_clock):
+    """Factory: ``mc_make_platform(extra_plugins=[("name", module)], entry_points=False, **overrides)``."""
+    from . import migrate
+    from .platform import Platform
+
+    made = []
+
+    def make(extra_plugins=(), entry_points: bool = True, migrate_db: bool = True, **overrides):
+        settings = mc_settings.model_copy(update=overrides) if overrides else mc_settings
+        p = Platform(settings, clock=mc_clock, extra_plugins=extra_plugins, entry_points=entry_points)
+        p.run_worker = True
+        if migrate_db:
+            migrate.upgrade(p)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+@pytest.fixture
+def mc_platform(mc_make_platform):
+    return mc_make_platform()
+
+
+@pytest.fixture
+def mc_app(mc_platform):
+    from .app import create_app
+
+    return create_app(mc_platform, state_poll_interval=0.2)
+
+
+@pytest.fixture
+def mc_client(mc_app):
+    from starlette.testclient import TestClient
+
+    with TestClient(mc_app) as client:
+        yield client
+
+
+@dataclass
+class TestUser:
+    id: uuid.UUID
+    email: str
+    password: str
+    role: str
+    access_token: str
+    refresh_token: str
+    artist_id: uuid.UUID | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def make_user(platform, role: str = "fan", email: str | None = None, password: str = "s3cret-passphrase",
+              artist_name: str | None = None) -> TestUser:
+    from .accounts import create_user
+
+    email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    with platform.session() as s:
+        user = create_user(platform, s, email=email, password=password, display_name=email.split("@")[0],
+                           role=role, artist_name=artist_name)
+        pair = platform.tokens.issue_pair(s, user)
+        return TestUser(user.id, email, password, role, pair.access_token, pair.refresh_token,
+                        user.artist.id if user.artist else None)
+
+
+@dataclass
+class TestUsers:
+    fan: TestUser
+    artist: TestUser
+    admin: TestUser
+    platform: Any
+
+    def make(self, role: str = "fan", **kw) -> TestUser:
+        return make_user(self.platform, role, **kw)
+
+
+@pytest.fixture
+def mc_users(mc_platform) -> TestUsers:
+    return TestUsers(fan=make_user(mc_platform, "fan"), artist=make_user(mc_platform, "artist", artist_name="Test Artist"),
+                     admin=make_user(mc_platform, "admin"), platform=mc_platform)

@@ -1,0 +1,1 @@
+"""Example MusicConnect plugin: a guestbook per artist."""
