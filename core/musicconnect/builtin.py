@@ -45,7 +45,7 @@ def _events_by_type(platform, artist_id, window):
     with platform.db.session() as s:
         rows = s.execute(select(DomainEvent.type, func.count()).where(
             DomainEvent.artist_id == artist_id, DomainEvent.occurred_at >= window.start,
-            DomainEvent.occurred_at < window.end).group_by(DomainEvent.type).order_by(DomainEvent.type)).all()
+            DomainEvent.occurred_at <= window.end).group_by(DomainEvent.type).order_by(DomainEvent.type)).all()
     return {t: n for t, n in rows}
 
 

@@ -120,6 +120,12 @@ class Platform:
 
         return ContentService(self)
 
+    @cached_property
+    def payments(self):
+        from .payments import Payments
+
+        return Payments(self)
+
     # ---------------------------------------------------------------- helpers
     def session(self):
         return self.db.session()

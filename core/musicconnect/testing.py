@@ -191,6 +191,14 @@ class TestUser:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
+    def renew(self, platform) -> "TestUser":
+        """A fresh access token (after moving the frozen clock past its expiry)."""
+        from .models import User
+
+        with platform.session() as s:
+            self.access_token = platform.tokens.issue_access(s.get(User, self.id))
+        return self
+
 
 def make_user(platform, role: str = "fan", email: str | None = None, password: str = "s3cret-passphrase",
               artist_name: str | None = None) -> TestUser:

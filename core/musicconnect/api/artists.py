@@ -244,7 +244,7 @@ def metrics(artist_id: uuid.UUID, metric: list[str] | None = Query(default=None,
             days: int = Query(30, ge=1, le=3650), end: datetime | None = None,
             actor: Actor = Depends(require_scope("analytics:read")), platform: Platform = Depends(get_platform)):
     """Every metric the enabled plugins contribute, computed for this artist over the window
-    ``[end - days, end)``. A metric that fails shows its error instead of failing the page."""
+    ``[end - days, end]``. A metric that fails shows its error instead of failing the page."""
     ensure_artist_owner(actor, artist_id)
     with platform.session() as s:
         get_artist(s, str(artist_id))

@@ -36,6 +36,13 @@ def content_kinds(platform: Platform = Depends(get_platform)):
             for name, (p, k) in sorted(platform.content.kinds().items())]
 
 
+@router.get("/payment-providers")
+def payment_providers(platform: Platform = Depends(get_platform)):
+    """The payment providers the enabled plugins offer (checkout goes to exactly one by id)."""
+    return [{"id": pid, "label": getattr(prov, "label", pid), "plugin": plugin}
+            for pid, (plugin, prov) in sorted(platform.payments.providers().items())]
+
+
 @router.post("/artists/{artist_id}/content", response_model=ContentOut, status_code=201)
 def create_content(artist_id: uuid.UUID, body: ContentIn, actor: Actor = Depends(require_scope("content:write")),
                    platform: Platform = Depends(get_platform)):

@@ -93,7 +93,7 @@ def _greetings_30d(platform, artist_id, window):
     with platform.session() as s:
         return s.scalar(select(func.count()).select_from(Greeting).where(
             Greeting.artist_id == artist_id, Greeting.created_at >= window.start,
-            Greeting.created_at < window.end)) or 0
+            Greeting.created_at <= window.end)) or 0
 
 
 @hookimpl

@@ -1,0 +1,122 @@
+"""The core's access decision: votes combined (deny wins, allow needed, exceptions deny)."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+import testplugins
+from musicconnect import Actor, Resource, Vote
+
+
+@pytest.fixture
+def world(mc_make_platform):
+    def build(*plugins):
+        p = mc_make_platform(extra_plugins=[(getattr(m, "__name__", n), m) for n, m in plugins], entry_points=False)
+        from musicconnect.testing import make_user
+        artist = make_user(p, "artist", artist_name="A")
+        fan = make_user(p, "fan")
+        admin = make_user(p, "admin")
+        tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
+        return p, artist, fan, admin, tiers
+    return build
+
+
+def res(artist_id, **kw):
+    base = dict(kind="post", id=uuid.uuid4(), artist_id=artist_id, visibility="public", status="ready",
+                publish_at=None, data={})
+    base.update(kw)
+    return Resource(**base)
+
+
+def actor(u):
+    return Actor(u.id, u.role, u.artist_id)
+
+
+def test_core_rules(world, mc_clock):
+    p, artist, fan, admin, tiers = world()
+    public = res(artist.artist_id)
+    assert p.access.decide(None, "view", public).allowed
+    assert p.access.decide(actor(fan), "view", public).allowed
+    future = res(artist.artist_id, publish_at=mc_clock.now() + timedelta(hours=1))
+    assert not p.access.decide(actor(fan), "view", future).allowed
+    assert p.access.decide(actor(artist), "view", future).allowed  # owner
+    assert p.access.decide(actor(admin), "view", future).allowed
+    for status in ("draft", "processing", "failed", "taken_down"):
+        r = res(artist.artist_id, status=status)
+        d = p.access.decide(actor(fan), "view", r)
+        assert not d.allowed and "core" in d.reason
+        assert p.access.decide(actor(artist), "view", r).allowed
+    gated = res(artist.artist_id, visibility="tier", required_tier_id=tiers["supporter"].id)
+    d = p.access.decide(actor(fan), "view", gated)
+    assert not d.allowed and d.reason == "no rule grants access"  # without a plugin, nobody but owners
+
+
+def test_entitlement_rule_via_plugin_with_expiry(world, mc_clock):
+    p, artist, fan, admin, tiers = world(("membership", testplugins.membership))
+    gated = res(artist.artist_id, visibility="tier", required_tier_id=tiers["supporter"].id)
+    assert not p.access.decide(actor(fan), "view", gated).allowed
+    with p.session() as s:
+        ent = p.entitlements.grant(s, user_id=fan.id, artist_id=artist.artist_id, tier_id=tiers["superfan"].id,
+                                   source="comp", source_ref="t1", expires_at=mc_clock.now() + timedelta(days=1))
+    assert p.access.decide(actor(fan), "view", gated).allowed  # cache was invalidated by the grant
+    mc_clock.advance(days=1, seconds=1)
+    assert not p.access.decide(actor(fan), "view", gated).allowed  # expiry applies at once, cache or not
+    mc_clock.advance(days=-1)
+    assert p.access.decide(actor(fan), "view", gated).allowed
+    with p.session() as s:
+        p.entitlements.revoke(s, p.entitlements.get(s, ent.id))
+    assert not p.access.decide(actor(fan), "view", gated).allowed
+
+
+@pytest.mark.parametrize("status,allowed", [("active", True), ("past_due", True), ("cancelled", True), ("ended", False)])
+def test_entitlement_states(world, status, allowed):
+    p, artist, fan, admin, tiers = world(("membership", testplugins.membership))
+    with p.session() as s:
+        p.entitlements.grant(s, user_id=fan.id, artist_id=artist.artist_id, tier_id=tiers["supporter"].id,
+                             source="comp", source_ref="s", status=status)
+    gated = res(artist.artist_id, visibility="tier", required_tier_id=tiers["supporter"].id)
+    assert p.access.decide(actor(fan), "view", gated).allowed is allowed
+
+
+def test_lower_tier_is_not_enough(world):
+    p, artist, fan, admin, tiers = world(("membership", testplugins.membership))
+    with p.session() as s:
+        p.entitlements.grant(s, user_id=fan.id, artist_id=artist.artist_id, tier_id=tiers["supporter"].id,
+                             source="comp", source_ref="low")
+    assert not p.access.decide(actor(fan), "view", res(artist.artist_id, visibility="tier",
+                                                         required_tier_id=tiers["superfan"].id)).allowed
+
+
+def test_deny_wins_over_allow(world):
+    p, artist, fan, admin, tiers = world(("denier", testplugins.denier))
+    r = res(artist.artist_id, data={"embargo": True})
+    d = p.access.decide(actor(fan), "view", r)
+    assert not d.allowed and d.reason == "denied by denier"
+    assert ("core", "allow") in d.votes and ("denier", "deny") in d.votes
+
+
+def test_exception_in_access_hook_denies(world):
+    p, artist, fan, admin, tiers = world(("exploding", testplugins.exploding))
+    d = p.access.decide(actor(fan), "view", res(artist.artist_id))
+    assert not d.allowed and "exploding" in d.reason
+    assert not p.access.decide(actor(admin), "view", res(artist.artist_id)).allowed  # fail closed for everyone
+
+
+def test_unknown_vote_denies(world):
+    p, artist, fan, admin, tiers = world(("weird_voter", testplugins.weird_voter))
+    assert not p.access.decide(actor(fan), "view", res(artist.artist_id)).allowed
+
+
+@pytest.mark.anyio
+async def test_async_hook_and_async_decide(world):
+    import anyio
+
+    p, artist, fan, admin, tiers = await anyio.to_thread.run_sync(world, ("async_voter", testplugins.async_voter))
+    gated = res(artist.artist_id, visibility="tier", required_tier_id=tiers["superfan"].id, data={"async_open": True})
+    assert (await p.access.adecide(actor(fan), "view", gated)).allowed
+    closed = res(artist.artist_id, visibility="tier", required_tier_id=tiers["superfan"].id)
+    assert not (await p.access.adecide(actor(fan), "view", closed)).allowed
+    # the sync path resolves the awaitable too (from a worker thread)
+    assert (await anyio.to_thread.run_sync(p.access.decide, actor(fan), "view", gated)).allowed
