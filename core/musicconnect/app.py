@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -21,6 +22,21 @@ log = logging.getLogger("musicconnect.app")
 REQUESTS = Counter("musicconnect_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("musicconnect_http_request_seconds", "HTTP request latency", ["method", "route"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+
+
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+
+
+def route_template(scope) -> str:
+    """The matched route's full template (``/api/v1/artists/{artist_id}``), for metric labels."""
+    route = scope.get("route")
+    tpl = getattr(route, "path", None)
+    if tpl is None:
+        return "unmatched"
+    params = scope.get("path_params") or {}
+    rendered = _PARAM.sub(lambda m: str(params.get(m.group(1), m.group(0))), tpl)
+    path = scope.get("path", "")
+    return path[: len(path) - len(rendered)] + tpl if path.endswith(rendered) else tpl
 
 
 class MetricsMiddleware:
@@ -43,8 +59,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            path = route_template(scope)
             method = scope["method"]
             LATENCY.labels(method, path).observe(time.perf_counter() - start)
             REQUESTS.labels(method, path, str(status[0])).inc()

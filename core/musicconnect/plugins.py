@@ -134,6 +134,10 @@ class PluginRegistry:
         try:
             if self.pm.get_plugin(rec.name) is None:
                 self.pm.register(rec.obj, name=rec.name)
+                unknown = sorted(c.name for c in self.pm.get_hookcallers(rec.obj) or () if not c.has_spec())
+                if unknown:
+                    self.pm.unregister(name=rec.name)
+                    raise pluggy.PluginValidationError(rec.obj, f"unknown hook(s) {', '.join(unknown)}")
             rec.loaded = True
         except Exception as exc:  # e.g. a hook implementation that matches no spec
             rec.error = f"{type(exc).__name__}: {exc}"
@@ -215,12 +219,14 @@ def spec_names() -> frozenset[str]:
 
 
 def create_plugin_manager(*, allow: str | None = None, enabled: dict[str, bool] | None = None,
-                          extra: Iterable[tuple[str, Any]] = (), entry_points: bool = True) -> PluginRegistry:
+                          extra: Iterable[tuple[str, Any]] = (),
+                          entry_points: bool | Iterable[md.EntryPoint] = True) -> PluginRegistry:
     """Build a fresh registry.
 
     ``allow`` is the ``MC_PLUGINS`` allow-list (``None``: all, ``""``: none); ``enabled`` the
     operator's persisted choices (absent = enabled); ``extra`` adds ``(name, module)`` pairs as if
-    they were installed (tests, embedding); ``entry_points=False`` skips discovery.
+    they were installed (tests, embedding); ``entry_points=False`` skips discovery, a list of
+    entry points replaces it.
     """
     from . import builtin
 
@@ -235,8 +241,10 @@ def create_plugin_manager(*, allow: str | None = None, enabled: dict[str, bool] 
     eps: dict[str, md.EntryPoint] = {}
 
     candidates: list[tuple[str, md.EntryPoint | None, Any]] = []
-    if entry_points:
+    if entry_points is True:
         candidates += [(ep.name, ep, None) for ep in installed_entry_points()]
+    elif entry_points:
+        candidates += [(ep.name, ep, None) for ep in entry_points]
     candidates += [(name, None, obj) for name, obj in extra]
 
     registry = PluginRegistry(pm, records, eps)
