@@ -1,0 +1,106 @@
+"""Meta-tests on the plugin contract and the architecture rules."""
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+import testplugins
+from musicconnect import hookspecs
+from musicconnect.plugins import spec_names
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIRS = sorted(p for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists()) + [
+    ROOT / "examples" / "musicconnect-hello"]
+
+
+def test_every_hookspec_has_a_docstring_and_takes_platform_first():
+    for name in spec_names():
+        fn = getattr(hookspecs, name)
+        assert (fn.__doc__ or "").strip(), f"{name} has no docstring"
+        assert next(iter(inspect.signature(fn).parameters)) == "platform", name
+
+
+def test_every_hookspec_is_documented_in_plugins_md():
+    doc = (ROOT / "docs" / "plugins.md").read_text()
+    missing = [n for n in spec_names() if f"`{n}" not in doc]
+    assert not missing, f"undocumented hooks in docs/plugins.md: {missing}"
+
+
+def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
+    """One scenario through the public surfaces that makes the core call every hook spec."""
+    from starlette.testclient import TestClient
+
+    from musicconnect import PaymentEvent
+    from musicconnect.app import create_app
+    from musicconnect.seed import seed_demo
+    from musicconnect.testing import make_user
+
+    rec = testplugins.make_recorder()
+    p = mc_make_platform(extra_plugins=[("recorder", rec)], entry_points=False)
+    artist = make_user(p, "artist", artist_name="Band")
+    fan = make_user(p, "fan")
+    with TestClient(create_app(p)) as client:
+        h = artist.headers
+        item = client.post(f"/api/v1/artists/{artist.artist_id}/content", headers=h,
+                           json={"kind": "memo", "title": "m"}).json()
+        client.patch(f"/api/v1/content/{item['id']}", headers=h, json={"title": "m2"})
+        client.get(f"/api/v1/content/{item['id']}", headers=fan.headers)
+        client.post(f"/api/v1/content/{item['id']}/take-down", headers=h, json={"reason": "r"})
+        client.delete(f"/api/v1/content/{item['id']}", headers=h)
+        tiers = client.get(f"/api/v1/artists/{artist.artist_id}/tiers").json()
+        r = client.patch(f"/api/v1/artists/{artist.artist_id}/tiers/{tiers[1]['id']}", headers=h,
+                         json={"perks": {"direct_messages": -1}})
+        assert r.status_code == 422 and r.json()["type"] == "/problems/invalid-perks"  # validate_perks said no
+        client.post(f"/api/v1/artists/{artist.artist_id}/comps", headers=h, json={"email": fan.email, "tier_id": tiers[1]["id"]})
+        client.get(f"/api/v1/artists/{artist.artist_id}/metrics", headers=h)
+        assert client.get("/api/v1/recorder/ping").json() == {"pong": True}
+        assert [x["id"] for x in client.get("/api/v1/payment-providers").json()] == ["recpay"]
+        p.jobs.enqueue("recorder.noop")
+        p.jobs.wait_idle(10)
+        with p.session() as s:
+            p.payments.publish(s, PaymentEvent("payment.succeeded", "recpay", fan.id, artist.artist_id, amount=1000,
+                                               currency="USD", external_id="pi_1"))
+        split = p.payments.split(artist.artist_id, 1000, "USD")
+        assert split["artist_net"] == 900 and split["shares"][0].amount == 100
+        p.plugin_settings("recorder")
+        seed_demo(p)
+        from musicconnect import migrate
+        migrate.histories(p)  # asks register_migrations
+        from cli_import import plugin_command_names
+        assert "recorder" in plugin_command_names(p)
+    called = {name for name, calls in rec.calls.items() if calls}
+    assert called == set(spec_names()), f"never called: {sorted(set(spec_names()) - called)}"
+
+
+def _imports(path: Path) -> set[str]:
+    mods = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            mods.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            mods.add(node.module)
+    return mods
+
+
+def test_core_imports_no_plugin_and_no_cli():
+    for path in (ROOT / "core" / "musicconnect").rglob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith(("musicconnect_",))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+@pytest.mark.parametrize("plugin_dir", PLUGIN_DIRS, ids=lambda p: p.name)
+def test_plugins_import_only_themselves_and_the_public_core(plugin_dir):
+    packages = [p for p in plugin_dir.iterdir() if (p / "__init__.py").exists() and p.name.startswith("musicconnect_")]
+    assert len(packages) == 1, plugin_dir
+    own = packages[0].name
+    public = {"musicconnect", "musicconnect.web", "musicconnect.models", "musicconnect.db", "musicconnect.contracts",
+              "musicconnect.errors", "musicconnect.testing", "musicconnect.events", "musicconnect.clock"}
+    for path in packages[0].rglob("*.py"):
+        for m in _imports(path):
+            if m.startswith("musicconnect_"):
+                assert m.split(".")[0] == own, f"{path.relative_to(ROOT)} imports another plugin: {m}"
+            elif m.startswith("musicconnect"):
+                assert m in public, f"{path.relative_to(ROOT)} imports {m}, which is not the core's public API"
