@@ -199,9 +199,11 @@ def plugins_install(spec: str, upgrade: bool = typer.Option(False, "--upgrade", 
     cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     if upgrade:
         cmd.append("--upgrade")
-    result = subprocess.run([*cmd, spec])
+    result = subprocess.run([*cmd, spec], capture_output=True, text=True)
     if result.returncode != 0:
-        fail(f"pip could not install {spec!r} (its message is above)", 1)
+        lines = [ln.strip() for ln in (result.stderr + result.stdout).splitlines() if ln.strip()]
+        reason = next((ln[len("ERROR:"):].strip() for ln in lines if ln.startswith("ERROR:")), lines[-1] if lines else "")
+        fail(f"pip could not install {spec!r}: {reason}", 1)
     from musicconnect.plugins import installed_entry_points
 
     names = ", ".join(ep.name for ep in installed_entry_points())

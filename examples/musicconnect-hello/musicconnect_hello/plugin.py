@@ -53,6 +53,12 @@ def _router() -> APIRouter:
             emit(platform, s, "hello.greeted", actor_id=actor.user_id, artist_id=artist_id, subject=("greeting", g.id))
             return {"id": str(g.id), "message": f"{settings.greeting_word}! {g.message}"}
 
+    @router.post("/artists/{artist_id}/recount", status_code=202)
+    def recount(artist_id: uuid.UUID, actor=Depends(current_actor), platform=Depends(get_platform)):
+        """Count the artist's greetings in the background; poll GET /api/v1/jobs/{job_id}."""
+        job_id = platform.jobs.enqueue("hello.count", owner_id=actor.user_id, artist_id=str(artist_id))
+        return {"job_id": str(job_id)}
+
     return router
 
 
