@@ -1,0 +1,134 @@
+"""The platform as a user meets it: `musicconnect serve --demo` in its own process, then HTTP."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent / "musicconnect"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"process exited with {proc.returncode}: {out}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not up after {timeout}s")
+
+
+def start(args, env) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(proc: subprocess.Popen) -> int:
+    """SIGTERM, then a graceful exit: 0, or uvicorn re-raising the signal after its shutdown."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "Traceback" not in out, out
+    return 0 if code in (0, -signal.SIGTERM) else code
+
+
+@pytest.fixture
+def base_env(tmp_path, mc_database_url):
+    env = {**os.environ, "MC_DATA_DIR": str(tmp_path / "data"), "MC_DATABASE_URL": mc_database_url,
+           "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "1024", "MC_LOG_LEVEL": "WARNING"}
+    env.pop("MC_REDIS_URL", None)
+    return env
+
+
+def demo_session(base: str) -> dict:
+    r = httpx.post(f"{base}/api/v1/auth/login", json={"email": "fan@demo.com", "password": "password123"})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.mark.slow
+def test_serve_demo_embedded(base_env):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(["serve", "--demo", "--port", str(port)], base_env)
+    try:
+        wait_http(f"{base}/healthz", proc)
+        assert httpx.get(f"{base}/readyz").json()["status"] == "ok"
+        fan = demo_session(base)
+        me = httpx.get(f"{base}/api/v1/me", headers=fan).json()
+        assert me["email"] == "fan@demo.com" and me["role"] == "fan"
+        nova = httpx.get(f"{base}/api/v1/artists/nova-lane").json()
+        tiers = httpx.get(f"{base}/api/v1/artists/{nova['id']}/tiers").json()
+        assert [t["key"] for t in tiers] == ["free", "supporter", "superfan"]
+        artist = httpx.post(f"{base}/api/v1/auth/login", json={"email": "artist@demo.com", "password": "password123"}).json()
+        ah = {"Authorization": f"Bearer {artist['access_token']}"}
+        # a plugin job through the in-process worker
+        job = httpx.post(f"{base}/api/v1/hello/artists/{nova['id']}/recount", headers=ah).json()["job_id"]
+        _wait_job(base, job, ah)
+        assert "paths" in httpx.get(f"{base}/openapi.json").json()
+    finally:
+        assert stop(proc) == 0
+
+
+@pytest.mark.slow
+def test_distributed_api_processes_and_separate_worker(base_env, mc_redis_url):
+    if not mc_redis_url:
+        pytest.skip("needs Redis (the distributed run sets MC_TEST_REDIS_URL)")
+    env = {**base_env, "MC_REDIS_URL": mc_redis_url}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = start(["serve", "--demo", "--port", str(port), "--workers", "2"], env)
+    worker = None
+    try:
+        wait_http(f"{base}/healthz", api)
+        assert httpx.get(f"{base}/readyz").json()["checks"]["redis"] == "ok"
+        artist = httpx.post(f"{base}/api/v1/auth/login", json={"email": "artist@demo.com", "password": "password123"}).json()
+        ah = {"Authorization": f"Bearer {artist['access_token']}"}
+        nova = httpx.get(f"{base}/api/v1/artists/nova-lane").json()
+        job = httpx.post(f"{base}/api/v1/hello/artists/{nova['id']}/recount", headers=ah).json()["job_id"]
+        time.sleep(0.5)
+        assert httpx.get(f"{base}/api/v1/jobs/{job}", headers=ah).json()["state"] == "queued"  # no worker yet
+        worker = start(["worker"], env)
+        _wait_job(base, job, ah)
+        # the API processes share login throttling through Redis
+        for _ in range(5):
+            httpx.post(f"{base}/api/v1/auth/login", json={"email": "fan@demo.com", "password": "wrong-password"})
+        assert httpx.post(f"{base}/api/v1/auth/login",
+                          json={"email": "fan@demo.com", "password": "password123"}).status_code == 429
+    finally:
+        if worker is not None:
+            assert stop(worker) == 0
+        stop(api)
+
+
+def _wait_job(base, job, headers, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        state = httpx.get(f"{base}/api/v1/jobs/{job}", headers=headers).json()
+        if state["state"] == "succeeded":
+            assert state["result"] == {"greetings": 0} and state["progress"] == 1.0
+            return
+        assert state["state"] != "failed", state
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
