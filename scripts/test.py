@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Install everything and pass the whole test suite, twice:
+
+1. embedded default: SQLite, local-disk media, in-process jobs and pub/sub;
+2. distributed: real PostgreSQL, Redis and an S3 API server (moto) started here on loopback.
+
+PostgreSQL and Redis come from Debian packages (installed with apt-get when missing and we are
+root). Extra arguments go to pytest. MC_TEST_ONLY=embedded|distributed runs one pass.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _workspace import ROOT, VENV, install, log
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"error: nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def ensure_packages() -> None:
+    missing = []
+    if pg_bin() is None:
+        missing.append("postgresql")
+    if shutil.which("redis-server") is None:
+        missing.append("redis-server")
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise SystemExit(f"error: the distributed test pass needs {' and '.join(missing)}; install them "
+                         "(apt-get install postgresql redis-server) or run with MC_TEST_ONLY=embedded")
+    log(f"installing {', '.join(missing)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def services():
+    ensure_packages()
+    work = Path(tempfile.mkdtemp(prefix="mc-services-"))
+    procs: list[subprocess.Popen] = []
+    stops: list = []
+    try:
+        # PostgreSQL: a throwaway cluster owned by the postgres user (initdb refuses root)
+        bindir = pg_bin()
+        pgdata, pgport = work / "pg", free_port()
+        pgdata.mkdir()
+        as_pg: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(work, "postgres")
+            shutil.chown(pgdata, "postgres")
+            as_pg = ["runuser", "-u", "postgres", "--"]
+        subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres"],
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(pgdata / "log"), "-o",
+                        f"-p {pgport} -k {pgdata} -c listen_addresses=127.0.0.1 -c fsync=off "
+                        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300", "start"],
+                       check=True, stdout=subprocess.DEVNULL)
+        stops.append(lambda: subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"],
+                                            stdout=subprocess.DEVNULL))
+        # Redis
+        rport = free_port()
+        subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", str(rport), "--daemonize", "yes",
+                        "--save", "", "--appendonly", "no", "--dir", str(work), "--pidfile", str(work / "redis.pid")],
+                       check=True, stdout=subprocess.DEVNULL)
+        stops.append(lambda: subprocess.run(["redis-cli", "-p", str(rport), "shutdown", "nosave"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # S3 API: moto in server mode
+        sport = free_port()
+        procs.append(subprocess.Popen([str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(sport)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in (pgport, rport, sport):
+            wait_port(port)
+        log(f"services up: postgresql :{pgport}, redis :{rport}, s3 (moto) :{sport}")
+        yield {"MC_TEST_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pgport}/postgres",
+               "MC_TEST_REDIS_URL": f"redis://127.0.0.1:{rport}/0",
+               "MC_TEST_S3_ENDPOINT": f"http://127.0.0.1:{sport}",
+               "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(10)
+        for stop in reversed(stops):
+            stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def pytest_pass(name: str, env: dict[str, str], args: list[str]) -> int:
+    log(f"test pass '{name}'")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
+    code = subprocess.run([str(VENV / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=ROOT, env={**clean, **env}).returncode
+    if code == 5:
+        log(f"pass '{name}' collected no tests: that is a failure")
+        return 1
+    return code
+
+
+def main() -> int:
+    install(with_test=True)
+    args = sys.argv[1:] or ["-q"]
+    only = os.environ.get("MC_TEST_ONLY")
+    results = {}
+    if only in (None, "", "embedded"):
+        results["embedded (sqlite, local disk, in-process)"] = pytest_pass("embedded", {}, args)
+    if only in (None, "", "distributed"):
+        with services() as env:
+            results["distributed (postgresql, redis, s3)"] = pytest_pass("distributed", env, args)
+    for name, code in results.items():
+        log(f"{name}: {'passed' if code == 0 else f'FAILED (exit {code})'}")
+    return 0 if results and all(c == 0 for c in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
