@@ -57,6 +57,7 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         client.post(f"/api/v1/artists/{artist.artist_id}/comps", headers=h, json={"email": fan.email, "tier_id": tiers[1]["id"]})
         client.get(f"/api/v1/artists/{artist.artist_id}/metrics", headers=h)
         assert client.get("/api/v1/recorder/ping").json() == {"pong": True}
+        assert client.get("/api/v1/recorder/echo/hi").json() == {"echo": "hi"}
         assert [x["id"] for x in client.get("/api/v1/payment-providers").json()] == ["recpay"]
         p.jobs.enqueue("recorder.noop")
         p.jobs.wait_idle(10)
@@ -97,7 +98,8 @@ def test_plugins_import_only_themselves_and_the_public_core(plugin_dir):
     assert len(packages) == 1, plugin_dir
     own = packages[0].name
     public = {"musicconnect", "musicconnect.web", "musicconnect.models", "musicconnect.db", "musicconnect.contracts",
-              "musicconnect.errors", "musicconnect.testing", "musicconnect.events", "musicconnect.clock"}
+              "musicconnect.errors", "musicconnect.testing", "musicconnect.events", "musicconnect.clock",
+              "musicconnect.fastpath"}
     for path in packages[0].rglob("*.py"):
         for m in _imports(path):
             if m.startswith("musicconnect_"):

@@ -98,10 +98,16 @@ def make_recorder():
     class RecSettings(PluginSettings):
         level: int = 1
 
+    from musicconnect.fastpath import FastResponse, FastRoute
+
+    async def fast_echo(req):
+        return FastResponse(b'{"echo": "%s"}' % req.params["word"].encode())
+
     provider = types.SimpleNamespace(id="recpay", label="Recorder Pay", checkout=None, portal=None, handle_webhook=None)
     specs = {
         "register_routes": lambda platform: router,
         "register_commands": lambda platform: typer.Typer(),
+        "register_fast_routes": lambda platform: [FastRoute("GET", "/api/v1/recorder/echo/{word}", fast_echo)],
         "register_jobs": lambda platform: [JobSpec("noop", lambda ctx, **kw: {"ok": True}, max_retries=0)],
         "register_migrations": None,
         "register_settings": lambda platform: RecSettings,

@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from . import __version__
 from .errors import Problem, install_handlers
+from .fastpath import FastRoute, FastRouter
+from .fastpath import serve as serve_fast
 from .plugin_state import read_enabled, state_version
 from .platform import INVALIDATE_CHANNEL, Platform, decode_key
 
@@ -39,11 +41,24 @@ def route_template(scope) -> str:
     return path[: len(path) - len(rendered)] + tpl if path.endswith(rendered) else tpl
 
 
+_CHILDREN: dict[tuple[str, str, int], tuple] = {}
+
+
+def observe(method: str, template: str, status: int, seconds: float) -> None:
+    key = (method, template, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = _CHILDREN[key] = (LATENCY.labels(method, template), REQUESTS.labels(method, template, str(status)))
+    children[0].observe(seconds)
+    children[1].inc()
+
+
 class MetricsMiddleware:
-    """Counts and times requests by route template (cheap enough for the hot path)."""
+    """Counts and times requests by route template; the template is worked out once per route."""
 
     def __init__(self, app):
         self.app = app
+        self._templates: dict[int, str] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -59,10 +74,39 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            path = route_template(scope)
-            method = scope["method"]
-            LATENCY.labels(method, path).observe(time.perf_counter() - start)
-            REQUESTS.labels(method, path, str(status[0])).inc()
+            route = scope.get("route")
+            tpl = self._templates.get(id(route)) if route is not None else "unmatched"
+            if tpl is None:
+                tpl = self._templates[id(route)] = route_template(scope)
+            observe(scope["method"], tpl, status[0], time.perf_counter() - start)
+
+
+class MusicConnectApp(FastAPI):
+    """FastAPI, with the fast path (:mod:`musicconnect.fastpath`) in front of it."""
+
+    fast: FastRouter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.fast:
+            hit = self.fast.match(scope["method"], scope["path"])
+            if hit is not None:
+                return await serve_fast(hit[0], hit[1], scope, receive, send, self.state.platform, observe)
+        await super().__call__(scope, receive, send)
+
+
+def mount_fast_routes(app: "MusicConnectApp", platform: Platform) -> None:
+    from .api.me import FAST_ROUTES
+
+    router = FastRouter()
+    if platform.settings.fast_path:
+        for route in FAST_ROUTES:
+            router.add(route)
+        for plugin, route in platform.plugins.collect("register_fast_routes", platform=platform):
+            if isinstance(route, FastRoute):
+                router.add(FastRoute(route.method, route.path, route.handler, route.plugin or plugin))
+            else:
+                log.error("plugin %s returned %r from register_fast_routes, not a FastRoute", plugin, route)
+    app.fast = router
 
 
 def plugin_guard(name: str):
@@ -105,6 +149,7 @@ async def _follow_plugin_state(app: FastAPI, platform: Platform, interval: float
                     platform.cache.clear()
                     platform.jobs.register_all()
                     mount_plugin_routes(app, platform)
+                    mount_fast_routes(app, platform)
         except Exception:
             log.exception("could not refresh plugin state")
 
@@ -141,7 +186,7 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
             await asyncio.gather(*tasks, return_exceptions=True)
             await run_in_threadpool(platform.close)
 
-    app = FastAPI(
+    app = MusicConnectApp(
         title=f"{platform.settings.platform_name} API", version=__version__, lifespan=lifespan,
         description="Self-hosted streaming and memberships for independent artists. Errors are RFC 9457 "
                     "problem+json documents whose `type` is stable (see docs/problems.md).",
@@ -153,9 +198,10 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
 
     from .api import artists, auth, content, me, system
 
-    app.include_router(system.router)
-    for module in (auth, me, artists, content):
+    for module in (me, auth, artists, content):  # the hottest routes are matched first
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(system.router)
     app.router.routes.append(Route("/media/{key:path}", system.media, methods=["GET", "HEAD"]))
     mount_plugin_routes(app, platform)
+    mount_fast_routes(app, platform)
     return app

@@ -31,6 +31,16 @@ def register_routes(platform):
 
 
 @hookspec
+def register_fast_routes(platform):
+    """Return a list of :class:`musicconnect.fastpath.FastRoute` for this plugin's hottest
+    endpoints (keys, playlists, segments). They are matched by exact template before FastAPI runs
+    (no dependency injection, no middleware stack); handlers are ``async``, must not block, and
+    raise ``Problem`` for errors. Declare the same endpoint in ``register_routes`` too, so that
+    OpenAPI documents it. Paths are absolute; use ``/api/v1/<plugin>/...``.
+    """
+
+
+@hookspec
 def register_commands(platform):
     """Return a ``typer.Typer`` app; it appears as ``musicconnect <plugin> ...``.
 

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
     cache_ttl: float = 30.0
+    fast_path: bool = True  # serve hot routes before FastAPI (see musicconnect.fastpath)
 
     # storage
     storage_backend: Literal["local", "s3"] | None = None  # None: s3 when s3_bucket is set

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -80,7 +80,8 @@ def _load_token(platform: Platform, token_hash: str) -> TokenSnapshot | None:
     return snap
 
 
-async def resolve_actor(request: Request, platform: Platform, token: str) -> Actor:
+async def authenticate(platform: Platform, token: str) -> tuple[Actor, UserSnapshot]:
+    """Who holds this bearer token (access JWT or ``mcp_`` API token)? No I/O on a cache hit."""
     scopes: tuple[str, ...] = ("*",)
     if token.startswith(API_TOKEN_PREFIX):
         h = sha256(token)
@@ -94,33 +95,59 @@ async def resolve_actor(request: Request, platform: Platform, token: str) -> Act
         user_id, scopes = tok.user_id, tok.scopes
     else:
         claims = platform.tokens.decode_access(token)
-        try:
-            user_id = uuid.UUID(claims["sub"])
-        except ValueError:
-            raise Unauthorized("invalid access token") from None
+        user_id = claims.get("_uid")
+        if user_id is None:
+            try:
+                user_id = claims["_uid"] = uuid.UUID(claims["sub"])
+            except ValueError:
+                raise Unauthorized("invalid access token") from None
     snap = await user_snapshot(platform, user_id)
     if snap is None or not snap.is_active:
         raise Unauthorized("this account is disabled or no longer exists")
-    request.state.user = snap
-    return Actor(snap.id, snap.role, snap.artist_id, scopes)
+    return Actor(snap.id, snap.role, snap.artist_id, scopes), snap
 
 
-async def optional_actor(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor | None:
-    if creds is None:
-        if request.headers.get("authorization"):
-            raise Unauthorized("use 'Authorization: Bearer <token>'")
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; a malformed header is a 401."""
+    if not header:
         return None
-    return await resolve_actor(request, request.app.state.platform, creds.credentials)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use 'Authorization: Bearer <token>'")
+    return token.strip()
 
 
-async def current_actor(actor: Actor | None = Depends(optional_actor)) -> Actor:
+async def resolve_actor(request: Request, platform: Platform, token: str) -> Actor:
+    actor, snap = await authenticate(platform, token)
+    request.state.user = snap
+    return actor
+
+
+async def _actor(request: Request) -> Actor | None:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        return None
+    return await resolve_actor(request, request.app.state.platform, token)
+
+
+# Each dependency below is one flat function (no nested Depends on the hot path); ``bearer`` is
+# declared only so that OpenAPI shows the security scheme.
+async def optional_actor(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor | None:
+    return await _actor(request)
+
+
+async def current_actor(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor:
+    actor = await _actor(request)
     if actor is None:
         raise Unauthorized()
     return actor
 
 
 def require_scope(scope: str):
-    async def dep(actor: Actor = Depends(current_actor)) -> Actor:
+    async def dep(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor:
+        actor = await _actor(request)
+        if actor is None:
+            raise Unauthorized()
         if not actor.has_scope(scope):
             raise Problem(403, "insufficient-scope", f"this token lacks the {scope!r} scope", required_scope=scope)
         return actor

@@ -52,6 +52,7 @@ class Tokens:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.clock = clock
+        self._verified: dict[str, dict] = {}
 
     # ---------------------------------------------------------------- access
     def issue_access(self, user: User) -> str:
@@ -62,13 +63,20 @@ class Tokens:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def decode_access(self, token: str) -> dict:
-        try:
-            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM],
-                                options={"require": ["sub", "exp", "iat"], "verify_exp": False})
-        except jwt.PyJWTError:
-            raise Unauthorized("invalid access token") from None
-        if claims.get("typ") != "access":
-            raise Unauthorized("invalid access token")
+        """Verify an access token. Verified claims are memoised by the exact token string (its
+        signature included, so nothing unverified can hit); expiry is checked on every call."""
+        claims = self._verified.get(token)
+        if claims is None:
+            try:
+                claims = jwt.decode(token, self._key, algorithms=[ALGORITHM],
+                                    options={"require": ["sub", "exp", "iat"], "verify_exp": False})
+            except jwt.PyJWTError:
+                raise Unauthorized("invalid access token") from None
+            if claims.get("typ") != "access":
+                raise Unauthorized("invalid access token")
+            if len(self._verified) >= 50_000:
+                self._verified.clear()
+            self._verified[token] = claims
         if claims["exp"] <= self.clock.now().timestamp():  # our clock, so tests can freeze it
             raise Problem(401, "token-expired", "the access token has expired; refresh it",
                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
