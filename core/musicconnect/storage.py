@@ -63,6 +63,15 @@ class Storage(ABC):
     @abstractmethod
     def signed_url(self, key: str, ttl: int | None = None, *, filename: str | None = None) -> str: ...
 
+    def move_prefix(self, src: str, dst: str) -> int:
+        """Move every object under ``src`` to ``dst`` (old URLs stop working at once)."""
+        n = 0
+        for key in list(self.list(src)):
+            self.put_bytes(dst + key[len(src):], self.get_bytes(key))
+            self.delete(key)
+            n += 1
+        return n
+
     def download_to(self, key: str, path: Path) -> None:
         path.write_bytes(self.get_bytes(key))
 
@@ -124,6 +133,17 @@ class LocalStorage(Storage):
         n = sum(1 for p in base.rglob("*") if p.is_file())
         shutil.rmtree(base)
         return n
+
+    def move_prefix(self, src: str, dst: str) -> int:
+        """One rename on local disk: atomic, whatever the size."""
+        a, b = self.path(src.rstrip("/")), self.path(dst.rstrip("/"))
+        if not a.exists():
+            return 0
+        b.parent.mkdir(parents=True, exist_ok=True)
+        if b.exists():
+            shutil.rmtree(b)
+        os.replace(a, b)
+        return 1
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self.path(prefix.rstrip("/"))
@@ -221,6 +241,15 @@ class S3Storage(Storage):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 yield obj["Key"]
+
+    def move_prefix(self, src: str, dst: str) -> int:
+        n = 0
+        for key in list(self.list(src)):
+            self.client.copy_object(Bucket=self.bucket, Key=dst + key[len(src):],
+                                    CopySource={"Bucket": self.bucket, "Key": key})
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+            n += 1
+        return n
 
     def delete_prefix(self, prefix: str) -> int:
         keys = list(self.list(prefix))

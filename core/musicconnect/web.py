@@ -2,7 +2,19 @@
 fast-path handlers (:mod:`musicconnect.fastpath`) call themselves."""
 from .api.deps import (authenticate, bearer_token, current_actor, ensure_artist_owner, get_platform, optional_actor,
                        require_admin, require_role, require_scope)
+from .contracts import Actor
 from .errors import problem_response
 
-__all__ = ["authenticate", "bearer_token", "current_actor", "ensure_artist_owner", "get_platform", "optional_actor",
+
+async def actor_for(platform, user_id) -> Actor | None:
+    """The current Actor of a user id (cached; ``None`` when disabled or gone) — for handlers that
+    identify the user by a signed token of their own rather than by the Authorization header."""
+    from .api.deps import user_snapshot
+
+    snap = await user_snapshot(platform, user_id)
+    if snap is None or not snap.is_active:
+        return None
+    return Actor(snap.id, snap.role, snap.artist_id)
+
+__all__ = ["actor_for", "authenticate", "bearer_token", "current_actor", "ensure_artist_owner", "get_platform", "optional_actor",
            "problem_response", "require_admin", "require_role", "require_scope"]

@@ -1,0 +1,1 @@
+"""MusicConnect streaming plugin: the ``track`` content kind."""

@@ -1,0 +1,408 @@
+"""HTTP routes of the streaming plugin (mounted at /api/v1/streaming)."""
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from musicconnect import Actor, NotFound, Problem
+from musicconnect.models import Artist, ContentItem
+from musicconnect.web import current_actor, ensure_artist_owner, get_platform, optional_actor
+
+from . import media, plays, playback
+from .models import Download, Track, TrackVersion
+from .pipeline import JOB, prefix
+from .uploads import Form, read_form
+
+router = APIRouter()
+
+UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "WAV, FLAC, MP3, AAC/M4A or OGG/Opus"},
+        "title": {"type": "string", "description": "defaults to the file's title tag, then its name"},
+        "description": {"type": "string"},
+        "visibility": {"type": "string", "enum": ["public", "tier"]},
+        "required_tier_id": {"type": "string", "format": "uuid"},
+        "publish_at": {"type": "string", "format": "date-time",
+                       "description": "release time; members with the early_access perk hear it earlier"},
+        "preview_start": {"type": "number", "description": "seconds; default: the loudest 30 s"},
+        "artwork": {"type": "string", "format": "binary", "description": "JPEG or PNG cover (else the embedded one)"},
+    }}}}}}
+
+
+def _settings(platform):
+    return platform.plugin_settings("streaming")
+
+
+async def _accept_audio(platform, form: Form):
+    """Probe and fully decode the uploaded file; reject anything that is not sound audio."""
+    f = form.files.get("file")
+    if f is None:
+        raise Problem(422, "validation", "the 'file' part is missing")
+    settings = _settings(platform)
+    try:
+        probe = await run_in_threadpool(media.probe, f.path)
+        if probe.duration > settings.max_duration_minutes * 60:
+            raise Problem(422, "too-long", f"tracks are limited to {settings.max_duration_minutes} minutes")
+        await run_in_threadpool(media.verify_decodes, f.path)
+    except media.MediaError as exc:
+        raise Problem(exc.status, exc.slug, str(exc)) from None
+    art = form.files.get("artwork")
+    if art is not None:
+        def check_image():
+            from PIL import Image, UnidentifiedImageError
+
+            try:
+                with Image.open(art.path) as im:
+                    im.verify()
+                    if im.format not in ("JPEG", "PNG", "WEBP"):
+                        raise Problem(415, "unsupported-image", "artwork must be JPEG, PNG or WebP")
+            except (UnidentifiedImageError, OSError):
+                raise Problem(415, "unsupported-image", "artwork is not an image") from None
+        if art.size > 20 * 1024 * 1024:
+            raise Problem(413, "upload-too-large", "artwork is limited to 20 MB")
+        await run_in_threadpool(check_image)
+    return f, probe, art
+
+
+def _parse_time(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Problem(422, "validation", f"{field} must be an ISO 8601 date-time") from None
+    if dt.tzinfo is None:
+        raise Problem(422, "validation", f"{field} needs a time zone")
+    return dt
+
+
+def _parse_float(value: str | None, field: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        v = float(value)
+    except ValueError:
+        raise Problem(422, "validation", f"{field} must be a number") from None
+    if v < 0:
+        raise Problem(422, "validation", f"{field} must not be negative")
+    return v
+
+
+def _store_version(platform, s, cid, version, f, probe, art) -> TrackVersion:
+    ext = os.path.splitext(f.filename)[1].lower()[:8] or ".bin"
+    original_key = f"{prefix(cid, version)}/original{ext if ext.replace('.', '').isalnum() else '.bin'}"
+    platform.storage.put_file(original_key, f.path)
+    artwork = {}
+    if art is not None:
+        artwork["source"] = f"{prefix(cid, version)}/artwork-source"
+        platform.storage.put_file(artwork["source"], art.path)
+    row = TrackVersion(content_id=cid, version=version, state="processing", original_key=original_key,
+                       original_filename=f.filename, size_bytes=f.size, probe=probe.as_dict(), duration=probe.duration,
+                       aes_key=secrets.token_bytes(16), aes_iv="0x" + secrets.token_hex(16), artwork=artwork,
+                       created_at=platform.clock.now())
+    s.add(row)
+    return row
+
+
+@router.post("/artists/{artist_id}/tracks", status_code=202, openapi_extra=UPLOAD_DOC,
+             responses={413: {"description": "too large"}, 415: {"description": "not audio"},
+                        422: {"description": "corrupt, too long or bad fields"}})
+async def upload(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(current_actor),
+                 platform=Depends(get_platform)):
+    """Upload a track (streamed to disk, probed and decoded before anything is stored), then
+    transcode it in the background. Poll ``GET /tracks/{id}`` or ``GET /api/v1/jobs/{job_id}``."""
+    ensure_artist_owner(actor, artist_id)
+    if not actor.has_scope("content:write"):
+        raise Problem(403, "insufficient-scope", "this token lacks the 'content:write' scope", required_scope="content:write")
+    form = await read_form(request, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024,
+                           file_fields={"file", "artwork"})
+    try:
+        f, probe, art = await _accept_audio(platform, form)
+        fields = form.fields
+        visibility = fields.get("visibility") or "public"
+        tier = fields.get("required_tier_id") or None
+        try:
+            tier_id = uuid.UUID(tier) if tier else None
+        except ValueError:
+            raise Problem(422, "validation", "required_tier_id must be a UUID") from None
+        title = (fields.get("title") or probe.tags.get("title") or os.path.splitext(f.filename)[0]).strip()
+        publish_at = _parse_time(fields.get("publish_at"), "publish_at")
+        preview = _parse_float(fields.get("preview_start"), "preview_start")
+        return await run_in_threadpool(_create, platform, actor, artist_id, f, probe, art, title,
+                                       fields.get("description", ""), visibility, tier_id, publish_at, preview)
+    finally:
+        form.cleanup()
+
+
+def _create(platform, actor, artist_id, f, probe, art, title, description, visibility, tier_id, publish_at, preview):
+    cid = uuid.uuid4()
+    stored = []
+    try:
+        with platform.session() as s:
+            if s.get(Artist, artist_id) is None:
+                raise NotFound("artist")
+            item = platform.content.create(s, artist_id=artist_id, kind="track", title=title, description=description,
+                                           visibility=visibility, required_tier_id=tier_id, publish_at=publish_at,
+                                           data={"duration": probe.duration}, status="processing",
+                                           actor_id=actor.user_id, item_id=cid)
+            s.add(Track(content_id=cid, artist_id=artist_id, version=0, pending_version=1, preview_start=preview,
+                        created_at=platform.clock.now()))
+            stored.append(prefix(cid, 1) + "/")
+            row = _store_version(platform, s, cid, 1, f, probe, art)
+            s.flush()
+            job = platform.jobs.enqueue(JOB, session=s, subject=("content", cid), owner_id=actor.user_id,
+                                        content_id=str(cid), version=1)
+            row.job_id = job
+            out = platform.content.serialize(item, actor)
+        return {**out, "job_id": str(job)}
+    except BaseException:
+        for p in stored:  # nothing half-written: the database rolled back, the files go too
+            platform.storage.delete_prefix(p)
+        raise
+
+
+@router.post("/tracks/{track_id}/audio", status_code=202, openapi_extra={"requestBody": {
+    "required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                                                      "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
+async def replace_audio(track_id: uuid.UUID, request: Request, actor: Actor = Depends(current_actor),
+                        platform=Depends(get_platform)):
+    """Replace a track's audio. The current version keeps playing until the new one is ready."""
+    item = await run_in_threadpool(_owned_track, platform, actor, track_id)
+    form = await read_form(request, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024, file_fields={"file"})
+    try:
+        f, probe, _ = await _accept_audio(platform, form)
+        return await run_in_threadpool(_replace, platform, actor, item.id, f, probe)
+    finally:
+        form.cleanup()
+
+
+def _owned_track(platform, actor, track_id) -> ContentItem:
+    with platform.session() as s:
+        item = s.get(ContentItem, track_id)
+        if item is None or item.kind != "track":
+            raise NotFound("track")
+        ensure_artist_owner(actor, item.artist_id)
+        if item.status == "taken_down":
+            raise Problem(409, "content-taken-down", "taken-down tracks cannot be changed")
+        return item
+
+
+def _replace(platform, actor, cid, f, probe):
+    with platform.session() as s:
+        track = s.get(Track, cid, with_for_update=True)
+        version = (s.scalar(select(func.max(TrackVersion.version)).where(TrackVersion.content_id == cid)) or 0) + 1
+        try:
+            row = _store_version(platform, s, cid, version, f, probe, None)
+            track.pending_version = version
+            s.flush()
+            job = platform.jobs.enqueue(JOB, session=s, subject=("content", cid), owner_id=actor.user_id,
+                                        content_id=str(cid), version=version)
+            row.job_id = job
+        except BaseException:
+            platform.storage.delete_prefix(prefix(cid, version) + "/")
+            raise
+    return {"id": str(cid), "pending_version": version, "job_id": str(job)}
+
+
+@router.get("/tracks/{track_id}")
+def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+    """A track with its streaming state: versions, processing progress, playback URLs."""
+    from musicconnect.content import resource_of
+    from musicconnect.access import denial
+
+    with platform.session() as s:
+        item = s.get(ContentItem, track_id)
+        if item is None or item.kind != "track":
+            raise NotFound("track")
+        owner = actor is not None and (actor.is_admin or actor.artist_id == item.artist_id)
+        if not owner:
+            decision = platform.access.decide(actor, "view", resource_of(item))
+            if item.status != "ready" or (not decision.allowed and item.publish_at > platform.clock.now()):
+                raise NotFound("track")
+        out = platform.content.serialize(item, actor)
+        if owner:
+            versions = s.scalars(select(TrackVersion).where(TrackVersion.content_id == track_id)
+                                 .order_by(TrackVersion.version)).all()
+            from musicconnect.models import Job
+
+            out["versions"] = []
+            for v in versions:
+                job = s.get(Job, v.job_id) if v.job_id else None
+                out["versions"].append({"version": v.version, "state": v.state, "error": v.error,
+                                        "original_filename": v.original_filename, "size_bytes": v.size_bytes,
+                                        "probe": v.probe, "job": {"id": str(job.id), "state": job.state,
+                                                                  "progress": job.progress, "message": job.message}
+                                        if job else None})
+        return out
+
+
+@router.get("/tracks/{track_id}/master.m3u8", response_class=Response,
+            responses={200: {"content": {playback.M3U8: {}}, "description": "HLS master playlist"}})
+async def master_doc(track_id: uuid.UUID, request: Request, platform=Depends(get_platform)):
+    """HLS master playlist with the measured BANDWIDTH / AVERAGE-BANDWIDTH of each rendition.
+    Anonymous for public tracks; send the Authorization header for gated ones. (Fast path.)"""
+    return await _via_fast(playback.master, request, platform, {"track_id": str(track_id)})
+
+
+@router.get("/tracks/{track_id}/{rendition}/index.m3u8", response_class=Response,
+            responses={200: {"content": {playback.M3U8: {}}, "description": "HLS variant playlist"}})
+async def variant_doc(track_id: uuid.UUID, rendition: str, request: Request, pt: str | None = None,
+                      platform=Depends(get_platform)):
+    """Variant playlist with signed, expiring segment URLs and the key URI. (Fast path.)"""
+    return await _via_fast(playback.variant, request, platform, {"track_id": str(track_id), "rendition": rendition})
+
+
+@router.get("/tracks/{track_id}/key", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "16-byte AES-128 key"}})
+async def key_doc(track_id: uuid.UUID, request: Request, pt: str | None = None, platform=Depends(get_platform)):
+    """The AES-128 key, after the access decision allows ``stream`` for this listener. (Fast path.)"""
+    return await _via_fast(playback.key, request, platform, {"track_id": str(track_id)})
+
+
+async def _via_fast(handler, request: Request, platform, params):
+    from musicconnect.fastpath import FastRequest
+
+    resp = await handler(FastRequest(request.scope, platform, params))
+    return Response(resp.body, status_code=resp.status, media_type=resp.media_type,
+                    headers={k.decode(): v.decode() for k, v in resp.headers})
+
+
+def _visible_published(platform, s, track_id, actor) -> tuple[ContentItem, TrackVersion]:
+    from musicconnect.content import resource_of
+
+    item = s.get(ContentItem, track_id)
+    track = s.get(Track, track_id)
+    if item is None or track is None or item.status != "ready" or not track.version:
+        raise NotFound("track")
+    published = item.publish_at <= platform.clock.now()
+    if not published and not platform.access.decide(actor, "view", resource_of(item)).allowed:
+        raise NotFound("track")
+    return item, s.get(TrackVersion, (track_id, track.version))
+
+
+@router.get("/tracks/{track_id}/preview", status_code=307)
+def preview(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+    """Redirect to the 30-second preview (public for every published track: discovery)."""
+    with platform.session() as s:
+        item, row = _visible_published(platform, s, track_id, actor)
+        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/preview.m4a", 3600)
+    return RedirectResponse(url, status_code=307)
+
+
+@router.get("/tracks/{track_id}/waveform")
+def waveform(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+    """Waveform peaks (0..1) for drawing the track."""
+    import json
+
+    with platform.session() as s:
+        item, row = _visible_published(platform, s, track_id, actor)
+        key = f"{prefix(track_id, row.version)}/waveform.json"
+    cached = platform.cache.get(("streaming-waveform", key))
+    if cached is None:
+        cached = json.loads(platform.storage.get_bytes(key))
+        platform.cache.set(("streaming-waveform", key), cached)
+    return cached
+
+
+class DownloadOut(BaseModel):
+    url: str
+    expires_at: datetime
+    filename: str
+    used_this_month: int
+    monthly_limit: int
+
+
+@router.post("/tracks/{track_id}/download", response_model=DownloadOut,
+             responses={403: {"description": "no download perk"}, 429: {"description": "monthly limit reached"}})
+def download(track_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """A signed, expiring, per-user link to the 320k .m4a (tags and cover included), for members
+    whose tier has the ``offline_downloads`` perk (downloads per calendar month, UTC)."""
+    from musicconnect.content import resource_of
+    from musicconnect.access import denial
+
+    settings = _settings(platform)
+    with platform.session() as s:
+        item, row = _visible_published(platform, s, track_id, actor)
+        decision = platform.access.decide(actor, "download", resource_of(item))
+        if not decision.allowed:
+            raise denial(actor, decision)
+        context = platform.access.context(actor, item.artist_id)
+        owner = actor.is_admin or actor.artist_id == item.artist_id
+        limit = settings.downloads_per_month if settings.downloads_per_month is not None else int(
+            context.perks().get("offline_downloads") or 0)
+        if owner:
+            limit = max(limit, 10_000)
+        now = platform.clock.now()
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        used = s.scalar(select(func.count()).select_from(Download).where(Download.user_id == actor.user_id,
+                                                                       Download.created_at >= month)) or 0
+        if used >= limit:
+            nxt = (month + timedelta(days=32)).replace(day=1)
+            raise Problem(429, "download-limit", f"you have used your {limit} downloads this month",
+                          headers={"Retry-After": str(int((nxt - now).total_seconds()))}, resets_at=nxt.isoformat())
+        s.add(Download(user_id=actor.user_id, content_id=item.id, artist_id=item.artist_id, created_at=now))
+        platform.emit(s, "track.downloaded", actor_id=actor.user_id, artist_id=item.artist_id,
+                      subject=("content", item.id))
+        artist = s.get(Artist, item.artist_id)
+        fname = media_filename(artist.name, item.title)
+        ttl = settings.download_url_ttl
+        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/download.m4a", ttl, filename=fname)
+        return {"url": url, "expires_at": now + timedelta(seconds=ttl), "filename": fname,
+                "used_this_month": used + 1, "monthly_limit": limit}
+
+
+def media_filename(artist: str, title: str) -> str:
+    import re
+
+    name = re.sub(r"[^\w\- ()]+", "", f"{artist} - {title}").strip()[:150] or "track"
+    return name + ".m4a"
+
+
+class PlayStart(BaseModel):
+    track_id: uuid.UUID
+    client_id: str | None = Field(default=None, max_length=100, description="a stable id for anonymous listeners")
+
+
+class PlayReport(BaseModel):
+    event: str = Field(description="progress or complete")
+    position: float = Field(description="seconds into the track")
+    client_id: str | None = Field(default=None, max_length=100)
+
+
+@router.post("/plays", status_code=201)
+def play_start(body: PlayStart, request: Request, actor: Actor | None = Depends(optional_actor),
+               platform=Depends(get_platform)):
+    """Start a listening session (returns ``session_id`` for the reports)."""
+    from musicconnect.content import resource_of
+
+    with platform.session() as s:
+        item = s.get(ContentItem, body.track_id)
+        if item is None or item.kind != "track" or item.status != "ready":
+            raise NotFound("track")
+        if not platform.access.decide(actor, "stream", resource_of(item)).allowed:
+            raise NotFound("track")
+        listener = plays.listener_id(actor, body.client_id, request.client.host if request.client else "")
+        play = plays.start(platform, s, item, actor, listener)
+        return {"session_id": str(play.id)}
+
+
+@router.post("/plays/{session_id}")
+def play_report(session_id: uuid.UUID, body: PlayReport, request: Request, actor: Actor | None = Depends(optional_actor),
+                platform=Depends(get_platform)):
+    """Report progress or completion; the answer says whether the play has counted."""
+    plays.check_event(body.event, body.position)
+    with platform.session() as s:
+        listener = plays.listener_id(actor, body.client_id, request.client.host if request.client else "")
+        play = plays.get_play(s, session_id, listener)
+        plays.report(platform, s, play, body.event, body.position)
+        return {"session_id": str(play.id), "seconds": round(play.seconds, 3), "counted": play.counted_at is not None,
+                "completed": play.completed}

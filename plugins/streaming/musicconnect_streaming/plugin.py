@@ -1,0 +1,142 @@
+"""Hook implementations of the streaming plugin."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from musicconnect import ContentKind, JobSpec, Vote, hookimpl
+from musicconnect.fastpath import FastRoute
+
+from . import playback, plays
+from .pipeline import MAX_RETRIES, JOB, prefix, transcode
+from .settings import StreamingSettings
+
+
+@hookimpl
+def register_routes(platform):
+    from .api import router
+
+    return router
+
+
+@hookimpl
+def register_fast_routes(platform):
+    base = playback.BASE
+    return [FastRoute("GET", f"{base}/{{track_id}}/master.m3u8", playback.master),
+            FastRoute("GET", f"{base}/{{track_id}}/{{rendition}}/index.m3u8", playback.variant),
+            FastRoute("GET", f"{base}/{{track_id}}/key", playback.key)]
+
+
+@hookimpl
+def register_jobs(platform):
+    return [JobSpec("transcode", transcode, max_retries=MAX_RETRIES, time_limit_ms=4 * 3600 * 1000,
+                    min_backoff_ms=2000)]
+
+
+@hookimpl
+def register_migrations(platform):
+    return Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def register_settings(platform):
+    return StreamingSettings
+
+
+@hookimpl
+def register_content_kinds(platform):
+    return [ContentKind("track", "Track", "Audio, transcoded to an encrypted HLS ladder.", creatable=False)]
+
+
+@hookimpl
+def check_access(actor, action, resource, context):
+    """Offline downloads need the ``offline_downloads`` perk (owners and admins excepted)."""
+    if resource.kind != "track" or action != "download":
+        return None
+    if actor is None:
+        return Vote.DENY
+    if actor.is_admin or actor.artist_id == resource.artist_id:
+        return None
+    return None if context.perks().get("offline_downloads") else Vote.DENY
+
+
+def _forget(platform, item) -> None:
+    platform.invalidate(("streaming", item.id))
+
+
+@hookimpl
+def on_content_updated(platform, item, changes):
+    if item.kind == "track":
+        _forget(platform, item)
+
+
+@hookimpl
+def on_content_published(platform, item):
+    if item.kind == "track":
+        _forget(platform, item)
+
+
+@hookimpl
+def on_content_taken_down(platform, item, reason):
+    """Keys stop at once (the cache entry goes); files move to quarantine so that every signed
+    segment, preview and download URL stops working too."""
+    if item.kind != "track":
+        return
+    _forget(platform, item)
+    platform.storage.move_prefix(f"tracks/{item.id}/", f"quarantine/tracks/{item.id}/")
+    from .models import Track
+
+    with platform.session() as s:
+        track = s.get(Track, item.id)
+        if track is not None:
+            track.quarantined = True
+
+
+@hookimpl
+def on_content_deleted(platform, item):
+    if item.kind != "track":
+        return
+    _forget(platform, item)
+    platform.storage.delete_prefix(f"tracks/{item.id}/")
+    platform.storage.delete_prefix(f"quarantine/tracks/{item.id}/")
+
+
+@hookimpl
+def serialize_content(platform, item, viewer):
+    if item.kind != "track":
+        return None
+    from .models import Track, TrackVersion
+
+    data = item.data or {}
+    base = f"{playback.BASE}/{item.id}"
+    out = {"duration": data.get("duration"), "loudness_lufs": data.get("loudness_lufs"),
+           "true_peak_db": data.get("true_peak_db"), "master_playlist": f"{base}/master.m3u8",
+           "preview": f"{base}/preview", "waveform": f"{base}/waveform"}
+    version = data.get("version")
+    if version and item.status == "ready":
+        with platform.session() as s:
+            row = s.get(TrackVersion, (item.id, version))
+            if row is not None:
+                out["renditions"] = [{"name": r["name"], "bandwidth": r["bandwidth"],
+                                      "average_bandwidth": r["average_bandwidth"]} for r in row.renditions]
+                out["covers"] = {size: platform.storage.signed_url(key, 3600)
+                                 for size, key in (row.artwork.get("covers") or {}).items()}
+    return {"streaming": out}
+
+
+@hookimpl
+def register_metrics(platform):
+    return plays.METRICS
+
+
+@hookimpl
+def seed_demo(platform, session, demo):
+    from .demo import seed
+
+    seed(platform, session, demo)
+
+
+@hookimpl
+def register_commands(platform):
+    from .cli import make_app
+
+    return make_app(platform)
