@@ -68,7 +68,9 @@ class Jobs:
         if url:
             from dramatiq.brokers.redis import RedisBroker
 
-            self.broker: dramatiq.Broker = RedisBroker(url=url)
+            st = platform.settings
+            self.broker: dramatiq.Broker = RedisBroker(url=url, heartbeat_timeout=st.redis_heartbeat_timeout_ms,
+                                                       maintenance_chance=st.redis_maintenance_chance)
             self.embedded = False
         else:
             from dramatiq.brokers.stub import StubBroker

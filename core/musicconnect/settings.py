@@ -52,6 +52,9 @@ class Settings(BaseSettings):
 
     # jobs
     worker_threads: int = 2
+    # a worker that stops heart-beating for this long is dead: its unfinished messages are re-queued
+    redis_heartbeat_timeout_ms: int = 60_000
+    redis_maintenance_chance: int = 1000  # per million fetches: how often a worker looks for dead ones
 
     # logging
     log_level: str = "INFO"
