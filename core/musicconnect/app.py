@@ -183,7 +183,7 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=5)  # never let a stuck listener hold up shutdown
             await run_in_threadpool(platform.close)
 
     app = MusicConnectApp(

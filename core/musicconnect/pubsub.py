@@ -93,13 +93,14 @@ class RedisPubSub:
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[AsyncIterator[tuple[str, dict]]]:
         client = self._aioredis.Redis.from_url(self.url)
-        ps = client.pubsub()
+        ps = client.pubsub(ignore_subscribe_messages=True)
         await ps.subscribe(*[self.prefix + c for c in channels])
         n = len(self.prefix)
 
         async def messages() -> AsyncIterator[tuple[str, dict]]:
-            async for raw in ps.listen():
-                if raw.get("type") != "message":
+            while True:  # short polls: cancellation never lands inside a half-read reply
+                raw = await ps.get_message(timeout=1.0)
+                if raw is None or raw.get("type") != "message":
                     continue
                 ch = raw["channel"].decode() if isinstance(raw["channel"], bytes) else raw["channel"]
                 yield ch[n:], orjson.loads(raw["data"])
@@ -107,8 +108,11 @@ class RedisPubSub:
         try:
             yield messages()
         finally:
-            await ps.aclose()
-            await client.aclose()
+            for closer in (ps.aclose, client.aclose):
+                try:
+                    await asyncio.wait_for(closer(), 2)
+                except (Exception, asyncio.CancelledError):
+                    pass
 
     def close(self) -> None:
         self._sync.close()
