@@ -6,6 +6,8 @@ helpers, ``PluginSettings``, ``Base`` and the core models, ``emit``, ``JobContex
 """
 from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, JobSpec, Metric,
                         MetricWindow, PaymentEvent, PaymentProvider, Resource, RevenueShare, TierInfo, Vote)
+from .accounts import normalise_email
+from .content import resource_of
 from .db import Base, UTCDateTime, on_commit, uuid_pk
 from .errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized
 from .events import Event, emit
@@ -19,5 +21,6 @@ __all__ = [
     "AccessContext", "Actor", "Base", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "Event",
     "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "PaymentEvent",
     "PaymentProvider", "PermanentJobError", "PluginSettings", "Problem", "Resource", "RevenueShare",
-    "TierInfo", "UTCDateTime", "Unauthorized", "Vote", "emit", "hookimpl", "on_commit", "uuid_pk",
+    "TierInfo", "UTCDateTime", "Unauthorized", "Vote", "emit", "hookimpl", "normalise_email", "on_commit",
+    "resource_of", "uuid_pk",
 ]

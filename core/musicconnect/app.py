@@ -89,18 +89,21 @@ class MusicConnectApp(FastAPI):
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and self.fast:
             hit = self.fast.match(scope["method"], scope["path"])
-            if hit is not None:
-                return await serve_fast(hit[0], hit[1], scope, receive, send, self.state.platform, observe)
+            if hit is not None and await serve_fast(hit[0], hit[1], scope, receive, send, self.state.platform, observe):
+                return
         await super().__call__(scope, receive, send)
 
 
 def mount_fast_routes(app: "MusicConnectApp", platform: Platform) -> None:
     from .api.me import FAST_ROUTES
+    from .api.system import media_fast
 
     router = FastRouter()
     if platform.settings.fast_path:
         for route in FAST_ROUTES:
             router.add(route)
+        if platform.settings.storage_backend == "local":
+            router.add(FastRoute("GET", "/media/{key:path}", media_fast))
         for plugin, route in platform.plugins.collect("register_fast_routes", platform=platform):
             if isinstance(route, FastRoute):
                 router.add(FastRoute(route.method, route.path, route.handler, route.plugin or plugin))

@@ -69,7 +69,7 @@ class FastRequest:
         return client[0] if client else "unknown"
 
 
-Handler = Callable[[FastRequest], Awaitable[FastResponse]]
+Handler = Callable[[FastRequest], Awaitable[FastResponse | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +88,21 @@ class FastRoute:
 
 
 class FastRouter:
+    """Exact paths, one-segment ``{params}``, and prefix routes (a template ending in
+    ``{name:path}`` takes the rest of the path). A handler may return ``None`` to hand the
+    request on to FastAPI."""
+
     def __init__(self) -> None:
+        self._prefix: list[tuple[str, str, str, FastRoute]] = []
         # (method, segment count) -> [(segments, route)], literals first
         self._table: dict[tuple[str, int], list[tuple[tuple[str, ...], FastRoute]]] = {}
         self._exact: dict[tuple[str, str], FastRoute] = {}
 
     def add(self, route: FastRoute) -> None:
+        if route.path.endswith(":path}"):
+            head, _, tail = route.path.rpartition("{")
+            self._prefix.append((route.method, head, tail[:-len(":path}")], route))
+            return
         segs = route.segments
         if not any(s.startswith("{") for s in segs):
             self._exact[(route.method, "/" + "/".join(segs))] = route
@@ -105,6 +114,9 @@ class FastRouter:
         route = self._exact.get((method, path))
         if route is not None:
             return route, {}
+        for m, head, name, route in self._prefix:
+            if m == method and path.startswith(head) and len(path) > len(head):
+                return route, {name: path[len(head):]}
         if not self._table:
             return None
         parts = path.strip("/").split("/")
@@ -120,7 +132,7 @@ class FastRouter:
         return None
 
     def __bool__(self) -> bool:
-        return bool(self._exact or self._table)
+        return bool(self._exact or self._table or self._prefix)
 
 
 def problem_bytes(problem: Problem, path: str) -> FastResponse:
@@ -129,13 +141,16 @@ def problem_bytes(problem: Problem, path: str) -> FastResponse:
 
 
 async def serve(route: FastRoute, params: dict[str, str], scope, receive, send, platform: "Platform",
-                observe: Callable[[str, str, int, float], None]) -> None:
+                observe: Callable[[str, str, int, float], None]) -> bool:
+    """Answer the request; ``False`` when the handler handed it on (returned ``None``)."""
     start = time.perf_counter()
     req = FastRequest(scope, platform, params)
     try:
         if route.plugin is not None and not platform.plugins.is_enabled(route.plugin):
             raise Problem(404, "plugin-disabled", f"the {route.plugin} plugin is not enabled")
         resp = await route.handler(req)
+        if resp is None:
+            return False
     except Problem as exc:
         resp = problem_bytes(exc, scope["path"])
     except Exception:
@@ -148,6 +163,7 @@ async def serve(route: FastRoute, params: dict[str, str], scope, receive, send, 
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     await send({"type": "http.response.body", "body": resp.body if scope["method"] != "HEAD" else b""})
     observe(scope["method"], route.path, resp.status, time.perf_counter() - start)
+    return True
 
 
 def parse_uuid(value: str, what: str) -> uuid.UUID:

@@ -212,9 +212,11 @@ class Jobs:
         if self._worker is not None:
             self._worker.join()
 
-    def stop(self) -> None:
+    def stop(self, timeout_ms: int = 5000) -> None:
+        """Stop consuming. Jobs still running after ``timeout_ms`` are abandoned: their rows say
+        ``running`` and they are re-sent (embedded) or re-queued by Redis (dead worker)."""
         with self._lock:
             if self._worker is not None:
-                self._worker.stop()
+                self._worker.stop(timeout=timeout_ms)
                 self._worker = None
         self.broker.close()

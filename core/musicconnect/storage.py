@@ -75,6 +75,10 @@ class Storage(ABC):
     def download_to(self, key: str, path: Path) -> None:
         path.write_bytes(self.get_bytes(key))
 
+    def local_path(self, key: str) -> Path | None:
+        """The object's file when the store is a local disk (read it in place), else ``None``."""
+        return None
+
 
 class LocalStorage(Storage):
     backend = "local"
@@ -89,6 +93,10 @@ class LocalStorage(Storage):
 
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def local_path(self, key: str) -> Path | None:
+        p = self.path(key)
+        return p if p.is_file() else None
 
     def _atomic_write(self, key: str, writer) -> None:
         dest = self.path(key)

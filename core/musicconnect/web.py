@@ -2,6 +2,7 @@
 fast-path handlers (:mod:`musicconnect.fastpath`) call themselves."""
 from .api.deps import (authenticate, bearer_token, current_actor, ensure_artist_owner, get_platform, optional_actor,
                        require_admin, require_role, require_scope)
+from .access import denial
 from .contracts import Actor
 from .errors import problem_response
 
@@ -16,5 +17,5 @@ async def actor_for(platform, user_id) -> Actor | None:
         return None
     return Actor(snap.id, snap.role, snap.artist_id)
 
-__all__ = ["actor_for", "authenticate", "bearer_token", "current_actor", "ensure_artist_owner", "get_platform", "optional_actor",
+__all__ = ["actor_for", "authenticate", "denial", "bearer_token", "current_actor", "ensure_artist_owner", "get_platform", "optional_actor",
            "problem_response", "require_admin", "require_role", "require_scope"]

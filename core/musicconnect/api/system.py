@@ -105,3 +105,35 @@ async def media(request: Request) -> Response:
         return problem_response(Problem(404, "not-found", "no such media"), request)
     headers = {"Cache-Control": "private, max-age=300"}
     return FileResponse(path, headers=headers, filename=q.get("dl") or None)
+
+
+MEDIA_TYPES = {".ts": "video/mp2t", ".json": "application/json", ".jpg": "image/jpeg"}
+
+
+async def media_fast(req):
+    """Fast path for small immutable media (HLS segments, covers, waveforms): signature check,
+    one read in a worker thread. Anything else (audio files that players fetch with Range
+    requests) is handed on to the FileResponse route."""
+    from urllib.parse import parse_qs, unquote
+
+    from starlette.concurrency import run_in_threadpool
+
+    from ..fastpath import FastResponse
+
+    key = unquote(req.params["key"])
+    ext = key[key.rfind("."):]
+    media_type = MEDIA_TYPES.get(ext)
+    if media_type is None:
+        return None
+    storage = req.platform.storage
+    q = {k: v[0] for k, v in parse_qs(req.query_string.decode("latin-1")).items()}
+    if q.get("dl") or not storage.verify(key, q.get("exp"), q.get("sig"), None):
+        if q.get("dl"):
+            return None
+        raise Problem(403, "bad-signature", "this media link is invalid or has expired")
+    path = storage.path(key)
+    try:
+        body = await run_in_threadpool(path.read_bytes)
+    except FileNotFoundError:
+        raise Problem(404, "not-found", "no such media") from None
+    return FastResponse(body, media_type=media_type, headers=[(b"cache-control", b"private, max-age=300")])

@@ -216,8 +216,8 @@ def _replace(platform, actor, cid, f, probe):
 @router.get("/tracks/{track_id}")
 def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
     """A track with its streaming state: versions, processing progress, playback URLs."""
-    from musicconnect.content import resource_of
-    from musicconnect.access import denial
+    from musicconnect import resource_of
+    from musicconnect.web import denial
 
     with platform.session() as s:
         item = s.get(ContentItem, track_id)
@@ -277,7 +277,7 @@ async def _via_fast(handler, request: Request, platform, params):
 
 
 def _visible_published(platform, s, track_id, actor) -> tuple[ContentItem, TrackVersion]:
-    from musicconnect.content import resource_of
+    from musicconnect import resource_of
 
     item = s.get(ContentItem, track_id)
     track = s.get(Track, track_id)
@@ -326,8 +326,8 @@ class DownloadOut(BaseModel):
 def download(track_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
     """A signed, expiring, per-user link to the 320k .m4a (tags and cover included), for members
     whose tier has the ``offline_downloads`` perk (downloads per calendar month, UTC)."""
-    from musicconnect.content import resource_of
-    from musicconnect.access import denial
+    from musicconnect import resource_of
+    from musicconnect.web import denial
 
     settings = _settings(platform)
     with platform.session() as s:
@@ -382,7 +382,7 @@ class PlayReport(BaseModel):
 def play_start(body: PlayStart, request: Request, actor: Actor | None = Depends(optional_actor),
                platform=Depends(get_platform)):
     """Start a listening session (returns ``session_id`` for the reports)."""
-    from musicconnect.content import resource_of
+    from musicconnect import resource_of
 
     with platform.session() as s:
         item = s.get(ContentItem, body.track_id)

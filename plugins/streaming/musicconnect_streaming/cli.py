@@ -23,7 +23,7 @@ def make_app(platform) -> typer.Typer:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
         from sqlalchemy import select
 
-        from musicconnect.accounts import normalise_email
+        from musicconnect import normalise_email
         from musicconnect.models import Job, Tier, User
 
         from . import media

@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import functools
 import math
+import operator
 import re
 import shutil
 import subprocess
@@ -178,7 +179,7 @@ def loudest_start(samples: array.array, window_s: float = 30.0, rate: int = WAVE
     energies = []
     for i in range(0, len(samples), step):
         chunk = samples[i:i + step]
-        energies.append(sum(x * x for x in chunk))
+        energies.append(sum(map(operator.mul, chunk, chunk)))
     win = max(1, int(window_s * 2))
     if len(energies) <= win:
         return 0.0
@@ -196,8 +197,8 @@ def preview_command(src: Path, dest: Path, start: float, length: float = 30.0) -
     fade_out = max(0.0, length - 1.5)
     stream = ffmpeg.input(str(src), ss=f"{start:.3f}", t=f"{length:.3f}").audio \
         .filter("afade", t="in", d=0.5).filter("afade", t="out", st=f"{fade_out:.3f}", d=1.5)
-    cmd = ffmpeg.output(stream, str(dest), **{"c:a": "aac", "b:a": "128k", "ar": 44100, "ac": 2,
-                                               "movflags": "+faststart"}).compile(cmd=ffmpeg_exe())
+    cmd = ffmpeg.output(stream, str(dest), **{"c:a": "aac", "aac_coder": "fast", "b:a": "128k", "ar": 44100,
+                                               "ac": 2, "movflags": "+faststart"}).compile(cmd=ffmpeg_exe())
     return _with_globals(cmd, "-hide_banner", "-nostdin", "-v", "error", "-y")
 
 

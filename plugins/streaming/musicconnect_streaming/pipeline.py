@@ -25,6 +25,18 @@ JOB = "streaming.transcode"
 MAX_RETRIES = 3
 
 
+def _die_with_parent() -> None:
+    """ffmpeg children die with the process that started them (Linux), so a stopped or killed
+    worker leaves no orphan; its unfinished job runs again (re-sent or re-queued)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def prefix(content_id, version: int) -> str:
     return f"tracks/{content_id}/v{version}"
 
@@ -61,7 +73,7 @@ def transcode(ctx, content_id: str, version: int) -> dict:
 
 def _run_ladder(ctx, cmd: list[str], duration: float, stderr_path: Path) -> str:
     with open(stderr_path, "w") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=_die_with_parent)
         killer = threading.Timer(max(600.0, duration * 4), proc.kill)
         killer.start()
         try:
@@ -85,10 +97,13 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
     storage = platform.storage
     settings = platform.plugin_settings("streaming")
     work = Path(tempfile.mkdtemp(prefix="mc-transcode-"))
+    preview = None
     try:
-        src = work / ("original" + Path(original_key).suffix)
         ctx.progress(0.01, "fetching the original", force=True)
-        storage.download_to(original_key, src)
+        src = storage.local_path(original_key)
+        if src is None:
+            src = work / ("original" + Path(original_key).suffix)
+            storage.download_to(original_key, src)
         out = work / "out"
         for name, _ in media.RENDITIONS:
             (out / name).mkdir(parents=True)
@@ -105,8 +120,9 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         length = min(settings.preview_seconds, duration)
         start = requested_preview if requested_preview is not None else media.loudest_start(pcm, length)
         start = max(0.0, min(start, duration - length))
-        subprocess.run(media.preview_command(src, out / "preview.m4a", start, length), check=True,
-                       capture_output=True, timeout=300)
+        # the preview encode (one core) runs while this thread packages, measures and stores
+        preview = subprocess.Popen(media.preview_command(src, out / "preview.m4a", start, length),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         art_src = None
         if art_key:
             art_src = work / "art-upload"
@@ -136,6 +152,13 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
             for f in sorted((out / name).iterdir()):
                 if f.suffix == ".ts":
                     storage.put_file(f"{base}/hls/{name}/{f.name}", f, "video/mp2t")
+        try:
+            _, err = preview.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            preview.kill()
+            raise RuntimeError("the preview encode timed out") from None
+        if preview.returncode != 0:
+            raise RuntimeError(f"the preview encode failed: {err.decode(errors='replace')[-300:]}")
         storage.put_file(f"{base}/preview.m4a", out / "preview.m4a", "audio/mp4")
         storage.put_file(f"{base}/download.m4a", out / "download.m4a", "audio/mp4")
         storage.put_file(f"{base}/waveform.json", out / "waveform.json", "application/json")
@@ -144,6 +167,8 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         return {"renditions": renditions, "lufs": lufs, "peak": peak, "preview_start": start,
                 "covers": {size: f"{base}/{fname}" for size, fname in covers.items()}}
     finally:
+        if preview is not None and preview.poll() is None:
+            preview.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

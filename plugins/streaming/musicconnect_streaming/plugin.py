@@ -128,6 +128,7 @@ def register_metrics(platform):
     return plays.METRICS
 
 
+
 @hookimpl
 def seed_demo(platform, session, demo):
     from .demo import seed
