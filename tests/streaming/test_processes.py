@@ -83,15 +83,15 @@ def test_demo_tracks_play_after_serve_demo(proc_env):
         artist = httpx.post(f"{base}/api/v1/auth/login", json={"email": "artist@demo.com", "password": "password123"}).json()
         h = {"Authorization": f"Bearer {artist['access_token']}"}
         _wait(lambda: all(i["status"] == "ready" for i in
-                          httpx.get(f"{base}/api/v1/artists/{nova['id']}/content", headers=h).json()))
-        items = {i["title"]: i for i in httpx.get(f"{base}/api/v1/artists/{nova['id']}/content", headers=h).json()}
+                          httpx.get(f"{base}/api/v1/artists/{nova['id']}/content?kind=track", headers=h).json()))
+        items = {i["title"]: i for i in httpx.get(f"{base}/api/v1/artists/{nova['id']}/content?kind=track", headers=h).json()}
         assert set(items) == {"Night Drive", "Garage Demo #3", "Next Single (early access)"}
         public = items["Night Drive"]
         m = httpx.get(f"{base}/api/v1/streaming/tracks/{public['id']}/master.m3u8")
         assert m.status_code == 200 and m.text.count("#EXT-X-STREAM-INF") == 3
         fan = httpx.post(f"{base}/api/v1/auth/login", json={"email": "fan@demo.com", "password": "password123"}).json()
         fh = {"Authorization": f"Bearer {fan['access_token']}"}
-        listed = {i["title"]: i for i in httpx.get(f"{base}/api/v1/artists/{nova['id']}/content", headers=fh).json()}
+        listed = {i["title"]: i for i in httpx.get(f"{base}/api/v1/artists/{nova['id']}/content?kind=track", headers=fh).json()}
         assert "Next Single (early access)" not in listed  # not released yet for the demo fan
         assert listed["Garage Demo #3"]["locked"] is True
     finally:

@@ -1,0 +1,1 @@
+"""MusicConnect fan club plugin."""

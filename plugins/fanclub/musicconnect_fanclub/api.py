@@ -1,0 +1,256 @@
+"""Fan club routes (mounted at /api/v1/fanclub)."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from musicconnect import Actor, NotFound, Problem
+from musicconnect.models import Artist, Tier, User
+from musicconnect.web import current_actor, ensure_artist_owner, get_platform
+
+from .models import BackstagePost, Follow, Message
+from .quota import month_bounds
+
+router = APIRouter()
+
+
+def _artist(s, artist_id: uuid.UUID) -> Artist:
+    artist = s.get(Artist, artist_id)
+    if artist is None:
+        raise NotFound("artist")
+    return artist
+
+
+# ---------------------------------------------------------------- follow and free membership
+
+@router.post("/artists/{artist_id}/follow", status_code=204)
+def follow(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Follow an artist (their public posts and releases reach your feed)."""
+    with platform.session() as s:
+        _artist(s, artist_id)
+        if s.get(Follow, (actor.user_id, artist_id)) is None:
+            s.add(Follow(user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now()))
+            platform.emit(s, "fan.followed", actor_id=actor.user_id, artist_id=artist_id, subject=("artist", artist_id))
+    return Response(status_code=204)
+
+
+@router.delete("/artists/{artist_id}/follow", status_code=204)
+def unfollow(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    with platform.session() as s:
+        row = s.get(Follow, (actor.user_id, artist_id))
+        if row is not None:
+            s.delete(row)
+            platform.emit(s, "fan.unfollowed", actor_id=actor.user_id, artist_id=artist_id, subject=("artist", artist_id))
+    return Response(status_code=204)
+
+
+@router.post("/artists/{artist_id}/join", status_code=201)
+def join(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Become a free member (the artist's rank-0 tier). Paid tiers come from a payment provider."""
+    with platform.session() as s:
+        _artist(s, artist_id)
+        free = s.scalar(select(Tier).where(Tier.artist_id == artist_id, Tier.rank == 0, Tier.is_active.is_(True)))
+        if free is None:
+            raise Problem(409, "no-free-tier", "this artist has no free tier")
+        ent = platform.entitlements.grant(s, user_id=actor.user_id, artist_id=artist_id, tier_id=free.id,
+                                          source="fanclub", source_ref=f"free:{artist_id}:{actor.user_id}",
+                                          status="active", actor_id=actor.user_id)
+        if s.get(Follow, (actor.user_id, artist_id)) is None:
+            s.add(Follow(user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now()))
+        return {"entitlement_id": str(ent.id), "tier": free.key}
+
+
+@router.delete("/artists/{artist_id}/join", status_code=204)
+def leave(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    from musicconnect.models import Entitlement
+
+    with platform.session() as s:
+        ent = s.scalar(select(Entitlement).where(Entitlement.source == "fanclub",
+                                                 Entitlement.source_ref == f"free:{artist_id}:{actor.user_id}"))
+        if ent is None or ent.status == "ended":
+            raise NotFound("free membership")
+        platform.entitlements.revoke(s, ent, actor_id=actor.user_id)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- perks and quota
+
+def dm_state(platform, s, actor: Actor, artist: Artist) -> dict:
+    context = platform.access.context(actor, artist.id)
+    limit = context.perks().get("direct_messages")
+    limit = int(limit) if isinstance(limit, int) and not isinstance(limit, bool) else 0
+    start, reset = month_bounds(context.now, artist.timezone)
+    used = s.scalar(select(func.count()).select_from(Message).where(
+        Message.artist_id == artist.id, Message.fan_id == actor.user_id, Message.sender == "fan",
+        Message.created_at >= start)) or 0
+    return {"limit": limit, "used": used, "remaining": max(0, limit - used), "resets_at": reset.isoformat(),
+            "timezone": artist.timezone}
+
+
+@router.get("/artists/{artist_id}/me")
+def my_membership(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Your membership of this artist: effective tier, perks, and direct messages left this month."""
+    with platform.session() as s:
+        artist = _artist(s, artist_id)
+        context = platform.access.context(actor, artist_id)
+        best = max(context.effective(), key=lambda e: e.tier_rank, default=None)
+        tier = context.tier(best.tier_id) if best else None
+        return {"following": s.get(Follow, (actor.user_id, artist_id)) is not None,
+                "tier": {"id": str(tier.id), "key": tier.key, "name": tier.name, "rank": tier.rank} if tier else None,
+                "perks": context.perks(), "direct_messages": dm_state(platform, s, actor, artist)}
+
+
+# ---------------------------------------------------------------- direct messages
+
+class MessageIn(BaseModel):
+    body: str = Field(min_length=1, max_length=4000)
+
+
+def _msg(m: Message) -> dict:
+    return {"id": str(m.id), "sender": m.sender, "body": m.body, "created_at": m.created_at.isoformat()}
+
+
+@router.post("/artists/{artist_id}/messages", status_code=201,
+             responses={403: {"description": "no DM perk"}, 429: {"description": "monthly quota used"}})
+def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends(current_actor),
+                   platform=Depends(get_platform)):
+    """Message an artist, within your tier's monthly quota (perk ``direct_messages``)."""
+    with platform.session() as s:
+        artist = _artist(s, artist_id)
+        if actor.artist_id == artist_id:
+            raise Problem(422, "validation", "reply to a fan through the conversation routes")
+        state = dm_state(platform, s, actor, artist)
+        if state["limit"] == 0:
+            raise Problem(403, "no-dm-perk", "your tier does not include direct messages to this artist")
+        if state["remaining"] == 0:
+            from datetime import datetime
+
+            retry = int((datetime.fromisoformat(state["resets_at"]) - platform.clock.now()).total_seconds())
+            raise Problem(429, "dm-quota-exceeded",
+                          f"you have sent your {state['limit']} messages this month", resets_at=state["resets_at"],
+                          headers={"Retry-After": str(max(1, retry))})
+        m = Message(id=uuid.uuid4(), artist_id=artist_id, fan_id=actor.user_id, sender="fan", body=body.body,
+                    created_at=platform.clock.now())
+        s.add(m)
+        platform.emit(s, "fan.messaged", actor_id=actor.user_id, artist_id=artist_id, subject=("message", m.id))
+        return {**_msg(m), "remaining": state["remaining"] - 1, "resets_at": state["resets_at"]}
+
+
+@router.get("/artists/{artist_id}/messages")
+def my_conversation(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Your conversation with this artist, oldest first."""
+    with platform.session() as s:
+        _artist(s, artist_id)
+        rows = s.scalars(select(Message).where(Message.artist_id == artist_id, Message.fan_id == actor.user_id)
+                         .order_by(Message.created_at)).all()
+        return [_msg(m) for m in rows]
+
+
+@router.get("/artists/{artist_id}/conversations")
+def conversations(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """The artist's inbox: one row per fan, latest message first."""
+    ensure_artist_owner(actor, artist_id)
+    with platform.session() as s:
+        rows = s.execute(select(Message.fan_id, func.max(Message.created_at), func.count())
+                         .where(Message.artist_id == artist_id).group_by(Message.fan_id)
+                         .order_by(func.max(Message.created_at).desc())).all()
+        out = []
+        for fan_id, last, n in rows:
+            u = s.get(User, fan_id)
+            out.append({"fan_id": str(fan_id), "display_name": u.display_name if u else None,
+                        "last_message_at": last.isoformat() if hasattr(last, "isoformat") else str(last), "messages": n})
+        return out
+
+
+@router.get("/artists/{artist_id}/conversations/{fan_id}")
+def conversation(artist_id: uuid.UUID, fan_id: uuid.UUID, actor: Actor = Depends(current_actor),
+                 platform=Depends(get_platform)):
+    ensure_artist_owner(actor, artist_id)
+    with platform.session() as s:
+        rows = s.scalars(select(Message).where(Message.artist_id == artist_id, Message.fan_id == fan_id)
+                         .order_by(Message.created_at)).all()
+        return [_msg(m) for m in rows]
+
+
+@router.post("/artists/{artist_id}/conversations/{fan_id}/messages", status_code=201)
+def reply(artist_id: uuid.UUID, fan_id: uuid.UUID, body: MessageIn, actor: Actor = Depends(current_actor),
+          platform=Depends(get_platform)):
+    """The artist replies (no quota). Only to fans who wrote first."""
+    ensure_artist_owner(actor, artist_id)
+    with platform.session() as s:
+        started = s.scalar(select(Message.id).where(Message.artist_id == artist_id, Message.fan_id == fan_id).limit(1))
+        if started is None:
+            raise NotFound("conversation")
+        m = Message(id=uuid.uuid4(), artist_id=artist_id, fan_id=fan_id, sender="artist", body=body.body,
+                    created_at=platform.clock.now())
+        s.add(m)
+        platform.emit(s, "artist.replied", actor_id=actor.user_id, artist_id=artist_id, subject=("message", m.id),
+                      data={"fan_id": str(fan_id)})
+        return _msg(m)
+
+
+# ---------------------------------------------------------------- backstage
+
+class BackstageIn(BaseModel):
+    body: str = Field(min_length=1, max_length=10000)
+
+
+def _backstage_allowed(platform, actor: Actor, artist_id: uuid.UUID) -> None:
+    if actor.is_admin or actor.artist_id == artist_id:
+        return
+    if not platform.access.context(actor, artist_id).perks().get("virtual_backstage"):
+        raise Problem(403, "no-backstage-perk", "the backstage is for members whose tier includes it")
+
+
+def _post(p: BackstagePost) -> dict:
+    return {"id": str(p.id), "author_id": str(p.author_id), "parent_id": str(p.parent_id) if p.parent_id else None,
+            "body": p.body, "created_at": p.created_at.isoformat()}
+
+
+@router.get("/artists/{artist_id}/backstage")
+def backstage(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=200), actor: Actor = Depends(current_actor),
+              platform=Depends(get_platform)):
+    """Backstage posts, newest first, each with its replies (oldest first)."""
+    with platform.session() as s:
+        _artist(s, artist_id)
+        _backstage_allowed(platform, actor, artist_id)
+        posts = s.scalars(select(BackstagePost).where(BackstagePost.artist_id == artist_id,
+                                                      BackstagePost.parent_id.is_(None))
+                          .order_by(BackstagePost.created_at.desc()).limit(limit)).all()
+        out = []
+        for p in posts:
+            replies = s.scalars(select(BackstagePost).where(BackstagePost.parent_id == p.id)
+                                .order_by(BackstagePost.created_at)).all()
+            out.append({**_post(p), "replies": [_post(r) for r in replies]})
+        return out
+
+
+@router.post("/artists/{artist_id}/backstage", status_code=201)
+def backstage_post(artist_id: uuid.UUID, body: BackstageIn, actor: Actor = Depends(current_actor),
+                   platform=Depends(get_platform)):
+    with platform.session() as s:
+        _artist(s, artist_id)
+        _backstage_allowed(platform, actor, artist_id)
+        p = BackstagePost(id=uuid.uuid4(), artist_id=artist_id, author_id=actor.user_id, body=body.body,
+                          created_at=platform.clock.now())
+        s.add(p)
+        platform.emit(s, "backstage.posted", actor_id=actor.user_id, artist_id=artist_id, subject=("backstage", p.id))
+        return _post(p)
+
+
+@router.post("/artists/{artist_id}/backstage/{post_id}/replies", status_code=201)
+def backstage_reply(artist_id: uuid.UUID, post_id: uuid.UUID, body: BackstageIn, actor: Actor = Depends(current_actor),
+                    platform=Depends(get_platform)):
+    with platform.session() as s:
+        _artist(s, artist_id)
+        _backstage_allowed(platform, actor, artist_id)
+        parent = s.get(BackstagePost, post_id)
+        if parent is None or parent.artist_id != artist_id or parent.parent_id is not None:
+            raise NotFound("backstage post")
+        p = BackstagePost(id=uuid.uuid4(), artist_id=artist_id, author_id=actor.user_id, parent_id=post_id,
+                          body=body.body, created_at=platform.clock.now())
+        s.add(p)
+        return _post(p)

@@ -1,0 +1,43 @@
+"""Fan club tables (fanclub_*)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from musicconnect import Base, uuid_pk
+
+
+class Follow(Base):
+    __tablename__ = "fanclub_follows"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class Message(Base):
+    """A direct message in the conversation of one fan with one artist."""
+
+    __tablename__ = "fanclub_messages"
+    id: Mapped[uuid.UUID] = uuid_pk()
+    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"))
+    fan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(8))  # fan | artist
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    __table_args__ = (Index("ix_fanclub_messages_conv", "artist_id", "fan_id", "created_at"),)
+
+
+class BackstagePost(Base):
+    """Backstage: members-only posts of an artist's space, and replies (``parent_id``) as a thread."""
+
+    __tablename__ = "fanclub_backstage"
+    id: Mapped[uuid.UUID] = uuid_pk()
+    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("fanclub_backstage.id", ondelete="CASCADE"),
+                                                        nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,176 @@
+"""Hook implementations of the fan club plugin."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
+
+from musicconnect import ContentKind, Metric, Problem, hookimpl
+from musicconnect.models import DomainEvent, Entitlement, Tier
+
+from . import models, rules  # models: their tables are part of the metadata whenever the plugin loads
+
+
+@hookimpl
+def check_access(actor, action, resource, context):
+    return rules.vote(actor, action, resource, context)
+
+
+@hookimpl
+def validate_perks(platform, rank, perks):
+    return rules.validate(rank, perks) or None
+
+
+@hookimpl
+def register_routes(platform):
+    from .api import router
+
+    return router
+
+
+@hookimpl
+def register_migrations(platform):
+    return Path(__file__).parent / "migrations"
+
+
+def _validate_post(data: dict) -> dict:
+    body = data.get("body", "")
+    if not isinstance(body, str) or len(body) > 20000:
+        raise Problem(422, "validation", "a post's body must be text of at most 20000 characters")
+    return {"body": body}
+
+
+@hookimpl
+def register_content_kinds(platform):
+    return [ContentKind("post", "Post", "A text post for fans, public or for a tier.", validate=_validate_post)]
+
+
+# ---------------------------------------------------------------- milestones
+
+def _milestone(platform, user_id, artist_id, kind: str, data=None) -> None:
+    with platform.session() as s:
+        platform.emit(s, "fan.milestone", actor_id=user_id, artist_id=artist_id, subject=("user", user_id),
+                      data={"milestone": kind, **(data or {})})
+
+
+@hookimpl
+def on_entitlement_changed(platform, entitlement, change):
+    """First support: the first paid entitlement a fan ever gets from an artist."""
+    if change != "granted" or entitlement.tier_rank <= 0:
+        return
+    with platform.session() as s:
+        paid = s.scalar(select(func.count()).select_from(Entitlement).join(Tier, Tier.id == Entitlement.tier_id)
+                        .where(Entitlement.user_id == entitlement.user_id, Entitlement.artist_id == entitlement.artist_id,
+                               Tier.rank > 0))
+    if paid == 1:
+        _milestone(platform, entitlement.user_id, entitlement.artist_id, "first_support")
+
+
+@hookimpl
+def on_event(platform, event):
+    """The 100th counted play of an artist by one fan."""
+    if event.type != "play.counted" or event.actor_id is None or event.artist_id is None:
+        return
+    with platform.session() as s:
+        n = s.scalar(select(func.count()).select_from(DomainEvent).where(
+            DomainEvent.type == "play.counted", DomainEvent.actor_id == event.actor_id,
+            DomainEvent.artist_id == event.artist_id))
+    if n == 100:
+        _milestone(platform, event.actor_id, event.artist_id, "plays_100")
+
+
+# ---------------------------------------------------------------- metrics
+
+def _effective(now):
+    return (Entitlement.status.in_(("active", "past_due", "cancelled")), Entitlement.starts_at <= now,
+            or_(Entitlement.expires_at.is_(None), Entitlement.expires_at > now))
+
+
+def members_by_tier(platform, artist_id, window):
+    now = platform.clock.now()
+    with platform.session() as s:
+        rows = s.execute(select(Tier.key, func.count(func.distinct(Entitlement.user_id)))
+                         .join(Entitlement, Entitlement.tier_id == Tier.id)
+                         .where(Tier.artist_id == artist_id, *_effective(now)).group_by(Tier.key, Tier.rank)
+                         .order_by(Tier.rank)).all()
+    return {k: n for k, n in rows}
+
+
+def funnel(platform, artist_id, window):
+    from .models import Follow
+
+    now = platform.clock.now()
+    with platform.session() as s:
+        listeners = s.scalar(select(func.count(func.distinct(DomainEvent.actor_id))).where(
+            DomainEvent.artist_id == artist_id, DomainEvent.type == "play.counted", DomainEvent.actor_id.is_not(None),
+            DomainEvent.occurred_at >= window.start, DomainEvent.occurred_at <= window.end)) or 0
+        followers = s.scalar(select(func.count()).select_from(Follow).where(Follow.artist_id == artist_id)) or 0
+
+        def members(cond):
+            return s.scalar(select(func.count(func.distinct(Entitlement.user_id))).join(Tier, Tier.id == Entitlement.tier_id)
+                            .where(Entitlement.artist_id == artist_id, cond, *_effective(now))) or 0
+        free = members(Tier.rank == 0)
+        paid = members(Tier.rank > 0)
+    return {"listeners": listeners, "followers": followers, "free_members": free, "paid_members": paid}
+
+
+def top_fans(platform, artist_id, window):
+    now = platform.clock.now()
+    with platform.session() as s:
+        plays = dict(s.execute(select(DomainEvent.actor_id, func.count()).where(
+            DomainEvent.artist_id == artist_id, DomainEvent.type == "play.counted", DomainEvent.actor_id.is_not(None),
+            DomainEvent.occurred_at >= window.start, DomainEvent.occurred_at <= window.end)
+            .group_by(DomainEvent.actor_id)).all())
+        ranks = dict(s.execute(select(Entitlement.user_id, func.max(Tier.rank)).join(Tier, Tier.id == Entitlement.tier_id)
+                               .where(Entitlement.artist_id == artist_id, *_effective(now))
+                               .group_by(Entitlement.user_id)).all())
+    fans = set(plays) | set(ranks)
+    ranked = sorted(fans, key=lambda u: (-(ranks.get(u) or 0), -plays.get(u, 0), str(u)))[:10]
+    return [{"user_id": str(u), "plays": plays.get(u, 0), "tier_rank": ranks.get(u)} for u in ranked]
+
+
+@hookimpl
+def register_metrics(platform):
+    return [
+        Metric("members_by_tier", "Members by tier", "Fans holding each tier now (any source).", members_by_tier,
+               unit="table"),
+        Metric("conversion_funnel", "Conversion funnel",
+               "Listeners (counted plays in the window) -> followers -> free members -> paid members.", funnel, unit="table"),
+        Metric("top_fans", "Top fans", "The ten fans who support most (tier), then listen most (plays in the window).",
+               top_fans, unit="table"),
+    ]
+
+
+# ---------------------------------------------------------------- demo
+
+@hookimpl
+def seed_demo(platform, session, demo):
+    from musicconnect.models import ContentItem
+
+    from .models import BackstagePost, Follow, Message
+
+    artist, fan = demo.artist_profile, demo.fan
+    if session.scalar(select(func.count()).select_from(BackstagePost).where(BackstagePost.artist_id == artist.id)):
+        return
+    now = platform.clock.now()
+    session.add(Follow(user_id=fan.id, artist_id=artist.id, created_at=now))
+    for key, title, body in (("free", "Hello, everyone", "New songs are coming. Follow along!"),
+                             ("supporter", "Studio diary #1", "Supporters first: the synth patch behind Night Drive."),
+                             ("superfan", "Superfans: the lyric sheet", "Handwritten lyrics for the next single.")):
+        tier = demo.tiers[key]
+        platform.content.create(session, artist_id=artist.id, kind="post", title=title,
+                                visibility="public" if tier.rank == 0 else "tier",
+                                required_tier_id=None if tier.rank == 0 else tier.id, data={"body": body},
+                                status="ready", actor_id=demo.artist.id)
+    post = BackstagePost(id=uuid.uuid4(), artist_id=artist.id, author_id=demo.artist.id,
+                         body="Welcome backstage! What should the encore be?", created_at=now)
+    session.add(post)
+    session.flush()
+    session.add(BackstagePost(id=uuid.uuid4(), artist_id=artist.id, author_id=fan.id, parent_id=post.id,
+                              body="Night Drive, slowed down!", created_at=now))
+    session.add(Message(id=uuid.uuid4(), artist_id=artist.id, fan_id=fan.id, sender="fan",
+                        body="Your last show changed my week. Thank you!", created_at=now))
+    session.add(Message(id=uuid.uuid4(), artist_id=artist.id, fan_id=fan.id, sender="artist",
+                        body="That means a lot. See you at the next one!", created_at=now))
+    del ContentItem
