@@ -25,8 +25,24 @@ def validate_perks(platform, rank, perks):
 @hookimpl
 def register_routes(platform):
     from .api import router
+    from .posts import router as posts_router
 
-    return router
+    return [router, posts_router]
+
+
+@hookimpl
+def serialize_content(platform, item, viewer):
+    if item.kind != "post":
+        return None
+    from .posts import with_image_urls
+
+    return with_image_urls(platform, item.data or {})
+
+
+@hookimpl
+def on_content_deleted(platform, item):
+    if item.kind == "post":
+        platform.storage.delete_prefix(f"posts/{item.id}/")
 
 
 @hookimpl
@@ -38,7 +54,11 @@ def _validate_post(data: dict) -> dict:
     body = data.get("body", "")
     if not isinstance(body, str) or len(body) > 20000:
         raise Problem(422, "validation", "a post's body must be text of at most 20000 characters")
-    return {"body": body}
+    out = {"body": body}
+    for key in ("images", "tracks"):  # set by the posts route, kept on edits
+        if key in data:
+            out[key] = data[key]
+    return out
 
 
 @hookimpl

@@ -1,0 +1,244 @@
+"""Exclusive posts with images (resized with Pillow) and attached tracks; the fan feed;
+comments and reactions by members."""
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, or_, select
+from starlette.concurrency import run_in_threadpool
+
+from musicconnect import Actor, NotFound, Problem, resource_of
+from musicconnect.models import ContentItem, Entitlement
+from musicconnect.web import current_actor, denial, ensure_artist_owner, get_platform, optional_actor
+
+from .models import Comment, Follow, Reaction
+
+router = APIRouter()
+MAX_IMAGES = 10
+MAX_IMAGE_BYTES = 15 * 1024 * 1024
+SIZES = (("full", 1600), ("thumb", 400))
+REACTIONS = ("heart", "fire", "clap", "laugh", "wow", "sad")
+
+
+def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format not in ("JPEG", "PNG", "WEBP", "GIF"):
+                raise Problem(415, "unsupported-image", "images must be JPEG, PNG, WebP or GIF")
+            if im.width * im.height > 80_000_000:
+                raise Problem(413, "image-too-large", "images are limited to 80 megapixels")
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            out = []
+            for name, edge in SIZES:
+                copy = im.copy()
+                copy.thumbnail((edge, edge), Image.LANCZOS)
+                buf = io.BytesIO()
+                copy.save(buf, "JPEG", quality=85, optimize=True)
+                out.append((name, buf.getvalue(), copy.width, copy.height))
+            return out
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise Problem(415, "unsupported-image", "one of the files is not an image") from None
+
+
+@router.post("/artists/{artist_id}/posts", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["title"], "properties": {
+        "title": {"type": "string"}, "body": {"type": "string"},
+        "visibility": {"type": "string", "enum": ["public", "tier"]}, "required_tier_id": {"type": "string"},
+        "publish_at": {"type": "string", "format": "date-time"},
+        "track_ids": {"type": "string", "description": "comma-separated ids of this artist's tracks"},
+        "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}})
+async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(current_actor),
+                      platform=Depends(get_platform)):
+    """An exclusive post: text, up to 10 images (resized to 1600 and 400 px) and attached tracks,
+    visible to everyone or to members of a tier and above."""
+    ensure_artist_owner(actor, artist_id)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024:
+        raise Problem(413, "upload-too-large", "the post is too large")
+    try:
+        form = await request.form(max_files=MAX_IMAGES, max_fields=20)
+    except Exception as exc:
+        raise Problem(400, "bad-multipart", f"the form could not be read: {exc}") from None
+    try:
+        images = []
+        for f in form.getlist("images"):
+            if not hasattr(f, "read"):
+                raise Problem(422, "validation", "images must be files")
+            data = await f.read()
+            if len(data) > MAX_IMAGE_BYTES:
+                raise Problem(413, "image-too-large", f"images are limited to {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+            if not data:
+                raise Problem(415, "unsupported-image", "an image file is empty")
+            images.append(await run_in_threadpool(_resize, data))
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    finally:
+        await form.close()
+    title = (fields.get("title") or "").strip()
+    if not title:
+        raise Problem(422, "validation", "title is required")
+    tier = fields.get("required_tier_id") or None
+    try:
+        tier_id = uuid.UUID(tier) if tier else None
+        track_ids = [uuid.UUID(t.strip()) for t in (fields.get("track_ids") or "").split(",") if t.strip()]
+    except ValueError:
+        raise Problem(422, "validation", "required_tier_id and track_ids must be UUIDs") from None
+    publish_at = None
+    if fields.get("publish_at"):
+        try:
+            publish_at = datetime.fromisoformat(fields["publish_at"].replace("Z", "+00:00"))
+        except ValueError:
+            raise Problem(422, "validation", "publish_at must be an ISO 8601 date-time") from None
+        if publish_at.tzinfo is None:
+            raise Problem(422, "validation", "publish_at needs a time zone")
+    return await run_in_threadpool(_store_post, platform, actor, artist_id, title, fields.get("body", ""),
+                                   fields.get("visibility") or "public", tier_id, publish_at, track_ids, images)
+
+
+def _store_post(platform, actor, artist_id, title, body, visibility, tier_id, publish_at, track_ids, images):
+    cid = uuid.uuid4()
+    stored = []
+    try:
+        with platform.session() as s:
+            for t in track_ids:
+                item = s.get(ContentItem, t)
+                if item is None or item.kind != "track" or item.artist_id != artist_id:
+                    raise Problem(422, "validation", f"{t} is not a track of this artist")
+            meta = []
+            for i, sizes in enumerate(images):
+                entry = {}
+                for name, data, w, h in sizes:
+                    key = f"posts/{cid}/img{i}_{name}.jpg"
+                    platform.storage.put_bytes(key, data, "image/jpeg")
+                    stored.append(key)
+                    entry[name] = {"key": key, "width": w, "height": h}
+                meta.append(entry)
+            item = platform.content.create(s, artist_id=artist_id, kind="post", title=title, visibility=visibility,
+                                           required_tier_id=tier_id, publish_at=publish_at, status="ready",
+                                           data={"body": body, "images": meta, "tracks": [str(t) for t in track_ids]},
+                                           actor_id=actor.user_id, item_id=cid)
+            return platform.content.serialize(item, actor)
+    except BaseException:
+        for key in stored:  # nothing half-written
+            platform.storage.delete(key)
+        raise
+
+
+def with_image_urls(platform, data: dict) -> dict | None:
+    if not data.get("images"):
+        return None
+    return {"images": [{name: {"url": platform.storage.signed_url(v["key"], 3600), "width": v["width"],
+                               "height": v["height"]} for name, v in img.items()} for img in data["images"]]}
+
+
+def supported_or_followed(s, platform, user_id) -> set[uuid.UUID]:
+    now = platform.clock.now()
+    follows = set(s.scalars(select(Follow.artist_id).where(Follow.user_id == user_id)))
+    held = set(s.scalars(select(Entitlement.artist_id).where(
+        Entitlement.user_id == user_id, Entitlement.status.in_(("active", "past_due", "cancelled")),
+        or_(Entitlement.expires_at.is_(None), Entitlement.expires_at > now))))
+    return follows | held
+
+
+@router.get("/feed")
+def feed(limit: int = Query(30, ge=1, le=100), before: datetime | None = None, actor: Actor = Depends(current_actor),
+         platform=Depends(get_platform)):
+    """Posts and tracks of the artists you follow or support, newest first. Gated items you cannot
+    open yet appear as locked teasers; unreleased ones only once your early access opens.
+    Page with ``before`` = the last item's ``publish_at``."""
+    now = platform.clock.now()
+    with platform.session() as s:
+        artists = supported_or_followed(s, platform, actor.user_id)
+        if not artists:
+            return []
+        stmt = (select(ContentItem).where(ContentItem.artist_id.in_(artists), ContentItem.status == "ready",
+                                          ContentItem.kind.in_(("post", "track")))
+                .order_by(ContentItem.publish_at.desc()).limit(limit * 3))
+        if before is not None:
+            stmt = stmt.where(ContentItem.publish_at < before)
+        out = []
+        for item in s.scalars(stmt):
+            if platform.access.decide(actor, "view", resource_of(item)).allowed:
+                out.append({**platform.content.serialize(item, actor), "locked": False})
+            elif item.publish_at <= now:
+                out.append({"id": str(item.id), "artist_id": str(item.artist_id), "kind": item.kind, "title": item.title,
+                            "visibility": item.visibility, "publish_at": item.publish_at.isoformat(),
+                            "required_tier_id": str(item.required_tier_id) if item.required_tier_id else None,
+                            "locked": True})
+            if len(out) >= limit:
+                break
+        return out
+
+
+def _member_item(s, platform, actor: Actor, content_id: uuid.UUID, action: str) -> ContentItem:
+    """The item, if the actor may see it and is a member (any tier) of its artist, or the artist."""
+    item = s.get(ContentItem, content_id)
+    if item is None:
+        raise NotFound("content")
+    decision = platform.access.decide(actor, "view", resource_of(item))
+    if not decision.allowed:
+        raise denial(actor, decision) if item.status == "ready" else NotFound("content")
+    if actor.is_admin or actor.artist_id == item.artist_id:
+        return item
+    if not platform.access.context(actor, item.artist_id).effective():
+        raise Problem(403, "members-only", f"only members can {action}; join the fan club (free) first")
+    return item
+
+
+class CommentIn(BaseModel):
+    body: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/content/{content_id}/comments")
+def comments(content_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+    """Comments and reaction counts of an item you can see, oldest comment first."""
+    with platform.session() as s:
+        item = s.get(ContentItem, content_id)
+        if item is None or not platform.access.decide(actor, "view", resource_of(item)).allowed:
+            raise NotFound("content")
+        rows = s.scalars(select(Comment).where(Comment.content_id == content_id).order_by(Comment.created_at)).all()
+        counts = dict(s.execute(select(Reaction.kind, func.count()).where(Reaction.content_id == content_id)
+                                .group_by(Reaction.kind)).all())
+        return {"comments": [{"id": str(c.id), "user_id": str(c.user_id), "body": c.body,
+                              "created_at": c.created_at.isoformat()} for c in rows],
+                "reactions": {k: counts.get(k, 0) for k in REACTIONS}}
+
+
+@router.post("/content/{content_id}/comments", status_code=201)
+def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(current_actor),
+                platform=Depends(get_platform)):
+    with platform.session() as s:
+        item = _member_item(s, platform, actor, content_id, "comment")
+        c = Comment(id=uuid.uuid4(), content_id=content_id, user_id=actor.user_id, body=body.body,
+                    created_at=platform.clock.now())
+        s.add(c)
+        platform.emit(s, "fan.commented", actor_id=actor.user_id, artist_id=item.artist_id, subject=("content", item.id))
+        return {"id": str(c.id), "body": c.body, "created_at": c.created_at.isoformat()}
+
+
+@router.put("/content/{content_id}/reactions/{kind}", status_code=204)
+def react(content_id: uuid.UUID, kind: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """React (heart, fire, clap, laugh, wow, sad); idempotent."""
+    if kind not in REACTIONS:
+        raise Problem(422, "validation", f"reactions are {', '.join(REACTIONS)}")
+    with platform.session() as s:
+        item = _member_item(s, platform, actor, content_id, "react")
+        if s.get(Reaction, (content_id, actor.user_id, kind)) is None:
+            s.add(Reaction(content_id=content_id, user_id=actor.user_id, kind=kind, created_at=platform.clock.now()))
+            platform.emit(s, "fan.reacted", actor_id=actor.user_id, artist_id=item.artist_id,
+                          subject=("content", item.id), data={"kind": kind})
+    return Response(status_code=204)
+
+
+@router.delete("/content/{content_id}/reactions/{kind}", status_code=204)
+def unreact(content_id: uuid.UUID, kind: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    with platform.session() as s:
+        row = s.get(Reaction, (content_id, actor.user_id, kind))
+        if row is not None:
+            s.delete(row)
+    return Response(status_code=204)
