@@ -26,8 +26,9 @@ def validate_perks(platform, rank, perks):
 def register_routes(platform):
     from .api import router
     from .posts import router as posts_router
+    from .wrapped import router as wrapped_router
 
-    return [router, posts_router]
+    return [router, posts_router, wrapped_router]
 
 
 @hookimpl

@@ -1,0 +1,199 @@
+""""Wrapped": a fan's month — minutes listened, top artists and tracks, support given,
+milestones — as JSON, as a PNG card, and behind a public link that shows only what the fan chose.
+
+Built from domain events (``play.counted`` / ``play.completed`` carry the seconds of a
+session; ``entitlement.*`` and ``payment.*`` the support; ``fan.milestone`` the milestones), so
+it works with whichever plugins emit them. Months are calendar months in UTC."""
+from __future__ import annotations
+
+import io
+import re
+import secrets
+import uuid
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from musicconnect import Actor, NotFound, Problem
+from musicconnect.models import Artist, ContentItem, DomainEvent, Entitlement, Tier, User
+from musicconnect.web import current_actor, get_platform
+
+from .models import WrappedShare
+
+router = APIRouter()
+SECTIONS = ("minutes", "top_artists", "top_tracks", "support", "milestones")
+
+
+def month_range(month: str) -> tuple[datetime, datetime]:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise Problem(422, "validation", "month must look like 2026-06")
+    y, m = int(month[:4]), int(month[5:])
+    start = datetime(y, m, 1, tzinfo=timezone.utc)
+    end = datetime(y + (m == 12), 1 if m == 12 else m + 1, 1, tzinfo=timezone.utc)
+    return start, end
+
+
+def build(platform, user_id: uuid.UUID, month: str) -> dict:
+    start, end = month_range(month)
+    if start > platform.clock.now():
+        raise Problem(422, "validation", "that month has not started yet")
+    with platform.session() as s:
+        events = s.scalars(select(DomainEvent).where(
+            DomainEvent.actor_id == user_id, DomainEvent.occurred_at >= start, DomainEvent.occurred_at < end,
+            DomainEvent.type.in_(("play.counted", "play.completed", "fan.milestone")))).all()
+        seconds: dict[str, float] = defaultdict(float)
+        artist_plays: Counter = Counter()
+        track_plays: Counter = Counter()
+        milestones = []
+        for e in events:
+            if e.type.startswith("play."):
+                sid = e.data.get("session_id") or str(e.id)
+                seconds[sid] = max(seconds[sid], float(e.data.get("seconds") or 0))
+                if e.type == "play.counted":
+                    artist_plays[e.artist_id] += 1
+                    track_plays[e.subject_id] += 1
+            else:
+                milestones.append({"milestone": e.data.get("milestone"), "artist_id": str(e.artist_id),
+                                   "at": e.occurred_at.isoformat()})
+        names = {a.id: a.name for a in s.scalars(select(Artist).where(Artist.id.in_(list(artist_plays))))} if artist_plays else {}
+        titles = {}
+        if track_plays:
+            ids = [uuid.UUID(t) for t in track_plays if t]
+            titles = {str(c.id): (c.title, c.artist_id) for c in s.scalars(select(ContentItem).where(ContentItem.id.in_(ids)))}
+        held = s.execute(select(Entitlement, Tier).join(Tier, Tier.id == Entitlement.tier_id).where(
+            Entitlement.user_id == user_id, Entitlement.starts_at < end,
+            (Entitlement.expires_at.is_(None)) | (Entitlement.expires_at > start), Tier.rank > 0)).all()
+        support_artists = {a.id: a.name for a in s.scalars(select(Artist).where(Artist.id.in_([e.artist_id for e, _ in held])))} if held else {}
+        payments = s.scalars(select(DomainEvent).where(
+            DomainEvent.actor_id == user_id, DomainEvent.type == "payment.succeeded",
+            DomainEvent.occurred_at >= start, DomainEvent.occurred_at < end)).all()
+    paid: Counter = Counter()
+    for pmt in payments:
+        if pmt.data.get("amount") and pmt.data.get("currency"):
+            paid[pmt.data["currency"]] += int(pmt.data["amount"])
+    return {
+        "month": month,
+        "minutes": round(sum(seconds.values()) / 60, 1),
+        "top_artists": [{"artist_id": str(a), "name": names.get(a), "plays": n} for a, n in artist_plays.most_common(5)],
+        "top_tracks": [{"content_id": t, "title": titles.get(t, (None,))[0], "plays": n}
+                       for t, n in track_plays.most_common(5) if t in titles],
+        "support": {"tiers": [{"artist": support_artists.get(e.artist_id), "tier": t.name, "source": e.source}
+                              for e, t in held],
+                    "paid": [{"currency": c, "amount": a} for c, a in sorted(paid.items())]},
+        "milestones": milestones,
+    }
+
+
+def card_png(report: dict, name: str | None) -> bytes:
+    from PIL import Image, ImageDraw, ImageFont
+
+    W, H = 1080, 1350
+    im = Image.new("RGB", (W, H), (24, 16, 48))
+    d = ImageDraw.Draw(im)
+    for y in range(H):  # a vertical gradient
+        c = int(24 + 80 * y / H)
+        d.line([(0, y), (W, y)], fill=(c, 16 + c // 3, 48 + c // 2))
+
+    def font(size):
+        try:
+            return ImageFont.load_default(size=size)
+        except TypeError:
+            return ImageFont.load_default()
+
+    y = 80
+    d.text((80, y), "MusicConnect Wrapped", font=font(56), fill=(255, 214, 102))
+    y += 90
+    d.text((80, y), (f"{name} · " if name else "") + report["month"], font=font(40), fill=(235, 235, 245))
+    y += 110
+    if "minutes" in report:
+        d.text((80, y), f"{report['minutes']:g}", font=font(150), fill=(255, 255, 255))
+        y += 170
+        d.text((80, y), "minutes listened", font=font(40), fill=(200, 200, 220))
+        y += 100
+    for key, label, field in (("top_artists", "Top artists", "name"), ("top_tracks", "Top tracks", "title")):
+        if report.get(key):
+            d.text((80, y), label, font=font(44), fill=(255, 214, 102))
+            y += 64
+            for i, row in enumerate(report[key][:5], 1):
+                d.text((100, y), f"{i}. {row.get(field) or '—'}  ({row['plays']})", font=font(36), fill=(240, 240, 250))
+                y += 52
+            y += 30
+    if report.get("milestones"):
+        d.text((80, y), f"{len(report['milestones'])} milestone(s) reached", font=font(40), fill=(170, 230, 190))
+    buf = io.BytesIO()
+    im.save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+@router.get("/me/wrapped/{month}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "a shareable card"}})
+def my_wrapped_png(month: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    with platform.session() as s:
+        name = s.get(User, actor.user_id).display_name
+    return Response(card_png(build(platform, actor.user_id, month), name), media_type="image/png")
+
+
+@router.get("/me/wrapped/{month}")
+def my_wrapped(month: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Your month in music (UTC calendar month)."""
+    return build(platform, actor.user_id, month)
+
+
+class ShareIn(BaseModel):
+    sections: list[str] = Field(default_factory=lambda: ["minutes", "top_artists"], min_length=1)
+    show_name: bool = False
+
+
+@router.post("/me/wrapped/{month}/shares", status_code=201)
+def share(month: str, body: ShareIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """A public link to the sections you choose (``minutes``, ``top_artists``, ``top_tracks``,
+    ``support``, ``milestones``); your name only with ``show_name``. Revocable."""
+    month_range(month)
+    bad = [x for x in body.sections if x not in SECTIONS]
+    if bad:
+        raise Problem(422, "validation", f"unknown sections {bad}; choose from {', '.join(SECTIONS)}")
+    token = secrets.token_urlsafe(24)
+    with platform.session() as s:
+        s.add(WrappedShare(token=token, user_id=actor.user_id, month=month, sections=",".join(sorted(set(body.sections))),
+                           show_name=body.show_name, created_at=platform.clock.now()))
+    return {"token": token, "url": f"/api/v1/fanclub/wrapped/{token}", "image": f"/api/v1/fanclub/wrapped/{token}.png"}
+
+
+@router.delete("/me/wrapped/shares/{token}", status_code=204)
+def unshare(token: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    with platform.session() as s:
+        row = s.get(WrappedShare, token)
+        if row is None or row.user_id != actor.user_id:
+            raise NotFound("share")
+        row.revoked_at = platform.clock.now()
+    return Response(status_code=204)
+
+
+def _shared(platform, token: str) -> tuple[dict, str | None]:
+    with platform.session() as s:
+        row = s.get(WrappedShare, token)
+        if row is None or row.revoked_at is not None:
+            raise NotFound("shared report")
+        user = s.get(User, row.user_id)
+        name = user.display_name if row.show_name and user else None
+        sections, month, uid = row.sections.split(","), row.month, row.user_id
+    full = build(platform, uid, month)
+    public = {"month": month, **{k: full[k] for k in sections}}
+    if name:
+        public["name"] = name
+    return public, name
+
+
+@router.get("/wrapped/{token}.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def shared_card(token: str, platform=Depends(get_platform)):
+    report, name = _shared(platform, token)
+    return Response(card_png(report, name), media_type="image/png", headers={"Cache-Control": "public, max-age=600"})
+
+
+@router.get("/wrapped/{token}")
+def shared_report(token: str, platform=Depends(get_platform)):
+    """A fan's shared report: only the sections they chose (public, no sign-in)."""
+    return _shared(platform, token)[0]
