@@ -155,13 +155,15 @@ class Metric:
 class JobSpec:
     """A background job a plugin offers. The function is called as ``fn(ctx, **kwargs)`` where
     ``ctx`` (:class:`musicconnect.jobs.JobContext`) reports progress. ``name`` is local to the
-    plugin; the full actor name is ``<plugin>.<name>``."""
+    plugin; the full actor name is ``<plugin>.<name>``. With ``every_seconds`` the job also runs
+    on a schedule: once per period, platform-wide (called without arguments)."""
 
     name: str
     fn: Callable[..., Any]
     max_retries: int = 3
     time_limit_ms: int = 60 * 60 * 1000
     min_backoff_ms: int = 1000
+    every_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,41 @@ class Jobs:
                     job.progress = 1.0
                     job.result = result
 
+    # ---------------------------------------------------------------- schedules
+    def run_schedules(self) -> list[uuid.UUID]:
+        """Enqueue every scheduled job whose current period has not run yet (once platform-wide:
+        a Redis claim across processes, and the jobs table)."""
+        now = self.platform.clock.now().timestamp()
+        queued = []
+        for name, spec in self.specs.items():
+            if not spec.every_seconds:
+                continue
+            period = int(now // spec.every_seconds)
+            subject = ("schedule", f"{name}:{period}")
+            if not self.embedded and not self._claim(subject[1], spec.every_seconds):
+                continue
+            with self.platform.db.session() as s:
+                seen = s.scalar(select(Job.id).where(Job.subject_type == "schedule", Job.subject_id == subject[1]))
+            if seen is None:
+                queued.append(self.enqueue(name, subject=subject))
+        return queued
+
+    def _claim(self, key: str, ttl: int) -> bool:
+        import redis
+
+        client = redis.Redis.from_url(self.platform.settings.redis_url)
+        try:
+            return bool(client.set(f"mc:schedule:{key}", "1", nx=True, ex=max(60, ttl * 2)))
+        finally:
+            client.close()
+
+    def _schedule_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(30):
+            try:
+                self.run_schedules()
+            except Exception:
+                log.exception("scheduling failed")
+
     # ---------------------------------------------------------------- workers
     def start_worker(self, threads: int | None = None) -> dramatiq.Worker:
         """Start consuming in this process (embedded default, tests, ``musicconnect worker``)."""
@@ -174,6 +209,10 @@ class Jobs:
                 self._worker.start()
                 if self.embedded:
                     self.recover()
+                if any(s.every_seconds for s in self.specs.values()):
+                    self._stop_schedules = threading.Event()
+                    threading.Thread(target=self._schedule_loop, args=(self._stop_schedules,), daemon=True,
+                                     name="mc-schedules").start()
             return self._worker
 
     def recover(self) -> int:
@@ -216,6 +255,8 @@ class Jobs:
         """Stop consuming. Jobs still running after ``timeout_ms`` are abandoned: their rows say
         ``running`` and they are re-sent (embedded) or re-queued by Redis (dead worker)."""
         with self._lock:
+            if getattr(self, "_stop_schedules", None) is not None:
+                self._stop_schedules.set()
             if self._worker is not None:
                 self._worker.stop(timeout=timeout_ms)
                 self._worker = None
