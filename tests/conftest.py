@@ -18,3 +18,14 @@ def root() -> Path:
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+@pytest.fixture
+def proc_env(tmp_path, mc_database_url):
+    """Environment for `musicconnect` subprocesses: this test's database, cheap hashing, no Redis."""
+    import os
+
+    env = {**os.environ, "MC_DATA_DIR": str(tmp_path / "data"), "MC_DATABASE_URL": mc_database_url,
+           "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "1024", "MC_LOG_LEVEL": "WARNING"}
+    env.pop("MC_REDIS_URL", None)
+    return env

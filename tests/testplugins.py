@@ -4,7 +4,7 @@ from __future__ import annotations
 import types
 from collections import defaultdict
 
-from musicconnect import ContentKind, EntitlementInfo, Metric, RevenueShare, Vote, hookimpl
+from musicconnect import ContentKind, Metric, RevenueShare, Vote, hookimpl
 
 
 class membership:
@@ -81,11 +81,9 @@ def make_recorder():
             return result(**kw) if callable(result) else result
         return impl
 
-    from pathlib import Path
 
     import typer
     from fastapi import APIRouter
-    from pydantic import BaseModel
 
     from musicconnect import JobSpec, PluginSettings
 

@@ -40,7 +40,6 @@ def pytest_report_header(config):
 
 
 def _pg_admin(url: str):
-    from sqlalchemy import create_engine
 
     from .db import make_engine
 

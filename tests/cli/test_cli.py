@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,10 +13,8 @@ BIN = Path(sys.executable).parent / "musicconnect"
 
 
 @pytest.fixture
-def cli(tmp_path, mc_database_url):
-    env = {**os.environ, "MC_DATA_DIR": str(tmp_path / "data"), "MC_DATABASE_URL": mc_database_url,
-           "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "1024", "MC_LOG_LEVEL": "WARNING"}
-    env.pop("MC_REDIS_URL", None)
+def cli(proc_env):
+    env = proc_env
 
     def run(*args, ok=True, extra_env=None, input=None):
         r = subprocess.run([str(BIN), *args], capture_output=True, text=True, env={**env, **(extra_env or {})},

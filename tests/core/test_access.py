@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 import testplugins
-from musicconnect import Actor, Resource, Vote
+from musicconnect import Actor, Resource
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The platform as a user meets it: `musicconnect serve --demo` in its own process, then HTTP."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -53,14 +52,6 @@ def stop(proc: subprocess.Popen) -> int:
     return 0 if code in (0, -signal.SIGTERM) else code
 
 
-@pytest.fixture
-def base_env(tmp_path, mc_database_url):
-    env = {**os.environ, "MC_DATA_DIR": str(tmp_path / "data"), "MC_DATABASE_URL": mc_database_url,
-           "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "1024", "MC_LOG_LEVEL": "WARNING"}
-    env.pop("MC_REDIS_URL", None)
-    return env
-
-
 def demo_session(base: str) -> dict:
     r = httpx.post(f"{base}/api/v1/auth/login", json={"email": "fan@demo.com", "password": "password123"})
     assert r.status_code == 200, r.text
@@ -68,10 +59,10 @@ def demo_session(base: str) -> dict:
 
 
 @pytest.mark.slow
-def test_serve_demo_embedded(base_env):
+def test_serve_demo_embedded(proc_env):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start(["serve", "--demo", "--port", str(port)], base_env)
+    proc = start(["serve", "--demo", "--port", str(port)], proc_env)
     try:
         wait_http(f"{base}/healthz", proc)
         assert httpx.get(f"{base}/readyz").json()["status"] == "ok"
@@ -92,10 +83,10 @@ def test_serve_demo_embedded(base_env):
 
 
 @pytest.mark.slow
-def test_distributed_api_processes_and_separate_worker(base_env, mc_redis_url):
+def test_distributed_api_processes_and_separate_worker(proc_env, mc_redis_url):
     if not mc_redis_url:
         pytest.skip("needs Redis (the distributed run sets MC_TEST_REDIS_URL)")
-    env = {**base_env, "MC_REDIS_URL": mc_redis_url}
+    env = {**proc_env, "MC_REDIS_URL": mc_redis_url}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     api = start(["serve", "--demo", "--port", str(port), "--workers", "2"], env)

@@ -1,27 +1,11 @@
 """The fan club through HTTP: perks validation, follow/join, DMs with quota, backstage, metrics."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-import pytest
 
-import musicconnect_fanclub.plugin as fanclub
 from helpers import problem
 from musicconnect.testing import make_user
-
-
-@pytest.fixture
-def env(mc_make_platform):
-    from starlette.testclient import TestClient
-
-    from musicconnect.app import create_app
-
-    p = mc_make_platform(extra_plugins=[("fanclub", fanclub)], entry_points=False)
-    artist = make_user(p, "artist", artist_name="Club")
-    fan = make_user(p, "fan")
-    tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
-    with TestClient(create_app(p)) as client:
-        yield client, p, artist, fan, tiers
 
 
 def comp(client, artist, fan, tier):

@@ -6,28 +6,12 @@ from datetime import timedelta
 
 import httpx
 
-import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-import musicconnect_fanclub.plugin as fanclub
 from helpers import problem
 from musicconnect.models import ContentItem
 from musicconnect.testing import make_user
-
-
-@pytest.fixture
-def env(mc_make_platform):
-    from starlette.testclient import TestClient
-
-    from musicconnect.app import create_app
-
-    p = mc_make_platform(extra_plugins=[("fanclub", fanclub)], entry_points=False)
-    artist = make_user(p, "artist", artist_name="Club")
-    fan = make_user(p, "fan")
-    tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
-    with TestClient(create_app(p)) as client:
-        yield client, p, artist, fan, tiers
 
 
 def png(w=2400, h=1800, color=(10, 120, 200)) -> bytes:

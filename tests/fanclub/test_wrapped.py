@@ -4,25 +4,9 @@ from __future__ import annotations
 import io
 import uuid
 
-import pytest
 from PIL import Image
 
-import musicconnect_fanclub.plugin as fanclub
 from helpers import problem
-from musicconnect.testing import make_user
-
-
-@pytest.fixture
-def env(mc_make_platform):
-    from starlette.testclient import TestClient
-
-    from musicconnect.app import create_app
-
-    p = mc_make_platform(extra_plugins=[("fanclub", fanclub)], entry_points=False)
-    artist = make_user(p, "artist", artist_name="Nova")
-    fan = make_user(p, "fan")
-    with TestClient(create_app(p)) as client:
-        yield client, p, artist, fan
 
 
 def listen(p, fan, artist, title, sessions, seconds):
@@ -38,7 +22,7 @@ def listen(p, fan, artist, title, sessions, seconds):
 
 
 def test_report_card_and_share(env):
-    client, p, artist, fan = env
+    client, p, artist, fan, _ = env
     listen(p, fan, artist, "Night Drive", 3, 180)
     listen(p, fan, artist, "Garage Demo", 1, 60)
     tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
@@ -46,9 +30,9 @@ def test_report_card_and_share(env):
                 json={"email": fan.email, "tier_id": str(tiers["superfan"].id)})  # also a first_support milestone
     r = client.get("/api/v1/fanclub/me/wrapped/2026-06", headers=fan.headers).json()
     assert r["minutes"] == 10.0  # 3 x 180 s + 60 s
-    assert r["top_artists"] == [{"artist_id": str(artist.artist_id), "name": "Nova", "plays": 4}]
+    assert r["top_artists"] == [{"artist_id": str(artist.artist_id), "name": "Club", "plays": 4}]
     assert [(t["title"], t["plays"]) for t in r["top_tracks"]] == [("Night Drive", 3), ("Garage Demo", 1)]
-    assert r["support"]["tiers"] == [{"artist": "Nova", "tier": "Superfan", "source": "comp"}]
+    assert r["support"]["tiers"] == [{"artist": "Club", "tier": "Superfan", "source": "comp"}]
     assert [m["milestone"] for m in r["milestones"]] == ["first_support"]
     png = client.get("/api/v1/fanclub/me/wrapped/2026-06.png", headers=fan.headers)
     assert png.headers["content-type"] == "image/png"
@@ -69,7 +53,7 @@ def test_report_card_and_share(env):
 
 
 def test_wrapped_bad_input(env):
-    client, p, artist, fan = env
+    client, p, artist, fan, _ = env
     problem(client.get("/api/v1/fanclub/me/wrapped/2026-13", headers=fan.headers), 422)
     problem(client.get("/api/v1/fanclub/me/wrapped/2030-01", headers=fan.headers), 422)
     problem(client.post("/api/v1/fanclub/me/wrapped/2026-06/shares", headers=fan.headers,

@@ -2,8 +2,6 @@
 in the middle of a transcode."""
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,14 +12,6 @@ import httpx
 import pytest
 
 BIN = Path(sys.executable).parent / "musicconnect"
-
-
-@pytest.fixture
-def proc_env(tmp_path, mc_database_url):
-    env = {**os.environ, "MC_DATA_DIR": str(tmp_path / "data"), "MC_DATABASE_URL": mc_database_url,
-           "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "1024", "MC_LOG_LEVEL": "WARNING"}
-    env.pop("MC_REDIS_URL", None)
-    return env
 
 
 @pytest.mark.slow
@@ -107,7 +97,6 @@ def test_worker_killed_mid_transcode_is_retried(proc_env, audio, mc_redis_url, t
     from musicconnect.settings import Settings
     from musicconnect.testing import make_user
     from musicconnect.models import ContentItem, Job
-    from sqlalchemy import select
 
     env = dict(proc_env)
     if mc_redis_url:

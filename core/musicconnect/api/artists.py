@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from ..accounts import normalise_email, validate_tier_fields
 from ..asyncutil import resolve_sync
@@ -15,7 +14,7 @@ from ..contracts import Actor, Metric, MetricWindow
 from ..errors import Conflict, Invalid, NotFound, Problem
 from ..models import Artist, Entitlement, Tier, User
 from ..platform import Platform
-from .deps import current_actor, ensure_artist_owner, get_platform, require_scope
+from .deps import ensure_artist_owner, get_platform, require_scope
 from .schemas import (ArtistOut, ArtistPatch, CompIn, EntitlementOut, MetricsOut, TierIn, TierOut, TierPatch,
                       artist_dict, entitlement_dict, tier_dict)
 

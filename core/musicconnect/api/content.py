@@ -15,7 +15,7 @@ from ..errors import NotFound, Problem
 from ..models import ContentItem
 from ..platform import Platform
 from .artists import get_artist
-from .deps import current_actor, ensure_artist_owner, get_platform, optional_actor, require_scope
+from .deps import ensure_artist_owner, get_platform, optional_actor, require_scope
 from .schemas import ContentIn, ContentOut, ContentPatch, TakeDownIn
 
 router = APIRouter(tags=["content"])

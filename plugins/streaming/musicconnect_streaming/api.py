@@ -217,7 +217,6 @@ def _replace(platform, actor, cid, f, probe):
 def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
     """A track with its streaming state: versions, processing progress, playback URLs."""
     from musicconnect import resource_of
-    from musicconnect.web import denial
 
     with platform.session() as s:
         item = s.get(ContentItem, track_id)

@@ -7,7 +7,7 @@ from musicconnect import ContentKind, JobSpec, Vote, hookimpl
 from musicconnect.fastpath import FastRoute
 
 from . import playback, plays
-from .pipeline import MAX_RETRIES, JOB, prefix, transcode
+from .pipeline import MAX_RETRIES, transcode
 from .settings import StreamingSettings
 
 
@@ -104,7 +104,7 @@ def on_content_deleted(platform, item):
 def serialize_content(platform, item, viewer):
     if item.kind != "track":
         return None
-    from .models import Track, TrackVersion
+    from .models import TrackVersion
 
     data = item.data or {}
     base = f"{playback.BASE}/{item.id}"
