@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import select
@@ -148,10 +149,11 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
                                "codecs": media.AAC_CODECS, "segments": [[n, d] for n, d in segs]})
         ctx.progress(0.9, "storing", force=True)
         base = prefix(cid, version)
-        for name, _ in media.RENDITIONS:
-            for f in sorted((out / name).iterdir()):
-                if f.suffix == ".ts":
-                    storage.put_file(f"{base}/hls/{name}/{f.name}", f, "video/mp2t")
+        uploads = [(f"{base}/hls/{name}/{f.name}", f, "video/mp2t") for name, _ in media.RENDITIONS
+                   for f in sorted((out / name).iterdir()) if f.suffix == ".ts"]
+        with ThreadPoolExecutor(max_workers=8) as pool:  # object stores reward concurrent PUTs
+            for future in [pool.submit(storage.put_file, *u) for u in uploads]:
+                future.result()
         try:
             _, err = preview.communicate(timeout=300)
         except subprocess.TimeoutExpired:
