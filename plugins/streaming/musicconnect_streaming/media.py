@@ -202,6 +202,14 @@ def preview_command(src: Path, dest: Path, start: float, length: float = 30.0) -
     return _with_globals(cmd, "-hide_banner", "-nostdin", "-v", "error", "-y")
 
 
+def preview_copy_command(playlist: Path, dest: Path, start: float, length: float = 30.0) -> list[str]:
+    """The preview cut from an already encoded rendition by stream copy (no second encode);
+    players fade previews in and out themselves."""
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-allowed_extensions", "ALL",
+            "-ss", f"{start:.3f}", "-i", str(playlist), "-t", f"{length:.3f}", "-map", "0:a", "-c:a", "copy",
+            "-bsf:a", "aac_adtstoasc", "-movflags", "+faststart", str(dest)]
+
+
 def download_command(playlist: Path, dest: Path, artwork: Path | None, tags: dict[str, str]) -> list[str]:
     """Package the 320k rendition as .m4a with tags and cover, by remuxing (no re-encode)."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-allowed_extensions", "ALL",

@@ -92,13 +92,23 @@ def _run_ladder(ctx, cmd: list[str], duration: float, stderr_path: Path) -> str:
     return stderr
 
 
+def _finish(proc: subprocess.Popen, what: str) -> None:
+    try:
+        _, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise RuntimeError(f"{what} timed out") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed: {err.decode(errors='replace')[-300:]}")
+
+
 def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name, requested_preview,
           has_art, art_key) -> dict:
     platform = ctx.platform
     storage = platform.storage
     settings = platform.plugin_settings("streaming")
     work = Path(tempfile.mkdtemp(prefix="mc-transcode-"))
-    preview = None
+    children: list[subprocess.Popen] = []
     try:
         ctx.progress(0.01, "fetching the original", force=True)
         src = storage.local_path(original_key)
@@ -114,16 +124,14 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         keyinfo.write_text(f"key.bin\n{keyfile}\n{iv.removeprefix('0x')}\n")
         stderr = _run_ladder(ctx, media.ladder_command(src, out, keyinfo), duration, work / "ffmpeg.log")
         lufs, peak = media.parse_loudness(stderr)
-        ctx.progress(0.82, "waveform and preview", force=True)
-        pcm = media.read_pcm(out / "wave.pcm")
-        (out / "waveform.json").write_text(json.dumps({"rate": len(pcm) / duration if duration else 0,
-                                                       "peaks": media.waveform_peaks(pcm)}))
-        length = min(settings.preview_seconds, duration)
-        start = requested_preview if requested_preview is not None else media.loudest_start(pcm, length)
-        start = max(0.0, min(start, duration - length))
-        # the preview encode (one core) runs while this thread packages, measures and stores
-        preview = subprocess.Popen(media.preview_command(src, out / "preview.m4a", start, length),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        ctx.progress(0.82, "packaging and storing", force=True)
+        base = prefix(cid, version)
+        for name in ("128k", "320k"):
+            shutil.copy(keyfile, out / name / "key.bin")  # for the local remuxes only; never uploaded
+        # everything below that does not depend on something else runs at once
+        pool = ThreadPoolExecutor(max_workers=8)  # object stores reward concurrent PUTs
+        stored = [pool.submit(storage.put_file, f"{base}/hls/{name}/{f.name}", f, "video/mp2t")
+                  for name, _ in media.RENDITIONS for f in sorted((out / name).iterdir()) if f.suffix == ".ts"]
         art_src = None
         if art_key:
             art_src = work / "art-upload"
@@ -136,41 +144,46 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
                 covers = media.artwork_sizes(art_src, out)
             except Exception:  # a broken cover never fails the track
                 log.warning("artwork of %s could not be read", cid)
-                art_src = None
-        shutil.copy(keyfile, out / "320k" / "key.bin")  # for the local remux only; never uploaded
         tags = {"title": title, "artist": artist_name}
-        subprocess.run(media.download_command(out / "320k" / "index.m3u8", out / "download.m4a",
-                                              out / covers["600"] if covers else None, tags),
-                       check=True, capture_output=True, timeout=600)
+        download = subprocess.Popen(media.download_command(out / "320k" / "index.m3u8", out / "download.m4a",
+                                                           out / covers["600"] if covers else None, tags),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        children.append(download)
+        pcm = media.read_pcm(out / "wave.pcm")
+        (out / "waveform.json").write_text(json.dumps({"rate": len(pcm) / duration if duration else 0,
+                                                       "peaks": media.waveform_peaks(pcm)}))
+        length = min(settings.preview_seconds, duration)
+        start = requested_preview if requested_preview is not None else media.loudest_start(pcm, length)
+        start = max(0.0, min(start, duration - length))
+        # the preview is cut from the 128k rendition by stream copy (no second encode)
+        preview = subprocess.Popen(media.preview_copy_command(out / "128k" / "index.m3u8", out / "preview.m4a",
+                                                              start, length),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        children.append(preview)
         renditions = []
         for name, nominal in media.RENDITIONS:
             segs, peak_bps, avg_bps = media.segment_stats(out / name)
             renditions.append({"name": name, "nominal": nominal, "bandwidth": peak_bps, "average_bandwidth": avg_bps,
                                "codecs": media.AAC_CODECS, "segments": [[n, d] for n, d in segs]})
-        ctx.progress(0.9, "storing", force=True)
-        base = prefix(cid, version)
-        uploads = [(f"{base}/hls/{name}/{f.name}", f, "video/mp2t") for name, _ in media.RENDITIONS
-                   for f in sorted((out / name).iterdir()) if f.suffix == ".ts"]
-        with ThreadPoolExecutor(max_workers=8) as pool:  # object stores reward concurrent PUTs
-            for future in [pool.submit(storage.put_file, *u) for u in uploads]:
-                future.result()
+        _finish(preview, "the preview cut")
+        _finish(download, "the download package")
+        stored += [pool.submit(storage.put_file, f"{base}/preview.m4a", out / "preview.m4a", "audio/mp4"),
+                   pool.submit(storage.put_file, f"{base}/download.m4a", out / "download.m4a", "audio/mp4"),
+                   pool.submit(storage.put_file, f"{base}/waveform.json", out / "waveform.json", "application/json")]
+        stored += [pool.submit(storage.put_file, f"{base}/{fname}", out / fname, "image/jpeg")
+                   for fname in covers.values()]
         try:
-            _, err = preview.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            preview.kill()
-            raise RuntimeError("the preview encode timed out") from None
-        if preview.returncode != 0:
-            raise RuntimeError(f"the preview encode failed: {err.decode(errors='replace')[-300:]}")
-        storage.put_file(f"{base}/preview.m4a", out / "preview.m4a", "audio/mp4")
-        storage.put_file(f"{base}/download.m4a", out / "download.m4a", "audio/mp4")
-        storage.put_file(f"{base}/waveform.json", out / "waveform.json", "application/json")
-        for size, fname in covers.items():
-            storage.put_file(f"{base}/{fname}", out / fname, "image/jpeg")
+            for future in stored:
+                future.result()
+        finally:
+            pool.shutdown(wait=True)
+        ctx.progress(0.95, "publishing", force=True)
         return {"renditions": renditions, "lufs": lufs, "peak": peak, "preview_start": start,
                 "covers": {size: f"{base}/{fname}" for size, fname in covers.items()}}
     finally:
-        if preview is not None and preview.poll() is None:
-            preview.kill()
+        for child in children:
+            if child.poll() is None:
+                child.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 
