@@ -16,7 +16,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from .contracts import JobSpec
@@ -57,6 +57,7 @@ class JobContext:
             job = s.get(Job, self.job_id)
             if job is not None:
                 job.progress = max(0.0, min(1.0, float(fraction)))
+                job.updated_at = self.platform.clock.now()  # the lease heartbeat, on the platform clock
                 if message is not None:
                     job.message = message
 
@@ -131,16 +132,29 @@ class Jobs:
         self.actors[actor].send(str(job_id))
 
     # ---------------------------------------------------------------- execution
+    def _take(self, job_id: uuid.UUID) -> tuple[int, dict] | None:
+        """Atomically take a queued job, or one whose runner stopped reporting for longer than the
+        lease (its worker died and Redis re-queued the message). A duplicate delivery of a job
+        that is running, or finished, gets ``None``."""
+        from datetime import timedelta
+
+        now = self.platform.clock.now()
+        stale = now - timedelta(seconds=self.platform.settings.job_lease_seconds)
+        with self.platform.db.session() as s:
+            claimed = s.execute(update(Job).where(
+                Job.id == job_id, or_(Job.state == "queued", and_(Job.state == "running", Job.updated_at < stale)))
+                .values(state="running", attempts=Job.attempts + 1, message=None, updated_at=now)).rowcount
+            if not claimed:
+                return None
+            job = s.get(Job, job_id)
+            return job.attempts, dict(job.args)
+
     def _run(self, name: str, job_id: uuid.UUID) -> None:
         spec = self.specs[name]
-        with self.platform.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None or job.state == "succeeded":
-                return  # deleted, or a duplicate delivery of finished work
-            job.state = "running"
-            job.attempts += 1
-            job.message = None
-            attempt, args = job.attempts, dict(job.args)
+        claim = self._take(job_id)
+        if claim is None:
+            return  # deleted, finished, or running elsewhere
+        attempt, args = claim
         ctx = JobContext(self.platform, job_id, attempt, args)
         try:
             result = spec.fn(ctx, **args)
@@ -160,6 +174,7 @@ class Jobs:
             if job is not None:
                 job.state = state
                 job.message = message
+                job.updated_at = self.platform.clock.now()
                 if state == "succeeded":
                     job.progress = 1.0
                     job.result = result
@@ -216,9 +231,11 @@ class Jobs:
             return self._worker
 
     def recover(self) -> int:
-        """Re-send every unfinished job (embedded broker: messages live only in memory)."""
+        """Re-send every unfinished job (embedded broker: messages live only in memory). At start-up
+        nothing runs yet in this process, so ``running`` rows are leftovers of a stopped one."""
         with self.platform.db.session() as s:
-            rows = s.execute(select(Job.id, Job.actor).where(Job.state.in_(("queued", "running")))).all()
+            s.execute(update(Job).where(Job.state == "running").values(state="queued"))
+            rows = s.execute(select(Job.id, Job.actor).where(Job.state == "queued")).all()
         n = 0
         for job_id, actor in rows:
             if actor in self.actors:

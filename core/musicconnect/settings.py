@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # a worker that stops heart-beating for this long is dead: its unfinished messages are re-queued
     redis_heartbeat_timeout_ms: int = 60_000
     redis_maintenance_chance: int = 1000  # per million fetches: how often a worker looks for dead ones
+    job_lease_seconds: int = 60  # a running job silent this long may be taken over by a re-delivery
 
     # logging
     log_level: str = "INFO"

@@ -237,3 +237,30 @@ def test_unexpected_errors_are_problems(mc_make_platform):
         assert "secret" not in body["detail"]
         problem(client.get("/api/v1/nothing-here"), 404, "not-found")
         problem(client.delete("/healthz"), 405)
+
+
+def test_duplicate_delivery_runs_a_job_once(mc_make_platform, mc_clock):
+    """The same message delivered twice (start-up recovery, a re-queue) runs the job once; a job
+    whose runner went silent past the lease is taken over."""
+    import types
+
+    from musicconnect import hookimpl
+    from musicconnect.models import Job
+
+    runs = []
+    mod = types.SimpleNamespace(register_jobs=hookimpl(lambda platform: [JobSpec("once", lambda ctx: runs.append(1))]))
+    p = mc_make_platform(extra_plugins=[("dup", mod)], entry_points=False)
+    job = p.jobs.enqueue("dup.once")  # sent, but no worker yet
+    p.jobs._run("dup.once", job)
+    p.jobs._run("dup.once", job)  # a duplicate delivery after success
+    assert runs == [1]
+    with p.session() as s:
+        row = s.get(Job, job)
+        row.state, row.updated_at = "running", mc_clock.now()  # a worker took it and is still alive
+    p.jobs._run("dup.once", job)
+    assert runs == [1]
+    mc_clock.advance(seconds=61)  # ...and then went silent past the lease
+    p.jobs._run("dup.once", job)
+    assert runs == [1, 1]
+    with p.session() as s:
+        assert (s.get(Job, job).state, s.get(Job, job).attempts) == ("succeeded", 2)

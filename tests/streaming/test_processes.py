@@ -101,7 +101,7 @@ def test_worker_killed_mid_transcode_is_retried(proc_env, audio, mc_redis_url, t
     env = dict(proc_env)
     if mc_redis_url:
         env.update(MC_REDIS_URL=mc_redis_url, MC_REDIS_HEARTBEAT_TIMEOUT_MS="3000",
-                   MC_REDIS_MAINTENANCE_CHANCE="1000000")
+                   MC_REDIS_MAINTENANCE_CHANCE="1000000", MC_JOB_LEASE_SECONDS="5")
     settings = Settings(data_dir=tmp_path / "data", database_url=env["MC_DATABASE_URL"], redis_url=env.get("MC_REDIS_URL"),
                         argon2_time_cost=1, argon2_memory_cost=1024)
     p = Platform(settings)
