@@ -132,28 +132,36 @@ class Jobs:
         self.actors[actor].send(str(job_id))
 
     # ---------------------------------------------------------------- execution
-    def _take(self, job_id: uuid.UUID) -> tuple[int, dict] | None:
+    def _take(self, job_id: uuid.UUID) -> tuple[int, dict] | float | None:
         """Atomically take a queued job, or one whose runner stopped reporting for longer than the
-        lease (its worker died and Redis re-queued the message). A duplicate delivery of a job
-        that is running, or finished, gets ``None``."""
+        lease (its worker died and Redis re-queued the message). Returns ``(attempt, args)``;
+        the seconds until the lease lapses when it is running and fresh; ``None`` when the job
+        is gone or finished."""
         from datetime import timedelta
 
         now = self.platform.clock.now()
-        stale = now - timedelta(seconds=self.platform.settings.job_lease_seconds)
+        lease = self.platform.settings.job_lease_seconds
+        stale = now - timedelta(seconds=lease)
         with self.platform.db.session() as s:
             claimed = s.execute(update(Job).where(
                 Job.id == job_id, or_(Job.state == "queued", and_(Job.state == "running", Job.updated_at < stale)))
                 .values(state="running", attempts=Job.attempts + 1, message=None, updated_at=now)).rowcount
-            if not claimed:
-                return None
             job = s.get(Job, job_id)
+            if job is None or job.state in ("succeeded", "failed"):
+                return None
+            if not claimed:
+                return max(0.5, lease - (now - job.updated_at).total_seconds())
             return job.attempts, dict(job.args)
 
     def _run(self, name: str, job_id: uuid.UUID) -> None:
         spec = self.specs[name]
         claim = self._take(job_id)
         if claim is None:
-            return  # deleted, finished, or running elsewhere
+            return  # deleted or finished: a duplicate delivery
+        if isinstance(claim, float):
+            # running elsewhere, or its worker died moments ago: look again once the lease lapses
+            self.actors[name].send_with_options(args=(str(job_id),), delay=int(claim * 1000) + 250)
+            return
         attempt, args = claim
         ctx = JobContext(self.platform, job_id, attempt, args)
         try:

@@ -257,6 +257,7 @@ def test_duplicate_delivery_runs_a_job_once(mc_make_platform, mc_clock):
     with p.session() as s:
         row = s.get(Job, job)
         row.state, row.updated_at = "running", mc_clock.now()  # a worker took it and is still alive
+    assert p.jobs._take(job) == 60.0  # not taken: the delivery is re-sent for when the lease lapses
     p.jobs._run("dup.once", job)
     assert runs == [1]
     mc_clock.advance(seconds=61)  # ...and then went silent past the lease
