@@ -111,6 +111,9 @@ def test_plugin_job_runs_with_progress(mc_client, mc_platform, mc_users):
     r = mc_client.get(f"/api/v1/jobs/{job_id}", headers=mc_users.artist.headers).json()
     assert r["state"] == "succeeded" and r["progress"] == 1.0 and r["result"] == {"greetings": 0}
     problem(mc_client.get(f"/api/v1/jobs/{job_id}", headers=mc_users.fan.headers), 403)
+    problem(mc_client.post(f"/api/v1/hello/artists/{mc_users.artist.artist_id}/recount", headers=mc_users.fan.headers), 403)
+    r = mc_client.post(f"/api/v1/hello/artists/{mc_users.artist.artist_id}/recount", headers=mc_users.artist.headers)
+    assert r.status_code == 202
     assert mc_client.get(f"/api/v1/jobs/{job_id}", headers=mc_users.admin.headers).status_code == 200
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from musicconnect import (ContentKind, JobSpec, Metric, NotFound, PluginSettings, Problem, Vote, emit, hookimpl)
-from musicconnect.web import current_actor, get_platform
+from musicconnect.web import current_actor, ensure_artist_owner, get_platform
 
 from .models import Greeting
 
@@ -55,7 +55,9 @@ def _router() -> APIRouter:
 
     @router.post("/artists/{artist_id}/recount", status_code=202)
     def recount(artist_id: uuid.UUID, actor=Depends(current_actor), platform=Depends(get_platform)):
-        """Count the artist's greetings in the background; poll GET /api/v1/jobs/{job_id}."""
+        """Count the artist's greetings in the background (the artist or an admin); poll
+        GET /api/v1/jobs/{job_id}."""
+        ensure_artist_owner(actor, artist_id)
         job_id = platform.jobs.enqueue("hello.count", owner_id=actor.user_id, artist_id=str(artist_id))
         return {"job_id": str(job_id)}
 
