@@ -1,0 +1,1 @@
+"""MusicConnect billing plugin: Stripe (Connect, Checkout, Portal, webhooks) and an offline sandbox."""

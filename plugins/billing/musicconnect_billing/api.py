@@ -1,0 +1,253 @@
+"""Billing routes (mounted at /api/v1/billing)."""
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from musicconnect import Actor, NotFound, Problem
+from musicconnect.models import Artist, Tier
+from musicconnect.web import current_actor, ensure_artist_owner, get_platform, require_admin, require_scope
+
+from . import connect, providers, revenue
+from .models import Account, Revenue, Subscription
+
+router = APIRouter()
+
+
+class CheckoutIn(BaseModel):
+    tier_id: uuid.UUID
+    interval: Literal["month", "year"] = "month"
+    provider: str | None = Field(default=None, description="a payment provider id; default: Stripe when configured, "
+                                                            "else the sandbox")
+    success_url: str | None = Field(default=None, max_length=2000)
+    cancel_url: str | None = Field(default=None, max_length=2000)
+
+
+class CheckoutOut(BaseModel):
+    provider: str
+    id: str
+    url: str
+    expires_at: int | None = None
+
+
+class PortalIn(BaseModel):
+    provider: str | None = None
+    return_url: str | None = Field(default=None, max_length=2000)
+
+
+class ChangeIn(BaseModel):
+    tier_id: uuid.UUID
+
+
+class FeeIn(BaseModel):
+    percent: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=2,
+                                    description="the platform fee for this artist; null restores the default")
+
+
+class ConnectIn(BaseModel):
+    return_url: str | None = Field(default=None, max_length=2000)
+    refresh_url: str | None = Field(default=None, max_length=2000)
+
+
+def _provider(platform, provider_id: str | None):
+    enabled = providers.enabled(platform)
+    if not enabled:
+        raise Problem(503, "payment-provider-not-configured", "no payment provider is available on this platform")
+    if provider_id is None:
+        return enabled[0]
+    found = next((p for p in enabled if p.id == provider_id), None)
+    if found is not None:
+        return found
+    return platform.payments.provider(provider_id)  # another plugin's provider, or a 404 problem
+
+
+def _url(platform, given: str | None, path: str) -> str:
+    return given or f"{platform.settings.base_url.rstrip('/')}{path}"
+
+
+def sub_view(s, sub: Subscription) -> dict[str, Any]:
+    ent = providers.entitlement_of(s, sub)
+    return {"id": str(sub.id), "provider": sub.provider, "external_id": sub.external_id,
+            "artist_id": str(sub.artist_id) if sub.artist_id else None,
+            "tier_id": str(sub.tier_id) if sub.tier_id else None,
+            "entitled_tier_id": str(sub.entitled_tier_id) if sub.entitled_tier_id else None,
+            "entitled_until": sub.entitled_until.isoformat() if sub.entitled_until else None,
+            "status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end,
+            "amount": sub.amount, "currency": sub.currency, "interval": sub.interval,
+            "current_period_end": sub.current_period_end.isoformat() if sub.current_period_end else None,
+            "entitlement": None if ent is None else {
+                "id": str(ent.id), "tier_id": str(ent.tier_id), "status": ent.status,
+                "expires_at": ent.expires_at.isoformat() if ent.expires_at else None}}
+
+
+# ---------------------------------------------------------------- fans
+
+@router.post("/checkout", response_model=CheckoutOut, status_code=201)
+async def checkout(body: CheckoutIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Start a checkout for a paid tier; send the fan to the returned ``url``."""
+    provider = _provider(platform, body.provider)
+    result = await anyio.to_thread.run_sync(lambda: provider.checkout(
+        platform, user_id=actor.user_id, tier_id=body.tier_id, interval=body.interval,
+        success_url=_url(platform, body.success_url, "/?checkout=success"),
+        cancel_url=_url(platform, body.cancel_url, "/?checkout=cancelled")))
+    return result
+
+
+@router.post("/portal")
+async def portal(body: PortalIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """The provider's customer portal (card, invoices, cancel, switch tier); send the fan to ``url``."""
+    provider = _provider(platform, body.provider)
+    return await anyio.to_thread.run_sync(lambda: provider.portal(
+        platform, user_id=actor.user_id, return_url=_url(platform, body.return_url, "/")))
+
+
+def _mine(s, actor: Actor, sub_id: uuid.UUID) -> Subscription:
+    sub = s.get(Subscription, sub_id)
+    if sub is None or (sub.user_id != actor.user_id and not actor.is_admin):
+        raise NotFound("subscription")
+    return sub
+
+
+@router.get("/subscriptions")
+def my_subscriptions(actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Your subscriptions, newest first, with the entitlement each gives."""
+    with platform.session() as s:
+        rows = s.scalars(select(Subscription).where(Subscription.user_id == actor.user_id)
+                         .order_by(Subscription.created_at.desc())).all()
+        return [sub_view(s, r) for r in rows]
+
+
+@router.get("/subscriptions/{sub_id}")
+def read_subscription(sub_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    with platform.session() as s:
+        return sub_view(s, _mine(s, actor, sub_id))
+
+
+@router.get("/subscriptions/{sub_id}/preview")
+def preview(sub_id: uuid.UUID, tier_id: uuid.UUID | None = None, actor: Actor = Depends(current_actor),
+            platform=Depends(get_platform)):
+    """The next invoice, and with ``tier_id`` the next invoice if you changed to that tier
+    (prorations included: an upgrade credits unused time and charges the rest of the period)."""
+    with platform.session() as s:
+        sub = _mine(s, actor, sub_id)
+        tier, old = providers.change_checks(s, sub, tier_id) if tier_id else (None, s.get(Tier, sub.tier_id))
+        s.expunge_all()
+    return providers.by_id(sub.provider).preview(platform, sub, tier, old)
+
+
+@router.post("/subscriptions/{sub_id}/change")
+def change(sub_id: uuid.UUID, body: ChangeIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Move the subscription to another tier of the same artist. An upgrade applies at once (with
+    proration on the next invoice); a downgrade keeps the higher tier until the period ends."""
+    with platform.session() as s:
+        sub = _mine(s, actor, sub_id)
+        tier, old = providers.change_checks(s, sub, body.tier_id)
+        s.expunge_all()
+    provider = providers.by_id(sub.provider)
+    result = provider.change(platform, sub, tier, old)
+    providers.apply_now(platform, sub.provider, result)
+    with platform.session() as s:
+        return sub_view(s, s.get(Subscription, sub_id))
+
+
+def _set_cancel(sub_id: uuid.UUID, actor: Actor, platform, at_period_end: bool):
+    with platform.session() as s:
+        sub = _mine(s, actor, sub_id)
+        if sub.status not in ("active", "trialing", "past_due"):
+            raise Problem(409, "subscription-ended", "this subscription is not active")
+        s.expunge(sub)
+    result = providers.by_id(sub.provider).set_cancel(platform, sub, at_period_end)
+    providers.apply_now(platform, sub.provider, result)
+    with platform.session() as s:
+        return sub_view(s, s.get(Subscription, sub_id))
+
+
+@router.post("/subscriptions/{sub_id}/cancel")
+def cancel(sub_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Cancel at the end of the paid period (access stays until then)."""
+    return _set_cancel(sub_id, actor, platform, True)
+
+
+@router.post("/subscriptions/{sub_id}/resume")
+def resume(sub_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+    """Undo a cancellation before the period ends."""
+    return _set_cancel(sub_id, actor, platform, False)
+
+
+# ---------------------------------------------------------------- artists
+
+@router.get("/connect")
+def connect_status(actor: Actor = Depends(require_scope("artist:write")), platform=Depends(get_platform)):
+    """Your payout account: whether it can take payments, what is still due, your platform fee."""
+    if actor.artist_id is None:
+        raise Problem(403, "not-an-artist", "only artists have payout accounts")
+    with platform.session() as s:
+        return connect.view(s.get(Account, actor.artist_id), platform.plugin_settings("billing"))
+
+
+@router.post("/connect")
+async def connect_start(body: ConnectIn, actor: Actor = Depends(require_scope("artist:write")),
+                        platform=Depends(get_platform)):
+    """Start (or continue) payout onboarding at Stripe; send the artist to the returned ``url``."""
+    if actor.artist_id is None:
+        raise Problem(403, "not-an-artist", "only artists have payout accounts")
+    if not platform.plugin_settings("billing").stripe_enabled:
+        raise Problem(409, "stripe-not-configured", "this platform takes no real payments (sandbox mode): "
+                                                    "there is nothing to connect")
+    return await anyio.to_thread.run_sync(lambda: connect.onboarding_link(
+        platform, actor.artist_id, _url(platform, body.return_url, "/?connect=done"),
+        _url(platform, body.refresh_url, "/?connect=retry")))
+
+
+@router.put("/artists/{artist_id}/fee")
+def set_fee(artist_id: uuid.UUID, body: FeeIn, actor: Actor = Depends(require_admin), platform=Depends(get_platform)):
+    """Admins: this artist's platform fee (applies to new subscriptions and to the revenue ledger)."""
+    with platform.session() as s:
+        if s.get(Artist, artist_id) is None:
+            raise NotFound("artist")
+        acct = connect.ensure_row(s, artist_id, platform.clock.now())
+        acct.fee_percent = body.percent
+        acct.updated_at = platform.clock.now()
+        s.flush()
+        platform.emit(s, "billing.fee_changed", actor_id=actor.user_id, artist_id=artist_id,
+                      subject=("artist", artist_id), data={"percent": str(body.percent) if body.percent is not None else None})
+        return connect.view(acct, platform.plugin_settings("billing"))
+
+
+@router.get("/artists/{artist_id}/revenue")
+def artist_revenue(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=500),
+                   actor: Actor = Depends(require_scope("analytics:read")), platform=Depends(get_platform)):
+    """The revenue ledger of an artist: totals per currency and the latest rows."""
+    ensure_artist_owner(actor, artist_id)
+    with platform.session() as s:
+        totals = s.execute(select(Revenue.currency, func.sum(Revenue.gross), func.sum(Revenue.platform_fee),
+                                  func.sum(Revenue.artist_net), func.sum(Revenue.provider_fee))
+                           .where(Revenue.artist_id == artist_id).group_by(Revenue.currency)).all()
+        rows = s.scalars(select(Revenue).where(Revenue.artist_id == artist_id)
+                         .order_by(Revenue.occurred_at.desc()).limit(limit)).all()
+        return {"totals": [{"currency": c, "gross": int(g or 0), "platform_fee": int(p or 0), "artist_net": int(n or 0),
+                            "provider_fee": int(f) if f is not None else None} for c, g, p, n, f in totals],
+                "entries": [{"kind": r.kind, "provider": r.provider, "external_id": r.external_id, "gross": r.gross,
+                             "currency": r.currency, "provider_fee": r.provider_fee, "platform_fee": r.platform_fee,
+                             "artist_net": r.artist_net, "tier_id": str(r.tier_id) if r.tier_id else None,
+                             "occurred_at": r.occurred_at.isoformat()} for r in rows]}
+
+
+# ---------------------------------------------------------------- webhooks
+
+@router.post("/webhooks/{provider_id}", responses={400: {"description": "bad signature or payload"}})
+async def webhook(provider_id: str, request: Request, platform=Depends(get_platform)):
+    """Provider webhooks (Stripe: ``/api/v1/billing/webhooks/stripe``). Verified, stored once in
+    the ledger, acknowledged; processing happens in a job."""
+    if provider_id not in [p.id for p in providers.enabled(platform)]:
+        raise Problem(404, "unknown-payment-provider", f"no enabled payment provider {provider_id!r}")
+    body = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    provider = providers.by_id(provider_id)
+    return await anyio.to_thread.run_sync(lambda: provider.handle_webhook(platform, headers=headers, body=body))

@@ -1,0 +1,81 @@
+"""What each provider event does. Subscription-bearing events refetch the subscription from the
+provider while our row is locked, so the outcome never depends on delivery order."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from musicconnect.models import User
+
+from . import connect, revenue, state
+from .gateways import gateway
+from .models import Customer
+
+SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
+                       "customer.subscription.deleted", "customer.subscription.paused",
+                       "customer.subscription.resumed", "customer.subscription.pending_update_applied",
+                       "customer.subscription.pending_update_expired", "customer.subscription.trial_will_end")
+
+
+def sync_subscription(platform, session: Session, provider: str, sub_id: str) -> tuple[str, str]:
+    settings = platform.plugin_settings("billing")
+    row = state.lock_row(session, provider, sub_id, platform.clock.now())
+    current = gateway(platform, provider).fetch_subscription(sub_id, session)
+    applied, note = state.apply(platform, session, settings, provider, current, row)
+    if applied is None:
+        session.delete(row)
+        return "ignored", note
+    return "processed", note
+
+
+def _remember_customer(platform, session: Session, provider: str, customer: str | None, user_ref: Any) -> None:
+    if not customer or not user_ref:
+        return
+    try:
+        user_id = uuid.UUID(str(user_ref))
+    except ValueError:
+        return
+    if session.get(User, user_id) is None:
+        return
+    known = session.scalar(select(Customer).where(Customer.provider == provider, Customer.user_id == user_id))
+    if known is None:
+        session.add(Customer(id=uuid.uuid4(), provider=provider, user_id=user_id, external_id=customer,
+                             created_at=platform.clock.now()))
+        session.flush()
+
+
+def handle(platform, session: Session, provider: str, type_: str, event: dict[str, Any]) -> tuple[str, str]:
+    """Apply one event; returns ``(status, note)`` with status ``processed`` or ``ignored``."""
+    obj = (event.get("data") or {}).get("object") or {}
+    if type_ in SUBSCRIPTION_EVENTS:
+        return sync_subscription(platform, session, provider, obj["id"])
+    if type_ == "checkout.session.completed":
+        _remember_customer(platform, session, provider, obj.get("customer"), obj.get("client_reference_id"))
+        if not obj.get("subscription"):
+            return "ignored", "checkout without a subscription"
+        sub = obj["subscription"]
+        return sync_subscription(platform, session, provider, sub if isinstance(sub, str) else sub["id"])
+    if type_ in ("invoice.paid", "invoice.payment_failed"):
+        sub_id = revenue.invoice_subscription(obj)
+        if not sub_id:
+            return "ignored", "invoice without a subscription"
+        status, note = sync_subscription(platform, session, provider, sub_id)
+        if status == "ignored":
+            return status, note
+        if type_ == "invoice.paid":
+            return "processed", revenue.record_payment(platform, session, provider, obj)
+        return "processed", revenue.record_failure(platform, session, provider, obj)
+    if type_ == "charge.refunded":
+        note = revenue.record_refund(platform, session, provider, obj)
+        return ("ignored" if "unknown" in note else "processed"), note
+    if type_ == "charge.dispute.created":
+        refs = [obj.get("charge") if isinstance(obj.get("charge"), str) else None, obj.get("payment_intent")]
+        note = revenue.record_reversal(platform, session, provider, "dispute", refs, obj["id"],
+                                       int(obj.get("amount") or 0), "payment.disputed")
+        return ("ignored" if "unknown" in note else "processed"), note
+    if type_ == "account.updated":
+        return connect.sync_account(platform, session, provider, obj["id"])
+    return "ignored", f"{type_} is not handled"

@@ -1,0 +1,134 @@
+"""Hook implementations of the billing plugin."""
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+
+from musicconnect import JobSpec, Metric, RevenueShare, hookimpl
+
+from . import ledger, models, providers, revenue, sandbox, state  # noqa: F401 (models: tables join the metadata)
+from .settings import BillingSettings
+
+log = logging.getLogger("musicconnect.billing")
+
+
+@hookimpl
+def register_settings(platform):
+    return BillingSettings
+
+
+@hookimpl
+def register_migrations(platform):
+    return Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def register_routes(platform):
+    from .api import router
+    from .sandbox_api import router as sandbox_router
+
+    return [router, sandbox_router]
+
+
+@hookimpl
+def register_commands(platform):
+    from .cli import make_app
+
+    return make_app(platform)
+
+
+@hookimpl
+def register_payment_providers(platform):
+    return providers.enabled(platform)
+
+
+@hookimpl
+def revenue_shares(platform, artist_id, amount, currency):
+    """The platform's application fee: 10% by default, or the artist's override."""
+    settings = platform.plugin_settings("billing")
+    with platform.session() as s:
+        pct = revenue.fee_percent(s, settings, artist_id)
+    fee = revenue.fee_of(amount, pct)
+    return [RevenueShare("platform", fee, f"platform fee {pct}%")] if fee else []
+
+
+# ---------------------------------------------------------------- jobs
+
+def _sync_artist(ctx, artist_id: str):
+    from .catalog import sync_artist
+    from .stripe_gateway import StripeGateway
+
+    settings = ctx.platform.plugin_settings("billing")
+    if not settings.stripe_enabled:
+        return {"skipped": "stripe is not configured"}
+    return sync_artist(ctx.platform, StripeGateway(settings), uuid.UUID(artist_id))
+
+
+def _settle_due(ctx):
+    """Scheduled: apply downgrades whose paid period at the higher tier is over."""
+    platform = ctx.platform
+    settings = platform.plugin_settings("billing")
+    now = platform.clock.now()
+    done = 0
+    with platform.session() as s:
+        for row in s.scalars(select(models.Subscription).where(models.Subscription.entitled_until <= now)).all():
+            state.settle(platform, s, settings, row)
+            done += 1
+    return {"settled": done}
+
+
+def _sandbox_renew(ctx):
+    if providers.SANDBOX not in providers.enabled(ctx.platform):
+        return {"skipped": "sandbox disabled"}
+    return sandbox.renew_due(ctx)
+
+
+@hookimpl
+def register_jobs(platform):
+    return [JobSpec("process_event", ledger.process, max_retries=0),
+            JobSpec("sync_artist", _sync_artist, max_retries=5, min_backoff_ms=5000),
+            JobSpec("retry_events", ledger.retry_due, max_retries=0, every_seconds=30),
+            JobSpec("settle_downgrades", _settle_due, max_retries=0, every_seconds=300),
+            JobSpec("sandbox_renewals", _sandbox_renew, max_retries=0, every_seconds=60)]
+
+
+@hookimpl
+def on_event(platform, event):
+    """Keep Stripe's catalogue in line with tiers: any tier change re-syncs the artist's prices."""
+    if not event.type.startswith("tier.") or event.artist_id is None:
+        return
+    if platform.plugin_settings("billing").stripe_enabled:
+        platform.jobs.enqueue("billing.sync_artist", subject=("artist", event.artist_id),
+                              artist_id=str(event.artist_id))
+
+
+# ---------------------------------------------------------------- analytics
+
+@hookimpl
+def register_metrics(platform):
+    return [
+        Metric("revenue_30d", "Revenue", "Payments minus refunds and disputes in the window (minor units)",
+               revenue.revenue_30d, unit="money"),
+        Metric("mrr", "Monthly recurring revenue", "Live subscriptions, yearly ones counted as a twelfth (minor units)",
+               revenue.mrr, unit="money"),
+        Metric("active_subscribers", "Active subscribers", "Fans with a live paid subscription",
+               revenue.active_subscribers),
+        Metric("churned_30d", "Churned subscriptions", "Paid subscriptions that ended in the window",
+               revenue.churned_30d),
+        Metric("arpu", "Revenue per subscriber", "Revenue in the window divided by active subscribers (minor units)",
+               revenue.arpu, unit="money"),
+    ]
+
+
+# ---------------------------------------------------------------- demo
+
+@hookimpl
+def seed_demo(platform, session, demo):
+    """Give the demo tiers yearly prices (two months free), so both intervals can be bought in the sandbox."""
+    for key, yearly in (("supporter", 5000), ("superfan", 10000)):
+        tier = demo.tiers.get(key)
+        if tier is not None and tier.yearly_amount is None and tier.price_amount > 0:
+            tier.yearly_amount = yearly

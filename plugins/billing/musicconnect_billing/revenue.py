@@ -1,0 +1,195 @@
+"""The revenue ledger (payments, refunds, disputes) and the metrics computed from it."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from musicconnect.contracts import PaymentEvent
+from musicconnect.models import DomainEvent
+
+from .models import Account, Revenue, Subscription
+from .state import LIVE_STATUSES, ts
+
+
+def fee_percent(session: Session, settings, artist_id: uuid.UUID) -> Decimal:
+    override = session.scalar(select(Account.fee_percent).where(Account.artist_id == artist_id))
+    return Decimal(str(override)) if override is not None else Decimal(settings.platform_fee_percent)
+
+
+def fee_of(amount: int, percent: Decimal) -> int:
+    return int((Decimal(amount) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    sub = invoice.get("subscription")
+    if isinstance(sub, dict):
+        sub = sub.get("id")
+    if sub:
+        return sub
+    parent = invoice.get("parent") or {}
+    return ((parent.get("subscription_details") or {}).get("subscription")) or None
+
+
+def _charge_ref(invoice: dict[str, Any]) -> str | None:
+    for key in ("charge", "payment_intent"):
+        value = invoice.get(key)
+        if isinstance(value, dict):
+            value = value.get("id")
+        if value:
+            return value
+    return None
+
+
+def record_payment(platform, session: Session, provider: str, invoice: dict[str, Any]) -> str:
+    """One row per paid invoice (idempotent by invoice id) and a ``payment.succeeded`` event."""
+    amount = int(invoice.get("amount_paid") or 0)
+    if amount <= 0:
+        return "nothing paid"
+    exists = session.scalar(select(Revenue.id).where(Revenue.provider == provider, Revenue.kind == "payment",
+                                                     Revenue.external_id == invoice["id"]))
+    if exists is not None:
+        return "payment already recorded"
+    sub_id = invoice_subscription(invoice)
+    row = session.scalar(select(Subscription).where(Subscription.provider == provider,
+                                                    Subscription.external_id == sub_id)) if sub_id else None
+    if row is None or row.artist_id is None:
+        return f"payment for unknown subscription {sub_id}"
+    currency = str(invoice.get("currency") or row.currency).upper()
+    split = platform.payments.split(row.artist_id, amount, currency)
+    platform_fee = amount - split["artist_net"]
+    at = ts((invoice.get("status_transitions") or {}).get("paid_at")) or platform.clock.now()
+    session.add(Revenue(id=uuid.uuid4(), provider=provider, kind="payment", external_id=invoice["id"],
+                        charge_ref=_charge_ref(invoice), subscription_id=sub_id, artist_id=row.artist_id,
+                        user_id=row.user_id, tier_id=row.tier_id, gross=amount, currency=currency,
+                        provider_fee=invoice.get("_provider_fee"), platform_fee=platform_fee,
+                        artist_net=split["artist_net"], occurred_at=at))
+    session.flush()
+    platform.payments.publish(session, PaymentEvent(
+        type="payment.succeeded", provider=provider, user_id=row.user_id, artist_id=row.artist_id,
+        tier_id=row.tier_id, amount=amount, currency=currency, external_id=invoice["id"], occurred_at=at,
+        data={"subscription": sub_id, "platform_fee": platform_fee, "artist_net": split["artist_net"]}))
+    return "payment recorded"
+
+
+def record_failure(platform, session: Session, provider: str, invoice: dict[str, Any]) -> str:
+    sub_id = invoice_subscription(invoice)
+    row = session.scalar(select(Subscription).where(Subscription.provider == provider,
+                                                    Subscription.external_id == sub_id)) if sub_id else None
+    if row is None or row.artist_id is None:
+        return f"failed payment for unknown subscription {sub_id}"
+    ref = f"{invoice['id']}:{invoice.get('attempt_count') or 1}"
+    seen = session.scalar(select(DomainEvent.id).where(DomainEvent.type == "payment.failed",
+                                                       DomainEvent.subject_id == ref))
+    if seen is None:
+        platform.payments.publish(session, PaymentEvent(
+            type="payment.failed", provider=provider, user_id=row.user_id, artist_id=row.artist_id,
+            tier_id=row.tier_id, amount=int(invoice.get("amount_due") or 0),
+            currency=str(invoice.get("currency") or row.currency).upper(), external_id=ref,
+            occurred_at=platform.clock.now(), data={"subscription": sub_id, "invoice": invoice["id"]}))
+    return "payment failure recorded"
+
+
+def _payment_for(session: Session, provider: str, refs: list[str]) -> Revenue | None:
+    refs = [r for r in refs if r]
+    if not refs:
+        return None
+    return session.scalar(select(Revenue).where(Revenue.provider == provider, Revenue.kind == "payment",
+                                                Revenue.charge_ref.in_(refs)))
+
+
+def record_reversal(platform, session: Session, provider: str, kind: str, refs: list[str], external_id: str,
+                    amount: int, event_type: str) -> str:
+    """A refund or dispute: a negative row taking back the platform fee in proportion."""
+    payment = _payment_for(session, provider, refs)
+    if payment is None:
+        return f"{kind} for an unknown payment ({', '.join(r for r in refs if r)})"
+    if session.scalar(select(Revenue.id).where(Revenue.provider == provider, Revenue.kind == kind,
+                                               Revenue.external_id == external_id)) is not None:
+        return f"{kind} already recorded"
+    amount = min(amount, payment.gross)
+    fee_back = int((Decimal(payment.platform_fee) * amount / payment.gross).quantize(Decimal(1), ROUND_HALF_UP)) \
+        if payment.gross else 0
+    session.add(Revenue(id=uuid.uuid4(), provider=provider, kind=kind, external_id=external_id,
+                        charge_ref=payment.charge_ref, subscription_id=payment.subscription_id,
+                        artist_id=payment.artist_id, user_id=payment.user_id, tier_id=payment.tier_id, gross=-amount,
+                        currency=payment.currency, platform_fee=-fee_back, artist_net=-(amount - fee_back),
+                        occurred_at=platform.clock.now()))
+    session.flush()
+    platform.payments.publish(session, PaymentEvent(
+        type=event_type, provider=provider, user_id=payment.user_id, artist_id=payment.artist_id,
+        tier_id=payment.tier_id, amount=amount, currency=payment.currency, external_id=external_id,
+        occurred_at=platform.clock.now(), data={"payment": payment.external_id}))
+    return f"{kind} recorded"
+
+
+def record_refund(platform, session: Session, provider: str, charge: dict[str, Any]) -> str:
+    refs = [charge.get("id"), charge.get("payment_intent") if isinstance(charge.get("payment_intent"), str) else None]
+    payment = _payment_for(session, provider, refs)
+    if payment is None:
+        return f"refund for an unknown payment ({charge.get('id')})"
+    already = -(session.scalar(select(func.coalesce(func.sum(Revenue.gross), 0)).where(
+        Revenue.provider == provider, Revenue.kind == "refund", Revenue.charge_ref == payment.charge_ref)) or 0)
+    total = int(charge.get("amount_refunded") or 0)
+    if total <= already:
+        return "refund already recorded"
+    return record_reversal(platform, session, provider, "refund", refs, f"{charge['id']}:{total}", total - already,
+                           "payment.refunded")
+
+
+# ---------------------------------------------------------------- metrics
+
+def _money(rows) -> int | dict[str, int]:
+    by = {cur: int(total) for cur, total in rows if total}
+    if len(by) <= 1:
+        return next(iter(by.values()), 0)
+    return by
+
+
+def revenue_30d(platform, artist_id, window):
+    with platform.session() as s:
+        return _money(s.execute(select(Revenue.currency, func.sum(Revenue.gross)).where(
+            Revenue.artist_id == artist_id, Revenue.occurred_at >= window.start, Revenue.occurred_at < window.end)
+            .group_by(Revenue.currency)).all())
+
+
+def _live(artist_id, now):
+    return (Subscription.artist_id == artist_id, Subscription.status.in_(LIVE_STATUSES),
+            (Subscription.current_period_end.is_(None)) | (Subscription.current_period_end > now - timedelta(days=1)))
+
+
+def mrr(platform, artist_id, window):
+    with platform.session() as s:
+        rows = s.execute(select(Subscription.currency, Subscription.interval, func.sum(Subscription.amount))
+                         .where(*_live(artist_id, window.end)).group_by(Subscription.currency, Subscription.interval)).all()
+    totals: dict[str, Decimal] = {}
+    for cur, interval, amount in rows:
+        monthly = Decimal(amount or 0) / (12 if interval == "year" else 1)
+        totals[cur] = totals.get(cur, Decimal(0)) + monthly
+    return _money((c, int(v.quantize(Decimal(1), ROUND_HALF_UP))) for c, v in totals.items())
+
+
+def active_subscribers(platform, artist_id, window):
+    with platform.session() as s:
+        return int(s.scalar(select(func.count(func.distinct(Subscription.user_id))).where(*_live(artist_id, window.end))) or 0)
+
+
+def churned_30d(platform, artist_id, window):
+    with platform.session() as s:
+        return int(s.scalar(select(func.count()).select_from(Subscription).where(
+            Subscription.artist_id == artist_id, Subscription.ended_at >= window.start,
+            Subscription.ended_at < window.end)) or 0)
+
+
+def arpu(platform, artist_id, window):
+    revenue = revenue_30d(platform, artist_id, window)
+    subs = active_subscribers(platform, artist_id, window)
+    if not subs:
+        return 0
+    if isinstance(revenue, dict):
+        return {c: v // subs for c, v in revenue.items()}
+    return int((Decimal(revenue) / subs).quantize(Decimal(1), ROUND_HALF_UP))

@@ -1,0 +1,158 @@
+"""The sandbox provider's hosted pages (checkout and customer portal) and its test controls.
+Every page says plainly that no money moves. All of it refuses production mode."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import time
+import uuid
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from musicconnect import Actor, NotFound, Problem
+from musicconnect.models import Tier
+from musicconnect.web import get_platform, require_admin
+
+from . import providers, sandbox
+from .models import Subscription
+
+router = APIRouter(prefix="/sandbox")
+BANNER = "<p style='background:#ffe08a;padding:.6em'><b>Sandbox:</b> test mode, no real money moves.</p>"
+
+
+def _guard(platform) -> None:
+    if providers.SANDBOX not in providers.enabled(platform):
+        raise Problem(404, "sandbox-disabled", "the sandbox provider is not enabled on this platform")
+
+
+def _secret(platform) -> bytes:
+    key = platform.settings.secret_key
+    return (key.get_secret_value() if key else "").encode() + b"|billing-sandbox-portal"
+
+
+def portal_token(platform, user_id: uuid.UUID, ttl: int = 3600) -> str:
+    exp = int(time.time()) + ttl
+    msg = f"{user_id.hex}.{exp}"
+    return f"{msg}.{hmac.new(_secret(platform), msg.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+
+def _portal_user(platform, token: str) -> uuid.UUID:
+    try:
+        uid, exp, sig = token.split(".")
+        good = hmac.new(_secret(platform), f"{uid}.{exp}".encode(), hashlib.sha256).hexdigest()[:32]
+        if not hmac.compare_digest(good, sig) or int(exp) < time.time():
+            raise ValueError
+        return uuid.UUID(uid)
+    except ValueError:
+        raise Problem(403, "portal-link-expired", "this portal link is invalid or has expired; open it again") from None
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+                        f"<body style='font-family:sans-serif;max-width:40em;margin:2em auto'>{BANNER}"
+                        f"<h1>{html.escape(title)}</h1>{body}</body>")
+
+
+@router.get("/checkout/{cs_id}", response_class=HTMLResponse)
+def checkout_page(cs_id: str, platform=Depends(get_platform)):
+    """The sandbox's hosted checkout page."""
+    _guard(platform)
+    with platform.session() as s:
+        cs = sandbox.get(s, cs_id, "checkout")
+        tier = s.get(Tier, uuid.UUID(cs["_tier_id"]))
+        price = sandbox.price_of(tier, cs["_interval"])
+    amount = f"{price['unit_amount'] / 100:.2f} {price['currency'].upper()} / {cs['_interval']}"
+    return _page(f"Support: {tier.name}", f"<p>{html.escape(amount)}</p>"
+                 f"<form method=post action='{cs_id}/pay'><button>Pay with the sandbox test card</button></form>"
+                 f"<p><a href='{html.escape(cs['cancel_url'])}'>Cancel</a></p>")
+
+
+@router.post("/checkout/{cs_id}/pay")
+def pay(cs_id: str, request: Request, platform=Depends(get_platform)):
+    """Complete a sandbox checkout (what paying on the hosted page does): 303 to the success URL,
+    or JSON for API clients (``Accept: application/json``)."""
+    _guard(platform)
+    with platform.session() as s:
+        cs = sandbox.pay_checkout(platform, s, cs_id)
+    providers.apply_now(platform, "sandbox", {"id": cs["subscription"]})
+    if "application/json" in request.headers.get("accept", ""):
+        with platform.session() as s:
+            sub = s.scalar(select(Subscription).where(Subscription.provider == "sandbox",
+                                                      Subscription.external_id == cs["subscription"]))
+            return {"status": cs["status"], "subscription": cs["subscription"],
+                    "subscription_id": str(sub.id) if sub else None}
+    return RedirectResponse(cs["success_url"], status_code=303)
+
+
+@router.get("/portal/{token}", response_class=HTMLResponse)
+def portal_page(token: str, return_url: str = "/", platform=Depends(get_platform)):
+    """The sandbox's customer portal: the fan's subscriptions, with cancel, resume and switch tier."""
+    _guard(platform)
+    user_id = _portal_user(platform, token)
+    parts = []
+    with platform.session() as s:
+        subs = s.scalars(select(Subscription).where(Subscription.user_id == user_id, Subscription.provider == "sandbox")
+                         .order_by(Subscription.created_at.desc())).all()
+        for sub in subs:
+            tier = s.get(Tier, sub.tier_id)
+            others = s.scalars(select(Tier).where(Tier.artist_id == sub.artist_id, Tier.is_active.is_(True),
+                                                  Tier.rank > 0, Tier.id != sub.tier_id)).all()
+            act = f"{token}/subscriptions/{sub.id}"
+            buttons = ""
+            if sub.status in ("active", "past_due"):
+                flip = "resume" if sub.cancel_at_period_end else "cancel"
+                buttons += f"<form method=post action='{act}/{flip}'><button>{flip.title()}</button></form>"
+                for o in others:
+                    buttons += (f"<form method=post action='{act}/change'><input type=hidden name=tier_id value='{o.id}'>"
+                                f"<button>Switch to {html.escape(o.name)}</button></form>")
+            parts.append(f"<li>{html.escape(tier.name if tier else '?')}: {sub.status}"
+                         f"{' (ends at period end)' if sub.cancel_at_period_end else ''}{buttons}</li>")
+    body = f"<ul>{''.join(parts) or '<li>No subscriptions.</li>'}</ul><p><a href='{html.escape(return_url)}'>Back</a></p>"
+    return _page("Your subscriptions", body)
+
+
+@router.post("/portal/{token}/subscriptions/{sub_id}/{action}")
+def portal_action(token: str, sub_id: uuid.UUID, action: str, request: Request, tier_id: uuid.UUID | None = Form(None),
+                  platform=Depends(get_platform)):
+    """A portal button: ``cancel``, ``resume`` or ``change`` (form field ``tier_id``)."""
+    from .api import change, ChangeIn, _set_cancel
+
+    _guard(platform)
+    actor = Actor(_portal_user(platform, token), "fan")
+    if action == "change":
+        if tier_id is None:
+            raise Problem(422, "validation", "tier_id is required")
+        change(sub_id, ChangeIn(tier_id=tier_id), actor, platform)
+    elif action in ("cancel", "resume"):
+        _set_cancel(sub_id, actor, platform, action == "cancel")
+    else:
+        raise NotFound("portal action")
+    return RedirectResponse(f"../../{token}", status_code=303)
+
+
+class RenewIn(BaseModel):
+    fail: bool = False
+
+
+@router.post("/subscriptions/{sub_id}/renew")
+def renew_now(sub_id: uuid.UUID, body: RenewIn, actor: Actor = Depends(require_admin), platform=Depends(get_platform)):
+    """Admins, for demos and tests: end this sandbox subscription's period now (renew it, end it
+    when cancelled, or with ``fail`` make the renewal payment fail and the subscription past due)."""
+    _guard(platform)
+    with platform.session() as s:
+        sub = s.get(Subscription, sub_id)
+        if sub is None or sub.provider != "sandbox":
+            raise NotFound("sandbox subscription")
+        ext = sub.external_id
+        if body.fail:
+            sandbox.fail_next_payment(platform, s, ext)
+        sandbox.renew(platform, s, sandbox.get(s, ext, "subscription"))
+    providers.apply_now(platform, "sandbox", {"id": ext})
+    from .api import sub_view
+
+    with platform.session() as s:
+        return sub_view(s, s.get(Subscription, sub_id))

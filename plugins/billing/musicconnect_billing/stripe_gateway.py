@@ -1,0 +1,121 @@
+"""Stripe through its official SDK, as plain dicts, with provider errors turned into problems."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import stripe
+
+from musicconnect import Problem
+
+from .settings import BillingSettings
+
+log = logging.getLogger("musicconnect.billing.stripe")
+_clients: dict[tuple[str, str | None, float], stripe.StripeClient] = {}
+_lock = threading.Lock()
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be reached or failed (5xx): retry later."""
+
+
+def client(settings: BillingSettings) -> stripe.StripeClient:
+    key = settings.stripe_secret_key.get_secret_value() if settings.stripe_secret_key else ""
+    if not key:
+        raise Problem(503, "payment-provider-not-configured", "Stripe is not configured on this platform")
+    ident = (key, settings.stripe_api_base, settings.stripe_timeout_seconds)
+    with _lock:
+        found = _clients.get(ident)
+        if found is None:
+            http = stripe.HTTPXClient(timeout=settings.stripe_timeout_seconds) if hasattr(stripe, "HTTPXClient") else None
+            kwargs: dict[str, Any] = {"max_network_retries": 0 if settings.stripe_api_base else 2}
+            if settings.stripe_api_base:
+                kwargs["base_addresses"] = {"api": settings.stripe_api_base}
+            if http is not None:
+                kwargs["http_client"] = http
+            found = _clients[ident] = stripe.StripeClient(key, **kwargs)
+        return found
+
+
+def plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+class StripeGateway:
+    """The calls the billing plugin makes to Stripe; every result is a plain dict."""
+
+    provider = "stripe"
+
+    def __init__(self, settings: BillingSettings):
+        self.settings = settings
+        self.c = client(settings)
+
+    def _call(self, fn, *args, **kwargs) -> dict[str, Any]:
+        try:
+            return plain(fn(*args, **kwargs))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                raise Problem(404, "payment-object-not-found", f"Stripe: {exc.user_message or exc}") from None
+            raise Problem(502, "payment-provider-rejected", f"Stripe refused the request: {exc.user_message or exc}") from None
+        except stripe.CardError as exc:
+            raise Problem(402, "card-declined", exc.user_message or "the card was declined") from None
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise ProviderUnavailable(f"Stripe unreachable: {exc}") from None
+        except stripe.StripeError as exc:
+            if (exc.http_status or 500) >= 500:
+                raise ProviderUnavailable(f"Stripe failed: {exc}") from None
+            raise Problem(502, "payment-provider-rejected", f"Stripe refused the request: {exc}") from None
+
+    @staticmethod
+    def _opts(idempotency_key: str | None) -> dict[str, Any] | None:
+        return {"idempotency_key": idempotency_key} if idempotency_key else None
+
+    # catalog
+    def create_product(self, params: dict, idempotency_key: str) -> dict:
+        return self._call(self.c.v1.products.create, params=params, options=self._opts(idempotency_key))
+
+    def update_product(self, product_id: str, params: dict) -> dict:
+        return self._call(self.c.v1.products.update, product_id, params=params)
+
+    def create_price(self, params: dict, idempotency_key: str) -> dict:
+        return self._call(self.c.v1.prices.create, params=params, options=self._opts(idempotency_key))
+
+    def archive_price(self, price_id: str) -> dict:
+        return self._call(self.c.v1.prices.update, price_id, params={"active": False})
+
+    # customers and sessions
+    def create_customer(self, params: dict, idempotency_key: str) -> dict:
+        return self._call(self.c.v1.customers.create, params=params, options=self._opts(idempotency_key))
+
+    def create_checkout_session(self, params: dict) -> dict:
+        return self._call(self.c.v1.checkout.sessions.create, params=params)
+
+    def create_portal_session(self, params: dict) -> dict:
+        return self._call(self.c.v1.billing_portal.sessions.create, params=params)
+
+    # subscriptions
+    def fetch_subscription(self, sub_id: str) -> dict:
+        return self._call(self.c.v1.subscriptions.retrieve, sub_id)
+
+    def update_subscription(self, sub_id: str, params: dict) -> dict:
+        return self._call(self.c.v1.subscriptions.update, sub_id, params=params)
+
+    def cancel_subscription_now(self, sub_id: str) -> dict:
+        return self._call(self.c.v1.subscriptions.cancel, sub_id)
+
+    def preview_invoice(self, params: dict) -> dict:
+        return self._call(self.c.v1.invoices.create_preview, params=params)
+
+    # Connect
+    def create_account(self, params: dict, idempotency_key: str) -> dict:
+        return self._call(self.c.v1.accounts.create, params=params, options=self._opts(idempotency_key))
+
+    def fetch_account(self, account_id: str) -> dict:
+        return self._call(self.c.v1.accounts.retrieve, account_id)
+
+    def create_account_link(self, params: dict) -> dict:
+        return self._call(self.c.v1.account_links.create, params=params)
+
+    def ping(self) -> dict:
+        return self._call(self.c.v1.balance.retrieve)

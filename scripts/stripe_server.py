@@ -1,0 +1,446 @@
+"""A Stripe-API test server for the billing tests: localstripe, plus the endpoints it lacks.
+
+Usage: ``python scripts/stripe_server.py --port N`` (binds 127.0.0.1 only, state in memory).
+
+localstripe (PyPI) speaks a large part of Stripe's API over real HTTP. The billing plugin also
+needs Prices, Checkout Sessions, Billing Portal sessions, Connect accounts and account links,
+``application_fee_percent`` / ``transfer_data`` / ``proration_behavior`` on subscriptions, and the
+events ``customer.subscription.updated``, ``invoice.paid``, ``charge.refunded`` and
+``charge.dispute.created``. This server adds them with Stripe's documented request and response
+shapes, sharing localstripe's object store, so every object lives in one place and ``GET
+/v1/events`` lists them all. A Price is backed by a localstripe Plan of the same id.
+
+Endpoints under ``/_test/`` stand in for what a person does on Stripe's hosted pages: pay a
+Checkout Session, finish Connect onboarding, open a dispute, fail the next renewal.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from aiohttp import web
+from localstripe import resources as R
+from localstripe import server as S
+from localstripe.errors import UserError
+
+R.Store.dump_to_disk = lambda self: None  # state stays in this process (localstripe pickles to /tmp)
+R.Store.try_load_from_disk = lambda self: None
+
+store = R.store
+Event, StripeObject, schedule_webhook = R.Event, R.StripeObject, R.schedule_webhook
+
+
+def _event(type_: str, obj, previous_attributes: dict | None = None):
+    ev = Event(type_, obj)
+    if previous_attributes is not None:
+        ev.data["previous_attributes"] = previous_attributes
+    schedule_webhook(ev)
+    return ev
+
+
+# ------------------------------------------------------------------------------ new object types
+class Price(StripeObject):
+    object = "price"
+    _id_prefix = "price_"
+
+    def __init__(self, currency=None, unit_amount=None, product=None, recurring=None, nickname=None,
+                 lookup_key=None, metadata=None, active=True, product_data=None, **kwargs):
+        if kwargs:
+            raise UserError(400, "Unexpected " + ", ".join(kwargs))
+        unit_amount = R.try_convert_to_int(unit_amount)
+        if not isinstance(currency, str) or not isinstance(unit_amount, int) or unit_amount < 0:
+            raise UserError(400, "Bad request: currency and a non-negative unit_amount are required")
+        recurring = recurring or {}
+        interval = recurring.get("interval")
+        if interval not in ("day", "week", "month", "year"):
+            raise UserError(400, "Bad request: recurring[interval] is required")
+        if product is None and product_data:
+            product = R.Product(name=product_data.get("name"), metadata=product_data.get("metadata")).id
+        R.Product._api_retrieve(product)
+        super().__init__()
+        self.currency = currency.lower()
+        self.unit_amount = unit_amount
+        self.product = product
+        self.recurring = {"interval": interval, "interval_count": R.try_convert_to_int(recurring.get("interval_count", 1)),
+                          "usage_type": "licensed"}
+        self.nickname = nickname
+        self.lookup_key = lookup_key
+        self.metadata = metadata or {}
+        self.active = R.try_convert_to_bool(active)
+        self.type = "recurring"
+        self.billing_scheme = "per_unit"
+        # the localstripe Plan that subscriptions use underneath
+        R.Plan(id=self.id, amount=unit_amount, currency=self.currency, interval=interval,
+               interval_count=self.recurring["interval_count"], product=product)
+
+    def _update(self, active=None, metadata=None, nickname=None, lookup_key=None):
+        if active is not None:
+            self.active = R.try_convert_to_bool(active)
+            R.Plan._api_retrieve(self.id).active = self.active
+        if metadata:
+            self.metadata = {**(self.metadata or {}), **metadata}
+        if nickname is not None:
+            self.nickname = nickname
+        if lookup_key is not None:
+            self.lookup_key = lookup_key
+
+    @classmethod
+    def _api_list_all(cls, url, product=None, active=None, limit=None, starting_after=None, **kwargs):
+        li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
+        if product is not None:
+            li._list = [p for p in li._list if p.product == product]
+        if active is not None:
+            li._list = [p for p in li._list if p.active == R.try_convert_to_bool(active)]
+        return li
+
+
+class Account(StripeObject):
+    object = "account"
+    _id_prefix = "acct_"
+
+    def __init__(self, type=None, country="US", email=None, capabilities=None, metadata=None,
+                 business_type=None, controller=None, **kwargs):
+        super().__init__()
+        self.type = type or "express"
+        self.country = country
+        self.email = email
+        self.metadata = metadata or {}
+        self.capabilities = {k: "inactive" for k in (capabilities or {})}
+        self.charges_enabled = False
+        self.payouts_enabled = False
+        self.details_submitted = False
+        self.requirements = {"currently_due": ["external_account", "tos_acceptance.date"], "disabled_reason":
+                             "requirements.past_due"}
+
+    def _update(self, metadata=None, email=None, **kwargs):
+        if metadata:
+            self.metadata = {**(self.metadata or {}), **metadata}
+        if email is not None:
+            self.email = email
+        _event("account.updated", self)
+
+
+class CheckoutSession(StripeObject):
+    object = "checkout.session"
+    _id_prefix = "cs_test_"
+
+    def __init__(self, mode=None, customer=None, line_items=None, success_url=None, cancel_url=None,
+                 subscription_data=None, client_reference_id=None, metadata=None, customer_email=None,
+                 allow_promotion_codes=None, **kwargs):
+        if mode != "subscription":
+            raise UserError(400, "Bad request: only mode=subscription is supported here")
+        if not success_url or not isinstance(line_items, list) or len(line_items) != 1:
+            raise UserError(400, "Bad request: success_url and exactly one line item are required")
+        price = Price._api_retrieve(line_items[0].get("price"))
+        if customer is not None:
+            R.Customer._api_retrieve(customer)
+        super().__init__()
+        self.mode = mode
+        self.customer = customer
+        self.customer_email = customer_email
+        self.client_reference_id = client_reference_id
+        self.metadata = metadata or {}
+        self.success_url = success_url
+        self.cancel_url = cancel_url
+        self.status = "open"
+        self.payment_status = "unpaid"
+        self.subscription = None
+        self.url = f"{BASE_URL}/_test/checkout/{self.id}"
+        self.expires_at = int(time.time()) + 24 * 3600
+        self.amount_total = price.unit_amount
+        self.currency = price.currency
+        self._price = price.id
+        self._subscription_data = subscription_data or {}
+
+
+class PortalSession(StripeObject):
+    object = "billing_portal.session"
+    _id_prefix = "bps_"
+
+    def __init__(self, customer=None, return_url=None, configuration=None, flow_data=None, **kwargs):
+        R.Customer._api_retrieve(customer)
+        super().__init__()
+        self.customer = customer
+        self.return_url = return_url
+        self.configuration = configuration
+        self.url = f"{BASE_URL}/_test/portal/{self.id}"
+
+
+BASE_URL = "http://127.0.0.1"
+
+
+# ------------------------------------------------------------------------------ subscriptions
+def _with_prices(sub: dict) -> dict:
+    """Give every subscription item its ``price`` (Stripe's current shape) besides the legacy plan."""
+    for item in (sub.get("items") or {}).get("data", []):
+        plan = item.get("plan") or {}
+        key = "price:" + str(plan.get("id"))
+        if key in store:
+            item["price"] = store[key]._export()
+        item.setdefault("current_period_start", sub.get("current_period_start"))
+        item.setdefault("current_period_end", sub.get("current_period_end"))
+    return sub
+
+
+def _sub_params(data: dict) -> tuple[dict, dict]:
+    """Split Stripe's current subscription parameters into localstripe's and the extras we keep."""
+    extras = {}
+    for key in ("application_fee_percent", "transfer_data", "default_payment_method", "payment_settings",
+                "collection_method", "description", "off_session", "expand"):
+        if key in data:
+            extras[key] = data.pop(key)
+    behavior = data.pop("proration_behavior", None)
+    if behavior is not None:
+        if behavior not in ("create_prorations", "none", "always_invoice"):
+            raise UserError(400, "Bad request: proration_behavior")
+        extras["proration_behavior"] = behavior
+    for item in data.get("items") or []:
+        if "price" in item:
+            Price._api_retrieve(item["price"])
+            item["plan"] = item.pop("price")
+        item.pop("deleted", None)
+    return data, extras
+
+
+def _apply_extras(sub, extras: dict) -> None:
+    if "application_fee_percent" in extras:
+        sub.application_fee_percent = float(extras["application_fee_percent"])
+    if "transfer_data" in extras:
+        sub.transfer_data = extras["transfer_data"]
+    if "default_payment_method" in extras:
+        sub.default_payment_method = extras["default_payment_method"]
+
+
+def _snapshot(sub) -> dict:
+    return {"items": sub.items._export(), "cancel_at_period_end": sub.cancel_at_period_end,
+            "status": sub.status, "metadata": dict(sub.metadata or {})}
+
+
+async def create_subscription(request):
+    data = await S.get_post_data(request) or {}
+    data, extras = _sub_params(data)
+    sub = R.Subscription._api_create(**data)
+    _apply_extras(sub, extras)
+    return S.json_response(_with_prices(sub._export()))
+
+
+async def update_subscription(request):
+    sub = R.Subscription._api_retrieve(request.match_info["id"])
+    data = await S.get_post_data(request) or {}
+    data, extras = _sub_params(data)
+    before = _snapshot(sub)
+    if extras.get("proration_behavior") == "none" and data.get("items"):
+        # no "unused time" credit: localstripe always prorates, so drop what it adds
+        pending_before = {k for k in store if k.startswith("invoiceitem:")}
+        R.Subscription._api_update(sub.id, **data)
+        for key in [k for k in store if k.startswith("invoiceitem:") and k not in pending_before]:
+            del store[key]
+    elif data:
+        R.Subscription._api_update(sub.id, **data)
+    _apply_extras(sub, extras)
+    after = _snapshot(sub)
+    previous = {k: v for k, v in before.items() if after.get(k) != v}
+    if previous:
+        _event("customer.subscription.updated", sub, previous)
+    return S.json_response(_with_prices(sub._export()))
+
+
+def retrieve_subscription(request):
+    sub = R.Subscription._api_retrieve(request.match_info["id"])
+    return S.json_response(_with_prices(sub._export()))
+
+
+async def cancel_subscription(request):
+    sub = R.Subscription._api_retrieve(request.match_info["id"])
+    if sub.status == "canceled":
+        raise UserError(400, "This subscription is already canceled")
+    R.Subscription._api_delete(sub.id)
+    return S.json_response(_with_prices(sub._export()))
+
+
+# ------------------------------------------------------------------------------ generic handlers
+def _create(cls):
+    async def handler(request):
+        data = await S.get_post_data(request) or {}
+        data.pop("expand", None)
+        return S.json_response(cls._api_create(**data)._export())
+    return handler
+
+
+def _retrieve(cls):
+    async def handler(request):
+        return S.json_response(cls._api_retrieve(request.match_info["id"])._export())
+    return handler
+
+
+def _update(cls):
+    async def handler(request):
+        data = await S.get_post_data(request) or {}
+        data.pop("expand", None)
+        obj = cls._api_retrieve(request.match_info["id"])
+        obj._update(**data)
+        return S.json_response(obj._export())
+    return handler
+
+
+def _list(cls, url):
+    async def handler(request):
+        data = S.unflatten_data(request.query)
+        data.pop("expand", None)
+        return S.json_response(cls._api_list_all(url, **data)._export())
+    return handler
+
+
+async def account_link(request):
+    data = await S.get_post_data(request) or {}
+    acct = Account._api_retrieve(data.get("account", ""))
+    if data.get("type") not in ("account_onboarding", "account_update") or not data.get("return_url"):
+        raise UserError(400, "Bad request: type and return_url are required")
+    now = int(time.time())
+    return S.json_response({"object": "account_link", "created": now, "expires_at": now + 300,
+                            "url": f"{BASE_URL}/_test/onboarding/{acct.id}"})
+
+
+# ------------------------------------------------------------------------------ hosted pages (/_test)
+async def pay_checkout(request):
+    """The fan pays on the hosted Checkout page (``payment_method`` defaults to a good test card)."""
+    cs = CheckoutSession._api_retrieve(request.match_info["id"])
+    data = await S.get_post_data(request) or {}
+    if cs.status != "open":
+        raise UserError(400, "This Checkout Session is no longer open")
+    customer = cs.customer or R.Customer(email=cs.customer_email).id
+    pm = data.get("payment_method", "pm_card_visa")
+    pm = R.PaymentMethod._api_retrieve(pm).id if pm.startswith("pm_card_") else pm
+    R.PaymentMethod._api_attach(pm, customer=customer)
+    R.Customer._api_update(customer, invoice_settings={"default_payment_method": pm})
+    sub_data = dict(cs._subscription_data)
+    extras = {k: sub_data.pop(k) for k in ("application_fee_percent", "transfer_data") if k in sub_data}
+    sub = R.Subscription._api_create(customer=customer, items=[{"plan": cs._price}],
+                                     metadata=sub_data.get("metadata") or {})
+    _apply_extras(sub, extras)
+    cs.customer = customer
+    cs.subscription = sub.id
+    cs.status = "complete"
+    cs.payment_status = "paid" if sub.status == "active" else "unpaid"
+    _event("checkout.session.completed", cs)
+    return S.json_response(cs._export())
+
+
+async def onboard(request):
+    """The artist finishes Connect onboarding."""
+    acct = Account._api_retrieve(request.match_info["id"])
+    acct.charges_enabled = acct.payouts_enabled = acct.details_submitted = True
+    acct.requirements = {"currently_due": [], "disabled_reason": None}
+    acct.capabilities = {k: "active" for k in acct.capabilities} or {"transfers": "active"}
+    _event("account.updated", acct)
+    return S.json_response(acct._export())
+
+
+async def dispute(request):
+    charge = R.Charge._api_retrieve(request.match_info["id"])
+    now = int(time.time())
+    obj = {"id": "dp_" + R.random_id(14), "object": "dispute", "charge": charge.id, "amount": charge.amount,
+           "currency": charge.currency, "reason": "fraudulent", "status": "needs_response", "created": now,
+           "payment_intent": getattr(charge, "payment_intent", None)}
+    _event("charge.dispute.created", _Plain(obj))
+    return S.json_response(obj)
+
+
+async def renew(request):
+    """Bill the next period of a subscription now (a renewal), with its customer's current card."""
+    sub = R.Subscription._api_retrieve(request.match_info["id"])
+    data = await S.get_post_data(request) or {}
+    if data.get("payment_method"):
+        pm = R.PaymentMethod._api_retrieve(data["payment_method"]).id
+        R.PaymentMethod._api_attach(pm, customer=sub.customer)
+        R.Customer._api_update(sub.customer, invoice_settings={"default_payment_method": pm})
+    before = _snapshot(sub)
+    sub._create_invoice()
+    after = _snapshot(sub)
+    previous = {k: v for k, v in before.items() if after.get(k) != v}
+    if previous:
+        _event("customer.subscription.updated", sub, previous)
+    return S.json_response(_with_prices(sub._export()))
+
+
+class _Plain:
+    def __init__(self, data):
+        self._data = data
+
+    def _export(self, expand=None):
+        return dict(self._data)
+
+
+# ------------------------------------------------------------------------------ events localstripe lacks
+_orig_success = R.Invoice._on_payment_success
+
+
+def _invoice_paid(self):
+    _orig_success(self)
+    _event("invoice.paid", self)
+
+
+R.Invoice._on_payment_success = _invoice_paid
+_orig_refund_init = R.Refund.__init__
+
+
+def _refund_init(self, *args, **kwargs):
+    _orig_refund_init(self, *args, **kwargs)
+    charge = R.Charge._api_retrieve(self.charge)
+    charge.amount_refunded = getattr(charge, "amount_refunded", 0) + self.amount
+    charge.refunded = charge.amount_refunded >= charge.amount
+    _event("charge.refunded", charge)
+
+
+R.Refund.__init__ = _refund_init
+
+# subscription events carry prices too
+_orig_event_init = R.Event.__init__
+
+
+def _event_init(self, type, data):
+    _orig_event_init(self, type, data)
+    if self.data["object"].get("object") == "subscription":
+        _with_prices(self.data["object"])
+
+
+R.Event.__init__ = _event_init
+
+
+def build_app() -> web.Application:
+    app = web.Application(middlewares=[S.error_middleware, S.auth_middleware])
+    add = app.router.add_route
+    add("POST", "/v1/subscriptions", create_subscription)
+    add("GET", "/v1/subscriptions/{id}", retrieve_subscription)
+    add("POST", "/v1/subscriptions/{id}", update_subscription)
+    add("DELETE", "/v1/subscriptions/{id}", cancel_subscription)
+    for cls, path in ((Price, "/v1/prices"), (Account, "/v1/accounts"), (CheckoutSession, "/v1/checkout/sessions"),
+                      (PortalSession, "/v1/billing_portal/sessions")):
+        add("POST", path, _create(cls))
+        add("GET", path + "/{id}", _retrieve(cls))
+        add("GET", path, _list(cls, path))
+    add("POST", "/v1/prices/{id}", _update(Price))
+    add("POST", "/v1/accounts/{id}", _update(Account))
+    add("POST", "/v1/account_links", account_link)
+    add("POST", "/_test/checkout/{id}/pay", pay_checkout)
+    add("POST", "/_test/onboarding/{id}/complete", onboard)
+    add("POST", "/_test/charges/{id}/dispute", dispute)
+    add("POST", "/_test/subscriptions/{id}/renew", renew)
+    taken = {(r.method, r.resource.canonical) for r in app.router.routes()}
+    for route in S.app.router.routes():
+        if (route.method, route.resource.canonical) not in taken:
+            add(route.method, route.resource.canonical, route.handler)
+    return app
+
+
+def main() -> None:
+    global BASE_URL
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    BASE_URL = f"http://127.0.0.1:{args.port}"
+    web.run_app(build_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
