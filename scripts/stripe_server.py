@@ -258,6 +258,27 @@ async def cancel_subscription(request):
     return S.json_response(_with_prices(sub._export()))
 
 
+async def create_preview(request):
+    """``POST /v1/invoices/create_preview`` with Stripe's current ``subscription_details``
+    (``items[].price``, ``proration_behavior``)."""
+    data = await S.get_post_data(request) or {}
+    data.pop("expand", None)
+    details = dict(data.pop("subscription_details", None) or {})
+    behavior = details.pop("proration_behavior", "create_prorations")
+    for item in details.get("items") or []:
+        if "price" in item:
+            Price._api_retrieve(item["price"])
+            item["plan"] = item.pop("price")
+        item.pop("deleted", None)
+    inv = R.Invoice._api_create_preview_invoice(subscription_details=details or None, **data)._export()
+    if behavior == "none":
+        lines = inv["lines"]["data"]
+        kept = [line for line in lines if not line.get("proration")]
+        inv["lines"]["data"] = kept
+        inv["amount_due"] = inv["total"] = inv["subtotal"] = sum(line["amount"] for line in kept)
+    return S.json_response(inv)
+
+
 # ------------------------------------------------------------------------------ generic handlers
 def _create(cls):
     async def handler(request):
@@ -355,12 +376,37 @@ async def renew(request):
         R.PaymentMethod._api_attach(pm, customer=sub.customer)
         R.Customer._api_update(sub.customer, invoice_settings={"default_payment_method": pm})
     before = _snapshot(sub)
+    known = {k for k in store if k.startswith("invoice:")}
     sub._create_invoice()
+    for key in [k for k in store if k.startswith("invoice:") and k not in known]:
+        if store[key].status != "paid":  # localstripe marks the subscription past_due without telling
+            _event("invoice.payment_failed", store[key])
     after = _snapshot(sub)
     previous = {k: v for k, v in before.items() if after.get(k) != v}
     if previous:
         _event("customer.subscription.updated", sub, previous)
     return S.json_response(_with_prices(sub._export()))
+
+
+def related_events(request):
+    """Every event about any of the given object ids (``?ids=sub_1,cus_2``), oldest first: the
+    test suite delivers them itself, in order or not."""
+    ids = set(filter(None, request.query.get("ids", "").split(",")))
+    out = []
+    for key, ev in list(store.items()):
+        if not key.startswith("event:"):
+            continue
+        obj = ev.data["object"]
+        parent = (obj.get("parent") or {}).get("subscription_details") or {}
+        refs = [obj.get("id"), obj.get("subscription"), obj.get("customer"), obj.get("charge"),
+                obj.get("payment_intent"), parent.get("subscription")]
+        if {r for r in refs if isinstance(r, str)} & ids:
+            out.append(ev._export())
+    out.sort(key=lambda e: (e["created"], _seq.get(e["id"], 0)))
+    return S.json_response({"object": "list", "data": out})
+
+
+_seq: dict[str, int] = {}
 
 
 class _Plain:
@@ -386,10 +432,7 @@ _orig_refund_init = R.Refund.__init__
 
 def _refund_init(self, *args, **kwargs):
     _orig_refund_init(self, *args, **kwargs)
-    charge = R.Charge._api_retrieve(self.charge)
-    charge.amount_refunded = getattr(charge, "amount_refunded", 0) + self.amount
-    charge.refunded = charge.amount_refunded >= charge.amount
-    _event("charge.refunded", charge)
+    _event("charge.refunded", R.Charge._api_retrieve(self.charge))  # amount_refunded is computed by localstripe
 
 
 R.Refund.__init__ = _refund_init
@@ -400,6 +443,7 @@ _orig_event_init = R.Event.__init__
 
 def _event_init(self, type, data):
     _orig_event_init(self, type, data)
+    _seq[self.id] = len(_seq)
     if self.data["object"].get("object") == "subscription":
         _with_prices(self.data["object"])
 
@@ -422,10 +466,12 @@ def build_app() -> web.Application:
     add("POST", "/v1/prices/{id}", _update(Price))
     add("POST", "/v1/accounts/{id}", _update(Account))
     add("POST", "/v1/account_links", account_link)
+    add("POST", "/v1/invoices/create_preview", create_preview)
     add("POST", "/_test/checkout/{id}/pay", pay_checkout)
     add("POST", "/_test/onboarding/{id}/complete", onboard)
     add("POST", "/_test/charges/{id}/dispute", dispute)
     add("POST", "/_test/subscriptions/{id}/renew", renew)
+    add("GET", "/_test/events", related_events)
     taken = {(r.method, r.resource.canonical) for r in app.router.routes()}
     for route in S.app.router.routes():
         if (route.method, route.resource.canonical) not in taken:

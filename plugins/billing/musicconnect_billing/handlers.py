@@ -2,18 +2,21 @@
 provider while our row is locked, so the outcome never depends on delivery order."""
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from musicconnect import Problem
 from musicconnect.models import User
 
 from . import connect, revenue, state
 from .gateways import gateway
 from .models import Customer
 
+log = logging.getLogger("musicconnect.billing")
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
                        "customer.subscription.deleted", "customer.subscription.paused",
                        "customer.subscription.resumed", "customer.subscription.pending_update_applied",
@@ -23,7 +26,16 @@ SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.u
 def sync_subscription(platform, session: Session, provider: str, sub_id: str) -> tuple[str, str]:
     settings = platform.plugin_settings("billing")
     row = state.lock_row(session, provider, sub_id, platform.clock.now())
-    current = gateway(platform, provider).fetch_subscription(sub_id, session)
+    try:
+        current = gateway(platform, provider).fetch_subscription(sub_id, session)
+    except Problem as exc:
+        if exc.status != 404:
+            raise
+        if row.user_id is None:
+            session.delete(row)
+        log.warning("billing: %s subscription %s does not exist at the provider; event stored, not applied",
+                    provider, sub_id)
+        return "ignored", f"subscription {sub_id} does not exist at {provider}"
     applied, note = state.apply(platform, session, settings, provider, current, row)
     if applied is None:
         session.delete(row)

@@ -28,7 +28,7 @@ def client(settings: BillingSettings) -> stripe.StripeClient:
     with _lock:
         found = _clients.get(ident)
         if found is None:
-            http = stripe.HTTPXClient(timeout=settings.stripe_timeout_seconds) if hasattr(stripe, "HTTPXClient") else None
+            http = stripe.HTTPXClient(timeout=settings.stripe_timeout_seconds, allow_sync_methods=True) if hasattr(stripe, "HTTPXClient") else None
             kwargs: dict[str, Any] = {"max_network_retries": 0 if settings.stripe_api_base else 2}
             if settings.stripe_api_base:
                 kwargs["base_addresses"] = {"api": settings.stripe_api_base}
