@@ -4,6 +4,9 @@
 1. embedded default: SQLite, local-disk media, in-process jobs and pub/sub;
 2. distributed: real PostgreSQL, Redis and an S3 API server (moto) started here on loopback.
 
+Both passes talk to a real Stripe-API server on loopback (``scripts/stripe_server.py``:
+localstripe plus the endpoints it lacks), started here.
+
 PostgreSQL and Redis come from Debian packages (installed with apt-get when missing and we are
 root). Extra arguments go to pytest. MC_TEST_ONLY=embedded|distributed runs one pass.
 """
@@ -114,6 +117,22 @@ def services():
         shutil.rmtree(work, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def stripe_api():
+    """The Stripe-API test server (a Python process: no system package needed)."""
+    port = free_port()
+    proc = subprocess.Popen([str(VENV / "bin" / "python"), str(ROOT / "scripts" / "stripe_server.py"), "--port",
+                             str(port)], stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        log(f"stripe api (localstripe + extensions) :{port}")
+        yield {"MC_TEST_STRIPE_URL": f"http://127.0.0.1:{port}"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+
 def pytest_pass(name: str, env: dict[str, str], args: list[str]) -> int:
     log(f"test pass '{name}'")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
@@ -130,11 +149,13 @@ def main() -> int:
     args = sys.argv[1:] or ["-q"]
     only = os.environ.get("MC_TEST_ONLY")
     results = {}
-    if only in (None, "", "embedded"):
-        results["embedded (sqlite, local disk, in-process)"] = pytest_pass("embedded", {}, args)
-    if only in (None, "", "distributed"):
-        with services() as env:
-            results["distributed (postgresql, redis, s3)"] = pytest_pass("distributed", env, args)
+    with stripe_api() as stripe_env:
+        if only in (None, "", "embedded"):
+            results["embedded (sqlite, local disk, in-process)"] = pytest_pass("embedded", stripe_env, args)
+        if only in (None, "", "distributed"):
+            with services() as env:
+                results["distributed (postgresql, redis, s3)"] = pytest_pass("distributed", {**env, **stripe_env},
+                                                                             args)
     for name, code in results.items():
         log(f"{name}: {'passed' if code == 0 else f'FAILED (exit {code})'}")
     return 0 if results and all(c == 0 for c in results.values()) else 1

@@ -132,10 +132,12 @@ def make_app(platform) -> typer.Typer:
                                "payouts_enabled": bool(acct and acct.payouts_enabled),
                                "fee_percent": str(acct.fee_percent) if acct and acct.fee_percent is not None else None}
                               for a, acct in artists]
+        st = out["stripe"]
         if as_json:
             typer.echo(json.dumps(out, indent=2))
+            if st["configured"] and not st["reachable"]:
+                raise typer.Exit(1)
             return
-        st = out["stripe"]
         typer.echo(f"providers: {', '.join(out['providers']) or 'none'}")
         typer.echo("stripe: " + ("not configured" if not st["configured"] else
                                  ("reachable" if st["reachable"] else f"UNREACHABLE ({st['error']})")))
@@ -148,5 +150,7 @@ def make_app(platform) -> typer.Typer:
                      "onboarding unfinished" if a["account"] else "not connected")
             fee = f", fee {a['fee_percent']}%" if a["fee_percent"] else ""
             typer.echo(f"  {a['artist']}: {state}{fee}")
+        if st["configured"] and not st["reachable"]:
+            raise typer.Exit(1)
 
     return app

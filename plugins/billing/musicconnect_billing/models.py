@@ -21,8 +21,8 @@ class Customer(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column()
-    __table_args__ = (UniqueConstraint("provider", "user_id", name="provider_user"),
-                      UniqueConstraint("provider", "external_id", name="provider_external"))
+    __table_args__ = (UniqueConstraint("provider", "user_id", name="uq_billing_customers_provider_user"),
+                      UniqueConstraint("provider", "external_id", name="uq_billing_customers_provider_external"))
 
 
 class Account(Base):
@@ -56,7 +56,7 @@ class Price(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column()
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    __table_args__ = (UniqueConstraint("provider", "external_id", name="provider_external"),)
+    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_billing_prices_provider_external"),)
 
 
 class Subscription(Base):
@@ -89,7 +89,7 @@ class Subscription(Base):
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
-    __table_args__ = (UniqueConstraint("provider", "external_id", name="provider_external"),)
+    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_billing_subscriptions_provider_external"),)
 
 
 class WebhookEvent(Base):
@@ -109,7 +109,7 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column()
     processed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    __table_args__ = (UniqueConstraint("provider", "event_id", name="provider_event"),
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_billing_events_provider_event"),
                       Index("ix_billing_events_status", "status", "next_attempt_at"))
 
 
@@ -132,7 +132,7 @@ class Revenue(Base):
     platform_fee: Mapped[int] = mapped_column(Integer, default=0)
     artist_net: Mapped[int] = mapped_column(Integer)
     occurred_at: Mapped[datetime] = mapped_column()
-    __table_args__ = (UniqueConstraint("provider", "kind", "external_id", name="provider_kind_external"),
+    __table_args__ = (UniqueConstraint("provider", "kind", "external_id", name="uq_billing_revenue_provider_kind_external"),
                       Index("ix_billing_revenue_artist", "artist_id", "occurred_at"))
 
 

@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('processed_at', musicconnect.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('next_attempt_at', musicconnect.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_events')),
-    sa.UniqueConstraint('provider', 'event_id', name='provider_event')
+    sa.UniqueConstraint('provider', 'event_id', name='uq_billing_events_provider_event')
     )
     with op.batch_alter_table('billing_events', schema=None) as batch_op:
         batch_op.create_index('ix_billing_events_status', ['status', 'next_attempt_at'], unique=False)
@@ -56,8 +56,8 @@ def upgrade() -> None:
     sa.Column('created_at', musicconnect.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_billing_customers_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_customers')),
-    sa.UniqueConstraint('provider', 'external_id', name='provider_external'),
-    sa.UniqueConstraint('provider', 'user_id', name='provider_user')
+    sa.UniqueConstraint('provider', 'external_id', name='uq_billing_customers_provider_external'),
+    sa.UniqueConstraint('provider', 'user_id', name='uq_billing_customers_provider_user')
     )
     op.create_table('billing_accounts',
     sa.Column('artist_id', sa.Uuid(), nullable=False),
@@ -87,7 +87,7 @@ def upgrade() -> None:
     sa.Column('archived_at', musicconnect.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tier_id'], ['tiers.id'], name=op.f('fk_billing_prices_tier_id_tiers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_prices')),
-    sa.UniqueConstraint('provider', 'external_id', name='provider_external')
+    sa.UniqueConstraint('provider', 'external_id', name='uq_billing_prices_provider_external')
     )
     with op.batch_alter_table('billing_prices', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_billing_prices_tier_id'), ['tier_id'], unique=False)
@@ -112,7 +112,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tier_id'], ['tiers.id'], name=op.f('fk_billing_revenue_tier_id_tiers'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_billing_revenue_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_revenue')),
-    sa.UniqueConstraint('provider', 'kind', 'external_id', name='provider_kind_external')
+    sa.UniqueConstraint('provider', 'kind', 'external_id', name='uq_billing_revenue_provider_kind_external')
     )
     with op.batch_alter_table('billing_revenue', schema=None) as batch_op:
         batch_op.create_index('ix_billing_revenue_artist', ['artist_id', 'occurred_at'], unique=False)
@@ -144,7 +144,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tier_id'], ['tiers.id'], name=op.f('fk_billing_subscriptions_tier_id_tiers'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_billing_subscriptions_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_subscriptions')),
-    sa.UniqueConstraint('provider', 'external_id', name='provider_external')
+    sa.UniqueConstraint('provider', 'external_id', name='uq_billing_subscriptions_provider_external')
     )
     with op.batch_alter_table('billing_subscriptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_billing_subscriptions_artist_id'), ['artist_id'], unique=False)
