@@ -64,6 +64,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
     import uvicorn
 
     p = connected()
+    if "base_url" not in p.settings.model_fields_set:  # links we hand out (checkouts, portals) point here
+        import os
+
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        p.settings.base_url = os.environ["MC_BASE_URL"] = f"http://{shown}:{port}"
     if workers > 1 and not p.settings.redis_url:
         raise UsageError("several API processes share state through Redis: set MC_REDIS_URL (or use --workers 1)")
     if migrate_db:

@@ -78,8 +78,33 @@ def test_serve_demo_embedded(proc_env):
         job = httpx.post(f"{base}/api/v1/hello/artists/{nova['id']}/recount", headers=ah).json()["job_id"]
         _wait_job(base, job, ah)
         assert "paths" in httpx.get(f"{base}/openapi.json").json()
+        _demo_fan_subscribes_upgrades_and_cancels(base, fan, nova, tiers)
     finally:
         assert stop(proc) == 0
+
+
+def _demo_fan_subscribes_upgrades_and_cancels(base, fan, nova, tiers):
+    """The sandbox provider (no Stripe key configured) through the HTTP API and its hosted pages."""
+    by_key = {t["key"]: t for t in tiers}
+    assert [p["id"] for p in httpx.get(f"{base}/api/v1/payment-providers").json()] == ["sandbox"]
+    r = httpx.post(f"{base}/api/v1/billing/checkout", json={"tier_id": by_key["supporter"]["id"], "interval": "year"},
+                   headers=fan)
+    assert r.status_code == 201, r.text
+    page = httpx.get(r.json()["url"])
+    assert page.status_code == 200 and "no real money" in page.text
+    paid = httpx.post(r.json()["url"] + "/pay", follow_redirects=False)
+    assert paid.status_code == 303
+    [sub] = httpx.get(f"{base}/api/v1/billing/subscriptions", headers=fan).json()
+    assert sub["entitlement"]["tier_id"] == by_key["supporter"]["id"] and sub["interval"] == "year"
+    up = httpx.post(f"{base}/api/v1/billing/subscriptions/{sub['id']}/change",
+                    json={"tier_id": by_key["superfan"]["id"]}, headers=fan).json()
+    assert up["entitlement"]["tier_id"] == by_key["superfan"]["id"]
+    portal = httpx.post(f"{base}/api/v1/billing/portal", json={}, headers=fan).json()["url"]
+    assert "Superfan" in httpx.get(portal).text
+    done = httpx.post(f"{base}/api/v1/billing/subscriptions/{sub['id']}/cancel", headers=fan).json()
+    assert done["entitlement"]["status"] == "cancelled" and done["cancel_at_period_end"] is True
+    me = httpx.get(f"{base}/api/v1/artists/{nova['id']}/tiers").json()
+    assert any(t["yearly_amount"] for t in me)
 
 
 @pytest.mark.slow
