@@ -25,38 +25,52 @@ SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.u
 
 def sync_subscription(platform, session: Session, provider: str, sub_id: str) -> tuple[str, str]:
     settings = platform.plugin_settings("billing")
-    row = state.lock_row(session, provider, sub_id, platform.clock.now())
+    reader = gateway(platform, provider)
     try:
-        current = gateway(platform, provider).fetch_subscription(sub_id, session)
+        applied, note = state.sync(platform, session, settings, provider, sub_id,
+                                   lambda: reader.fetch_subscription(sub_id, session))
     except Problem as exc:
         if exc.status != 404:
             raise
-        if row.user_id is None:
-            session.delete(row)
         log.warning("billing: %s subscription %s does not exist at the provider; event stored, not applied",
                     provider, sub_id)
+        _forget_placeholder(session, provider, sub_id)
         return "ignored", f"subscription {sub_id} does not exist at {provider}"
-    applied, note = state.apply(platform, session, settings, provider, current, row)
     if applied is None:
-        session.delete(row)
+        _forget_placeholder(session, provider, sub_id)
         return "ignored", note
     return "processed", note
 
 
-def _remember_customer(platform, session: Session, provider: str, customer: str | None, user_ref: Any) -> None:
+def _forget_placeholder(session: Session, provider: str, sub_id: str) -> None:
+    """Drop the row a claim created for a subscription we cannot tie to a fan."""
+    from .models import Subscription
+
+    row = session.scalar(select(Subscription).where(Subscription.provider == provider,
+                                                    Subscription.external_id == sub_id))
+    if row is not None and row.user_id is None:
+        session.delete(row)
+
+
+def _remember_customer(platform, provider: str, customer: str | None, user_ref: Any) -> None:
+    """Tie a checkout's customer to its fan (own short transaction: no lock held later)."""
     if not customer or not user_ref:
         return
     try:
         user_id = uuid.UUID(str(user_ref))
     except ValueError:
         return
-    if session.get(User, user_id) is None:
-        return
-    known = session.scalar(select(Customer).where(Customer.provider == provider, Customer.user_id == user_id))
-    if known is None:
-        session.add(Customer(id=uuid.uuid4(), provider=provider, user_id=user_id, external_id=customer,
-                             created_at=platform.clock.now()))
-        session.flush()
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with platform.session() as s:
+            if s.get(User, user_id) is None:
+                return
+            if s.scalar(select(Customer).where(Customer.provider == provider, Customer.user_id == user_id)) is None:
+                s.add(Customer(id=uuid.uuid4(), provider=provider, user_id=user_id, external_id=customer,
+                               created_at=platform.clock.now()))
+    except IntegrityError:
+        pass  # stored by a concurrent worker
 
 
 def handle(platform, session: Session, provider: str, type_: str, event: dict[str, Any]) -> tuple[str, str]:
@@ -65,7 +79,7 @@ def handle(platform, session: Session, provider: str, type_: str, event: dict[st
     if type_ in SUBSCRIPTION_EVENTS:
         return sync_subscription(platform, session, provider, obj["id"])
     if type_ == "checkout.session.completed":
-        _remember_customer(platform, session, provider, obj.get("customer"), obj.get("client_reference_id"))
+        _remember_customer(platform, provider, obj.get("customer"), obj.get("client_reference_id"))
         if not obj.get("subscription"):
             return "ignored", "checkout without a subscription"
         sub = obj["subscription"]

@@ -3,6 +3,7 @@ process it in a job; a failed processing is retried from the ledger with backoff
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from .models import WebhookEvent
 
 log = logging.getLogger("musicconnect.billing.ledger")
 JOB = "billing.process_event"
+_sqlite_writes = threading.Lock()  # SQLite: acks queue here, not in SQLite's sleeping busy handler
 
 
 def store(platform, session, provider: str, event: dict[str, Any]) -> uuid.UUID:
@@ -29,11 +31,17 @@ def store(platform, session, provider: str, event: dict[str, Any]) -> uuid.UUID:
 
 def receive(platform, provider: str, event: dict[str, Any]) -> tuple[uuid.UUID | None, bool]:
     """Store a delivered event once and queue its processing. Returns ``(ledger id, duplicate)``."""
+    sqlite = platform.db.dialect == "sqlite"
     try:
+        if sqlite:
+            _sqlite_writes.acquire()
         with platform.session() as s:
             return store(platform, s, provider, event), False
     except IntegrityError:
         return None, True
+    finally:
+        if sqlite:
+            _sqlite_writes.release()
 
 
 def process(ctx, event_id: str, force: bool = False) -> dict[str, Any]:

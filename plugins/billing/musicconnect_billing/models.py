@@ -87,6 +87,8 @@ class Subscription(Base):
     current_period_end: Mapped[datetime | None] = mapped_column(nullable=True)
     past_due_since: Mapped[datetime | None] = mapped_column(nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    sync_ticket: Mapped[int] = mapped_column(Integer, default=0)  # claimed before each fetch from the provider
+    applied_ticket: Mapped[int] = mapped_column(Integer, default=0)  # the newest fetch applied
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_billing_subscriptions_provider_external"),)

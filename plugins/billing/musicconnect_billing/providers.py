@@ -257,16 +257,19 @@ def by_id(provider: str):
 
 
 def apply_now(platform, provider: str, sub_obj: dict[str, Any]) -> None:
-    """Apply a subscription object a provider call just returned (the newest truth), so the fan
-    sees the change at once; the webhook that follows finds nothing left to do."""
+    """After a change we asked the provider for, apply its current state at once (the fan sees
+    the change now); the webhook that follows finds nothing left to do."""
     settings = platform.plugin_settings("billing")
+    external_id = sub_obj["id"]
+
+    def fetch() -> dict[str, Any]:
+        if provider == "stripe":
+            return STRIPE._api(platform).fetch_subscription(external_id)
+        with platform.session() as s:
+            return sandbox.get(s, external_id, "subscription")
+
     with platform.session() as s:
-        row = state.lock_row(s, provider, sub_obj["id"], platform.clock.now())
-        if provider == "stripe":  # refetch under the lock: order-independent like the webhook path
-            sub_obj = by_id(provider).fetch(platform, row)
-        else:
-            sub_obj = sandbox.get(s, sub_obj["id"], "subscription")
-        state.apply(platform, s, settings, provider, sub_obj, row)
+        state.sync(platform, s, settings, provider, external_id, fetch)
 
 
 def entitlement_of(session: Session, sub: Subscription) -> Entitlement | None:

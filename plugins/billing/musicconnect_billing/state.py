@@ -1,9 +1,12 @@
 """The subscription state machine: a provider's subscription object (Stripe's shape, which the
 sandbox copies) becomes our row and one core entitlement, and payment events are published.
 
-Order-independence: callers hand in the provider's *current* object (refetched while our row
-is locked), never the possibly stale copy inside a webhook, so applying is idempotent and the
-last write is always the newest truth."""
+Order-independence: callers hand in the provider's *current* object, never the possibly stale
+copy inside a webhook. Each fetch is preceded by a ticket claimed from our row (a short
+transaction, so no lock is held across the network); a fetch is applied only when its ticket is
+newer than the last one applied. A higher ticket was claimed later, so its fetch began after the
+event behind every lower ticket arrived: it sees all their changes, and skipping an older fetch
+loses nothing."""
 from __future__ import annotations
 
 import logging
@@ -91,6 +94,27 @@ def lock_row(session: Session, provider: str, external_id: str, now: datetime) -
                          .with_for_update().execution_options(populate_existing=True))
     row.updated_at = now
     return row
+
+
+def claim(platform, provider: str, external_id: str) -> int:
+    """A ticket for one fetch of a subscription (its own short transaction)."""
+    with platform.session() as s:
+        row = lock_row(s, provider, external_id, platform.clock.now())
+        row.sync_ticket = (row.sync_ticket or 0) + 1
+        return row.sync_ticket
+
+
+def sync(platform, session: Session, settings: BillingSettings, provider: str, external_id: str,
+         fetch) -> tuple[Subscription | None, str]:
+    """Claim a ticket, ``fetch()`` the provider's current object outside any transaction, then
+    apply it in ``session`` unless a newer fetch got there first."""
+    ticket = claim(platform, provider, external_id)
+    current = fetch()
+    row = lock_row(session, provider, external_id, platform.clock.now())
+    if ticket <= (row.applied_ticket or 0):
+        return row, "a newer state was already applied"
+    row.applied_ticket = ticket
+    return apply(platform, session, settings, provider, current, row)
 
 
 def resolve_user(session: Session, provider: str, snap: Snapshot, row: Subscription) -> uuid.UUID | None:

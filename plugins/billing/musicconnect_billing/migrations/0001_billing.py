@@ -137,6 +137,8 @@ def upgrade() -> None:
     sa.Column('current_period_end', musicconnect.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('past_due_since', musicconnect.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('ended_at', musicconnect.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sync_ticket', sa.Integer(), nullable=False),
+    sa.Column('applied_ticket', sa.Integer(), nullable=False),
     sa.Column('created_at', musicconnect.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', musicconnect.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['artist_id'], ['artists.id'], name=op.f('fk_billing_subscriptions_artist_id_artists'), ondelete='CASCADE'),
