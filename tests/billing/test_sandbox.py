@@ -149,3 +149,85 @@ def test_sandbox_refuses_production(mc_make_platform):
                          secret_key="x" * 40)
     assert providers.enabled(p) == []
     assert p.payments.providers() == {}
+
+
+def test_a_downgrade_takes_effect_at_the_renewal(sandbox_env):
+    env = sandbox_env
+    sub_id = _pay(env, _checkout(env, "superfan"))
+    r = env.client.post(f"/api/v1/billing/subscriptions/{sub_id}/change", json={"tier_id": str(env.tiers["supporter"].id)},
+                        headers=env.fan.headers)
+    assert r.json()["entitlement"]["tier_id"] == str(env.tiers["superfan"].id)
+    preview = env.client.get(f"/api/v1/billing/subscriptions/{sub_id}/preview", headers=env.fan.headers).json()
+    assert preview["amount_due"] == 500 and not any(line["proration"] for line in preview["lines"])
+    env.wait()
+    env.platform.clock.advance(days=31)  # the month paid at superfan is over: renewal at supporter
+    env.platform.jobs.run_schedules()
+    env.wait()
+    [ent] = _ents(env)
+    assert (ent.tier_id, ent.status) == (env.tiers["supporter"].id, "active")
+    r = env.client.get(f"/api/v1/billing/artists/{env.artist.artist_id}/revenue",
+                       headers=env.artist.renew(env.platform).headers)
+    assert [e["gross"] for e in r.json()["entries"]] == [500, 1000]  # renewal at the new price, then the first
+
+
+def test_downgrades_can_apply_at_once(mc_make_platform):
+    from tests.billing.conftest import Env, _env
+
+    p, artist, fan, admin, tiers, client = _env(mc_make_platform, {"downgrade_at": "immediately"})
+    with client:
+        env = Env(client, p, artist, fan, admin, tiers)
+        sub_id = _pay(env, _checkout(env, "superfan"))
+        r = env.client.post(f"/api/v1/billing/subscriptions/{sub_id}/change",
+                            json={"tier_id": str(env.tiers["supporter"].id)}, headers=env.fan.headers)
+        assert r.json()["entitlement"]["tier_id"] == str(env.tiers["supporter"].id)
+        preview = env.client.get(f"/api/v1/billing/subscriptions/{sub_id}/preview", headers=env.fan.headers).json()
+        assert [line["amount"] for line in preview["lines"] if line["proration"]] == [-1000, 500]
+
+
+def test_a_comped_tier_cannot_be_bought_again(sandbox_env):
+    env = sandbox_env
+    r = env.client.post(f"/api/v1/artists/{env.artist.artist_id}/comps",
+                        json={"email": env.fan.email, "tier_id": str(env.tiers["superfan"].id)}, headers=env.artist.headers)
+    assert r.status_code == 201, r.text
+    for key in ("supporter", "superfan"):
+        problem(env.client.post("/api/v1/billing/checkout", json={"tier_id": str(env.tiers[key].id)},
+                                headers=env.fan.headers), 409, "tier-already-held")
+
+
+def test_the_platform_fee_can_be_set_per_artist(sandbox_env):
+    env = sandbox_env
+    url = f"/api/v1/billing/artists/{env.artist.artist_id}/fee"
+    problem(env.client.put(url, json={"percent": 5}, headers=env.artist.headers), 403)
+    problem(env.client.put(url, json={"percent": 101}, headers=env.admin.headers), 422)
+    r = env.client.put(url, json={"percent": "7.5"}, headers=env.admin.headers)
+    assert r.status_code == 200 and r.json()["fee_percent"] == "7.5" and r.json()["fee_override"] is True
+    _pay(env, _checkout(env))
+    r = env.client.get(f"/api/v1/billing/artists/{env.artist.artist_id}/revenue", headers=env.artist.headers)
+    assert r.json()["totals"][0] | {} == {"currency": "USD", "gross": 500, "platform_fee": 38, "artist_net": 462,
+                                         "provider_fee": None}
+    r = env.client.put(url, json={"percent": None}, headers=env.admin.headers)
+    assert r.json()["fee_percent"] == "10" and r.json()["fee_override"] is False
+
+
+def test_sandbox_portal_page_cancels_and_switches(sandbox_env):
+    env = sandbox_env
+    sub_id = _pay(env, _checkout(env))
+    url = env.client.post("/api/v1/billing/portal", json={}, headers=env.fan.headers).json()["url"]
+    page = env.client.get(url)
+    assert page.status_code == 200 and "Switch to Superfan" in page.text
+    token = url.split("/portal/")[1].split("?")[0]
+    r = env.client.post(f"/api/v1/billing/sandbox/portal/{token}/subscriptions/{sub_id}/change",
+                        data={"tier_id": str(env.tiers["superfan"].id)}, follow_redirects=False)
+    assert r.status_code == 303
+    r = env.client.post(f"/api/v1/billing/sandbox/portal/{token}/subscriptions/{sub_id}/cancel", follow_redirects=False)
+    assert r.status_code == 303
+    [ent] = _ents(env)
+    assert (ent.tier_id, ent.status) == (env.tiers["superfan"].id, "cancelled")
+    problem(env.client.get(url.replace(token, token[:-2] + "00")), 403, "portal-link-expired")
+    other = env.platform  # another fan's token cannot touch this subscription
+    from musicconnect.testing import make_user
+
+    stranger = make_user(other, "fan")
+    url2 = env.client.post("/api/v1/billing/portal", json={}, headers=stranger.headers).json()["url"]
+    token2 = url2.split("/portal/")[1].split("?")[0]
+    problem(env.client.post(f"/api/v1/billing/sandbox/portal/{token2}/subscriptions/{sub_id}/resume"), 404)

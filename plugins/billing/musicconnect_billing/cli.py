@@ -106,6 +106,7 @@ def make_app(platform) -> typer.Typer:
         from musicconnect.models import Artist, Tier
 
         from . import providers
+        from .connect import percent
         from .models import Account, WebhookEvent
         from .stripe_gateway import ProviderUnavailable, StripeGateway
 
@@ -114,7 +115,7 @@ def make_app(platform) -> typer.Typer:
         out: dict = {"providers": [p.id for p in providers.enabled(platform)],
                      "stripe": {"configured": settings.stripe_enabled, "reachable": None, "error": None,
                                 "webhook_secrets": len(settings.webhook_secrets())},
-                     "platform_fee_percent": str(settings.platform_fee_percent)}
+                     "platform_fee_percent": percent(settings.platform_fee_percent)}
         if settings.stripe_enabled:
             try:
                 StripeGateway(settings).ping()
@@ -130,7 +131,7 @@ def make_app(platform) -> typer.Typer:
             out["artists"] = [{"artist": a.name, "account": acct.external_id if acct else None,
                                "charges_enabled": bool(acct and acct.charges_enabled),
                                "payouts_enabled": bool(acct and acct.payouts_enabled),
-                               "fee_percent": str(acct.fee_percent) if acct and acct.fee_percent is not None else None}
+                               "fee_percent": percent(acct.fee_percent) if acct and acct.fee_percent is not None else None}
                               for a, acct in artists]
         st = out["stripe"]
         if as_json:

@@ -14,15 +14,22 @@ from .gateways import gateway
 from .models import Account
 
 
+def percent(value) -> str:
+    """7.50 → "7.5", 10 → "10"."""
+    from decimal import Decimal
+
+    return format(Decimal(str(value)).quantize(Decimal("0.01")).normalize(), "f")
+
+
 def view(acct: Account | None, settings) -> dict[str, Any]:
     if acct is None:
         return {"connected": False, "account_id": None, "charges_enabled": False, "payouts_enabled": False,
-                "details_submitted": False, "requirements": [], "fee_percent": str(settings.platform_fee_percent),
+                "details_submitted": False, "requirements": [], "fee_percent": percent(settings.platform_fee_percent),
                 "fee_override": False}
     return {"connected": bool(acct.external_id), "account_id": acct.external_id,
             "charges_enabled": acct.charges_enabled, "payouts_enabled": acct.payouts_enabled,
             "details_submitted": acct.details_submitted, "requirements": list(acct.requirements or []),
-            "fee_percent": str(acct.fee_percent if acct.fee_percent is not None else settings.platform_fee_percent),
+            "fee_percent": percent(acct.fee_percent if acct.fee_percent is not None else settings.platform_fee_percent),
             "fee_override": acct.fee_percent is not None}
 
 
