@@ -37,14 +37,33 @@ class FastResponse:
 class FastRequest:
     """What a fast handler sees of the request (headers decoded lazily)."""
 
-    __slots__ = ("scope", "platform", "params", "_headers", "state")
+    __slots__ = ("scope", "platform", "params", "_headers", "state", "_receive")
 
-    def __init__(self, scope: dict, platform: "Platform", params: dict[str, str]):
+    def __init__(self, scope: dict, platform: "Platform", params: dict[str, str], receive=None):
         self.scope = scope
         self.platform = platform
         self.params = params
         self._headers: dict[str, str] | None = None
         self.state: dict[str, Any] = {}
+        self._receive = receive
+
+    async def body(self, limit: int = 1 << 20) -> bytes:
+        """The whole request body (at most ``limit`` bytes, else 413). A handler that reads the
+        body must answer the request itself (not hand it on)."""
+        if self._receive is None:
+            return b""
+        chunks, size = [], 0
+        while True:
+            message = await self._receive()
+            if message["type"] != "http.request":
+                raise Problem(400, "validation", "the request was interrupted")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, "payload-too-large", f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
 
     def header(self, name: str) -> str | None:
         if self._headers is None:
@@ -144,7 +163,7 @@ async def serve(route: FastRoute, params: dict[str, str], scope, receive, send, 
                 observe: Callable[[str, str, int, float], None]) -> bool:
     """Answer the request; ``False`` when the handler handed it on (returned ``None``)."""
     start = time.perf_counter()
-    req = FastRequest(scope, platform, params)
+    req = FastRequest(scope, platform, params, receive)
     try:
         if route.plugin is not None and not platform.plugins.is_enabled(route.plugin):
             raise Problem(404, "plugin-disabled", f"the {route.plugin} plugin is not enabled")

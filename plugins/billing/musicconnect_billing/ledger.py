@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .models import WebhookEvent
@@ -20,13 +20,12 @@ _sqlite_writes = threading.Lock()  # SQLite: acks queue here, not in SQLite's sl
 
 def store(platform, session, provider: str, event: dict[str, Any]) -> uuid.UUID:
     """Add ``event`` to the ledger in ``session``'s transaction; its job is sent after commit."""
-    row = WebhookEvent(id=uuid.uuid4(), provider=provider, event_id=str(event["id"]), type=str(event.get("type", "")),
-                       payload=event, created=int(event.get("created") or 0), status="received",
-                       received_at=platform.clock.now())
-    session.add(row)
-    session.flush()
-    platform.jobs.enqueue(JOB, session=session, subject=("billing-event", row.id), event_id=str(row.id))
-    return row.id
+    row_id = uuid.uuid4()
+    session.execute(insert(WebhookEvent).values(
+        id=row_id, provider=provider, event_id=str(event["id"]), type=str(event.get("type", ""))[:80], payload=event,
+        created=int(event.get("created") or 0), status="received", attempts=0, received_at=platform.clock.now()))
+    platform.jobs.enqueue(JOB, session=session, subject=("billing-event", row_id), event_id=str(row_id))
+    return row_id
 
 
 def receive(platform, provider: str, event: dict[str, Any]) -> tuple[uuid.UUID | None, bool]:

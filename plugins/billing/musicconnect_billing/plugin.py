@@ -34,6 +34,15 @@ def register_routes(platform):
 
 
 @hookimpl
+def register_fast_routes(platform):
+    from musicconnect.fastpath import FastRoute
+
+    from .api import WEBHOOK_PATH, webhook_fast
+
+    return [FastRoute("POST", WEBHOOK_PATH, webhook_fast)]
+
+
+@hookimpl
 def register_commands(platform):
     from .cli import make_app
 
