@@ -437,6 +437,20 @@ def _refund_init(self, *args, **kwargs):
 
 R.Refund.__init__ = _refund_init
 
+# charges carry Stripe's standard card fee (2.9% + 30 cents), as Stripe's balance transactions do
+_orig_txn_init = R.BalanceTransaction.__init__
+
+
+def _txn_init(self, *args, **kwargs):
+    _orig_txn_init(self, *args, **kwargs)
+    if self.type == "charge" and self.amount > 0:
+        self.fee = (self.amount * 29 + 500) // 1000 + 30  # half up
+        self.fee_details = [{"amount": self.fee, "currency": self.currency, "type": "stripe_fee",
+                             "description": "Stripe processing fees"}]
+
+
+R.BalanceTransaction.__init__ = _txn_init
+
 # subscription events carry prices too
 _orig_event_init = R.Event.__init__
 

@@ -18,6 +18,9 @@ class StripeReader:
     def fetch_account(self, account_id: str, session=None) -> dict[str, Any]:
         return self.api.fetch_account(account_id)
 
+    def charge_fee(self, ref: str) -> int | None:
+        return self.api.charge_fee(ref)
+
 
 def gateway(platform, provider: str):
     if provider == "stripe":

@@ -92,7 +92,8 @@ def handle(platform, session: Session, provider: str, type_: str, event: dict[st
         if status == "ignored":
             return status, note
         if type_ == "invoice.paid":
-            return "processed", revenue.record_payment(platform, session, provider, obj)
+            return "processed", revenue.record_payment(platform, session, provider, obj,
+                                                       gateway(platform, provider).charge_fee)
         return "processed", revenue.record_failure(platform, session, provider, obj)
     if type_ == "charge.refunded":
         note = revenue.record_refund(platform, session, provider, obj)

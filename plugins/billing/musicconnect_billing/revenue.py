@@ -45,8 +45,10 @@ def _charge_ref(invoice: dict[str, Any]) -> str | None:
     return None
 
 
-def record_payment(platform, session: Session, provider: str, invoice: dict[str, Any]) -> str:
-    """One row per paid invoice (idempotent by invoice id) and a ``payment.succeeded`` event."""
+def record_payment(platform, session: Session, provider: str, invoice: dict[str, Any],
+                   fee_of_charge=None) -> str:
+    """One row per paid invoice (idempotent by invoice id) and a ``payment.succeeded`` event.
+    ``fee_of_charge(ref)`` looks up the provider's processing fee, when it can."""
     amount = int(invoice.get("amount_paid") or 0)
     if amount <= 0:
         return "nothing paid"
@@ -63,10 +65,12 @@ def record_payment(platform, session: Session, provider: str, invoice: dict[str,
     split = platform.payments.split(row.artist_id, amount, currency)
     platform_fee = amount - split["artist_net"]
     at = ts((invoice.get("status_transitions") or {}).get("paid_at")) or platform.clock.now()
+    charge_ref = _charge_ref(invoice)
+    provider_fee = fee_of_charge(charge_ref) if fee_of_charge and charge_ref else None
     session.add(Revenue(id=uuid.uuid4(), provider=provider, kind="payment", external_id=invoice["id"],
-                        charge_ref=_charge_ref(invoice), subscription_id=sub_id, artist_id=row.artist_id,
+                        charge_ref=charge_ref, subscription_id=sub_id, artist_id=row.artist_id,
                         user_id=row.user_id, tier_id=row.tier_id, gross=amount, currency=currency,
-                        provider_fee=invoice.get("_provider_fee"), platform_fee=platform_fee,
+                        provider_fee=provider_fee, platform_fee=platform_fee,
                         artist_net=split["artist_net"], occurred_at=at))
     session.flush()
     platform.payments.publish(session, PaymentEvent(

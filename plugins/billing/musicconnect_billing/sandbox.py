@@ -73,6 +73,9 @@ class SandboxReader:
     def fetch_account(self, account_id: str, session: Session) -> dict[str, Any]:
         raise Problem(404, "not-found", "the sandbox has no connected accounts")
 
+    def charge_fee(self, ref: str) -> int | None:
+        return None  # no money moves, no processing fee
+
 
 def price_of(tier: Tier, interval: str) -> dict[str, Any]:
     amount = tier.price_amount if interval == "month" else tier.yearly_amount

@@ -117,5 +117,20 @@ class StripeGateway:
     def create_account_link(self, params: dict) -> dict:
         return self._call(self.c.v1.account_links.create, params=params)
 
+    def charge_fee(self, charge_or_intent: str) -> int | None:
+        """Stripe's processing fee of a charge (from its balance transaction), when known."""
+        if charge_or_intent.startswith("pi_"):
+            pi = self._call(self.c.v1.payment_intents.retrieve, charge_or_intent)
+            charge = pi.get("latest_charge")
+            charge = charge.get("id") if isinstance(charge, dict) else charge
+            if not charge:
+                return None
+        else:
+            charge = charge_or_intent
+        txn = self._call(self.c.v1.charges.retrieve, charge).get("balance_transaction")
+        if isinstance(txn, str):
+            txn = self._call(self.c.v1.balance_transactions.retrieve, txn)
+        return int(txn["fee"]) if isinstance(txn, dict) and txn.get("fee") is not None else None
+
     def ping(self) -> dict:
         return self._call(self.c.v1.balance.retrieve)
