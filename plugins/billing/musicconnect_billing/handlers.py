@@ -34,22 +34,10 @@ def sync_subscription(platform, session: Session, provider: str, sub_id: str) ->
             raise
         log.warning("billing: %s subscription %s does not exist at the provider; event stored, not applied",
                     provider, sub_id)
-        _forget_placeholder(session, provider, sub_id)
         return "ignored", f"subscription {sub_id} does not exist at {provider}"
-    if applied is None:
-        _forget_placeholder(session, provider, sub_id)
+    if applied is None:  # our row stays, without a fan: a later event may still tie it to one
         return "ignored", note
     return "processed", note
-
-
-def _forget_placeholder(session: Session, provider: str, sub_id: str) -> None:
-    """Drop the row a claim created for a subscription we cannot tie to a fan."""
-    from .models import Subscription
-
-    row = session.scalar(select(Subscription).where(Subscription.provider == provider,
-                                                    Subscription.external_id == sub_id))
-    if row is not None and row.user_id is None:
-        session.delete(row)
 
 
 def _remember_customer(platform, provider: str, customer: str | None, user_ref: Any) -> None:

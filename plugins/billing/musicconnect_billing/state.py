@@ -85,15 +85,19 @@ def lock_row(session: Session, provider: str, external_id: str, now: datetime) -
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(Subscription).values(
-        id=uuid.uuid4(), provider=provider, external_id=external_id, status="incomplete", amount=0, currency="USD",
-        interval="month", cancel_at_period_end=False, created_at=now, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["provider", "external_id"]))
-    row = session.scalar(select(Subscription).where(Subscription.provider == provider,
-                                                    Subscription.external_id == external_id)
-                         .with_for_update().execution_options(populate_existing=True))
-    row.updated_at = now
-    return row
+    for _ in range(5):
+        session.execute(insert(Subscription).values(
+            id=uuid.uuid4(), provider=provider, external_id=external_id, status="incomplete", amount=0,
+            currency="USD", interval="month", cancel_at_period_end=False, sync_ticket=0, applied_ticket=0,
+            created_at=now, updated_at=now,
+        ).on_conflict_do_nothing(index_elements=["provider", "external_id"]))
+        row = session.scalar(select(Subscription).where(Subscription.provider == provider,
+                                                        Subscription.external_id == external_id)
+                             .with_for_update().execution_options(populate_existing=True))
+        if row is not None:  # (None: deleted between the two statements; insert again)
+            row.updated_at = now
+            return row
+    raise RuntimeError(f"could not create or lock the row of subscription {external_id}")
 
 
 def claim(platform, provider: str, external_id: str) -> int:
