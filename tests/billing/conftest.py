@@ -66,13 +66,13 @@ class Env:
         self.platform.jobs.wait_idle(timeout=60)
 
 
-def _env(mc_make_platform, billing_config: dict):
+def _env(mc_make_platform, billing_config: dict, **overrides):
     from starlette.testclient import TestClient
 
     from musicconnect.app import create_app
 
     p = mc_make_platform(extra_plugins=[("billing", billing), ("fanclub", fanclub)], entry_points=False,
-                         plugin_config={"billing": billing_config})
+                         plugin_config={"billing": billing_config}, **overrides)
     artist = make_user(p, "artist", artist_name="Nova")
     fan = make_user(p, "fan")
     admin = make_user(p, "admin")

@@ -44,6 +44,11 @@ def test_providers_list_the_sandbox_clearly_labelled(sandbox_env):
     assert r.status_code == 200
     assert [(p["id"], p["plugin"]) for p in r.json()] == [("sandbox", "billing")]
     assert "no real money" in r.json()[0]["label"]
+    paths = sandbox_env.client.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/billing/checkout", "/api/v1/billing/portal", "/api/v1/billing/subscriptions/{sub_id}/change",
+                 "/api/v1/billing/subscriptions/{sub_id}/preview", "/api/v1/billing/webhooks/{provider_id}",
+                 "/api/v1/billing/connect"):
+        assert path in paths
 
 
 def test_subscribe_upgrade_downgrade_cancel(sandbox_env):

@@ -301,6 +301,29 @@ def test_price_change_creates_a_new_price_and_archives_the_old(stripe_env):
 
     counts = sync_artist(env.platform, StripeGateway(env.platform.plugin_settings("billing")), env.artist.artist_id)
     assert (counts["created"], counts["archived"]) == (0, 0)
+    # retiring the tier archives its prices: nobody can buy it any more
+    assert env.client.delete(f"/api/v1/artists/{env.artist.artist_id}/tiers/{env.tiers['supporter'].id}",
+                             headers=env.artist.headers).status_code == 204
+    env.wait()
+    with env.platform.session() as s:
+        prices = s.scalars(select(Price).where(Price.tier_id == env.tiers["supporter"].id)).all()
+    assert prices and not any(p.active for p in prices)
+    assert all(env.stripe.sdk.v1.prices.retrieve(p.external_id).active is False for p in prices)
+
+
+def test_webhooks_without_the_fast_path(mc_make_platform, stripe_url):
+    """``MC_FAST_PATH=false``: the same route, served by FastAPI."""
+    from tests.billing.conftest import STRIPE_KEY, _env
+
+    p, artist, fan, admin, tiers, client = _env(mc_make_platform, {
+        "stripe_secret_key": STRIPE_KEY, "stripe_api_base": stripe_url,
+        "stripe_webhook_secrets": "whsec_test_current"}, fast_path=False)
+    with client:
+        event = {"id": "evt_slow_path", "type": "ping", "created": 1, "data": {"object": {"id": "x"}}}
+        assert deliver(client, event).json() == {"received": True, "duplicate": False, "id": "evt_slow_path"}
+        assert deliver(client, event).json()["duplicate"] is True
+        problem(client.post("/api/v1/billing/webhooks/stripe", content=b"{}"), 400, "invalid-signature")
+        problem(client.post("/api/v1/billing/webhooks/paypal", content=b"{}"), 404, "unknown-payment-provider")
 
 
 def test_failed_processing_is_retried_from_the_ledger(stripe_env, stripe_url):
