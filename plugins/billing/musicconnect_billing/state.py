@@ -116,6 +116,8 @@ def sync(platform, session: Session, settings: BillingSettings, provider: str, e
     current = fetch()
     row = lock_row(session, provider, external_id, platform.clock.now())
     if ticket <= (row.applied_ticket or 0):
+        if row.user_id is None or row.tier_id is None:  # the newer fetch could not be tied to a fan either
+            return None, f"unknown customer or price for subscription {external_id}"
         return row, "a newer state was already applied"
     row.applied_ticket = ticket
     return apply(platform, session, settings, provider, current, row)
