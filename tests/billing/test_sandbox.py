@@ -2,7 +2,6 @@
 same state machine, entitlements and events as Stripe, with no network."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 from sqlalchemy import select
 

@@ -14,7 +14,7 @@ from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, Tier
 from musicconnect.web import current_actor, ensure_artist_owner, get_platform, require_admin, require_scope
 
-from . import connect, providers, revenue
+from . import connect, providers
 from .models import Account, Revenue, Subscription
 
 router = APIRouter()
