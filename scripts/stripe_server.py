@@ -216,6 +216,16 @@ def _snapshot(sub) -> dict:
             "status": sub.status, "metadata": dict(sub.metadata or {})}
 
 
+def _updated(sub, before: dict):
+    """Announce what changed since ``before`` (``customer.subscription.updated`` with Stripe's
+    ``previous_attributes``) and answer with the subscription."""
+    after = _snapshot(sub)
+    previous = {k: v for k, v in before.items() if after.get(k) != v}
+    if previous:
+        _event("customer.subscription.updated", sub, previous)
+    return S.json_response(_with_prices(sub._export()))
+
+
 async def create_subscription(request):
     data = await S.get_post_data(request) or {}
     data, extras = _sub_params(data)
@@ -238,11 +248,7 @@ async def update_subscription(request):
     elif data:
         R.Subscription._api_update(sub.id, **data)
     _apply_extras(sub, extras)
-    after = _snapshot(sub)
-    previous = {k: v for k, v in before.items() if after.get(k) != v}
-    if previous:
-        _event("customer.subscription.updated", sub, previous)
-    return S.json_response(_with_prices(sub._export()))
+    return _updated(sub, before)
 
 
 def retrieve_subscription(request):
@@ -381,11 +387,7 @@ async def renew(request):
     for key in [k for k in store if k.startswith("invoice:") and k not in known]:
         if store[key].status != "paid":  # localstripe marks the subscription past_due without telling
             _event("invoice.payment_failed", store[key])
-    after = _snapshot(sub)
-    previous = {k: v for k, v in before.items() if after.get(k) != v}
-    if previous:
-        _event("customer.subscription.updated", sub, previous)
-    return S.json_response(_with_prices(sub._export()))
+    return _updated(sub, before)
 
 
 def related_events(request):

@@ -150,8 +150,7 @@ def change(sub_id: uuid.UUID, body: ChangeIn, actor: Actor = Depends(current_act
         tier, old = providers.change_checks(s, sub, body.tier_id)
         s.expunge_all()
     provider = providers.by_id(sub.provider)
-    result = provider.change(platform, sub, tier, old)
-    providers.apply_now(platform, sub.provider, result)
+    providers.apply_change(platform, sub.provider, sub.external_id, lambda: provider.change(platform, sub, tier, old))
     with platform.session() as s:
         return sub_view(s, s.get(Subscription, sub_id))
 
@@ -162,8 +161,9 @@ def _set_cancel(sub_id: uuid.UUID, actor: Actor, platform, at_period_end: bool):
         if sub.status not in ("active", "trialing", "past_due"):
             raise Problem(409, "subscription-ended", "this subscription is not active")
         s.expunge(sub)
-    result = providers.by_id(sub.provider).set_cancel(platform, sub, at_period_end)
-    providers.apply_now(platform, sub.provider, result)
+    provider = providers.by_id(sub.provider)
+    providers.apply_change(platform, sub.provider, sub.external_id,
+                           lambda: provider.set_cancel(platform, sub, at_period_end))
     with platform.session() as s:
         return sub_view(s, s.get(Subscription, sub_id))
 
