@@ -150,7 +150,8 @@ def change(sub_id: uuid.UUID, body: ChangeIn, actor: Actor = Depends(current_act
         tier, old = providers.change_checks(s, sub, body.tier_id)
         s.expunge_all()
     provider = providers.by_id(sub.provider)
-    providers.apply_change(platform, sub.provider, sub.external_id, lambda: provider.change(platform, sub, tier, old))
+    result = provider.change(platform, sub, tier, old)
+    providers.apply_now(platform, sub.provider, result)
     with platform.session() as s:
         return sub_view(s, s.get(Subscription, sub_id))
 
@@ -161,9 +162,8 @@ def _set_cancel(sub_id: uuid.UUID, actor: Actor, platform, at_period_end: bool):
         if sub.status not in ("active", "trialing", "past_due"):
             raise Problem(409, "subscription-ended", "this subscription is not active")
         s.expunge(sub)
-    provider = providers.by_id(sub.provider)
-    providers.apply_change(platform, sub.provider, sub.external_id,
-                           lambda: provider.set_cancel(platform, sub, at_period_end))
+    result = providers.by_id(sub.provider).set_cancel(platform, sub, at_period_end)
+    providers.apply_now(platform, sub.provider, result)
     with platform.session() as s:
         return sub_view(s, s.get(Subscription, sub_id))
 

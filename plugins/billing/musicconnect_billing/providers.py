@@ -256,25 +256,23 @@ def by_id(provider: str):
     return {"stripe": STRIPE, "sandbox": SANDBOX}[provider]
 
 
-def apply_change(platform, provider: str, external_id: str, call) -> None:
-    """Make a change at the provider with ``call()`` (which returns the subscription as the
-    provider now has it) and apply that answer at once, so the fan sees the change without
-    waiting for the webhook. The ticket is claimed before the call: like a refetch, the answer
-    is no older than any event that arrived before it."""
+def apply_now(platform, provider: str, sub_obj: dict[str, Any]) -> None:
+    """After a change we asked the provider for, apply its current state at once (the fan sees
+    the change now); the webhook that follows finds nothing left to do. The state is refetched
+    after a ticket is claimed rather than taken from the change's answer: a worker may claim a
+    later ticket while the change is in flight and fetch the state from before it, and only a
+    fetch that starts after our claim is sure to be at least as new as every later-ticketed one."""
     settings = platform.plugin_settings("billing")
-    with platform.session() as s:
-        state.sync(platform, s, settings, provider, external_id, call)
+    external_id = sub_obj["id"]
 
-
-def apply_current(platform, provider: str, external_id: str) -> None:
-    """Refetch a subscription and apply it (after a change made outside ``apply_change``)."""
     def fetch() -> dict[str, Any]:
         if provider == "stripe":
             return STRIPE._api(platform).fetch_subscription(external_id)
         with platform.session() as s:
             return sandbox.get(s, external_id, "subscription")
 
-    apply_change(platform, provider, external_id, fetch)
+    with platform.session() as s:
+        state.sync(platform, s, settings, provider, external_id, fetch)
 
 
 def entitlement_of(session: Session, sub: Subscription) -> Entitlement | None:

@@ -78,7 +78,7 @@ def pay(cs_id: str, request: Request, platform=Depends(get_platform)):
     _guard(platform)
     with platform.session() as s:
         cs = sandbox.pay_checkout(platform, s, cs_id)
-    providers.apply_current(platform, "sandbox", cs["subscription"])
+    providers.apply_now(platform, "sandbox", {"id": cs["subscription"]})
     if "application/json" in request.headers.get("accept", ""):
         with platform.session() as s:
             sub = s.scalar(select(Subscription).where(Subscription.provider == "sandbox",
@@ -151,7 +151,7 @@ def renew_now(sub_id: uuid.UUID, body: RenewIn, actor: Actor = Depends(require_a
         if body.fail:
             sandbox.fail_next_payment(platform, s, ext)
         sandbox.renew(platform, s, sandbox.get(s, ext, "subscription"))
-    providers.apply_current(platform, "sandbox", ext)
+    providers.apply_now(platform, "sandbox", {"id": ext})
     from .api import sub_view
 
     with platform.session() as s:
