@@ -235,3 +235,32 @@ def test_sandbox_portal_page_cancels_and_switches(sandbox_env):
     url2 = env.client.post("/api/v1/billing/portal", json={}, headers=stranger.headers).json()["url"]
     token2 = url2.split("/portal/")[1].split("?")[0]
     problem(env.client.post(f"/api/v1/billing/sandbox/portal/{token2}/subscriptions/{sub_id}/resume"), 404)
+
+
+def test_an_older_fetch_never_overwrites_a_newer_one(sandbox_env):
+    """A worker fetches the subscription, a change lands and is applied meanwhile, then the worker
+    applies what it fetched: its earlier ticket loses, the entitlement keeps the newer state."""
+    from musicconnect_billing import sandbox, state
+
+    env = sandbox_env
+    sub_id = _pay(env, _checkout(env))
+    with env.platform.session() as s:
+        from musicconnect_billing.models import Subscription
+
+        ext = s.get(Subscription, __import__("uuid").UUID(sub_id)).external_id
+
+    def slow_fetch():
+        with env.platform.session() as s:
+            stale = sandbox.get(s, ext, "subscription")  # supporter
+        r = env.client.post(f"/api/v1/billing/subscriptions/{sub_id}/change",
+                            json={"tier_id": str(env.tiers["superfan"].id)}, headers=env.fan.headers)
+        assert r.json()["entitlement"]["tier_id"] == str(env.tiers["superfan"].id)
+        return stale
+
+    settings = env.platform.plugin_settings("billing")
+    with env.platform.session() as s:
+        row, note = state.sync(env.platform, s, settings, "sandbox", ext, slow_fetch)
+    assert note == "a newer state was already applied"
+    env.wait()
+    [ent] = _ents(env)
+    assert ent.tier_id == env.tiers["superfan"].id
