@@ -9,6 +9,8 @@ Fixtures
 ``mc_app`` / ``mc_client``  the ASGI app and a ``TestClient`` (lifespan run: jobs worker on)
 ``mc_users``      a fan, an artist and an admin with ``.headers`` for requests
 
+Helpers: :func:`concurrently` fires N attempts at the same instant (limits under concurrency).
+
 Databases: SQLite by default. Set ``MC_TEST_DATABASE_URL`` to a PostgreSQL server URL (its
 maintenance database) and each test gets a fresh database cloned from a migrated template.
 ``MC_TEST_REDIS_URL`` makes platforms use Redis (flushed before each test) for jobs, pub/sub,
@@ -227,3 +229,30 @@ class TestUsers:
 def mc_users(mc_platform) -> TestUsers:
     return TestUsers(fan=make_user(mc_platform, "fan"), artist=make_user(mc_platform, "artist", artist_name="Test Artist"),
                      admin=make_user(mc_platform, "admin"), platform=mc_platform)
+
+
+def concurrently(n: int, attempt, *, timeout: float = 60.0) -> list:
+    """Run ``attempt(i)`` for ``i in range(n)`` in ``n`` threads released at the same instant
+    (a barrier), and return the results in order; an exception is returned in its slot.
+
+    The shared helper for "a limit holds under concurrency": fire N simultaneous requests through
+    one ``TestClient`` (its portal runs them concurrently on the app's event loop and thread pool)
+    or N direct service calls, then count what succeeded::
+
+        codes = concurrently(10, lambda i: client.post(url, json=body, headers=h).status_code)
+        assert codes.count(201) == 5
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(n)
+
+    def run(i: int):
+        barrier.wait(timeout)
+        try:
+            return attempt(i)
+        except Exception as exc:  # returned, so that one failure does not hide the others
+            return exc
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n), timeout=timeout))
