@@ -36,6 +36,18 @@ def check_key(key: str) -> str:
     return key
 
 
+def check_within(key: str, within: str) -> str:
+    """``key`` (a valid key) lies strictly under the non-empty prefix ``within``."""
+    check_key(key)
+    head = within.strip("/")
+    if not head:
+        raise StorageError("signing needs the item's own prefix; an empty prefix signs nothing")
+    check_key(head)
+    if not key.startswith(head + "/"):
+        raise StorageError(f"refusing to sign {key!r}: it lies outside {head + '/'!r}")
+    return key
+
+
 class Storage(ABC):
     backend: str
 
@@ -60,8 +72,16 @@ class Storage(ABC):
     @abstractmethod
     def list(self, prefix: str) -> Iterator[str]: ...
 
+    def signed_url(self, key: str, ttl: int | None = None, *, within: str, filename: str | None = None) -> str:
+        """A signed, expiring URL for ``key``, which must lie under ``within``: the prefix that the
+        signing item owns (``tracks/<id>/v3/``, ``posts/<id>/``). The prefix is required and never
+        empty, so a key that reached a signer from anywhere else (a client's JSON, a stale row)
+        cannot be turned into a link to another item's files."""
+        check_within(key, within)
+        return self._presign(key, ttl, filename)
+
     @abstractmethod
-    def signed_url(self, key: str, ttl: int | None = None, *, filename: str | None = None) -> str: ...
+    def _presign(self, key: str, ttl: int | None, filename: str | None) -> str: ...
 
     def move_prefix(self, src: str, dst: str) -> int:
         """Move every object under ``src`` to ``dst`` (old URLs stop working at once)."""
@@ -168,8 +188,7 @@ class LocalStorage(Storage):
         msg = f"{key}\n{expires}\n{filename or ''}".encode()
         return base64.urlsafe_b64encode(hmac.new(self._secret, msg, hashlib.sha256).digest()[:24]).decode().rstrip("=")
 
-    def signed_url(self, key: str, ttl: int | None = None, *, filename: str | None = None) -> str:
-        check_key(key)
+    def _presign(self, key: str, ttl: int | None, filename: str | None) -> str:
         exp = self._now() + (ttl or self.default_ttl)
         q = {"exp": str(exp), "sig": self.sign(key, exp, filename)}
         if filename:
@@ -266,8 +285,8 @@ class S3Storage(Storage):
                                        Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
         return len(keys)
 
-    def signed_url(self, key: str, ttl: int | None = None, *, filename: str | None = None) -> str:
-        params = {"Bucket": self.bucket, "Key": check_key(key)}
+    def _presign(self, key: str, ttl: int | None, filename: str | None) -> str:
+        params = {"Bucket": self.bucket, "Key": key}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
         url = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl or self.default_ttl)

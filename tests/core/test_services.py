@@ -43,12 +43,12 @@ def test_signed_urls(mc_client, mc_platform, mc_clock):
     if st.backend == "s3":
         st.ensure_bucket()
         st.put_bytes("media/x.txt", b"hello")
-        url = st.signed_url("media/x.txt", 60)
+        url = st.signed_url("media/x.txt", 60, within="media")
         q = parse_qs(urlsplit(url).query)
         assert "X-Amz-Signature" in q and q["X-Amz-Expires"] == ["60"]  # moto does not check signatures
         return
     st.put_bytes("media/x.txt", b"hello")
-    url = st.signed_url("media/x.txt", 60, filename="x.txt")
+    url = st.signed_url("media/x.txt", 60, within="media/", filename="x.txt")
     path = url[len("http://testserver"):]
     r = mc_client.get(path)
     assert r.status_code == 200 and r.content == b"hello" and "x.txt" in r.headers["content-disposition"]
@@ -62,7 +62,7 @@ def test_signed_urls(mc_client, mc_platform, mc_clock):
 
 def test_cdn_base_url_for_local(mc_make_platform):
     p = mc_make_platform(cdn_base_url="https://cdn.example.net", storage_backend="local", s3_bucket=None)
-    assert p.storage.signed_url("a/b.ts").startswith("https://cdn.example.net/media/a/b.ts?exp=")
+    assert p.storage.signed_url("a/b.ts", within="a").startswith("https://cdn.example.net/media/a/b.ts?exp=")
 
 
 # ---------------------------------------------------------------- jobs

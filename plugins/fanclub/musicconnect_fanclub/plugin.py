@@ -37,7 +37,7 @@ def serialize_content(platform, item, viewer):
         return None
     from .posts import with_image_urls
 
-    return with_image_urls(platform, item.data or {})
+    return with_image_urls(platform, item.id, item.data or {})
 
 
 @hookimpl

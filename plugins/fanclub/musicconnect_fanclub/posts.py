@@ -129,10 +129,11 @@ def _store_post(platform, actor, artist_id, title, body, visibility, tier_id, pu
         raise
 
 
-def with_image_urls(platform, data: dict) -> dict | None:
+def with_image_urls(platform, post_id, data: dict) -> dict | None:
     if not data.get("images"):
         return None
-    return {"images": [{name: {"url": platform.storage.signed_url(v["key"], 3600), "width": v["width"],
+    own = f"posts/{post_id}/"  # a post signs only its own images
+    return {"images": [{name: {"url": platform.storage.signed_url(v["key"], 3600, within=own), "width": v["width"],
                                "height": v["height"]} for name, v in img.items()} for img in data["images"]]}
 
 

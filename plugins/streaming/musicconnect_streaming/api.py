@@ -293,7 +293,8 @@ def preview(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), 
     """Redirect to the 30-second preview (public for every published track: discovery)."""
     with platform.session() as s:
         item, row = _visible_published(platform, s, track_id, actor)
-        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/preview.m4a", 3600)
+        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/preview.m4a", 3600,
+                                          within=prefix(track_id, row.version))
     return RedirectResponse(url, status_code=307)
 
 
@@ -354,7 +355,8 @@ def download(track_id: uuid.UUID, actor: Actor = Depends(current_actor), platfor
         artist = s.get(Artist, item.artist_id)
         fname = media_filename(artist.name, item.title)
         ttl = settings.download_url_ttl
-        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/download.m4a", ttl, filename=fname)
+        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/download.m4a", ttl, filename=fname,
+                                          within=prefix(track_id, row.version))
         return {"url": url, "expires_at": now + timedelta(seconds=ttl), "filename": fname,
                 "used_this_month": used + 1, "monthly_limit": limit}
 

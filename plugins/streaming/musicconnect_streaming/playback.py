@@ -161,7 +161,7 @@ def _signed_body(platform, info: PlaybackInfo, rendition: dict) -> tuple[str, st
     body = []
     for name, dur in rendition["segments"]:
         body.append(f"#EXTINF:{dur:.6f},")
-        body.append(platform.storage.signed_url(f"{base}/hls/{rendition['name']}/{name}", ttl))
+        body.append(platform.storage.signed_url(f"{base}/hls/{rendition['name']}/{name}", ttl, within=base))
     body.append("#EXT-X-ENDLIST")
     value = (head, "\n".join(body))
     platform.cache.set(key, value)

@@ -7,7 +7,7 @@ from musicconnect import ContentKind, JobSpec, Vote, hookimpl
 from musicconnect.fastpath import FastRoute
 
 from . import playback, plays
-from .pipeline import MAX_RETRIES, transcode
+from .pipeline import MAX_RETRIES, prefix, transcode
 from .settings import StreamingSettings
 
 
@@ -118,7 +118,7 @@ def serialize_content(platform, item, viewer):
             if row is not None:
                 out["renditions"] = [{"name": r["name"], "bandwidth": r["bandwidth"],
                                       "average_bandwidth": r["average_bandwidth"]} for r in row.renditions]
-                out["covers"] = {size: platform.storage.signed_url(key, 3600)
+                out["covers"] = {size: platform.storage.signed_url(key, 3600, within=prefix(item.id, version))
                                  for size, key in (row.artwork.get("covers") or {}).items()}
     return {"streaming": out}
 
