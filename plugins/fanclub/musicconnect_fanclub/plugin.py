@@ -6,10 +6,11 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
-from musicconnect import ContentKind, Metric, Problem, hookimpl
+from musicconnect import ContentKind, Metric, hookimpl
 from musicconnect.models import DomainEvent, Entitlement, Tier
 
 from . import models, rules  # noqa: F401 (models: their tables join the metadata whenever the plugin loads)
+from .schema import validate_post
 
 
 @hookimpl
@@ -51,20 +52,10 @@ def register_migrations(platform):
     return Path(__file__).parent / "migrations"
 
 
-def _validate_post(data: dict) -> dict:
-    body = data.get("body", "")
-    if not isinstance(body, str) or len(body) > 20000:
-        raise Problem(422, "validation", "a post's body must be text of at most 20000 characters")
-    out = {"body": body}
-    for key in ("images", "tracks"):  # set by the posts route, kept on edits
-        if key in data:
-            out[key] = data[key]
-    return out
-
-
 @hookimpl
 def register_content_kinds(platform):
-    return [ContentKind("post", "Post", "A text post for fans, public or for a tier.", validate=_validate_post)]
+    # ``data`` is checked by the post model (unknown fields rejected, no storage keys, bounded)
+    return [ContentKind("post", "Post", "A text post for fans, public or for a tier.", validate=validate_post)]
 
 
 # ---------------------------------------------------------------- milestones

@@ -3,6 +3,8 @@ comments and reactions by members."""
 from __future__ import annotations
 
 import io
+import logging
+import threading
 import uuid
 from datetime import datetime
 
@@ -16,11 +18,11 @@ from musicconnect.models import ContentItem, Entitlement
 from musicconnect.web import current_actor, denial, ensure_artist_owner, get_platform, optional_actor
 
 from .models import Comment, Follow, Reaction
+from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
 
 router = APIRouter()
-MAX_IMAGES = 10
+log = logging.getLogger("musicconnect.fanclub")
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
-SIZES = (("full", 1600), ("thumb", 400))
 REACTIONS = ("heart", "fire", "clap", "laugh", "wow", "sad")
 
 
@@ -102,26 +104,26 @@ async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Dep
 
 def _store_post(platform, actor, artist_id, title, body, visibility, tier_id, publish_at, track_ids, images):
     cid = uuid.uuid4()
+    # the same model as every other way in (generic content API, edits): nothing the client sent
+    # becomes a storage key; keys are derived from the post id (schema.image_key)
+    data = parse_post_data({"body": body, "tracks": [str(t) for t in track_ids],
+                            "images": [{name: {"width": w, "height": h} for name, _, w, h in sizes}
+                                       for sizes in images]})
     stored = []
     try:
         with platform.session() as s:
-            for t in track_ids:
+            for t in data.tracks:
                 item = s.get(ContentItem, t)
                 if item is None or item.kind != "track" or item.artist_id != artist_id:
                     raise Problem(422, "validation", f"{t} is not a track of this artist")
-            meta = []
             for i, sizes in enumerate(images):
-                entry = {}
-                for name, data, w, h in sizes:
-                    key = f"posts/{cid}/img{i}_{name}.jpg"
-                    platform.storage.put_bytes(key, data, "image/jpeg")
+                for name, blob, _, _ in sizes:
+                    key = image_key(cid, i, name)
+                    platform.storage.put_bytes(key, blob, "image/jpeg")
                     stored.append(key)
-                    entry[name] = {"key": key, "width": w, "height": h}
-                meta.append(entry)
             item = platform.content.create(s, artist_id=artist_id, kind="post", title=title, visibility=visibility,
                                            required_tier_id=tier_id, publish_at=publish_at, status="ready",
-                                           data={"body": body, "images": meta, "tracks": [str(t) for t in track_ids]},
-                                           actor_id=actor.user_id, item_id=cid)
+                                           data=data.stored(), actor_id=actor.user_id, item_id=cid)
             return platform.content.serialize(item, actor)
     except BaseException:
         for key in stored:  # nothing half-written
@@ -129,12 +131,44 @@ def _store_post(platform, actor, artist_id, title, body, visibility, tier_id, pu
         raise
 
 
-def with_image_urls(platform, post_id, data: dict) -> dict | None:
-    if not data.get("images"):
+_reported: set[str] = set()  # posts whose malformed data this process has already logged
+_reported_lock = threading.Lock()
+
+
+def _report_once(post_id, what: str) -> None:
+    """One warning line per malformed post per process, not a traceback on every listing."""
+    pid = str(post_id)
+    with _reported_lock:
+        if pid in _reported:
+            return
+        if len(_reported) >= 100_000:
+            _reported.clear()
+        _reported.add(pid)
+    log.warning("fanclub: post %s has malformed data (%s); it is served without those parts", pid, what)
+
+
+def with_image_urls(platform, post_id, data) -> dict | None:
+    """Signed URLs of a post's own images. The keys are derived from the post id, so a row can
+    only ever point under ``posts/<post_id>/``; unusable entries (a foreign key from an older
+    row, nonsense) are skipped and logged once."""
+    images = data.get("images") if isinstance(data, dict) else None
+    if not images:
+        return None
+    if not isinstance(images, list):
+        _report_once(post_id, "images is not a list")
         return None
     own = f"posts/{post_id}/"  # a post signs only its own images
-    return {"images": [{name: {"url": platform.storage.signed_url(v["key"], 3600, within=own), "width": v["width"],
-                               "height": v["height"]} for name, v in img.items()} for img in data["images"]]}
+    out, bad = [], max(0, len(images) - MAX_IMAGES)
+    for i, entry in enumerate(images[:MAX_IMAGES]):
+        img = stored_image(post_id, i, entry)
+        if img is None:
+            bad += 1
+            continue
+        out.append({name: {"url": platform.storage.signed_url(image_key(post_id, i, name), 3600, within=own), **size}
+                    for name, size in img.items()})
+    if bad:
+        _report_once(post_id, f"{bad} unusable image entr{'y' if bad == 1 else 'ies'}")
+    return {"images": out} if out else None
 
 
 def supported_or_followed(s, platform, user_id) -> set[uuid.UUID]:
@@ -147,11 +181,14 @@ def supported_or_followed(s, platform, user_id) -> set[uuid.UUID]:
 
 
 @router.get("/feed")
-def feed(limit: int = Query(30, ge=1, le=100), before: datetime | None = None, actor: Actor = Depends(current_actor),
-         platform=Depends(get_platform)):
+def feed(limit: int = Query(30, ge=1, le=100),
+         before: datetime | None = Query(None, description="an ISO 8601 date-time with its time zone"),
+         actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
     """Posts and tracks of the artists you follow or support, newest first. Gated items you cannot
     open yet appear as locked teasers; unreleased ones only once your early access opens.
-    Page with ``before`` = the last item's ``publish_at``."""
+    Page with ``before`` = the last item's ``publish_at`` (with its time zone)."""
+    if before is not None and before.tzinfo is None:
+        raise Problem(422, "validation", "before needs a time zone (for example 2026-06-01T12:00:00Z)")
     now = platform.clock.now()
     with platform.session() as s:
         artists = supported_or_followed(s, platform, actor.user_id)
@@ -183,7 +220,11 @@ def _member_item(s, platform, actor: Actor, content_id: uuid.UUID, action: str) 
         raise NotFound("content")
     decision = platform.access.decide(actor, "view", resource_of(item))
     if not decision.allowed:
-        raise denial(actor, decision) if item.status == "ready" else NotFound("content")
+        # only a published tier item is no secret (its teaser is in the feed and the listings);
+        # drafts, take-downs and anything not yet released answer as if they did not exist
+        if item.status == "ready" and item.visibility == "tier" and item.publish_at <= platform.clock.now():
+            raise denial(actor, decision)
+        raise NotFound("content")
     if actor.is_admin or actor.artist_id == item.artist_id:
         return item
     if not platform.access.context(actor, item.artist_id).effective():
