@@ -11,10 +11,12 @@ from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, Tier, User
 from musicconnect.web import current_actor, ensure_artist_owner, get_platform
 
+from . import quota
 from .models import BackstagePost, Follow, Message
 from .quota import month_bounds
 
 router = APIRouter()
+MAX_OFFSET = 10_000_000
 
 
 def _artist(s, artist_id: uuid.UUID) -> Artist:
@@ -83,11 +85,13 @@ def dm_state(platform, s, actor: Actor, artist: Artist) -> dict:
     limit = context.perks().get("direct_messages")
     limit = int(limit) if isinstance(limit, int) and not isinstance(limit, bool) else 0
     start, reset = month_bounds(context.now, artist.timezone)
-    used = s.scalar(select(func.count()).select_from(Message).where(
-        Message.artist_id == artist.id, Message.fan_id == actor.user_id, Message.sender == "fan",
-        Message.created_at >= start)) or 0
+    used = quota.used(s, actor.user_id, artist.id, start)
     return {"limit": limit, "used": used, "remaining": max(0, limit - used), "resets_at": reset.isoformat(),
-            "timezone": artist.timezone}
+            "timezone": artist.timezone, "_start": start}
+
+
+def _public(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not k.startswith("_")}
 
 
 @router.get("/artists/{artist_id}/me")
@@ -100,7 +104,7 @@ def my_membership(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), p
         tier = context.tier(best.tier_id) if best else None
         return {"following": s.get(Follow, (actor.user_id, artist_id)) is not None,
                 "tier": {"id": str(tier.id), "key": tier.key, "name": tier.name, "rank": tier.rank} if tier else None,
-                "perks": context.perks(), "direct_messages": dm_state(platform, s, actor, artist)}
+                "perks": context.perks(), "direct_messages": _public(dm_state(platform, s, actor, artist))}
 
 
 # ---------------------------------------------------------------- direct messages
@@ -117,7 +121,8 @@ def _msg(m: Message) -> dict:
              responses={403: {"description": "no DM perk"}, 429: {"description": "monthly quota used"}})
 def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends(current_actor),
                    platform=Depends(get_platform)):
-    """Message an artist, within your tier's monthly quota (perk ``direct_messages``)."""
+    """Message an artist, within your tier's monthly quota (perk ``direct_messages``). The quota
+    is taken atomically: of N messages sent at once with M left, exactly M are accepted."""
     with platform.session() as s:
         artist = _artist(s, artist_id)
         if actor.artist_id == artist_id:
@@ -125,7 +130,8 @@ def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends
         state = dm_state(platform, s, actor, artist)
         if state["limit"] == 0:
             raise Problem(403, "no-dm-perk", "your tier does not include direct messages to this artist")
-        if state["remaining"] == 0:
+        used = quota.take(s, actor.user_id, artist_id, state["_start"], state["limit"])
+        if used is None:
             from datetime import datetime
 
             retry = int((datetime.fromisoformat(state["resets_at"]) - platform.clock.now()).total_seconds())
@@ -136,27 +142,33 @@ def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends
                     created_at=platform.clock.now())
         s.add(m)
         platform.emit(s, "fan.messaged", actor_id=actor.user_id, artist_id=artist_id, subject=("message", m.id))
-        return {**_msg(m), "remaining": state["remaining"] - 1, "resets_at": state["resets_at"]}
+        return {**_msg(m), "remaining": max(0, state["limit"] - used), "resets_at": state["resets_at"]}
+
+
+Limit = Query(100, ge=1, le=200, description="at most this many rows")
+Offset = Query(0, ge=0, le=MAX_OFFSET, description="skip this many rows")
 
 
 @router.get("/artists/{artist_id}/messages")
-def my_conversation(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def my_conversation(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset,
+                    actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
     """Your conversation with this artist, oldest first."""
     with platform.session() as s:
         _artist(s, artist_id)
         rows = s.scalars(select(Message).where(Message.artist_id == artist_id, Message.fan_id == actor.user_id)
-                         .order_by(Message.created_at)).all()
+                         .order_by(Message.created_at, Message.id).limit(limit).offset(offset)).all()
         return [_msg(m) for m in rows]
 
 
 @router.get("/artists/{artist_id}/conversations")
-def conversations(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def conversations(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset, actor: Actor = Depends(current_actor),
+                  platform=Depends(get_platform)):
     """The artist's inbox: one row per fan, latest message first."""
     ensure_artist_owner(actor, artist_id)
     with platform.session() as s:
         rows = s.execute(select(Message.fan_id, func.max(Message.created_at), func.count())
                          .where(Message.artist_id == artist_id).group_by(Message.fan_id)
-                         .order_by(func.max(Message.created_at).desc())).all()
+                         .order_by(func.max(Message.created_at).desc(), Message.fan_id).limit(limit).offset(offset)).all()
         out = []
         for fan_id, last, n in rows:
             u = s.get(User, fan_id)
@@ -166,12 +178,12 @@ def conversations(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), p
 
 
 @router.get("/artists/{artist_id}/conversations/{fan_id}")
-def conversation(artist_id: uuid.UUID, fan_id: uuid.UUID, actor: Actor = Depends(current_actor),
-                 platform=Depends(get_platform)):
+def conversation(artist_id: uuid.UUID, fan_id: uuid.UUID, limit: int = Limit, offset: int = Offset,
+                 actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
     ensure_artist_owner(actor, artist_id)
     with platform.session() as s:
         rows = s.scalars(select(Message).where(Message.artist_id == artist_id, Message.fan_id == fan_id)
-                         .order_by(Message.created_at)).all()
+                         .order_by(Message.created_at, Message.id).limit(limit).offset(offset)).all()
         return [_msg(m) for m in rows]
 
 
@@ -211,15 +223,15 @@ def _post(p: BackstagePost) -> dict:
 
 
 @router.get("/artists/{artist_id}/backstage")
-def backstage(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=200), actor: Actor = Depends(current_actor),
-              platform=Depends(get_platform)):
+def backstage(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=200), offset: int = Offset,
+              actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
     """Backstage posts, newest first, each with its replies (oldest first)."""
     with platform.session() as s:
         _artist(s, artist_id)
         _backstage_allowed(platform, actor, artist_id)
         posts = s.scalars(select(BackstagePost).where(BackstagePost.artist_id == artist_id,
                                                       BackstagePost.parent_id.is_(None))
-                          .order_by(BackstagePost.created_at.desc()).limit(limit)).all()
+                          .order_by(BackstagePost.created_at.desc(), BackstagePost.id).limit(limit).offset(offset)).all()
         out = []
         for p in posts:
             replies = s.scalars(select(BackstagePost).where(BackstagePost.parent_id == p.id)

@@ -71,3 +71,15 @@ class WrappedShare(Base):
     show_name: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class DmCounter(Base):
+    """Messages one fan has sent one artist in one quota period (the artist's calendar month,
+    ``period_start`` as a UTC instant). The quota is taken with one conditional UPDATE
+    (``used < limit``) whose row count says yes or no: atomic on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "fanclub_dm_counters"
+    fan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    used: Mapped[int] = mapped_column(default=0)
