@@ -68,6 +68,7 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         assert split["artist_net"] == 900 and split["shares"][0].amount == 100
         p.plugin_settings("recorder")
         seed_demo(p)
+        assert p.scopes()["recorder:read"] == "read what the recorder saw"  # asks register_scopes
         from musicconnect import migrate
         migrate.histories(p)  # asks register_migrations
         from cli_import import plugin_command_names

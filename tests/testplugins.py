@@ -83,13 +83,15 @@ def make_recorder():
 
 
     import typer
-    from fastapi import APIRouter
+    from fastapi import APIRouter, Depends
+
+    from musicconnect.web import public
 
     from musicconnect import JobSpec, PluginSettings
 
     router = APIRouter()
 
-    @router.get("/ping")
+    @router.get("/ping", dependencies=[Depends(public)])
     def ping():
         return {"pong": True}
 
@@ -105,10 +107,12 @@ def make_recorder():
     specs = {
         "register_routes": lambda platform: router,
         "register_commands": lambda platform: typer.Typer(),
-        "register_fast_routes": lambda platform: [FastRoute("GET", "/api/v1/recorder/echo/{word}", fast_echo)],
+        "register_fast_routes": lambda platform: [FastRoute("GET", "/api/v1/recorder/echo/{word}", fast_echo,
+                                                                           scope="public")],
         "register_jobs": lambda platform: [JobSpec("noop", lambda ctx, **kw: {"ok": True}, max_retries=0)],
         "register_migrations": None,
         "register_settings": lambda platform: RecSettings,
+        "register_scopes": lambda platform: {"recorder:read": "read what the recorder saw"},
         "on_startup": None, "on_shutdown": None, "seed_demo": None,
         "register_content_kinds": lambda platform: [ContentKind("memo", "Memo")],
         "on_content_created": None, "on_content_published": None, "on_content_updated": None,

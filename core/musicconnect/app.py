@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -13,6 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from . import __version__
+from .apilimits import SCOPE_KEY as RATE_SCOPE_KEY
+from .routescopes import close_undeclared
 from .errors import Problem, install_handlers
 from .fastpath import FastRoute, FastRouter
 from .fastpath import serve as serve_fast
@@ -69,6 +72,9 @@ class MetricsMiddleware:
         async def _send(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                verdict = scope.get(RATE_SCOPE_KEY)
+                if verdict is not None:  # IETF RateLimit fields on every counted response
+                    message["headers"] = [*message.get("headers", ()), *verdict.headers()]
             await send(message)
 
         try:
@@ -103,10 +109,12 @@ def mount_fast_routes(app: "MusicConnectApp", platform: Platform) -> None:
         for route in FAST_ROUTES:
             router.add(route)
         if platform.settings.storage_backend == "local":
-            router.add(FastRoute("GET", "/media/{key:path}", media_fast))
+            router.add(FastRoute("GET", "/media/{key:path}", media_fast, scope="public"))
         for plugin, route in platform.plugins.collect("register_fast_routes", platform=platform):
-            if isinstance(route, FastRoute):
-                router.add(FastRoute(route.method, route.path, route.handler, route.plugin or plugin))
+            if isinstance(route, FastRoute) and route.scope is None:
+                log.error("plugin %s: fast route %s %s declares no scope; not mounted", plugin, route.method, route.path)
+            elif isinstance(route, FastRoute):
+                router.add(dataclasses.replace(route, plugin=route.plugin or plugin))
             else:
                 log.error("plugin %s returned %r from register_fast_routes, not a FastRoute", plugin, route)
     app.fast = router
@@ -129,12 +137,25 @@ def mount_plugin_routes(app: FastAPI, platform: Platform) -> list[str]:
         if not isinstance(router, APIRouter):
             log.error("plugin %s returned %r from register_routes, not an APIRouter", name, router)
             continue
+        close_undeclared(router, f"plugin {name}")
         app.include_router(router, prefix=f"/api/v1/{name}", tags=[name], dependencies=[Depends(plugin_guard(name))])
         added.append(name)
     mounted.update(added)
     if added:
+        apply_body_limits(app)
         app.openapi_schema = None
     return added
+
+
+def apply_body_limits(app: FastAPI) -> None:
+    from fastapi.routing import APIRoute
+    from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+
+    for r in app.routes:
+        n = getattr(getattr(r, "endpoint", None), "__mc_body_limit__", None)
+        if isinstance(r, APIRoute) and n is not None and not getattr(r, "_mc_body_limited", False):
+            r.app = RequestBodyLimitMiddleware(r.app, max_body_size=n)
+            r._mc_body_limited = True
 
 
 async def _follow_plugin_state(app: FastAPI, platform: Platform, interval: float) -> None:
@@ -191,6 +212,7 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
 
     app = MusicConnectApp(
         title=f"{platform.settings.platform_name} API", version=__version__, lifespan=lifespan,
+        max_body_size=platform.settings.max_body_bytes,
         description="Self-hosted streaming and memberships for independent artists. Errors are RFC 9457 "
                     "problem+json documents whose `type` is stable (see docs/problems.md).",
     )
@@ -202,9 +224,12 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     from .api import artists, auth, content, me, system
 
     for module in (me, auth, artists, content):  # the hottest routes are matched first
+        close_undeclared(module.router, "core")
         app.include_router(module.router, prefix="/api/v1")
+    close_undeclared(system.router, "core")
     app.include_router(system.router)
     app.router.routes.append(Route("/media/{key:path}", system.media, methods=["GET", "HEAD"]))
     mount_plugin_routes(app, platform)
+    apply_body_limits(app)
     mount_fast_routes(app, platform)
     return app

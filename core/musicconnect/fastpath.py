@@ -37,15 +37,44 @@ class FastResponse:
 class FastRequest:
     """What a fast handler sees of the request (headers decoded lazily)."""
 
-    __slots__ = ("scope", "platform", "params", "_headers", "state", "_receive")
+    __slots__ = ("scope", "platform", "params", "_headers", "state", "_receive", "route")
 
-    def __init__(self, scope: dict, platform: "Platform", params: dict[str, str], receive=None):
+    def __init__(self, scope: dict, platform: "Platform", params: dict[str, str], receive=None,
+                 route: "FastRoute | None" = None):
         self.scope = scope
         self.platform = platform
         self.params = params
         self._headers: dict[str, str] | None = None
         self.state: dict[str, Any] = {}
         self._receive = receive
+        self.route = route
+
+    async def actor(self):
+        """Who is calling, enforcing the route's declared ``scope``: ``None`` for an anonymous
+        caller (or a token without the scope) on an ``optional`` or public route; 401 when the
+        route needs a caller; 403 ``insufficient-scope`` for a token without the scope on a
+        required route. The user snapshot lands in ``state["user"]``."""
+        from .api.deps import authenticate, bearer_token
+
+        route = self.route
+        token = bearer_token(self.header("authorization"))
+        if route is not None and route.scope == "public":
+            return None
+        optional = route is None or route.optional
+        if token is None:
+            if optional:
+                return None
+            from .errors import Unauthorized
+
+            raise Unauthorized()
+        actor, snap = await authenticate(self.platform, token)
+        self.state["user"] = snap
+        need = route.scope if route is not None else None
+        if need is not None and not actor.has_scope(need):
+            if optional:
+                return None
+            raise Problem(403, "insufficient-scope", f"this token lacks the {need!r} scope", required_scope=need)
+        return actor
 
     async def body(self, limit: int = 1 << 20) -> bytes:
         """The whole request body (at most ``limit`` bytes, else 413). A handler that reads the
@@ -94,12 +123,19 @@ Handler = Callable[[FastRequest], Awaitable[FastResponse | None]]
 @dataclass(frozen=True, slots=True)
 class FastRoute:
     """``path`` is a template like ``/api/v1/streaming/tracks/{track_id}/key``; each ``{name}``
-    matches one path segment. ``plugin`` routes answer 404 while that plugin is disabled."""
+    matches one path segment. ``plugin`` routes answer 404 while that plugin is disabled.
+
+    ``scope`` declares who may call it, as FastAPI routes do (``musicconnect.routescopes``): a
+    scope a token must carry, or ``"public"`` (no authentication; e.g. a route guarded by a signed
+    token of its own). ``optional=True`` lets anonymous callers in. The handler enforces it by
+    calling ``await request.actor()``. A route without ``scope`` is refused at mount."""
 
     method: str
     path: str
     handler: Handler
     plugin: str | None = None
+    scope: str | None = None
+    optional: bool = False
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -163,7 +199,7 @@ async def serve(route: FastRoute, params: dict[str, str], scope, receive, send, 
                 observe: Callable[[str, str, int, float], None]) -> bool:
     """Answer the request; ``False`` when the handler handed it on (returned ``None``)."""
     start = time.perf_counter()
-    req = FastRequest(scope, platform, params, receive)
+    req = FastRequest(scope, platform, params, receive, route)
     try:
         if route.plugin is not None and not platform.plugins.is_enabled(route.plugin):
             raise Problem(404, "plugin-disabled", f"the {route.plugin} plugin is not enabled")

@@ -68,6 +68,14 @@ def register_migrations(platform):
 
 
 @hookspec
+def register_scopes(platform):
+    """Return ``{"area:verb": "what it allows", ...}``: the scopes this plugin's routes declare
+    (``musicconnect.web.scope``), so personal API tokens can be given them. Collected; listed by
+    ``GET /api/v1/scopes``; a token asking for a scope nobody declares is refused.
+    """
+
+
+@hookspec
 def register_settings(platform):
     """Return a pydantic model class (usually ``musicconnect.PluginSettings``) for this plugin.
 

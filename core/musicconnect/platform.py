@@ -3,6 +3,7 @@ process (and once per test). Every hook receives it first."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 from functools import cached_property
@@ -148,6 +149,25 @@ class Platform:
         key = ("content", content_id)
         self.cache.invalidate(key)
         on_commit(session, lambda: self.invalidate(key))
+
+    def scopes(self) -> dict[str, str]:
+        """Every scope a personal API token may carry: the core's and each enabled plugin's."""
+        from .identity.tokens import CORE_SCOPES
+
+        out = dict(CORE_SCOPES)
+        for plugin, declared in self.plugins.collect("register_scopes", platform=self):
+            for name, what in (declared or {}).items():
+                if re.fullmatch(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*", name):
+                    out.setdefault(name, str(what))
+                else:
+                    log.error("plugin %s declares a malformed scope %r ('area:verb')", plugin, name)
+        return out
+
+    @cached_property
+    def api_limits(self):
+        from .apilimits import ApiLimits
+
+        return ApiLimits(self.settings)
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         self.invalidate(("user", user_id))

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     platform_name: str = "MusicConnect"
     base_url: str = "http://127.0.0.1:8000"
+    allowed_origins: str = Field(default="", description=(
+        "comma-separated origins (https://app.example.com) that, besides base_url, client-supplied return "
+        "URLs may point at (musicconnect.redirects)"))
     data_dir: Path = Path("data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
     redis_url: str | None = None
@@ -36,7 +39,22 @@ class Settings(BaseSettings):
     login_ip_failures_limit: str = "30/minute"
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
+    register_ip_limit: str = "10/hour"  # sign-ups per client address
+    refresh_ip_limit: str = "60/minute"  # refresh-token exchanges per client address
+    password_hash_concurrency: int = Field(default=0, ge=0, description=(
+        "argon2 hashes computed at once per process (each takes argon2_memory_cost KiB); 0 = CPU count"))
     cache_ttl: float = 30.0
+
+    # HTTP API guard rails (docs/security.md)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="request body cap; routes may declare more")
+    rate_limits_enabled: bool = True
+    rate_limit_anonymous: str = "300/minute"  # per client address
+    rate_limit_fan: str = "600/minute"  # per signed-in user
+    rate_limit_member: str = "1800/minute"  # per user holding a paid tier of any artist
+    rate_limit_artist: str = "1800/minute"  # artists and admins
+    rate_limit_token: str = "900/minute"  # per personal API token
+    metrics_token: SecretStr | None = Field(default=None, description=(
+        "bearer token for /metrics; unset: /metrics answers loopback clients and admins only"))
     fast_path: bool = True  # serve hot routes before FastAPI (see musicconnect.fastpath)
 
     # storage
@@ -63,6 +81,14 @@ class Settings(BaseSettings):
 
     # raw TOML tables for plugins, filled from the config file
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict, exclude=True)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> str:
+        from .redirects import parse_origin
+
+        values = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
+        return ",".join(parse_origin(v) for v in values if v.strip())
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":

@@ -1,10 +1,17 @@
 """Public request helpers for plugin routes: FastAPI dependencies, and the authentication that
-fast-path handlers (:mod:`musicconnect.fastpath`) call themselves."""
+fast-path handlers (:mod:`musicconnect.fastpath`) call themselves.
+
+Every route declares who may call it with exactly one of ``scope("area:verb")``,
+``scope("area:verb", optional=True)``, ``public`` or ``session_only`` (see
+:mod:`musicconnect.routescopes`); ``current_actor`` / ``optional_actor`` declare nothing and make a
+route session-only."""
 from .api.deps import (authenticate, bearer_token, current_actor, ensure_artist_owner, get_platform, optional_actor,
-                       require_admin, require_role, require_scope)
+                       public, require_admin, require_role, require_scope, scope, session_only)
+from .routescopes import body_limit
 from .access import denial
 from .contracts import Actor
 from .errors import problem_response
+from .redirects import check_return_url
 
 
 async def actor_for(platform, user_id) -> Actor | None:
@@ -17,5 +24,5 @@ async def actor_for(platform, user_id) -> Actor | None:
         return None
     return Actor(snap.id, snap.role, snap.artist_id)
 
-__all__ = ["actor_for", "authenticate", "denial", "bearer_token", "current_actor", "ensure_artist_owner", "get_platform", "optional_actor",
+__all__ = ["actor_for", "authenticate", "check_return_url", "denial", "bearer_token", "current_actor", "ensure_artist_owner", "get_platform", "optional_actor",
            "problem_response", "require_admin", "require_role", "require_scope"]

@@ -6,6 +6,8 @@ import pytest
 import testplugins
 from helpers import bearer, problem
 
+from musicconnect.testing import make_user
+
 
 @pytest.fixture(params=[True, False], ids=["fast", "fastapi"])
 def client_and_users(request, mc_make_platform):
@@ -50,7 +52,7 @@ def test_fast_routes_of_plugins_follow_enabled_state(mc_make_platform):
         p.plugins.apply_state({"recorder": False})
         problem(client.get("/api/v1/recorder/echo/x"), 404, "plugin-disabled")
         assert client.get("/api/v1/recorder/echo/x/y").status_code == 404  # no template matches: FastAPI's 404
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers=make_user(p, "admin").headers).text
         assert 'route="/api/v1/recorder/echo/{word}",status="200"' in text
 
 

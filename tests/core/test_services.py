@@ -189,13 +189,31 @@ def test_rate_limiter(mc_platform):
 
 # ---------------------------------------------------------------- ops endpoints
 
-def test_health_ready_metrics(mc_client):
+def test_health_ready_metrics(mc_client, mc_users):
     assert mc_client.get("/healthz").json() == {"status": "ok"}
     ready = mc_client.get("/readyz").json()
     assert ready["status"] == "ok" and ready["checks"]["database"] == "ok"
     mc_client.get("/api/v1/artists")
-    text = mc_client.get("/metrics").text
+    problem(mc_client.get("/metrics"), 401, "unauthorized")  # not public (issue 9)
+    problem(mc_client.get("/metrics", headers=mc_users.fan.headers), 401, "unauthorized")
+    text = mc_client.get("/metrics", headers=mc_users.admin.headers).text
     assert 'musicconnect_http_requests_total{method="GET",route="/api/v1/artists",status="200"}' in text
+
+
+def test_metrics_token_and_loopback(mc_make_platform):
+    from pydantic import SecretStr
+    from starlette.testclient import TestClient
+
+    from musicconnect.app import create_app
+
+    with TestClient(create_app(mc_make_platform()), client=("127.0.0.1", 5000)) as local:
+        assert local.get("/metrics").status_code == 200  # a local scraper, no token configured
+    p = mc_make_platform(metrics_token=SecretStr("scrape-me"))
+    with TestClient(create_app(p), client=("127.0.0.1", 5000)) as client:
+        problem(client.get("/metrics"), 401, "unauthorized")  # a token is configured: loopback is not enough
+        problem(client.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
+        assert "musicconnect_http_requests_total" in client.get(
+            "/metrics", headers={"Authorization": "Bearer scrape-me"}).text
 
 
 def test_readyz_reports_a_dead_database(mc_make_platform, tmp_path):
@@ -218,15 +236,16 @@ def test_readyz_reports_a_dead_database(mc_make_platform, tmp_path):
 def test_unexpected_errors_are_problems(mc_make_platform):
     import types
 
-    from fastapi import APIRouter
+    from fastapi import APIRouter, Depends
     from starlette.testclient import TestClient
 
     from musicconnect import hookimpl
     from musicconnect.app import create_app
+    from musicconnect.web import public
 
     router = APIRouter()
 
-    @router.get("/crash")
+    @router.get("/crash", dependencies=[Depends(public)])
     def crash():
         raise ValueError("secret internals")
 

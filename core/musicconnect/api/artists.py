@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -14,7 +14,11 @@ from ..contracts import Actor, Metric, MetricWindow
 from ..errors import Conflict, Invalid, NotFound, Problem
 from ..models import Artist, Entitlement, Tier, User
 from ..platform import Platform
-from .deps import ensure_artist_owner, get_platform, require_scope
+from .deps import ensure_artist_owner, get_platform, public, require_scope
+from .schemas import MAX_OFFSET
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)  # metric windows end inside this range
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 from .schemas import (ArtistOut, ArtistPatch, CompIn, EntitlementOut, MetricsOut, TierIn, TierOut, TierPatch,
                       artist_dict, entitlement_dict, tier_dict)
 
@@ -31,9 +35,9 @@ def get_artist(s, ref: str) -> Artist:
     return artist
 
 
-@router.get("", response_model=list[ArtistOut])
+@router.get("", response_model=list[ArtistOut], dependencies=[Depends(public)])
 def list_artists(q: str | None = Query(default=None, max_length=100), limit: int = Query(50, ge=1, le=200),
-                 offset: int = Query(0, ge=0), platform: Platform = Depends(get_platform)):
+                 offset: int = Query(0, ge=0, le=MAX_OFFSET), platform: Platform = Depends(get_platform)):
     with platform.session() as s:
         stmt = select(Artist).order_by(Artist.name).limit(limit).offset(offset)
         if q:
@@ -42,7 +46,8 @@ def list_artists(q: str | None = Query(default=None, max_length=100), limit: int
         return [artist_dict(a) for a in s.scalars(stmt)]
 
 
-@router.get("/{artist_ref}", response_model=ArtistOut, responses={404: {"description": "no such artist"}})
+@router.get("/{artist_ref}", response_model=ArtistOut, responses={404: {"description": "no such artist"}},
+            dependencies=[Depends(public)])
 def read_artist(artist_ref: str, platform: Platform = Depends(get_platform)):
     """An artist by id or slug."""
     with platform.session() as s:
@@ -74,7 +79,7 @@ def patch_artist(artist_id: uuid.UUID, body: ArtistPatch, actor: Actor = Depends
 
 # ---------------------------------------------------------------- tiers
 
-@router.get("/{artist_id}/tiers", response_model=list[TierOut])
+@router.get("/{artist_id}/tiers", response_model=list[TierOut], dependencies=[Depends(public)])
 def list_tiers(artist_id: uuid.UUID, include_retired: bool = False, platform: Platform = Depends(get_platform)):
     """The artist's tiers by rank (retired ones only with include_retired)."""
     with platform.session() as s:
@@ -173,7 +178,7 @@ def retire_tier(artist_id: uuid.UUID, tier_id: uuid.UUID, actor: Actor = Depends
 
 @router.get("/{artist_id}/entitlements", response_model=list[EntitlementOut])
 def list_members(artist_id: uuid.UUID, effective_only: bool = True, limit: int = Query(100, ge=1, le=500),
-                 offset: int = Query(0, ge=0), actor: Actor = Depends(require_scope("analytics:read")),
+                 offset: int = Query(0, ge=0, le=MAX_OFFSET), actor: Actor = Depends(require_scope("analytics:read")),
                  platform: Platform = Depends(get_platform)):
     """The artist's members: who holds which tier, from which source."""
     ensure_artist_owner(actor, artist_id)
@@ -249,6 +254,8 @@ def metrics(artist_id: uuid.UUID, metric: list[str] | None = Query(default=None,
         get_artist(s, str(artist_id))
     if end is not None and end.tzinfo is None:
         raise Invalid("end needs a time zone")
+    if end is not None and not (EARLIEST <= end <= LATEST):
+        raise Invalid(f"end must lie between {EARLIEST.date()} and {LATEST.date()}")
     stop = end or platform.clock.now()
     window = MetricWindow(start=stop - timedelta(days=days), end=stop)
     index = _metric_index(platform)

@@ -7,7 +7,7 @@ from ..accounts import create_user, normalise_email
 from ..errors import Problem, Unauthorized
 from ..models import User
 from ..platform import Platform
-from .deps import get_platform
+from .deps import get_platform, public
 from .schemas import LoginIn, RefreshIn, RegisterIn, RegisterOut, TokenOut, user_dict
 from sqlalchemy import select
 
@@ -19,7 +19,7 @@ def _pair(pair) -> dict:
             "token_type": pair.token_type, "expires_in": pair.expires_in}
 
 
-@router.post("/register", response_model=RegisterOut, status_code=201,
+@router.post("/register", response_model=RegisterOut, status_code=201, dependencies=[Depends(public)],
              responses={409: {"description": "email taken"}, 422: {"description": "invalid email or weak password"}})
 def register(body: RegisterIn, platform: Platform = Depends(get_platform)):
     """Create a fan or artist account and sign it in. Artists get the default tiers."""
@@ -31,7 +31,7 @@ def register(body: RegisterIn, platform: Platform = Depends(get_platform)):
     return out
 
 
-@router.post("/login", response_model=TokenOut,
+@router.post("/login", response_model=TokenOut, dependencies=[Depends(public)],
              responses={401: {"description": "wrong email or password"}, 429: {"description": "too many failures"}})
 def login(body: LoginIn, request: Request, platform: Platform = Depends(get_platform)):
     """Exchange email and password for an access token and a refresh token.
@@ -61,7 +61,7 @@ def login(body: LoginIn, request: Request, platform: Platform = Depends(get_plat
     return _pair(pair)
 
 
-@router.post("/refresh", response_model=TokenOut, responses={401: {"description": "invalid, expired or reused"}})
+@router.post("/refresh", response_model=TokenOut, dependencies=[Depends(public)], responses={401: {"description": "invalid, expired or reused"}})
 def refresh(body: RefreshIn, platform: Platform = Depends(get_platform)):
     """Spend a refresh token for a new pair. Using a spent refresh token again signs out its whole family."""
     try:
@@ -75,7 +75,7 @@ def refresh(body: RefreshIn, platform: Platform = Depends(get_platform)):
     return _pair(pair)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, dependencies=[Depends(public)])
 def logout(body: RefreshIn, platform: Platform = Depends(get_platform)):
     """Sign out this session (its refresh token family). Access tokens expire on their own."""
     with platform.session() as s:

@@ -15,7 +15,8 @@ from ..errors import NotFound, Problem
 from ..models import ContentItem
 from ..platform import Platform
 from .artists import get_artist
-from .deps import ensure_artist_owner, get_platform, optional_actor, require_scope
+from .deps import ensure_artist_owner, get_platform, public, require_scope, scope
+from .schemas import MAX_OFFSET
 from .schemas import ContentIn, ContentOut, ContentPatch, TakeDownIn
 
 router = APIRouter(tags=["content"])
@@ -29,14 +30,14 @@ def teaser(item: ContentItem) -> dict:
             "publish_at": item.publish_at.isoformat(), "locked": True}
 
 
-@router.get("/content-kinds")
+@router.get("/content-kinds", dependencies=[Depends(public)])
 def content_kinds(platform: Platform = Depends(get_platform)):
     """The kinds of content the enabled plugins offer."""
     return [{"name": k.name, "title": k.title, "description": k.description, "plugin": p, "creatable": k.creatable}
             for name, (p, k) in sorted(platform.content.kinds().items())]
 
 
-@router.get("/payment-providers")
+@router.get("/payment-providers", dependencies=[Depends(public)])
 def payment_providers(platform: Platform = Depends(get_platform)):
     """The payment providers the enabled plugins offer (checkout goes to exactly one by id)."""
     return [{"id": pid, "label": getattr(prov, "label", pid), "plugin": plugin}
@@ -61,7 +62,7 @@ def create_content(artist_id: uuid.UUID, body: ContentIn, actor: Actor = Depends
 
 @router.get("/artists/{artist_id}/content", response_model=list[ContentOut])
 def list_content(artist_id: uuid.UUID, kind: str | None = None, limit: int = Query(50, ge=1, le=200),
-                 offset: int = Query(0, ge=0), actor: Actor | None = Depends(optional_actor),
+                 offset: int = Query(0, ge=0, le=MAX_OFFSET), actor: Actor | None = Depends(scope("content:read", optional=True)),
                  platform: Platform = Depends(get_platform)):
     """The artist's content, newest first, as this viewer may see it: full items where access is
     granted, locked teasers for published gated items, nothing of drafts or future releases."""
@@ -86,7 +87,7 @@ def list_content(artist_id: uuid.UUID, kind: str | None = None, limit: int = Que
 
 @router.get("/content/{content_id}", response_model=ContentOut,
             responses={401: {"description": "sign in"}, 403: {"description": "no access"}, 404: {"description": "none"}})
-def read_content(content_id: uuid.UUID, actor: Actor | None = Depends(optional_actor),
+def read_content(content_id: uuid.UUID, actor: Actor | None = Depends(scope("content:read", optional=True)),
                  platform: Platform = Depends(get_platform)):
     with platform.session() as s:
         item = s.get(ContentItem, content_id)

@@ -15,7 +15,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from ..apilimits import SCOPE_KEY as RATE_SCOPE_KEY
 from ..contracts import Actor
+from ..routescopes import ScopeDecl
 from ..errors import Forbidden, Problem, Unauthorized
 from ..identity.tokens import API_TOKEN_PREFIX, sha256
 from ..models import ApiToken, User
@@ -35,6 +37,7 @@ class UserSnapshot:
     artist_id: uuid.UUID | None
     is_active: bool
     me: bytes  # the serialised /me document
+    is_member: bool = False  # holds a paid tier of some artist now (for rate-limit classes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +58,21 @@ def load_user(platform: Platform, user_id: uuid.UUID) -> UserSnapshot | None:
         if user is None:
             return None
         snap = UserSnapshot(user.id, user.role, user.artist.id if user.artist else None, user.is_active,
-                            me_document(user))
+                            me_document(user), _is_member(s, platform, user.id))
     cache.set(("user", user_id), snap, generation=gen)
     return snap
+
+
+def _is_member(s, platform: Platform, user_id: uuid.UUID) -> bool:
+    from sqlalchemy import or_
+
+    from ..models import Entitlement, Tier
+
+    now = platform.clock.now()
+    return s.scalar(select(Entitlement.id).join(Tier, Tier.id == Entitlement.tier_id).where(
+        Entitlement.user_id == user_id, Tier.price_amount > 0,
+        Entitlement.status.in_(("active", "past_due", "cancelled")), Entitlement.starts_at <= now,
+        or_(Entitlement.expires_at.is_(None), Entitlement.expires_at > now)).limit(1)) is not None
 
 
 async def user_snapshot(platform: Platform, user_id: uuid.UUID) -> UserSnapshot | None:
@@ -130,8 +145,95 @@ async def _actor(request: Request) -> Actor | None:
     return await resolve_actor(request, request.app.state.platform, token)
 
 
-# Each dependency below is one flat function (no nested Depends on the hot path); ``bearer`` is
-# declared only so that OpenAPI shows the security scheme.
+# Every route declares what it needs with exactly one of the dependencies below (see
+# musicconnect.routescopes): ``scope("area:verb")``, ``scope(..., optional=True)``, ``public`` or
+# ``session_only``. Each is one flat function (no nested Depends on the hot path); ``bearer`` is
+# declared only so that OpenAPI shows the security scheme. Each also counts the request against
+# its caller's rate-limit policy (musicconnect.apilimits).
+async def _count(request: Request, actor: Actor | None, token: str | None) -> None:
+    platform: Platform = request.app.state.platform
+    limits = platform.api_limits
+    if not limits.enabled:
+        return
+    if actor is None:
+        cls, key = "anonymous", (request.client.host if request.client else "unknown")
+    elif token is not None and token.startswith(API_TOKEN_PREFIX):
+        cls, key = "token", sha256(token)[:24]
+    else:
+        snap = getattr(request.state, "user", None)
+        if actor.role in ("artist", "admin"):
+            cls = "artist"
+        else:
+            cls = "member" if snap is not None and snap.is_member else "fan"
+        key = str(actor.user_id)
+    verdict = await limits.hit(cls, key)
+    request.scope[RATE_SCOPE_KEY] = verdict
+    if not verdict.allowed:
+        raise Problem(429, "rate-limited", f"too many requests for the {cls!r} policy; retry in {verdict.reset} s",
+                      headers={"Retry-After": str(verdict.reset)}, retry_after=verdict.reset, policy=cls)
+
+
+def _declare(dep, decl: ScopeDecl):
+    dep.__mc_scope__ = decl
+    return dep
+
+
+def scope(name: str, *, optional: bool = False):
+    """Declare (and enforce) the scope a route needs. Returns the :class:`Actor`.
+
+    A personal API token must carry ``name``; an interactive session holds every scope.
+    ``optional=True``: anonymous callers are let in (``None``), and a token without the scope is
+    treated as anonymous (it still reads what is public). ``scope("admin")`` also requires the
+    admin role.
+    """
+    decl = ScopeDecl(name, optional=optional)
+
+    async def dep(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor | None:
+        token = bearer_token(request.headers.get("authorization"))
+        actor = await resolve_actor(request, request.app.state.platform, token) if token is not None else None
+        if actor is not None and not actor.has_scope(name):
+            if not optional:
+                await _count(request, actor, token)
+                raise Problem(403, "insufficient-scope", f"this token lacks the {name!r} scope", required_scope=name)
+            actor = None
+        await _count(request, actor, token)
+        if actor is None:
+            if optional:
+                return None
+            raise Unauthorized()
+        if name == "admin" and not actor.is_admin:
+            raise Forbidden("this needs the admin role")
+        return actor
+
+    return _declare(dep, decl)
+
+
+async def _public(request: Request) -> None:
+    await _count(request, None, None)
+
+
+#: the route needs no authentication (webhooks, pages with their own signed links, sign-in)
+public = _declare(_public, ScopeDecl(None, public=True))
+
+
+async def _session_only(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        await _count(request, None, None)
+        raise Unauthorized()
+    actor = await resolve_actor(request, request.app.state.platform, token)
+    await _count(request, actor, token)
+    if "*" not in actor.scopes:
+        raise Problem(403, "insufficient-scope", "personal API tokens cannot do this; sign in", required_scope="session")
+    return actor
+
+
+#: the route needs an interactive session; personal API tokens are refused (token management,
+#: password changes)
+session_only = _declare(_session_only, ScopeDecl("session"))
+
+# Former names, kept for plugins written against them. They declare no scope: a route that uses
+# only these is treated as session-only by the mount check (musicconnect.routescopes).
 async def optional_actor(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor | None:
     return await _actor(request)
 
@@ -143,15 +245,9 @@ async def current_actor(request: Request, _: HTTPAuthorizationCredentials | None
     return actor
 
 
-def require_scope(scope: str):
-    async def dep(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor:
-        actor = await _actor(request)
-        if actor is None:
-            raise Unauthorized()
-        if not actor.has_scope(scope):
-            raise Problem(403, "insufficient-scope", f"this token lacks the {scope!r} scope", required_scope=scope)
-        return actor
-    return dep
+def require_scope(name: str):
+    """Same as :func:`scope` (required)."""
+    return scope(name)
 
 
 def require_role(*roles: str):
@@ -162,10 +258,8 @@ def require_role(*roles: str):
     return dep
 
 
-def require_admin(actor: Actor = Depends(current_actor)) -> Actor:
-    if not actor.is_admin:
-        raise Forbidden("this needs the admin role")
-    return actor
+#: admins only (an admin's API token needs the ``admin`` scope)
+require_admin = scope("admin")
 
 
 def ensure_artist_owner(actor: Actor, artist_id: uuid.UUID) -> None:

@@ -10,11 +10,10 @@ from sqlalchemy import select
 from ..contracts import Actor
 from ..errors import NotFound, Problem, Unauthorized
 from ..identity.passwords import check_policy
-from ..identity.tokens import CORE_SCOPES
 from ..models import ApiToken, User
 from ..platform import Platform
 from ..fastpath import FastRequest, FastResponse, FastRoute
-from .deps import authenticate, bearer_token, current_actor, get_platform, require_scope, user_snapshot
+from .deps import get_platform, public, require_scope, scope, session_only, user_snapshot
 from .schemas import ApiTokenCreated, ApiTokenIn, ApiTokenOut, EntitlementOut, MePatch, UserOut, entitlement_dict
 
 router = APIRouter(tags=["me"])
@@ -30,21 +29,17 @@ async def me(request: Request, actor: Actor = Depends(require_scope("profile:rea
 
 
 async def me_fast(req: FastRequest) -> FastResponse:
-    token = bearer_token(req.header("authorization"))
-    if token is None:
-        raise Unauthorized()
-    actor, snap = await authenticate(req.platform, token)
-    if not actor.has_scope("profile:read"):
-        raise Problem(403, "insufficient-scope", "this token lacks the 'profile:read' scope", required_scope="profile:read")
-    return FastResponse(snap.me)
+    await req.actor()
+    return FastResponse(req.state["user"].me)
 
 
-FAST_ROUTES = [FastRoute("GET", "/api/v1/me", me_fast)]
+FAST_ROUTES = [FastRoute("GET", "/api/v1/me", me_fast, scope="profile:read")]
 
 
 @router.patch("/me", response_model=UserOut)
-def patch_me(body: MePatch, actor: Actor = Depends(current_actor), platform: Platform = Depends(get_platform)):
-    """Change your display name or password (changing the password signs out every other session)."""
+def patch_me(body: MePatch, actor: Actor = Depends(scope("profile:write")), platform: Platform = Depends(get_platform)):
+    """Change your display name or password (changing the password signs out every other session;
+    it needs an interactive session, not a personal API token)."""
     from .schemas import user_dict
 
     with platform.session() as s:
@@ -52,6 +47,9 @@ def patch_me(body: MePatch, actor: Actor = Depends(current_actor), platform: Pla
         if body.display_name is not None:
             user.display_name = body.display_name.strip()
         if body.new_password is not None:
+            if "*" not in actor.scopes:
+                raise Problem(403, "insufficient-scope", "personal API tokens cannot change the password; sign in",
+                              required_scope="session")
             if not body.current_password or not platform.passwords.verify(user.password_hash, body.current_password):
                 raise Unauthorized("current_password is wrong")
             check_policy(body.new_password, email=user.email)
@@ -76,31 +74,30 @@ def _token_dict(t: ApiToken) -> dict:
             "expires_at": t.expires_at, "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
 
 
-def _interactive(actor: Actor) -> None:
-    if "*" not in actor.scopes:
-        raise Problem(403, "insufficient-scope", "API tokens cannot manage API tokens; sign in")
+@router.get("/scopes", response_model=dict[str, str])
+def list_scopes(_: None = Depends(public), platform: Platform = Depends(get_platform)):
+    """Every scope a personal API token can carry, with what it allows."""
+    return platform.scopes()
 
 
 @router.get("/me/tokens", response_model=list[ApiTokenOut])
-def list_tokens(actor: Actor = Depends(current_actor), platform: Platform = Depends(get_platform)):
-    _interactive(actor)
+def list_tokens(actor: Actor = Depends(session_only), platform: Platform = Depends(get_platform)):
     with platform.session() as s:
         rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.created_at)).all()
         return [_token_dict(t) for t in rows]
 
 
 @router.post("/me/tokens", response_model=ApiTokenCreated, status_code=201)
-def create_token(body: ApiTokenIn, actor: Actor = Depends(current_actor), platform: Platform = Depends(get_platform)):
+def create_token(body: ApiTokenIn, actor: Actor = Depends(session_only), platform: Platform = Depends(get_platform)):
     """Create a personal API token with the given scopes. The secret is shown only in this answer.
 
-    Core scopes: """ + ", ".join(f"`{k}` ({v})" for k, v in CORE_SCOPES.items()) + """; plugins
-    document their own ``<area>:<verb>`` scopes."""
-    _interactive(actor)
-    import re
-
-    bad = [sc for sc in body.scopes if not re.fullmatch(r"[a-z][a-z0-9_]*:[a-z][a-z0-9_]*", sc)]
+    Scopes are listed by `GET /api/v1/scopes` (the core's and every enabled plugin's); an unknown
+    scope is refused. A token can never manage tokens or change the password."""
+    known = platform.scopes()
+    bad = sorted(sc for sc in set(body.scopes) if sc not in known)
     if bad:
-        raise Problem(422, "validation", f"malformed scope(s): {', '.join(bad)}; scopes look like 'content:read'")
+        raise Problem(422, "unknown-scope", f"unknown scope(s): {', '.join(bad)}; see GET /api/v1/scopes",
+                      unknown=bad)
     with platform.session() as s:
         user = s.get(User, actor.user_id)
         expires = platform.clock.now() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
@@ -113,8 +110,7 @@ def create_token(body: ApiTokenIn, actor: Actor = Depends(current_actor), platfo
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: uuid.UUID, actor: Actor = Depends(current_actor), platform: Platform = Depends(get_platform)):
-    _interactive(actor)
+def revoke_token(token_id: uuid.UUID, actor: Actor = Depends(session_only), platform: Platform = Depends(get_platform)):
     with platform.session() as s:
         row = s.get(ApiToken, token_id)
         if row is None or row.user_id != actor.user_id:

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from ..models import Artist, Entitlement, Tier, User
 
+#: the largest ``offset`` a list route accepts (anything past it is a 422, not a database error)
+MAX_OFFSET = 1_000_000
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -1,6 +1,7 @@
 """Operations: health, readiness, Prometheus metrics, plugins, jobs and signed local media."""
 from __future__ import annotations
 
+import hmac
 import uuid
 
 from fastapi import APIRouter, Depends, Request
@@ -13,13 +14,13 @@ from ..contracts import Actor
 from ..errors import Forbidden, NotFound, Problem, problem_response
 from ..models import Job
 from ..platform import Platform
-from .deps import current_actor, get_platform, require_admin
+from .deps import authenticate, bearer_token, get_platform, public, require_admin, scope
 from .schemas import JobOut, PluginOut
 
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["operations"])
+@router.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
 async def healthz():
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -52,7 +53,7 @@ def _ready_checks(platform: Platform) -> dict[str, str]:
     return checks
 
 
-@router.get("/readyz", tags=["operations"])
+@router.get("/readyz", tags=["operations"], dependencies=[Depends(public)])
 async def readyz(platform: Platform = Depends(get_platform)):
     """Readiness: database, Redis (when configured) and storage answer."""
     checks = await run_in_threadpool(_ready_checks, platform)
@@ -60,9 +61,30 @@ async def readyz(platform: Platform = Depends(get_platform)):
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", tags=["operations"], response_class=Response)
-async def prometheus():
-    """Prometheus exposition of request counts and latencies."""
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+async def _metrics_allowed(request: Request, platform: Platform) -> bool:
+    configured = platform.settings.metrics_token
+    token = bearer_token(request.headers.get("authorization"))
+    if configured is not None and token is not None and hmac.compare_digest(
+            token.encode(), configured.get_secret_value().encode()):
+        return True
+    if token is not None and not token.startswith("mcm_"):
+        actor, _ = await authenticate(platform, token)
+        return actor.is_admin and actor.has_scope("admin")
+    return configured is None and request.client is not None and request.client.host in _LOOPBACK
+
+
+@router.get("/metrics", tags=["operations"], response_class=Response,
+            responses={401: {"description": "not a scraper: set MC_METRICS_TOKEN and send it as a Bearer token"}})
+async def prometheus(request: Request, _: None = Depends(public), platform: Platform = Depends(get_platform)):
+    """Prometheus exposition of request counts and latencies. Not public: a scraper sends
+    ``Authorization: Bearer $MC_METRICS_TOKEN``; admins may read it; with no token configured,
+    loopback clients (a local Prometheus or sidecar) may too."""
+    if not await _metrics_allowed(request, platform):
+        raise Problem(401, "unauthorized", "metrics need the metrics token (MC_METRICS_TOKEN) or an admin",
+                      headers={"WWW-Authenticate": "Bearer"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -79,7 +101,7 @@ def list_plugins(_: Actor = Depends(require_admin), platform: Platform = Depends
 
 
 @router.get("/api/v1/jobs/{job_id}", tags=["operations"], response_model=JobOut)
-def read_job(job_id: uuid.UUID, actor: Actor = Depends(current_actor), platform: Platform = Depends(get_platform)):
+def read_job(job_id: uuid.UUID, actor: Actor = Depends(scope("profile:read")), platform: Platform = Depends(get_platform)):
     """A background job's state and progress (its owner or an admin)."""
     with platform.session() as s:
         job = s.get(Job, job_id)

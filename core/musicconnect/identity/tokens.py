@@ -24,13 +24,15 @@ API_TOKEN_PREFIX = "mcp_"
 REFRESH_PREFIX = "mcr_"
 ALGORITHM = "HS256"
 
-#: scopes a personal API token can carry; plugins may document more (any "<area>:<verb>" string)
+#: the core's scopes a personal API token can carry; plugins add theirs (hook ``register_scopes``)
 CORE_SCOPES = {
-    "profile:read": "read your profile",
+    "profile:read": "read your profile and what you hold",
+    "profile:write": "change your display name",
     "content:read": "read content you have access to",
     "content:write": "create, edit and take down your content",
     "artist:write": "edit your artist profile, tiers and comps",
     "analytics:read": "read your artist metrics",
+    "admin": "operate the platform (admins only)",
 }
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from musicconnect import (ContentKind, JobSpec, Metric, NotFound, PluginSettings, Problem, Vote, emit, hookimpl)
-from musicconnect.web import current_actor, ensure_artist_owner, get_platform
+from musicconnect.web import ensure_artist_owner, get_platform, public, scope
 
 from .models import Greeting
 
@@ -27,7 +27,7 @@ class GreetingIn(BaseModel):
 def _router() -> APIRouter:
     router = APIRouter()
 
-    @router.get("/artists/{artist_id}/greetings")
+    @router.get("/artists/{artist_id}/greetings", dependencies=[Depends(public)])
     def list_greetings(artist_id: uuid.UUID, platform=Depends(get_platform)):
         """Greetings left for an artist, newest first."""
         with platform.session() as s:
@@ -37,7 +37,8 @@ def _router() -> APIRouter:
                      "created_at": g.created_at.isoformat()} for g in rows]
 
     @router.post("/artists/{artist_id}/greetings", status_code=201)
-    def greet(artist_id: uuid.UUID, body: GreetingIn, actor=Depends(current_actor), platform=Depends(get_platform)):
+    def greet(artist_id: uuid.UUID, body: GreetingIn, actor=Depends(scope("hello:write")),
+              platform=Depends(get_platform)):
         """Leave a greeting (signed-in users)."""
         settings = platform.plugin_settings("hello")
         if len(body.message) > settings.max_length:
@@ -54,7 +55,7 @@ def _router() -> APIRouter:
             return {"id": str(g.id), "message": f"{settings.greeting_word}! {g.message}"}
 
     @router.post("/artists/{artist_id}/recount", status_code=202)
-    def recount(artist_id: uuid.UUID, actor=Depends(current_actor), platform=Depends(get_platform)):
+    def recount(artist_id: uuid.UUID, actor=Depends(scope("hello:write")), platform=Depends(get_platform)):
         """Count the artist's greetings in the background (the artist or an admin); poll
         GET /api/v1/jobs/{job_id}."""
         ensure_artist_owner(actor, artist_id)
@@ -67,6 +68,11 @@ def _router() -> APIRouter:
 @hookimpl
 def register_routes(platform):
     return _router()
+
+
+@hookimpl
+def register_scopes(platform):
+    return {"hello:write": "leave greetings and recount them"}
 
 
 @hookimpl

@@ -1,0 +1,79 @@
+"""Per-caller API rate limits, shared by every API process.
+
+Each request of the HTTP API is counted against one policy chosen by who is calling: an anonymous
+client (per address), a signed-in fan, a paying member, an artist (or admin), or a personal API
+token (per token). Fixed windows of the ``limits`` library: in memory on the embedded default,
+in Redis (one round trip, ``redis.asyncio``) when ``MC_REDIS_URL`` is set, so N API processes
+share the counters. Responses carry the IETF ``RateLimit-Policy`` / ``RateLimit`` fields
+(draft-ietf-httpapi-ratelimit-headers-10); a refusal is a 429 problem with ``Retry-After``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+
+#: the caller classes, from least to most trusted
+CLASSES = ("anonymous", "fan", "member", "artist", "token")
+SCOPE_KEY = "musicconnect.ratelimit"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    policy: str
+    quota: int
+    window: int
+    remaining: int
+    reset: int  # seconds until the window resets
+    allowed: bool
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"ratelimit-policy", f'"{self.policy}";q={self.quota};w={self.window}'.encode()),
+                (b"ratelimit", f'"{self.policy}";r={self.remaining};t={self.reset}'.encode())]
+
+
+class ApiLimits:
+    """``await limits.hit(caller_class, key)`` counts one request and returns a :class:`Verdict`.
+
+    Windows are aligned to the epoch (``floor(now / w)``), so the reset time is known without
+    asking the storage: one ``INCR`` (with its expiry) per request, nothing else.
+    """
+
+    def __init__(self, settings):
+        self.enabled = settings.rate_limits_enabled
+        self.items: dict[str, RateLimitItem] = {
+            c: parse(getattr(settings, f"rate_limit_{c}")) for c in CLASSES}
+        self._redis = bool(settings.redis_url)
+        if self._redis:
+            from limits.aio.storage import RedisStorage
+
+            self._storage = RedisStorage("async+" + settings.redis_url, implementation="redispy")
+        else:
+            from limits.storage import MemoryStorage
+
+            self._storage = MemoryStorage()
+
+    def policy(self, caller_class: str) -> tuple[int, int]:
+        item = self.items[caller_class]
+        return item.amount, item.get_expiry()
+
+    async def hit(self, caller_class: str, key: str) -> Verdict:
+        item = self.items[caller_class]
+        window = item.get_expiry()
+        now = time.time()
+        bucket = int(now // window)
+        name = f"mc-api/{caller_class}/{key}/{bucket}"
+        if self._redis:
+            count = await self._storage.incr(name, window + 1)
+        else:
+            count = self._storage.incr(name, window + 1)
+        reset = max(1, math.ceil((bucket + 1) * window - now))
+        return Verdict(caller_class, item.amount, window, max(0, item.amount - count), reset, count <= item.amount)
+
+    def reset(self) -> None:
+        """Forget every counter of the in-memory storage (tests)."""
+        if not self._redis:
+            self._storage.reset()
+
