@@ -1,6 +1,7 @@
 """Users, artists and tiers: the core's account services."""
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 import uuid
@@ -112,8 +113,12 @@ def validate_tier_fields(platform: "Platform", *, key: str, rank: int, price_amo
     for k, v in perks.items():
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", k):
             raise Invalid(f"perk name {k!r} must be lowercase letters, digits or _")
-        if not isinstance(v, PERK_VALUE_TYPES) or isinstance(v, float) and v != v:
-            raise Invalid(f"perk {k!r} must be a boolean, number or string")
+        if not isinstance(v, PERK_VALUE_TYPES) or isinstance(v, float) and not math.isfinite(v):
+            raise Invalid(f"perk {k!r} must be a boolean, a finite number or a string")
+        if isinstance(v, str) and len(v) > 200:
+            raise Invalid(f"perk {k!r} is longer than 200 characters")
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+            raise Invalid(f"perk {k!r} is out of range")
     problems = [msg for _, msg in platform.plugins.collect("validate_perks", platform=platform, rank=rank,
                                                             perks=perks) if msg]
     if problems:

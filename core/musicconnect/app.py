@@ -142,20 +142,8 @@ def mount_plugin_routes(app: FastAPI, platform: Platform) -> list[str]:
         added.append(name)
     mounted.update(added)
     if added:
-        apply_body_limits(app)
         app.openapi_schema = None
     return added
-
-
-def apply_body_limits(app: FastAPI) -> None:
-    from fastapi.routing import APIRoute
-    from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-
-    for r in app.routes:
-        n = getattr(getattr(r, "endpoint", None), "__mc_body_limit__", None)
-        if isinstance(r, APIRoute) and n is not None and not getattr(r, "_mc_body_limited", False):
-            r.app = RequestBodyLimitMiddleware(r.app, max_body_size=n)
-            r._mc_body_limited = True
 
 
 async def _follow_plugin_state(app: FastAPI, platform: Platform, interval: float) -> None:
@@ -230,6 +218,5 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     app.include_router(system.router)
     app.router.routes.append(Route("/media/{key:path}", system.media, methods=["GET", "HEAD"]))
     mount_plugin_routes(app, platform)
-    apply_body_limits(app)
     mount_fast_routes(app, platform)
     return app

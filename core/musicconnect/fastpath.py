@@ -189,6 +189,11 @@ class FastRouter:
     def __bool__(self) -> bool:
         return bool(self._exact or self._table or self._prefix)
 
+    def routes(self) -> list[FastRoute]:
+        """Every route registered here."""
+        return [*self._exact.values(), *(r for bucket in self._table.values() for _, r in bucket),
+                *(r for *_, r in self._prefix)]
+
 
 def problem_bytes(problem: Problem, path: str) -> FastResponse:
     return FastResponse(orjson.dumps(problem.body(path)), problem.status, MEDIA_TYPE,

@@ -94,7 +94,8 @@ class Platform:
     def passwords(self):
         from .identity.passwords import Passwords
 
-        return Passwords(self.settings.argon2_time_cost, self.settings.argon2_memory_cost)
+        return Passwords(self.settings.argon2_time_cost, self.settings.argon2_memory_cost,
+                         self.settings.password_hash_concurrency)
 
     @cached_property
     def tokens(self):

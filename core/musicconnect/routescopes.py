@@ -61,9 +61,10 @@ def declaration_of(route) -> ScopeDecl | None:
 
 
 def api_routes(app):
-    from fastapi.routing import APIRoute
+    """Every FastAPI route of ``app`` as mounted (prefixes and router dependencies applied)."""
+    from fastapi.routing import APIRoute, iter_route_contexts
 
-    return [r for r in app.routes if isinstance(r, APIRoute)]
+    return [rc for rc in iter_route_contexts(app.routes) if isinstance(rc.original_route, APIRoute)]
 
 
 def undeclared_routes(app) -> list[str]:
@@ -77,7 +78,8 @@ def undeclared_routes(app) -> list[str]:
 
 def close_undeclared(router, owner: str) -> list[str]:
     """Before ``router`` is mounted: give every route that declares nothing ``session_only``
-    (fail closed) and log each. Returns the routes closed."""
+    (fail closed) and log each; apply the body limits routes declared with :func:`body_limit`.
+    Returns the routes closed."""
     from fastapi import Depends
     from fastapi.routing import APIRoute
 
@@ -85,6 +87,9 @@ def close_undeclared(router, owner: str) -> list[str]:
 
     closed = []
     for r in router.routes:
+        limit = getattr(getattr(r, "endpoint", None), "__mc_body_limit__", None)
+        if isinstance(r, APIRoute) and limit is not None:
+            r.max_body_size = limit  # read when the router is included
         if isinstance(r, APIRoute) and not _declared_in(r, router):
             r.dependencies.append(Depends(session_only))
             r.endpoint.__mc_undeclared__ = True

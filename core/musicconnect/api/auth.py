@@ -14,6 +14,19 @@ from sqlalchemy import select
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _throttle(platform: Platform, limit: str, name: str, ident: str, what: str) -> None:
+    """Count one attempt atomically (the counter is incremented before anything is checked, so
+    N concurrent attempts cannot all pass a test that none of them has counted yet)."""
+    state = platform.ratelimiter.hit(limit, name, ident)
+    if not state.allowed:
+        raise Problem(429, "rate-limited", f"{what} from here; try again later",
+                      headers={"Retry-After": str(state.retry_after)}, retry_after=state.retry_after)
+
+
 def _pair(pair) -> dict:
     return {"access_token": pair.access_token, "refresh_token": pair.refresh_token,
             "token_type": pair.token_type, "expires_in": pair.expires_in}
@@ -21,8 +34,11 @@ def _pair(pair) -> dict:
 
 @router.post("/register", response_model=RegisterOut, status_code=201, dependencies=[Depends(public)],
              responses={409: {"description": "email taken"}, 422: {"description": "invalid email or weak password"}})
-def register(body: RegisterIn, platform: Platform = Depends(get_platform)):
-    """Create a fan or artist account and sign it in. Artists get the default tiers."""
+def register(body: RegisterIn, request: Request, platform: Platform = Depends(get_platform)):
+    """Create a fan or artist account and sign it in. Artists get the default tiers.
+
+    Sign-ups are limited per client address (``MC_REGISTER_IP_LIMIT``, 429 with Retry-After)."""
+    _throttle(platform, platform.settings.register_ip_limit, "register", _ip(request), "too many sign-ups")
     with platform.session() as s:
         user = create_user(platform, s, email=body.email, password=body.password, display_name=body.display_name,
                            role=body.role, artist_name=body.artist_name)
@@ -39,10 +55,13 @@ def login(body: LoginIn, request: Request, platform: Platform = Depends(get_plat
     Repeated failures are throttled per account and per client address (429 with Retry-After).
     """
     email = normalise_email(body.email)
-    ip = request.client.host if request.client else "unknown"
+    ip = _ip(request)
     rl, st = platform.ratelimiter, platform.settings
+    # Every attempt is counted *before* the password is checked (an atomic increment), so
+    # concurrent guesses cannot all slip under the limit; a successful sign-in gives its
+    # attempt back. Failures past the limit answer 429 without hashing anything.
     for limit, ident in ((st.login_failures_limit, email), (st.login_ip_failures_limit, ip)):
-        state = rl.test(limit, "login-fail", ident)
+        state = rl.hit(limit, "login-fail", ident)
         if not state.allowed:
             raise Problem(429, "login-throttled", "too many failed sign-ins; try again later",
                           headers={"Retry-After": str(state.retry_after)}, retry_after=state.retry_after)
@@ -50,8 +69,6 @@ def login(body: LoginIn, request: Request, platform: Platform = Depends(get_plat
         user = s.scalar(select(User).where(User.email == email))
         ok = platform.passwords.verify(user.password_hash if user else None, body.password)
         if not ok or user is None or not user.is_active:
-            rl.hit(st.login_failures_limit, "login-fail", email)
-            rl.hit(st.login_ip_failures_limit, "login-fail", ip)
             raise Unauthorized("wrong email or password")
         if platform.passwords.needs_rehash(user.password_hash):
             user.password_hash = platform.passwords.hash(body.password)
@@ -62,8 +79,10 @@ def login(body: LoginIn, request: Request, platform: Platform = Depends(get_plat
 
 
 @router.post("/refresh", response_model=TokenOut, dependencies=[Depends(public)], responses={401: {"description": "invalid, expired or reused"}})
-def refresh(body: RefreshIn, platform: Platform = Depends(get_platform)):
-    """Spend a refresh token for a new pair. Using a spent refresh token again signs out its whole family."""
+def refresh(body: RefreshIn, request: Request, platform: Platform = Depends(get_platform)):
+    """Spend a refresh token for a new pair. Using a spent refresh token again signs out its whole family
+    (also when two requests race with the same token: exactly one wins)."""
+    _throttle(platform, platform.settings.refresh_ip_limit, "refresh", _ip(request), "too many token refreshes")
     try:
         with platform.session() as s:
             _, pair = platform.tokens.rotate(s, body.refresh_token)

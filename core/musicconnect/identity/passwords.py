@@ -1,6 +1,10 @@
 """argon2id password hashing and the password policy."""
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -17,19 +21,41 @@ COMMON = frozenset({
 
 
 class Passwords:
-    def __init__(self, time_cost: int = 3, memory_cost: int = 65536):
+    """argon2id with a bounded number of hashes in flight per process.
+
+    Each hash holds ``memory_cost`` KiB (64 MiB by default) while it runs, so thirty concurrent
+    sign-ins would cost 2 GB: at most ``concurrency`` run at once (the CPU count by default: more
+    would not finish sooner), the rest wait their turn, and a caller that waited ``wait`` seconds
+    gets a 503 ``busy`` with Retry-After instead of piling up.
+    """
+
+    def __init__(self, time_cost: int = 3, memory_cost: int = 65536, concurrency: int = 0, wait: float = 10.0):
         self._ph = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+        self._slots = threading.BoundedSemaphore(concurrency or os.cpu_count() or 2)
+        self._wait = wait
         self._dummy = self._ph.hash("timing-equaliser")
 
+    @contextlib.contextmanager
+    def _slot(self):
+        if not self._slots.acquire(timeout=self._wait):
+            raise Problem(503, "busy", "the server is busy checking passwords; retry shortly",
+                          headers={"Retry-After": "2"}, retry_after=2)
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     def hash(self, password: str) -> str:
-        return self._ph.hash(password)
+        with self._slot():
+            return self._ph.hash(password)
 
     def verify(self, hashed: str | None, password: str) -> bool:
         """Constant work whether or not the user exists (``hashed=None``)."""
-        try:
-            return self._ph.verify(hashed or self._dummy, password) and hashed is not None
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+        with self._slot():
+            try:
+                return self._ph.verify(hashed or self._dummy, password) and hashed is not None
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
 
     def needs_rehash(self, hashed: str) -> bool:
         return self._ph.check_needs_rehash(hashed)

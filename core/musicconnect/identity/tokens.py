@@ -112,7 +112,14 @@ class Tokens:
         user = session.get(User, row.user_id)
         if user is None or not user.is_active:
             raise Unauthorized("account disabled")
-        row.used_at = now
+        # spend it with a conditional UPDATE: of N concurrent uses exactly one changes the row
+        # (row locks do nothing on SQLite); the losers are reuses and revoke the family
+        spent = session.execute(update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+                                .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+        if spent != 1:
+            raise Problem(401, "refresh-token-reused",
+                          "this refresh token was already used; every session of its family is now signed out",
+                          headers={"WWW-Authenticate": "Bearer"})
         return user, self.issue_pair(session, user, row.family_id)
 
     def revoke(self, session: Session, refresh_token: str) -> bool:
