@@ -61,12 +61,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
           workers: int = typer.Option(1, min=1, help="API processes (more than 1 needs MC_REDIS_URL)"),
           migrate_db: bool = typer.Option(True, "--migrate/--no-migrate", help="upgrade the schema first")):
     """Run the API. Embedded default: SQLite, local media, in-process jobs and pub/sub."""
+    import os
+
     import uvicorn
 
+    if demo:  # the demo takes payments with the billing plugin's offline sandbox (off unless asked for)
+        os.environ.setdefault("MC_BILLING_SANDBOX", "true")
     p = connected()
     if "base_url" not in p.settings.model_fields_set:  # links we hand out (checkouts, portals) point here
-        import os
-
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         p.settings.base_url = os.environ["MC_BASE_URL"] = f"http://{shown}:{port}"
     if workers > 1 and not p.settings.redis_url:

@@ -82,7 +82,7 @@ def _env(mc_make_platform, billing_config: dict, **overrides):
 
 @pytest.fixture
 def sandbox_env(mc_make_platform):
-    p, artist, fan, admin, tiers, client = _env(mc_make_platform, {})
+    p, artist, fan, admin, tiers, client = _env(mc_make_platform, {"sandbox": True})  # off unless asked for
     with client:
         yield Env(client, p, artist, fan, admin, tiers)
 

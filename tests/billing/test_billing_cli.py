@@ -15,8 +15,8 @@ BIN = Path(sys.executable).parent / "musicconnect"
 
 @pytest.fixture
 def billing_cli(proc_env, stripe_url):
-    def run(*args, code=0, stripe=True, api_base=None):
-        env = dict(proc_env)
+    def run(*args, code=0, stripe=True, api_base=None, **extra_env):
+        env = dict(proc_env, **extra_env)
         if stripe:
             env.update(MC_BILLING_STRIPE_SECRET_KEY=STRIPE_KEY, MC_BILLING_STRIPE_API_BASE=api_base or stripe_url,
                        MC_BILLING_STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET)
@@ -36,7 +36,9 @@ def _one_line(r) -> str:
 def test_status_sync_replay(stripe_env, billing_cli):
     env = stripe_env
     out = billing_cli("status", stripe=False).stdout
-    assert "providers: sandbox" in out and "stripe: not configured" in out
+    assert "providers: none" in out and "stripe: not configured" in out and "SANDBOX" not in out
+    out = billing_cli("status", stripe=False, MC_BILLING_SANDBOX="true").stdout
+    assert "providers: sandbox" in out and "SANDBOX ON" in out
 
     onboard(env)
     status = json.loads(billing_cli("status", "--json").stdout)

@@ -150,7 +150,7 @@ def test_sandbox_refuses_production(mc_make_platform):
     from musicconnect_billing import providers
 
     p = mc_make_platform(extra_plugins=[("billing", billing)], entry_points=False, env="production",
-                         secret_key="x" * 40)
+                         secret_key="x" * 40, plugin_config={"billing": {"sandbox": True}})
     assert providers.enabled(p) == []
     assert p.payments.providers() == {}
 
@@ -177,7 +177,7 @@ def test_a_downgrade_takes_effect_at_the_renewal(sandbox_env):
 def test_downgrades_can_apply_at_once(mc_make_platform):
     from tests.billing.conftest import Env, _env
 
-    p, artist, fan, admin, tiers, client = _env(mc_make_platform, {"downgrade_at": "immediately"})
+    p, artist, fan, admin, tiers, client = _env(mc_make_platform, {"downgrade_at": "immediately", "sandbox": True})
     with client:
         env = Env(client, p, artist, fan, admin, tiers)
         sub_id = _pay(env, _checkout(env, "superfan"))

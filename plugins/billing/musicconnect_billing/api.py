@@ -12,21 +12,26 @@ from sqlalchemy import func, select
 
 from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, Tier
-from musicconnect.web import current_actor, ensure_artist_owner, get_platform, require_admin, require_scope
+from musicconnect.web import check_return_url, ensure_artist_owner, get_platform, public, scope
 
 from . import connect, providers
 from .models import Account, Revenue, Subscription
 
 router = APIRouter()
+MAX_OFFSET = 1_000_000  # list offsets past this are refused (422), never handed to the database
+
+
+_URL_RULE = ("an absolute http(s) URL on this platform's own address (MC_BASE_URL) or an origin listed in "
+             "MC_ALLOWED_ORIGINS; anything else is refused (422 invalid-return-url)")
 
 
 class CheckoutIn(BaseModel):
     tier_id: uuid.UUID
     interval: Literal["month", "year"] = "month"
     provider: str | None = Field(default=None, description="a payment provider id; default: Stripe when configured, "
-                                                            "else the sandbox")
-    success_url: str | None = Field(default=None, max_length=2000)
-    cancel_url: str | None = Field(default=None, max_length=2000)
+                                                            "else the sandbox when it is turned on")
+    success_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
+    cancel_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
 
 
 class CheckoutOut(BaseModel):
@@ -34,11 +39,12 @@ class CheckoutOut(BaseModel):
     id: str
     url: str
     expires_at: int | None = None
+    sandbox: bool = Field(default=False, description="true: the offline sandbox (test mode, no real money moves)")
 
 
 class PortalIn(BaseModel):
     provider: str | None = None
-    return_url: str | None = Field(default=None, max_length=2000)
+    return_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
 
 
 class ChangeIn(BaseModel):
@@ -51,14 +57,16 @@ class FeeIn(BaseModel):
 
 
 class ConnectIn(BaseModel):
-    return_url: str | None = Field(default=None, max_length=2000)
-    refresh_url: str | None = Field(default=None, max_length=2000)
+    return_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
+    refresh_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
 
 
 def _provider(platform, provider_id: str | None):
     enabled = providers.enabled(platform)
     if not enabled:
-        raise Problem(503, "payment-provider-not-configured", "no payment provider is available on this platform")
+        raise Problem(503, "payment-provider-not-configured",
+                      "this platform takes no payments: no Stripe key is configured (MC_BILLING_STRIPE_SECRET_KEY) "
+                      "and the test-mode sandbox is off (it runs only with serve --demo or MC_BILLING_SANDBOX=true)")
     if provider_id is None:
         return enabled[0]
     found = next((p for p in enabled if p.id == provider_id), None)
@@ -67,8 +75,11 @@ def _provider(platform, provider_id: str | None):
     return platform.payments.provider(provider_id)  # another plugin's provider, or a 404 problem
 
 
-def _url(platform, given: str | None, path: str) -> str:
-    return given or f"{platform.settings.base_url.rstrip('/')}{path}"
+def _url(platform, given: str | None, path: str, field: str) -> str:
+    """A client's URL to send the user back to (only the platform's own origins), or ours."""
+    if given is not None:
+        return check_return_url(platform, given, field)
+    return f"{platform.settings.base_url.rstrip('/')}{path}"
 
 
 def sub_view(s, sub: Subscription) -> dict[str, Any]:
@@ -89,22 +100,25 @@ def sub_view(s, sub: Subscription) -> dict[str, Any]:
 # ---------------------------------------------------------------- fans
 
 @router.post("/checkout", response_model=CheckoutOut, status_code=201)
-async def checkout(body: CheckoutIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+async def checkout(body: CheckoutIn, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """Start a checkout for a paid tier; send the fan to the returned ``url``."""
     provider = _provider(platform, body.provider)
+    success_url = _url(platform, body.success_url, "/?checkout=success", "success_url")
+    cancel_url = _url(platform, body.cancel_url, "/?checkout=cancelled", "cancel_url")
     result = await anyio.to_thread.run_sync(lambda: provider.checkout(
         platform, user_id=actor.user_id, tier_id=body.tier_id, interval=body.interval,
-        success_url=_url(platform, body.success_url, "/?checkout=success"),
-        cancel_url=_url(platform, body.cancel_url, "/?checkout=cancelled")))
-    return result
+        success_url=success_url, cancel_url=cancel_url))
+    return {**result, "sandbox": provider.id == providers.SANDBOX.id}
 
 
 @router.post("/portal")
-async def portal(body: PortalIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+async def portal(body: PortalIn, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """The provider's customer portal (card, invoices, cancel, switch tier); send the fan to ``url``."""
     provider = _provider(platform, body.provider)
-    return await anyio.to_thread.run_sync(lambda: provider.portal(
-        platform, user_id=actor.user_id, return_url=_url(platform, body.return_url, "/")))
+    return_url = _url(platform, body.return_url, "/", "return_url")
+    result = await anyio.to_thread.run_sync(lambda: provider.portal(
+        platform, user_id=actor.user_id, return_url=return_url))
+    return {**result, "sandbox": provider.id == providers.SANDBOX.id}
 
 
 def _mine(s, actor: Actor, sub_id: uuid.UUID) -> Subscription:
@@ -115,22 +129,23 @@ def _mine(s, actor: Actor, sub_id: uuid.UUID) -> Subscription:
 
 
 @router.get("/subscriptions")
-def my_subscriptions(actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def my_subscriptions(limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET),
+                     actor: Actor = Depends(scope("billing:read")), platform=Depends(get_platform)):
     """Your subscriptions, newest first, with the entitlement each gives."""
     with platform.session() as s:
         rows = s.scalars(select(Subscription).where(Subscription.user_id == actor.user_id)
-                         .order_by(Subscription.created_at.desc())).all()
+                         .order_by(Subscription.created_at.desc(), Subscription.id).offset(offset).limit(limit)).all()
         return [sub_view(s, r) for r in rows]
 
 
 @router.get("/subscriptions/{sub_id}")
-def read_subscription(sub_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def read_subscription(sub_id: uuid.UUID, actor: Actor = Depends(scope("billing:read")), platform=Depends(get_platform)):
     with platform.session() as s:
         return sub_view(s, _mine(s, actor, sub_id))
 
 
 @router.get("/subscriptions/{sub_id}/preview")
-def preview(sub_id: uuid.UUID, tier_id: uuid.UUID | None = None, actor: Actor = Depends(current_actor),
+def preview(sub_id: uuid.UUID, tier_id: uuid.UUID | None = None, actor: Actor = Depends(scope("billing:read")),
             platform=Depends(get_platform)):
     """The next invoice, and with ``tier_id`` the next invoice if you changed to that tier
     (prorations included: an upgrade credits unused time and charges the rest of the period)."""
@@ -142,7 +157,7 @@ def preview(sub_id: uuid.UUID, tier_id: uuid.UUID | None = None, actor: Actor = 
 
 
 @router.post("/subscriptions/{sub_id}/change")
-def change(sub_id: uuid.UUID, body: ChangeIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def change(sub_id: uuid.UUID, body: ChangeIn, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """Move the subscription to another tier of the same artist. An upgrade applies at once (with
     proration on the next invoice); a downgrade keeps the higher tier until the period ends."""
     with platform.session() as s:
@@ -169,13 +184,13 @@ def _set_cancel(sub_id: uuid.UUID, actor: Actor, platform, at_period_end: bool):
 
 
 @router.post("/subscriptions/{sub_id}/cancel")
-def cancel(sub_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def cancel(sub_id: uuid.UUID, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """Cancel at the end of the paid period (access stays until then)."""
     return _set_cancel(sub_id, actor, platform, True)
 
 
 @router.post("/subscriptions/{sub_id}/resume")
-def resume(sub_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def resume(sub_id: uuid.UUID, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """Undo a cancellation before the period ends."""
     return _set_cancel(sub_id, actor, platform, False)
 
@@ -183,7 +198,7 @@ def resume(sub_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=De
 # ---------------------------------------------------------------- artists
 
 @router.get("/connect")
-def connect_status(actor: Actor = Depends(require_scope("artist:write")), platform=Depends(get_platform)):
+def connect_status(actor: Actor = Depends(scope("artist:write")), platform=Depends(get_platform)):
     """Your payout account: whether it can take payments, what is still due, your platform fee."""
     if actor.artist_id is None:
         raise Problem(403, "not-an-artist", "only artists have payout accounts")
@@ -192,21 +207,22 @@ def connect_status(actor: Actor = Depends(require_scope("artist:write")), platfo
 
 
 @router.post("/connect")
-async def connect_start(body: ConnectIn, actor: Actor = Depends(require_scope("artist:write")),
+async def connect_start(body: ConnectIn, actor: Actor = Depends(scope("artist:write")),
                         platform=Depends(get_platform)):
     """Start (or continue) payout onboarding at Stripe; send the artist to the returned ``url``."""
     if actor.artist_id is None:
         raise Problem(403, "not-an-artist", "only artists have payout accounts")
+    return_url = _url(platform, body.return_url, "/?connect=done", "return_url")
+    refresh_url = _url(platform, body.refresh_url, "/?connect=retry", "refresh_url")
     if not platform.plugin_settings("billing").stripe_enabled:
-        raise Problem(409, "stripe-not-configured", "this platform takes no real payments (sandbox mode): "
+        raise Problem(409, "stripe-not-configured", "this platform takes no real payments (no Stripe key): "
                                                     "there is nothing to connect")
     return await anyio.to_thread.run_sync(lambda: connect.onboarding_link(
-        platform, actor.artist_id, _url(platform, body.return_url, "/?connect=done"),
-        _url(platform, body.refresh_url, "/?connect=retry")))
+        platform, actor.artist_id, return_url, refresh_url))
 
 
 @router.put("/artists/{artist_id}/fee")
-def set_fee(artist_id: uuid.UUID, body: FeeIn, actor: Actor = Depends(require_admin), platform=Depends(get_platform)):
+def set_fee(artist_id: uuid.UUID, body: FeeIn, actor: Actor = Depends(scope("admin")), platform=Depends(get_platform)):
     """Admins: this artist's platform fee (applies to new subscriptions and to the revenue ledger)."""
     with platform.session() as s:
         if s.get(Artist, artist_id) is None:
@@ -221,8 +237,8 @@ def set_fee(artist_id: uuid.UUID, body: FeeIn, actor: Actor = Depends(require_ad
 
 
 @router.get("/artists/{artist_id}/revenue")
-def artist_revenue(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=500),
-                   actor: Actor = Depends(require_scope("analytics:read")), platform=Depends(get_platform)):
+def artist_revenue(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET),
+                   actor: Actor = Depends(scope("analytics:read")), platform=Depends(get_platform)):
     """The revenue ledger of an artist: totals per currency and the latest rows."""
     ensure_artist_owner(actor, artist_id)
     with platform.session() as s:
@@ -230,7 +246,7 @@ def artist_revenue(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=500),
                                   func.sum(Revenue.artist_net), func.sum(Revenue.provider_fee))
                            .where(Revenue.artist_id == artist_id).group_by(Revenue.currency)).all()
         rows = s.scalars(select(Revenue).where(Revenue.artist_id == artist_id)
-                         .order_by(Revenue.occurred_at.desc()).limit(limit)).all()
+                         .order_by(Revenue.occurred_at.desc(), Revenue.id).offset(offset).limit(limit)).all()
         return {"totals": [{"currency": c, "gross": int(g or 0), "platform_fee": int(p or 0), "artist_net": int(n or 0),
                             "provider_fee": int(f) if f is not None else None} for c, g, p, n, f in totals],
                 "entries": [{"kind": r.kind, "provider": r.provider, "external_id": r.external_id, "gross": r.gross,
@@ -251,10 +267,12 @@ async def _webhook(platform, provider_id: str, headers: dict[str, str], body: by
 WEBHOOK_PATH = "/api/v1/billing/webhooks/{provider_id}"
 
 
-@router.post("/webhooks/{provider_id}", responses={400: {"description": "bad signature or payload"}})
+@router.post("/webhooks/{provider_id}", responses={400: {"description": "bad signature or payload"}},
+             dependencies=[Depends(public)])
 async def webhook(provider_id: str, request: Request, platform=Depends(get_platform)):
     """Provider webhooks (Stripe: ``/api/v1/billing/webhooks/stripe``). Verified, stored once in
-    the ledger, acknowledged; processing happens in a job. Served by the fast path."""
+    the ledger, acknowledged; processing happens in a job. Served by the fast path. Public: the
+    provider's signature is the authentication."""
     return await _webhook(platform, provider_id, {k.lower(): v for k, v in request.headers.items()},
                           await request.body())
 

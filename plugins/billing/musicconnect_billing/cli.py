@@ -113,6 +113,7 @@ def make_app(platform) -> typer.Typer:
         settings = platform.plugin_settings("billing")
         platform.db.check()
         out: dict = {"providers": [p.id for p in providers.enabled(platform)],
+                     "sandbox": providers.sandbox_on(platform, settings),
                      "stripe": {"configured": settings.stripe_enabled, "reachable": None, "error": None,
                                 "webhook_secrets": len(settings.webhook_secrets())},
                      "platform_fee_percent": percent(settings.platform_fee_percent)}
@@ -139,7 +140,9 @@ def make_app(platform) -> typer.Typer:
             if st["configured"] and not st["reachable"]:
                 raise typer.Exit(1)
             return
-        typer.echo(f"providers: {', '.join(out['providers']) or 'none'}")
+        typer.echo(f"providers: {', '.join(out['providers']) or 'none (checkouts are refused)'}")
+        if out["sandbox"]:
+            typer.echo("SANDBOX ON: test mode, paid tiers are granted without real money (demos and tests only)")
         typer.echo("stripe: " + ("not configured" if not st["configured"] else
                                  ("reachable" if st["reachable"] else f"UNREACHABLE ({st['error']})")))
         typer.echo(f"webhook secrets: {st['webhook_secrets']}" + ("" if st["webhook_secrets"] or not st["configured"]

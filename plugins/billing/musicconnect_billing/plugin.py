@@ -21,6 +21,12 @@ def register_settings(platform):
 
 
 @hookimpl
+def register_scopes(platform):
+    return {"billing:read": "read your subscriptions and their next invoices",
+            "billing:write": "start checkouts, open the billing portal, change, cancel or resume subscriptions"}
+
+
+@hookimpl
 def register_migrations(platform):
     return Path(__file__).parent / "migrations"
 
@@ -34,12 +40,28 @@ def register_routes(platform):
 
 
 @hookimpl
+def on_startup(platform):
+    """Say loudly, at every start, when the sandbox (paid tiers for free) is on, and when nothing
+    takes payments."""
+    settings = platform.plugin_settings("billing")
+    if providers.sandbox_on(platform, settings):
+        log.warning("BILLING SANDBOX IS ON: test mode, no real money moves and every paid tier can be had for "
+                    "free through /api/v1/billing/sandbox; for demos and tests only (turned on by serve --demo or "
+                    "MC_BILLING_SANDBOX=true)")
+    elif settings.sandbox:
+        log.error("billing: sandbox = true is ignored in production (MC_ENV=production)")
+    elif not settings.stripe_enabled:
+        log.warning("billing: no payment provider: set MC_BILLING_STRIPE_SECRET_KEY (checkouts answer 503 "
+                    "payment-provider-not-configured until then)")
+
+
+@hookimpl
 def register_fast_routes(platform):
     from musicconnect.fastpath import FastRoute
 
     from .api import WEBHOOK_PATH, webhook_fast
 
-    return [FastRoute("POST", WEBHOOK_PATH, webhook_fast)]
+    return [FastRoute("POST", WEBHOOK_PATH, webhook_fast, scope="public")]  # the provider's signature authenticates
 
 
 @hookimpl

@@ -241,13 +241,20 @@ class SandboxProvider:
 STRIPE, SANDBOX = StripeProvider(), SandboxProvider()
 
 
+def sandbox_on(platform, settings=None) -> bool:
+    """The sandbox gives paid tiers away for nothing, so it runs only when asked for: the billing
+    setting ``sandbox = true`` (``MC_BILLING_SANDBOX=true``, which ``serve --demo`` sets), and
+    never in production. A platform without a Stripe key and without it takes no payments."""
+    settings = settings or platform.plugin_settings("billing")
+    return bool(settings.sandbox) and not platform.settings.is_production
+
+
 def enabled(platform) -> list:
     settings = platform.plugin_settings("billing")
     out = []
     if settings.stripe_enabled:
         out.append(STRIPE)
-    wants_sandbox = settings.sandbox if settings.sandbox is not None else not settings.stripe_enabled
-    if wants_sandbox and not platform.settings.is_production:
+    if sandbox_on(platform, settings):
         out.append(SANDBOX)
     return out
 

@@ -1,5 +1,9 @@
 """The sandbox provider's hosted pages (checkout and customer portal) and its test controls.
-Every page says plainly that no money moves. All of it refuses production mode."""
+Every page says plainly that no money moves. All of it answers 404 unless the sandbox is turned
+on (``serve --demo`` or ``MC_BILLING_SANDBOX=true``), and never in production.
+
+Everything a page shows is HTML-escaped; the URLs it links or redirects to went through
+:func:`musicconnect.web.check_return_url` when the client gave them and are checked again here."""
 from __future__ import annotations
 
 import hashlib
@@ -15,13 +19,17 @@ from sqlalchemy import select
 
 from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Tier
-from musicconnect.web import get_platform, require_admin
+from musicconnect.web import check_return_url, get_platform, public, scope
 
 from . import providers, sandbox
 from .models import Subscription
 
+# The hosted pages are public (no Authorization header reaches them from a browser): a checkout is
+# named by an unguessable id, a portal by a signed, expiring link. The admin control needs "admin".
 router = APIRouter(prefix="/sandbox")
-BANNER = "<p style='background:#ffe08a;padding:.6em'><b>Sandbox:</b> test mode, no real money moves.</p>"
+BANNER = ("<p style='background:#ffe08a;border:3px solid #b8860b;padding:.6em;font-size:1.2em'>"
+          "<b>SANDBOX &mdash; test mode:</b> no real money moves and nothing here is a real payment. "
+          "Paid tiers bought here are free; an operator turned this on for a demo or tests.</p>")
 
 
 def _guard(platform) -> None:
@@ -30,8 +38,18 @@ def _guard(platform) -> None:
 
 
 def _secret(platform) -> bytes:
-    key = platform.settings.secret_key
-    return (key.get_secret_value() if key else "").encode() + b"|billing-sandbox-portal"
+    """The portal links' own key, derived from the platform's signing key (which the core loads,
+    or creates once in the data directory, on first use: never a constant)."""
+    return hashlib.sha256(b"mc-billing-sandbox-portal\x00" + platform.settings.signing_key()).digest()
+
+
+def _safe_url(platform, url: str | None) -> str:
+    """A stored URL to link or redirect to: itself when still allowed, else the platform's home."""
+    home = platform.settings.base_url.rstrip("/") + "/"
+    try:
+        return check_return_url(platform, url, "url") if url else home
+    except Problem:
+        return home
 
 
 def portal_token(platform, user_id: uuid.UUID, ttl: int = 3600) -> str:
@@ -57,7 +75,7 @@ def _page(title: str, body: str) -> HTMLResponse:
                         f"<h1>{html.escape(title)}</h1>{body}</body>")
 
 
-@router.get("/checkout/{cs_id}", response_class=HTMLResponse)
+@router.get("/checkout/{cs_id}", response_class=HTMLResponse, dependencies=[Depends(public)])
 def checkout_page(cs_id: str, platform=Depends(get_platform)):
     """The sandbox's hosted checkout page."""
     _guard(platform)
@@ -67,11 +85,12 @@ def checkout_page(cs_id: str, platform=Depends(get_platform)):
         price = sandbox.price_of(tier, cs["_interval"])
     amount = f"{price['unit_amount'] / 100:.2f} {price['currency'].upper()} / {cs['_interval']}"
     return _page(f"Support: {tier.name}", f"<p>{html.escape(amount)}</p>"
-                 f"<form method=post action='{cs_id}/pay'><button>Pay with the sandbox test card</button></form>"
-                 f"<p><a href='{html.escape(cs['cancel_url'])}'>Cancel</a></p>")
+                 f"<form method=post action='{html.escape(cs_id)}/pay'>"
+                 f"<button>Pay with the sandbox test card</button></form>"
+                 f"<p><a href='{html.escape(_safe_url(platform, cs.get('cancel_url')))}'>Cancel</a></p>")
 
 
-@router.post("/checkout/{cs_id}/pay")
+@router.post("/checkout/{cs_id}/pay", dependencies=[Depends(public)])
 def pay(cs_id: str, request: Request, platform=Depends(get_platform)):
     """Complete a sandbox checkout (what paying on the hosted page does): 303 to the success URL,
     or JSON for API clients (``Accept: application/json``)."""
@@ -85,14 +104,15 @@ def pay(cs_id: str, request: Request, platform=Depends(get_platform)):
                                                       Subscription.external_id == cs["subscription"]))
             return {"status": cs["status"], "subscription": cs["subscription"],
                     "subscription_id": str(sub.id) if sub else None}
-    return RedirectResponse(cs["success_url"], status_code=303)
+    return RedirectResponse(_safe_url(platform, cs.get("success_url")), status_code=303)
 
 
-@router.get("/portal/{token}", response_class=HTMLResponse)
-def portal_page(token: str, return_url: str = "/", platform=Depends(get_platform)):
+@router.get("/portal/{token}", response_class=HTMLResponse, dependencies=[Depends(public)])
+def portal_page(token: str, return_url: str | None = None, platform=Depends(get_platform)):
     """The sandbox's customer portal: the fan's subscriptions, with cancel, resume and switch tier."""
     _guard(platform)
     user_id = _portal_user(platform, token)
+    back = check_return_url(platform, return_url, "return_url") if return_url else _safe_url(platform, None)
     parts = []
     with platform.session() as s:
         subs = s.scalars(select(Subscription).where(Subscription.user_id == user_id, Subscription.provider == "sandbox")
@@ -101,21 +121,22 @@ def portal_page(token: str, return_url: str = "/", platform=Depends(get_platform
             tier = s.get(Tier, sub.tier_id)
             others = s.scalars(select(Tier).where(Tier.artist_id == sub.artist_id, Tier.is_active.is_(True),
                                                   Tier.rank > 0, Tier.id != sub.tier_id)).all()
-            act = f"{token}/subscriptions/{sub.id}"
+            act = html.escape(f"{token}/subscriptions/{sub.id}")
             buttons = ""
             if sub.status in ("active", "past_due"):
                 flip = "resume" if sub.cancel_at_period_end else "cancel"
                 buttons += f"<form method=post action='{act}/{flip}'><button>{flip.title()}</button></form>"
                 for o in others:
-                    buttons += (f"<form method=post action='{act}/change'><input type=hidden name=tier_id value='{o.id}'>"
+                    buttons += (f"<form method=post action='{act}/change'>"
+                                f"<input type=hidden name=tier_id value='{html.escape(str(o.id))}'>"
                                 f"<button>Switch to {html.escape(o.name)}</button></form>")
-            parts.append(f"<li>{html.escape(tier.name if tier else '?')}: {sub.status}"
+            parts.append(f"<li>{html.escape(tier.name if tier else '?')}: {html.escape(sub.status)}"
                          f"{' (ends at period end)' if sub.cancel_at_period_end else ''}{buttons}</li>")
-    body = f"<ul>{''.join(parts) or '<li>No subscriptions.</li>'}</ul><p><a href='{html.escape(return_url)}'>Back</a></p>"
+    body = f"<ul>{''.join(parts) or '<li>No subscriptions.</li>'}</ul><p><a href='{html.escape(back)}'>Back</a></p>"
     return _page("Your subscriptions", body)
 
 
-@router.post("/portal/{token}/subscriptions/{sub_id}/{action}")
+@router.post("/portal/{token}/subscriptions/{sub_id}/{action}", dependencies=[Depends(public)])
 def portal_action(token: str, sub_id: uuid.UUID, action: str, request: Request, tier_id: uuid.UUID | None = Form(None),
                   platform=Depends(get_platform)):
     """A portal button: ``cancel``, ``resume`` or ``change`` (form field ``tier_id``)."""
@@ -139,7 +160,7 @@ class RenewIn(BaseModel):
 
 
 @router.post("/subscriptions/{sub_id}/renew")
-def renew_now(sub_id: uuid.UUID, body: RenewIn, actor: Actor = Depends(require_admin), platform=Depends(get_platform)):
+def renew_now(sub_id: uuid.UUID, body: RenewIn, actor: Actor = Depends(scope("admin")), platform=Depends(get_platform)):
     """Admins, for demos and tests: end this sandbox subscription's period now (renew it, end it
     when cancelled, or with ``fail`` make the renewal payment fail and the subscription past due)."""
     _guard(platform)

@@ -11,7 +11,8 @@ from musicconnect import PluginSettings
 
 class BillingSettings(PluginSettings):
     stripe_secret_key: SecretStr | None = Field(
-        default=None, description="Stripe secret key (environment only); without it the sandbox provider runs")
+        default=None, description="Stripe secret key (environment only); without it (and without the sandbox) "
+                                  "the platform takes no payments")
     stripe_webhook_secrets: SecretStr | None = Field(
         default=None, description="webhook endpoint secrets, comma-separated: several are accepted during rotation")
     stripe_api_base: str | None = Field(default=None, description="another Stripe API address (tests, proxies)")
@@ -24,8 +25,9 @@ class BillingSettings(PluginSettings):
     past_due_grace_days: int = Field(default=7, ge=0, le=60, description="access kept while a renewal is retried")
     renewal_leeway_hours: int = Field(default=24, ge=0, le=168, description="access kept past a period end while "
                                                                             "the renewal invoice is paid")
-    sandbox: bool | None = Field(default=None, description="offer the offline sandbox provider (default: only "
-                                                            "when no Stripe key is set; never in production)")
+    sandbox: bool = Field(default=False, description="offer the offline sandbox provider, which grants paid tiers "
+                                                      "without money (demos, tests; serve --demo turns it on); "
+                                                      "never in production")
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
 
     def webhook_secrets(self) -> list[str]:
