@@ -25,7 +25,14 @@ class membership:
     @staticmethod
     @hookimpl
     def register_content_kinds(platform):
-        return [ContentKind("post", "Post", "A text post.")]
+        from pydantic import BaseModel, ConfigDict
+
+        class PostData(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            body: str = ""
+            secret: int | None = None
+
+        return [ContentKind("post", "Post", "A text post.", data_model=PostData)]
 
 
 class exploding:

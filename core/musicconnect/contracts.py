@@ -120,14 +120,22 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class ContentKind:
-    """A kind of content a plugin offers. ``validate(data) -> data`` may raise ``Problem``;
-    ``creatable`` says whether the generic content API may create it (uploads say no)."""
+    """A kind of content a plugin offers.
+
+    ``data_model`` is the schema of the ``data`` a client may send for it: a pydantic model
+    (declare ``model_config = ConfigDict(extra="forbid")`` so unknown fields are refused); the
+    content API validates client data with it and stores what the model dumps. A kind without a
+    ``data_model`` accepts no client data at all (server-side facts such as storage keys are
+    never taken from a client). ``validate(data) -> data`` runs after it and may raise
+    ``Problem``; ``creatable`` says whether the generic content API may create it (uploads say no).
+    """
 
     name: str
     title: str
     description: str = ""
     creatable: bool = True
     validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    data_model: Any = None
 
 
 @dataclass(frozen=True, slots=True)

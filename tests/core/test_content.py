@@ -134,3 +134,51 @@ def test_content_kinds_listing(env):
     client, *_ = env
     kinds = {k["name"]: k["plugin"] for k in client.get("/api/v1/content-kinds").json()}
     assert kinds == {"post": "membership", "memo": "recorder"}
+
+
+def test_client_data_follows_the_kind_schema(env):
+    """Issue 9, hole 1: a kind's data is validated by the model it declares; unknown fields (such
+    as a storage key) are refused; a kind that declares no model takes no client data."""
+    client, p, artist, fan, tiers, rec = env
+    url = f"/api/v1/artists/{artist.artist_id}/content"
+    body = problem(client.post(url, headers=artist.headers, json={
+        "kind": "post", "title": "x", "data": {"body": "hi", "key": "tracks/x/v1/original.wav"}}), 422, "validation")
+    assert body["errors"][0]["loc"] == ["data", "key"]
+    problem(client.post(url, headers=artist.headers, json={"kind": "post", "title": "x", "data": {"body": 5}}),
+            422, "validation")
+    item = client.post(url, headers=artist.headers, json={"kind": "post", "title": "ok", "data": {"body": "hi"}}).json()
+    problem(client.patch(f"/api/v1/content/{item['id']}", headers=artist.headers,
+                         json={"data": {"images": [{"key": "quarantine/x"}]}}), 422, "validation")
+    assert client.get(f"/api/v1/content/{item['id']}", headers=artist.headers).json()["data"] == {"body": "hi"}
+
+
+def test_a_kind_without_a_model_takes_no_client_data(mc_make_platform):
+    import testplugins
+    from starlette.testclient import TestClient
+
+    from musicconnect.app import create_app
+    from musicconnect.testing import make_user
+
+    p = mc_make_platform(extra_plugins=[("recorder", testplugins.make_recorder())], entry_points=False)
+    artist = make_user(p, "artist", artist_name="A")
+    with TestClient(create_app(p)) as client:
+        url = f"/api/v1/artists/{artist.artist_id}/content"
+        problem(client.post(url, headers=artist.headers, json={"kind": "memo", "title": "m", "data": {"key": "x"}}),
+                422, "content-data-not-accepted")
+        assert client.post(url, headers=artist.headers, json={"kind": "memo", "title": "m"}).status_code == 201
+
+
+def test_an_unreleased_tier_item_is_not_revealed(env, mc_clock):
+    """Issue 9, hole 9: a future tier release answers 404 (not 401/403) to those who may not see it."""
+    from datetime import timedelta
+
+    client, p, artist, fan, tiers, rec = env
+    url = f"/api/v1/artists/{artist.artist_id}/content"
+    later = (mc_clock.now() + timedelta(days=3)).isoformat()
+    item = client.post(url, headers=artist.headers, json={
+        "kind": "post", "title": "soon", "visibility": "tier", "required_tier_id": str(tiers["supporter"].id),
+        "publish_at": later, "status": "ready"}).json()
+    problem(client.get(f"/api/v1/content/{item['id']}"), 404, "not-found")
+    problem(client.get(f"/api/v1/content/{item['id']}", headers=fan.headers), 404, "not-found")
+    assert client.get(f"/api/v1/content/{item['id']}", headers=artist.headers).status_code == 200
+

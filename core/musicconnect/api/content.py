@@ -54,9 +54,12 @@ def create_content(artist_id: uuid.UUID, body: ContentIn, actor: Actor = Depends
         raise Problem(422, "not-creatable", f"{body.kind} items are created through the {kinds[body.kind][0]} plugin")
     if body.publish_at is not None and body.publish_at.tzinfo is None:
         raise Problem(422, "validation", "publish_at needs a time zone")
+    fields = body.model_dump()
+    if body.kind in kinds:
+        fields["data"] = client_data(kinds[body.kind][1], body.data)
     with platform.session() as s:
         get_artist(s, str(artist_id))
-        item = platform.content.create(s, artist_id=artist_id, actor_id=actor.user_id, **body.model_dump())
+        item = platform.content.create(s, artist_id=artist_id, actor_id=actor.user_id, **fields)
     return platform.content.serialize(item, actor)
 
 
@@ -96,10 +99,33 @@ def read_content(content_id: uuid.UUID, actor: Actor | None = Depends(scope("con
         decision = platform.access.decide(actor, "view", resource_of(item))
         if not decision.allowed:
             owner = actor is not None and (actor.is_admin or actor.artist_id == item.artist_id)
-            if not owner and (item.status != "ready" or item.visibility == "public"):
+            unreleased = item.publish_at > platform.clock.now()
+            if not owner and (item.status != "ready" or item.visibility == "public" or unreleased):
                 raise NotFound("content")  # drafts, take-downs, future releases are not revealed
             raise denial(actor, decision)
         return platform.content.serialize(item, actor)
+
+
+def client_data(kind, data: dict | None) -> dict:
+    """What a client sent as an item's ``data``, validated by the kind's declared model (unknown
+    fields refused); a kind that declares none accepts no client data."""
+    data = data or {}
+    model = kind.data_model
+    if model is None:
+        if data:
+            raise Problem(422, "content-data-not-accepted",
+                          f"{kind.name} items take no client data (fields: {', '.join(sorted(data))})")
+        return {}
+    from pydantic import ValidationError
+
+    try:
+        value = model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"loc": ["data", *map(str, e.get("loc", ()))], "msg": e.get("msg"), "type": e.get("type")}
+                  for e in exc.errors()]
+        raise Problem(422, "validation", "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors),
+                      errors=errors) from None
+    return value.model_dump(mode="json", exclude_unset=True)
 
 
 def _owned(s, platform: Platform, actor: Actor, content_id: uuid.UUID) -> ContentItem:
@@ -121,6 +147,11 @@ def patch_content(content_id: uuid.UUID, body: ContentPatch, actor: Actor = Depe
             raise Problem(422, "validation", f"{f} cannot be null")
     with platform.session() as s:
         item = _owned(s, platform, actor, content_id)
+        if "data" in changes:
+            kind = platform.content.kinds().get(item.kind)
+            if kind is None:
+                raise Problem(409, "unknown-content-kind", f"no enabled plugin manages {item.kind!r} items")
+            changes["data"] = client_data(kind[1], changes["data"])
         platform.content.update(s, item, changes, actor_id=actor.user_id)
         return platform.content.serialize(item, actor)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from musicconnect import (ContentKind, JobSpec, Metric, NotFound, PluginSettings, Problem, Vote, emit, hookimpl)
@@ -85,14 +85,17 @@ def register_settings(platform):
     return HelloSettings
 
 
+class NoteData(BaseModel):
+    """What a client may put in a note's ``data``: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field("", max_length=2000)
+    hello_preview: bool = False
+
+
 @hookimpl
 def register_content_kinds(platform):
-    def validate(data):
-        if "text" in data and not isinstance(data["text"], str):
-            raise Problem(422, "validation", "a note's text must be a string")
-        return data
-
-    return [ContentKind("note", "Note", "A short text note for fans.", validate=validate)]
+    return [ContentKind("note", "Note", "A short text note for fans.", data_model=NoteData)]
 
 
 @hookimpl

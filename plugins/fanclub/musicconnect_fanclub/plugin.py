@@ -10,7 +10,7 @@ from musicconnect import ContentKind, Metric, hookimpl
 from musicconnect.models import DomainEvent, Entitlement, Tier
 
 from . import models, rules  # noqa: F401 (models: their tables join the metadata whenever the plugin loads)
-from .schema import validate_post
+from .schema import PostData, validate_post
 
 
 @hookimpl
@@ -30,6 +30,19 @@ def register_routes(platform):
     from .wrapped import router as wrapped_router
 
     return [router, posts_router, wrapped_router]
+
+
+SCOPES = {
+    "fanclub:read": "read your fan club memberships, your feed, comments and your Wrapped reports",
+    "fanclub:write": "follow and join artists, post to your fan club (artists), comment, react, share Wrapped",
+    "messages:read": "read your direct messages (fans) or your inbox (artists), and the backstage",
+    "messages:write": "send direct messages and replies, and post in the backstage",
+}
+
+
+@hookimpl
+def register_scopes(platform):
+    return dict(SCOPES)
 
 
 @hookimpl
@@ -55,7 +68,8 @@ def register_migrations(platform):
 @hookimpl
 def register_content_kinds(platform):
     # ``data`` is checked by the post model (unknown fields rejected, no storage keys, bounded)
-    return [ContentKind("post", "Post", "A text post for fans, public or for a tier.", validate=validate_post)]
+    return [ContentKind("post", "Post", "A text post for fans, public or for a tier.", validate=validate_post,
+                        data_model=PostData)]
 
 
 # ---------------------------------------------------------------- milestones
