@@ -246,3 +246,65 @@ def test_migration_drops_stored_keys_from_older_posts(env):
             "body": "a", "images": [{"full": {"width": 1600, "height": 900}, "thumb": {"width": 400, "height": 225}}],
             "tracks": [str(legit)]}
         assert s.get(ContentItem, evil_id).data == {"body": "b"}
+
+
+# ---------------------------------------------------------------- hole 2: token scopes on every route
+
+def token(client, user, *scopes) -> dict:
+    r = client.post("/api/v1/me/tokens", headers=user.headers, json={"name": "t", "scopes": list(scopes)})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_every_route_needs_its_scope(env):
+    client, p, artist, fan, tiers = env
+    assert {"fanclub:read", "fanclub:write", "messages:read", "messages:write"} <= set(client.get("/api/v1/scopes").json())
+    a, base = artist.artist_id, "/api/v1/fanclub"
+    comp(client, artist, fan, tiers["superfan"])
+    client.post(f"{base}/artists/{a}/messages", headers=fan.headers, json={"body": "hello"})
+    thread = client.post(f"{base}/artists/{a}/backstage", headers=artist.headers, json={"body": "welcome"}).json()
+    post = client.post(f"/api/v1/artists/{a}/content", headers=artist.headers,
+                       json={"kind": "post", "title": "Public", "data": {"body": "hi"}})
+    assert post.status_code == 201, post.text
+    post = post.json()
+
+    def denied(r):
+        problem(r, 403, "insufficient-scope")
+
+    analytics = token(client, artist, "analytics:read")  # the artist's analytics token cannot act as the artist
+    denied(client.post(f"{base}/artists/{a}/posts", headers=analytics, data={"title": "as the artist"}))
+    denied(client.post(f"/api/v1/artists/{a}/content", headers=analytics,
+                       json={"kind": "post", "title": "x", "data": {"body": "x"}}))
+    denied(client.get(f"{base}/artists/{a}/conversations", headers=analytics))
+    denied(client.get(f"{base}/artists/{a}/conversations/{fan.id}", headers=analytics))
+    denied(client.post(f"{base}/artists/{a}/conversations/{fan.id}/messages", headers=analytics, json={"body": "x"}))
+    denied(client.get(f"{base}/artists/{a}/backstage", headers=analytics))
+    denied(client.post(f"{base}/artists/{a}/backstage", headers=analytics, json={"body": "x"}))
+    denied(client.post(f"{base}/artists/{a}/backstage/{thread['id']}/replies", headers=analytics, json={"body": "x"}))
+    assert client.get(f"/api/v1/artists/{a}/metrics", headers=analytics).status_code == 200  # what it is for
+
+    profile = token(client, fan, "profile:read")  # a fan's read-only token cannot write anything
+    denied(client.post(f"{base}/artists/{a}/messages", headers=profile, json={"body": "x"}))
+    denied(client.get(f"{base}/artists/{a}/messages", headers=profile))
+    denied(client.post(f"{base}/artists/{a}/follow", headers=profile))
+    denied(client.delete(f"{base}/artists/{a}/follow", headers=profile))
+    denied(client.post(f"{base}/artists/{a}/join", headers=profile))
+    denied(client.post(f"{base}/content/{post['id']}/comments", headers=profile, json={"body": "x"}))
+    denied(client.put(f"{base}/content/{post['id']}/reactions/heart", headers=profile))
+    denied(client.post(f"{base}/artists/{a}/backstage/{thread['id']}/replies", headers=profile, json={"body": "x"}))
+    denied(client.get("/api/v1/fanclub/feed", headers=profile))
+    denied(client.get(f"{base}/artists/{a}/me", headers=profile))
+    denied(client.post("/api/v1/fanclub/me/wrapped/2026-05/shares", headers=profile, json={}))
+    # optional reads: a token without the scope reads what is public, as anonymous
+    assert client.get(f"{base}/content/{post['id']}/comments", headers=profile).status_code == 200
+
+    # and each scope opens exactly its routes
+    assert client.post(f"{base}/artists/{a}/messages", headers=token(client, fan, "messages:write"),
+                       json={"body": "by token"}).status_code == 201
+    assert len(client.get(f"{base}/artists/{a}/messages", headers=token(client, fan, "messages:read")).json()) == 2
+    denied(client.post(f"{base}/artists/{a}/follow", headers=token(client, fan, "messages:write")))
+    assert client.post(f"{base}/artists/{a}/follow", headers=token(client, fan, "fanclub:write")).status_code == 204
+    assert client.get("/api/v1/fanclub/feed", headers=token(client, fan, "fanclub:read")).status_code == 200
+    assert client.get(f"{base}/artists/{a}/conversations", headers=token(client, artist, "messages:read")).json()
+    r = client.post(f"{base}/artists/{a}/posts", headers=token(client, artist, "fanclub:write"), data={"title": "by token"})
+    assert r.status_code == 201, r.text

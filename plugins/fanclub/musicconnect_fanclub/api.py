@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, Tier, User
-from musicconnect.web import current_actor, ensure_artist_owner, get_platform
+from musicconnect.web import ensure_artist_owner, get_platform, scope
 
 from . import quota
 from .models import BackstagePost, Follow, Message
@@ -29,7 +29,7 @@ def _artist(s, artist_id: uuid.UUID) -> Artist:
 # ---------------------------------------------------------------- follow and free membership
 
 @router.post("/artists/{artist_id}/follow", status_code=204)
-def follow(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def follow(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """Follow an artist (their public posts and releases reach your feed)."""
     with platform.session() as s:
         _artist(s, artist_id)
@@ -40,7 +40,7 @@ def follow(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform
 
 
 @router.delete("/artists/{artist_id}/follow", status_code=204)
-def unfollow(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def unfollow(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     with platform.session() as s:
         row = s.get(Follow, (actor.user_id, artist_id))
         if row is not None:
@@ -50,7 +50,7 @@ def unfollow(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platfo
 
 
 @router.post("/artists/{artist_id}/join", status_code=201)
-def join(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def join(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """Become a free member (the artist's rank-0 tier). Paid tiers come from a payment provider."""
     with platform.session() as s:
         _artist(s, artist_id)
@@ -66,7 +66,7 @@ def join(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=D
 
 
 @router.delete("/artists/{artist_id}/join", status_code=204)
-def leave(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def leave(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     from musicconnect.models import Entitlement
 
     with platform.session() as s:
@@ -95,7 +95,7 @@ def _public(state: dict) -> dict:
 
 
 @router.get("/artists/{artist_id}/me")
-def my_membership(artist_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def my_membership(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
     """Your membership of this artist: effective tier, perks, and direct messages left this month."""
     with platform.session() as s:
         artist = _artist(s, artist_id)
@@ -119,7 +119,7 @@ def _msg(m: Message) -> dict:
 
 @router.post("/artists/{artist_id}/messages", status_code=201,
              responses={403: {"description": "no DM perk"}, 429: {"description": "monthly quota used"}})
-def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends(current_actor),
+def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends(scope("messages:write")),
                    platform=Depends(get_platform)):
     """Message an artist, within your tier's monthly quota (perk ``direct_messages``). The quota
     is taken atomically: of N messages sent at once with M left, exactly M are accepted."""
@@ -151,7 +151,7 @@ Offset = Query(0, ge=0, le=MAX_OFFSET, description="skip this many rows")
 
 @router.get("/artists/{artist_id}/messages")
 def my_conversation(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset,
-                    actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+                    actor: Actor = Depends(scope("messages:read")), platform=Depends(get_platform)):
     """Your conversation with this artist, oldest first."""
     with platform.session() as s:
         _artist(s, artist_id)
@@ -161,7 +161,7 @@ def my_conversation(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offs
 
 
 @router.get("/artists/{artist_id}/conversations")
-def conversations(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset, actor: Actor = Depends(current_actor),
+def conversations(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset, actor: Actor = Depends(scope("messages:read")),
                   platform=Depends(get_platform)):
     """The artist's inbox: one row per fan, latest message first."""
     ensure_artist_owner(actor, artist_id)
@@ -179,7 +179,7 @@ def conversations(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset
 
 @router.get("/artists/{artist_id}/conversations/{fan_id}")
 def conversation(artist_id: uuid.UUID, fan_id: uuid.UUID, limit: int = Limit, offset: int = Offset,
-                 actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+                 actor: Actor = Depends(scope("messages:read")), platform=Depends(get_platform)):
     ensure_artist_owner(actor, artist_id)
     with platform.session() as s:
         rows = s.scalars(select(Message).where(Message.artist_id == artist_id, Message.fan_id == fan_id)
@@ -188,7 +188,7 @@ def conversation(artist_id: uuid.UUID, fan_id: uuid.UUID, limit: int = Limit, of
 
 
 @router.post("/artists/{artist_id}/conversations/{fan_id}/messages", status_code=201)
-def reply(artist_id: uuid.UUID, fan_id: uuid.UUID, body: MessageIn, actor: Actor = Depends(current_actor),
+def reply(artist_id: uuid.UUID, fan_id: uuid.UUID, body: MessageIn, actor: Actor = Depends(scope("messages:write")),
           platform=Depends(get_platform)):
     """The artist replies (no quota). Only to fans who wrote first."""
     ensure_artist_owner(actor, artist_id)
@@ -224,7 +224,7 @@ def _post(p: BackstagePost) -> dict:
 
 @router.get("/artists/{artist_id}/backstage")
 def backstage(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=200), offset: int = Offset,
-              actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+              actor: Actor = Depends(scope("messages:read")), platform=Depends(get_platform)):
     """Backstage posts, newest first, each with its replies (oldest first)."""
     with platform.session() as s:
         _artist(s, artist_id)
@@ -241,7 +241,7 @@ def backstage(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=200), offset
 
 
 @router.post("/artists/{artist_id}/backstage", status_code=201)
-def backstage_post(artist_id: uuid.UUID, body: BackstageIn, actor: Actor = Depends(current_actor),
+def backstage_post(artist_id: uuid.UUID, body: BackstageIn, actor: Actor = Depends(scope("messages:write")),
                    platform=Depends(get_platform)):
     with platform.session() as s:
         _artist(s, artist_id)
@@ -254,7 +254,7 @@ def backstage_post(artist_id: uuid.UUID, body: BackstageIn, actor: Actor = Depen
 
 
 @router.post("/artists/{artist_id}/backstage/{post_id}/replies", status_code=201)
-def backstage_reply(artist_id: uuid.UUID, post_id: uuid.UUID, body: BackstageIn, actor: Actor = Depends(current_actor),
+def backstage_reply(artist_id: uuid.UUID, post_id: uuid.UUID, body: BackstageIn, actor: Actor = Depends(scope("messages:write")),
                     platform=Depends(get_platform)):
     with platform.session() as s:
         _artist(s, artist_id)

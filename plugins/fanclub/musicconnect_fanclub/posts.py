@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from musicconnect import Actor, NotFound, Problem, resource_of
 from musicconnect.models import ContentItem, Entitlement
-from musicconnect.web import current_actor, denial, ensure_artist_owner, get_platform, optional_actor
+from musicconnect.web import body_limit, denial, ensure_artist_owner, get_platform, scope
 
 from .models import Comment, Follow, Reaction
 from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
@@ -23,6 +23,7 @@ from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
 router = APIRouter()
 log = logging.getLogger("musicconnect.fanclub")
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
+MAX_POST_BYTES = MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024  # ten images and the text fields
 REACTIONS = ("heart", "fire", "clap", "laugh", "wow", "sad")
 
 
@@ -54,14 +55,16 @@ def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
         "visibility": {"type": "string", "enum": ["public", "tier"]}, "required_tier_id": {"type": "string"},
         "publish_at": {"type": "string", "format": "date-time"},
         "track_ids": {"type": "string", "description": "comma-separated ids of this artist's tracks"},
-        "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}})
-async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(current_actor),
+        "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}},
+             max_body_size=MAX_POST_BYTES)  # FastAPI's own per-route limit (routes inside included routers)
+@body_limit(MAX_POST_BYTES)
+async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(scope("fanclub:write")),
                       platform=Depends(get_platform)):
     """An exclusive post: text, up to 10 images (resized to 1600 and 400 px) and attached tracks,
     visible to everyone or to members of a tier and above."""
     ensure_artist_owner(actor, artist_id)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024:
+    if declared and declared.isdigit() and int(declared) > MAX_POST_BYTES:
         raise Problem(413, "upload-too-large", "the post is too large")
     try:
         form = await request.form(max_files=MAX_IMAGES, max_fields=20)
@@ -183,7 +186,7 @@ def supported_or_followed(s, platform, user_id) -> set[uuid.UUID]:
 @router.get("/feed")
 def feed(limit: int = Query(30, ge=1, le=100),
          before: datetime | None = Query(None, description="an ISO 8601 date-time with its time zone"),
-         actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+         actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
     """Posts and tracks of the artists you follow or support, newest first. Gated items you cannot
     open yet appear as locked teasers; unreleased ones only once your early access opens.
     Page with ``before`` = the last item's ``publish_at`` (with its time zone)."""
@@ -237,7 +240,8 @@ class CommentIn(BaseModel):
 
 
 @router.get("/content/{content_id}/comments")
-def comments(content_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+def comments(content_id: uuid.UUID, actor: Actor | None = Depends(scope("fanclub:read", optional=True)),
+             platform=Depends(get_platform)):
     """Comments and reaction counts of an item you can see, oldest comment first."""
     with platform.session() as s:
         item = s.get(ContentItem, content_id)
@@ -252,7 +256,7 @@ def comments(content_id: uuid.UUID, actor: Actor | None = Depends(optional_actor
 
 
 @router.post("/content/{content_id}/comments", status_code=201)
-def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(current_actor),
+def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(scope("fanclub:write")),
                 platform=Depends(get_platform)):
     with platform.session() as s:
         item = _member_item(s, platform, actor, content_id, "comment")
@@ -264,7 +268,7 @@ def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(c
 
 
 @router.put("/content/{content_id}/reactions/{kind}", status_code=204)
-def react(content_id: uuid.UUID, kind: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def react(content_id: uuid.UUID, kind: str, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """React (heart, fire, clap, laugh, wow, sad); idempotent."""
     if kind not in REACTIONS:
         raise Problem(422, "validation", f"reactions are {', '.join(REACTIONS)}")
@@ -278,7 +282,7 @@ def react(content_id: uuid.UUID, kind: str, actor: Actor = Depends(current_actor
 
 
 @router.delete("/content/{content_id}/reactions/{kind}", status_code=204)
-def unreact(content_id: uuid.UUID, kind: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def unreact(content_id: uuid.UUID, kind: str, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     with platform.session() as s:
         row = s.get(Reaction, (content_id, actor.user_id, kind))
         if row is not None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, ContentItem, DomainEvent, Entitlement, Tier, User
-from musicconnect.web import current_actor, get_platform
+from musicconnect.web import get_platform, public, scope
 
 from .models import WrappedShare
 
@@ -130,14 +130,14 @@ def card_png(report: dict, name: str | None) -> bytes:
 
 @router.get("/me/wrapped/{month}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "a shareable card"}})
-def my_wrapped_png(month: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def my_wrapped_png(month: str, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
     with platform.session() as s:
         name = s.get(User, actor.user_id).display_name
     return Response(card_png(build(platform, actor.user_id, month), name), media_type="image/png")
 
 
 @router.get("/me/wrapped/{month}")
-def my_wrapped(month: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def my_wrapped(month: str, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
     """Your month in music (UTC calendar month)."""
     return build(platform, actor.user_id, month)
 
@@ -148,7 +148,7 @@ class ShareIn(BaseModel):
 
 
 @router.post("/me/wrapped/{month}/shares", status_code=201)
-def share(month: str, body: ShareIn, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def share(month: str, body: ShareIn, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """A public link to the sections you choose (``minutes``, ``top_artists``, ``top_tracks``,
     ``support``, ``milestones``); your name only with ``show_name``. Revocable."""
     month_range(month)
@@ -163,7 +163,7 @@ def share(month: str, body: ShareIn, actor: Actor = Depends(current_actor), plat
 
 
 @router.delete("/me/wrapped/shares/{token}", status_code=204)
-def unshare(token: str, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def unshare(token: str, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     with platform.session() as s:
         row = s.get(WrappedShare, token)
         if row is None or row.user_id != actor.user_id:
@@ -187,13 +187,14 @@ def _shared(platform, token: str) -> tuple[dict, str | None]:
     return public, name
 
 
-@router.get("/wrapped/{token}.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+@router.get("/wrapped/{token}.png", response_class=Response, responses={200: {"content": {"image/png": {}}}},
+            dependencies=[Depends(public)])
 def shared_card(token: str, platform=Depends(get_platform)):
     report, name = _shared(platform, token)
     return Response(card_png(report, name), media_type="image/png", headers={"Cache-Control": "public, max-age=600"})
 
 
-@router.get("/wrapped/{token}")
+@router.get("/wrapped/{token}", dependencies=[Depends(public)])
 def shared_report(token: str, platform=Depends(get_platform)):
     """A fan's shared report: only the sections they chose (public, no sign-in)."""
     return _shared(platform, token)[0]
