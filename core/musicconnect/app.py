@@ -99,6 +99,11 @@ class MusicConnectApp(FastAPI):
                 return
         await super().__call__(scope, receive, send)
 
+    def openapi(self):
+        from .openapi_problems import complete
+
+        return complete(self, super().openapi())
+
 
 def mount_fast_routes(app: "MusicConnectApp", platform: Platform) -> None:
     from .api.me import FAST_ROUTES
