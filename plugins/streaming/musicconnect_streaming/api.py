@@ -8,20 +8,27 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, ContentItem
-from musicconnect.web import current_actor, ensure_artist_owner, get_platform, optional_actor
+from musicconnect.web import body_limit, ensure_artist_owner, get_platform, public, scope
 
 from . import media, plays, playback
-from .models import Download, Track, TrackVersion
+from .models import Download, DownloadCount, Track, TrackVersion
 from .pipeline import JOB, prefix
+from .settings import MAX_UPLOAD_MB_CAP
 from .uploads import Form, read_form
 
 router = APIRouter()
+
+READ = scope("content:read", optional=True)  # anonymous listeners allowed (public tracks)
+WRITE = scope("content:write")
+#: the body limit of the upload routes: the highest size an operator may configure; the configured
+#: ``max_upload_mb`` is enforced while the bytes arrive (``uploads.read_form``)
+UPLOAD_BODY_LIMIT = (MAX_UPLOAD_MB_CAP + 2) * 1024 * 1024
 
 UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
@@ -97,18 +104,26 @@ def _parse_float(value: str | None, field: str) -> float | None:
     return v
 
 
-def _store_version(platform, s, cid, version, f, probe, art) -> TrackVersion:
+def _version_row(platform, cid, version, f, probe, art, state: str) -> TrackVersion:
+    """A version row; its object keys are derived here from the content id and version only."""
     ext = os.path.splitext(f.filename)[1].lower()[:8] or ".bin"
     original_key = f"{prefix(cid, version)}/original{ext if ext.replace('.', '').isalnum() else '.bin'}"
-    platform.storage.put_file(original_key, f.path)
-    artwork = {}
+    artwork = {"source": f"{prefix(cid, version)}/artwork-source"} if art is not None else {}
+    return TrackVersion(content_id=cid, version=version, state=state, original_key=original_key,
+                        original_filename=f.filename, size_bytes=f.size, probe=probe.as_dict(), duration=probe.duration,
+                        aes_key=secrets.token_bytes(16), aes_iv="0x" + secrets.token_hex(16), artwork=artwork,
+                        created_at=platform.clock.now())
+
+
+def _store_files(platform, row: TrackVersion, f, art) -> None:
+    platform.storage.put_file(row.original_key, f.path)
     if art is not None:
-        artwork["source"] = f"{prefix(cid, version)}/artwork-source"
-        platform.storage.put_file(artwork["source"], art.path)
-    row = TrackVersion(content_id=cid, version=version, state="processing", original_key=original_key,
-                       original_filename=f.filename, size_bytes=f.size, probe=probe.as_dict(), duration=probe.duration,
-                       aes_key=secrets.token_bytes(16), aes_iv="0x" + secrets.token_hex(16), artwork=artwork,
-                       created_at=platform.clock.now())
+        platform.storage.put_file(row.artwork["source"], art.path)
+
+
+def _store_version(platform, s, cid, version, f, probe, art) -> TrackVersion:
+    row = _version_row(platform, cid, version, f, probe, art, "processing")
+    _store_files(platform, row, f, art)
     s.add(row)
     return row
 
@@ -116,14 +131,14 @@ def _store_version(platform, s, cid, version, f, probe, art) -> TrackVersion:
 @router.post("/artists/{artist_id}/tracks", status_code=202, openapi_extra=UPLOAD_DOC,
              responses={413: {"description": "too large"}, 415: {"description": "not audio"},
                         422: {"description": "corrupt, too long or bad fields"}})
-async def upload(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(current_actor),
+@body_limit(UPLOAD_BODY_LIMIT)
+async def upload(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(WRITE),
                  platform=Depends(get_platform)):
     """Upload a track (streamed to disk, probed and decoded before anything is stored), then
-    transcode it in the background. Poll ``GET /tracks/{id}`` or ``GET /api/v1/jobs/{job_id}``."""
+    transcode it in the background. Poll ``GET /tracks/{id}`` or ``GET /api/v1/jobs/{job_id}``.
+    Needs ``content:write``."""
     ensure_artist_owner(actor, artist_id)
-    if not actor.has_scope("content:write"):
-        raise Problem(403, "insufficient-scope", "this token lacks the 'content:write' scope", required_scope="content:write")
-    form = await read_form(request, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024,
+    form = await read_form(request, platform, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024,
                            file_fields={"file", "artwork"})
     try:
         f, probe, art = await _accept_audio(platform, form)
@@ -173,11 +188,13 @@ def _create(platform, actor, artist_id, f, probe, art, title, description, visib
 @router.post("/tracks/{track_id}/audio", status_code=202, openapi_extra={"requestBody": {
     "required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                                                       "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
-async def replace_audio(track_id: uuid.UUID, request: Request, actor: Actor = Depends(current_actor),
+@body_limit(UPLOAD_BODY_LIMIT)
+async def replace_audio(track_id: uuid.UUID, request: Request, actor: Actor = Depends(WRITE),
                         platform=Depends(get_platform)):
-    """Replace a track's audio. The current version keeps playing until the new one is ready."""
+    """Replace a track's audio. The current version keeps playing until the new one is ready.
+    Needs ``content:write``."""
     item = await run_in_threadpool(_owned_track, platform, actor, track_id)
-    form = await read_form(request, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024, file_fields={"file"})
+    form = await read_form(request, platform, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024, file_fields={"file"})
     try:
         f, probe, _ = await _accept_audio(platform, form)
         return await run_in_threadpool(_replace, platform, actor, item.id, f, probe)
@@ -190,6 +207,8 @@ def _owned_track(platform, actor, track_id) -> ContentItem:
         item = s.get(ContentItem, track_id)
         if item is None or item.kind != "track":
             raise NotFound("track")
+        if not (actor.is_admin or actor.artist_id == item.artist_id) and not _may_know(platform, item, actor):
+            raise NotFound("track")  # 403 would tell a stranger that an unreleased track exists
         ensure_artist_owner(actor, item.artist_id)
         if item.status == "taken_down":
             raise Problem(409, "content-taken-down", "taken-down tracks cannot be changed")
@@ -197,24 +216,49 @@ def _owned_track(platform, actor, track_id) -> ContentItem:
 
 
 def _replace(platform, actor, cid, f, probe):
-    with platform.session() as s:
-        track = s.get(Track, cid, with_for_update=True)
-        version = (s.scalar(select(func.max(TrackVersion.version)).where(TrackVersion.content_id == cid)) or 0) + 1
+    """Rows first, files second: the new version's row is committed (state ``uploading``) before
+    its file is stored, so two replaces never pick the same version number and a replace that
+    dies half-way leaves a row the orphan sweep recognises (and removes after the grace period)."""
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in range(5):
         try:
-            row = _store_version(platform, s, cid, version, f, probe, None)
+            with platform.session() as s:
+                if s.get(Track, cid) is None:
+                    raise NotFound("track")
+                version = (s.scalar(select(func.max(TrackVersion.version))
+                                    .where(TrackVersion.content_id == cid)) or 0) + 1
+                row = _version_row(platform, cid, version, f, probe, None, "uploading")
+                s.add(row)
+            break
+        except IntegrityError:
+            if attempt == 4:
+                raise Problem(409, "replace-in-progress", "another replacement of this track is being stored; "
+                                                          "try again") from None
+    try:
+        _store_files(platform, row, f, None)
+        with platform.session() as s:
+            track = s.get(Track, cid, with_for_update=True)
+            claimed = s.get(TrackVersion, (cid, version), with_for_update=True)
+            if track is None or claimed is None or claimed.state != "uploading":
+                raise NotFound("track")  # deleted meanwhile
+            claimed.state = "processing"
             track.pending_version = version
             s.flush()
             job = platform.jobs.enqueue(JOB, session=s, subject=("content", cid), owner_id=actor.user_id,
                                         content_id=str(cid), version=version)
-            row.job_id = job
-        except BaseException:
-            platform.storage.delete_prefix(prefix(cid, version) + "/")
-            raise
+            claimed.job_id = job
+    except BaseException:
+        platform.storage.delete_prefix(prefix(cid, version) + "/")  # ours: the row claimed the version
+        with platform.session() as s:
+            s.execute(delete(TrackVersion).where(TrackVersion.content_id == cid, TrackVersion.version == version,
+                                                 TrackVersion.state == "uploading"))
+        raise
     return {"id": str(cid), "pending_version": version, "job_id": str(job)}
 
 
 @router.get("/tracks/{track_id}")
-def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
     """A track with its streaming state: versions, processing progress, playback URLs."""
     from musicconnect import resource_of
 
@@ -246,50 +290,62 @@ def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(optional_act
 
 @router.get("/tracks/{track_id}/master.m3u8", response_class=Response,
             responses={200: {"content": {playback.M3U8: {}}, "description": "HLS master playlist"}})
-async def master_doc(track_id: uuid.UUID, request: Request, platform=Depends(get_platform)):
+async def master_doc(track_id: uuid.UUID, request: Request, _: Actor | None = Depends(READ),
+                     platform=Depends(get_platform)):
     """HLS master playlist with the measured BANDWIDTH / AVERAGE-BANDWIDTH of each rendition.
     Anonymous for public tracks; send the Authorization header for gated ones. (Fast path.)"""
-    return await _via_fast(playback.master, request, platform, {"track_id": str(track_id)})
+    return await _via_fast(playback.MASTER, request, platform, {"track_id": str(track_id)})
 
 
 @router.get("/tracks/{track_id}/{rendition}/index.m3u8", response_class=Response,
             responses={200: {"content": {playback.M3U8: {}}, "description": "HLS variant playlist"}})
 async def variant_doc(track_id: uuid.UUID, rendition: str, request: Request, pt: str | None = None,
-                      platform=Depends(get_platform)):
-    """Variant playlist with signed, expiring segment URLs and the key URI. (Fast path.)"""
-    return await _via_fast(playback.variant, request, platform, {"track_id": str(track_id), "rendition": rendition})
+                      _=Depends(public), platform=Depends(get_platform)):
+    """Variant playlist with signed, expiring segment URLs and the key URI; the playback token
+    ``pt`` from the master playlist is the guard (no Authorization header). (Fast path.)"""
+    return await _via_fast(playback.VARIANT, request, platform, {"track_id": str(track_id), "rendition": rendition})
 
 
 @router.get("/tracks/{track_id}/key", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "16-byte AES-128 key"}})
-async def key_doc(track_id: uuid.UUID, request: Request, pt: str | None = None, platform=Depends(get_platform)):
+async def key_doc(track_id: uuid.UUID, request: Request, pt: str | None = None, _: Actor | None = Depends(READ),
+                  platform=Depends(get_platform)):
     """The AES-128 key, after the access decision allows ``stream`` for this listener. (Fast path.)"""
-    return await _via_fast(playback.key, request, platform, {"track_id": str(track_id)})
+    return await _via_fast(playback.KEY, request, platform, {"track_id": str(track_id)})
 
 
-async def _via_fast(handler, request: Request, platform, params):
+async def _via_fast(route, request: Request, platform, params):
     from musicconnect.fastpath import FastRequest
 
-    resp = await handler(FastRequest(request.scope, platform, params))
+    resp = await route.handler(FastRequest(request.scope, platform, params, route=route))
     return Response(resp.body, status_code=resp.status, media_type=resp.media_type,
                     headers={k.decode(): v.decode() for k, v in resp.headers})
 
 
-def _visible_published(platform, s, track_id, actor) -> tuple[ContentItem, TrackVersion]:
+def _may_know(platform, item: ContentItem, actor) -> bool:
+    """Whether the caller may learn that the track exists: released (ready and past
+    ``publish_at``; a tier-gated one then answers 401/403 so that a player can upsell), else only
+    owners, admins and early-access holders (the access decision allows ``view``). Everyone else
+    gets 404, exactly as for a track that does not exist."""
     from musicconnect import resource_of
 
+    if item.status == "ready" and (item.publish_at is None or item.publish_at <= platform.clock.now()):
+        return True
+    return platform.access.decide(actor, "view", resource_of(item)).allowed
+
+
+def _visible_published(platform, s, track_id, actor) -> tuple[ContentItem, TrackVersion]:
     item = s.get(ContentItem, track_id)
     track = s.get(Track, track_id)
     if item is None or track is None or item.status != "ready" or not track.version:
         raise NotFound("track")
-    published = item.publish_at <= platform.clock.now()
-    if not published and not platform.access.decide(actor, "view", resource_of(item)).allowed:
+    if not _may_know(platform, item, actor):
         raise NotFound("track")
     return item, s.get(TrackVersion, (track_id, track.version))
 
 
 @router.get("/tracks/{track_id}/preview", status_code=307)
-def preview(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+def preview(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
     """Redirect to the 30-second preview (public for every published track: discovery)."""
     with platform.session() as s:
         item, row = _visible_published(platform, s, track_id, actor)
@@ -299,7 +355,7 @@ def preview(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), 
 
 
 @router.get("/tracks/{track_id}/waveform")
-def waveform(track_id: uuid.UUID, actor: Actor | None = Depends(optional_actor), platform=Depends(get_platform)):
+def waveform(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
     """Waveform peaks (0..1) for drawing the track."""
     import json
 
@@ -323,7 +379,7 @@ class DownloadOut(BaseModel):
 
 @router.post("/tracks/{track_id}/download", response_model=DownloadOut,
              responses={403: {"description": "no download perk"}, 429: {"description": "monthly limit reached"}})
-def download(track_id: uuid.UUID, actor: Actor = Depends(current_actor), platform=Depends(get_platform)):
+def download(track_id: uuid.UUID, actor: Actor = Depends(scope("content:read")), platform=Depends(get_platform)):
     """A signed, expiring, per-user link to the 320k .m4a (tags and cover included), for members
     whose tier has the ``offline_downloads`` perk (downloads per calendar month, UTC)."""
     from musicconnect import resource_of
@@ -343,9 +399,8 @@ def download(track_id: uuid.UUID, actor: Actor = Depends(current_actor), platfor
             limit = max(limit, 10_000)
         now = platform.clock.now()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        used = s.scalar(select(func.count()).select_from(Download).where(Download.user_id == actor.user_id,
-                                                                       Download.created_at >= month)) or 0
-        if used >= limit:
+        used = _take_download(s, actor.user_id, month.strftime("%Y-%m"), limit)
+        if used is None:
             nxt = (month + timedelta(days=32)).replace(day=1)
             raise Problem(429, "download-limit", f"you have used your {limit} downloads this month",
                           headers={"Retry-After": str(int((nxt - now).total_seconds()))}, resets_at=nxt.isoformat())
@@ -358,7 +413,26 @@ def download(track_id: uuid.UUID, actor: Actor = Depends(current_actor), platfor
         url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/download.m4a", ttl, filename=fname,
                                           within=prefix(track_id, row.version))
         return {"url": url, "expires_at": now + timedelta(seconds=ttl), "filename": fname,
-                "used_this_month": used + 1, "monthly_limit": limit}
+                "used_this_month": used, "monthly_limit": limit}
+
+
+def _take_download(s, user_id, period: str, limit: int) -> int | None:
+    """Take one download from the user's monthly quota atomically, or return None when it is used
+    up. The counter row is created if missing (a no-op when it exists), then one conditional UPDATE
+    increments it only while ``used < limit``: concurrent requests serialise on that row (SQLite's
+    write lock, PostgreSQL's row lock with the condition re-checked), so at most ``limit`` succeed.
+    The increment is part of the caller's transaction and rolls back with it."""
+    table = DownloadCount.__table__
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    s.execute(insert(table).values(user_id=user_id, period=period, used=0).on_conflict_do_nothing())
+    taken = s.execute(update(table).where(table.c.user_id == user_id, table.c.period == period,
+                                          table.c.used < limit).values(used=table.c.used + 1))
+    if taken.rowcount != 1:
+        return None
+    return s.scalar(select(table.c.used).where(table.c.user_id == user_id, table.c.period == period))
 
 
 def media_filename(artist: str, title: str) -> str:
@@ -380,7 +454,7 @@ class PlayReport(BaseModel):
 
 
 @router.post("/plays", status_code=201)
-def play_start(body: PlayStart, request: Request, actor: Actor | None = Depends(optional_actor),
+def play_start(body: PlayStart, request: Request, actor: Actor | None = Depends(READ),
                platform=Depends(get_platform)):
     """Start a listening session (returns ``session_id`` for the reports)."""
     from musicconnect import resource_of
@@ -397,13 +471,13 @@ def play_start(body: PlayStart, request: Request, actor: Actor | None = Depends(
 
 
 @router.post("/plays/{session_id}")
-def play_report(session_id: uuid.UUID, body: PlayReport, request: Request, actor: Actor | None = Depends(optional_actor),
+def play_report(session_id: uuid.UUID, body: PlayReport, request: Request, actor: Actor | None = Depends(READ),
                 platform=Depends(get_platform)):
     """Report progress or completion; the answer says whether the play has counted."""
     plays.check_event(body.event, body.position)
     with platform.session() as s:
         listener = plays.listener_id(actor, body.client_id, request.client.host if request.client else "")
         play = plays.get_play(s, session_id, listener)
-        plays.report(platform, s, play, body.event, body.position)
+        plays.report(platform, s, play, body.event, body.position, request.client.host if request.client else None)
         return {"session_id": str(play.id), "seconds": round(play.seconds, 3), "counted": play.counted_at is not None,
                 "completed": play.completed}

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import secrets
-import tempfile
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -14,6 +12,7 @@ from musicconnect.models import ContentItem
 from . import media
 from .models import Track, TrackVersion
 from .pipeline import JOB, prefix
+from .scratch import Scratch
 
 DEMO_TRACKS = (
     ("Night Drive", "public", None, 0, 220, 0),
@@ -31,7 +30,11 @@ def seed(platform, session, demo) -> None:
     superfan = demo.tiers.get("superfan")
     if superfan is not None and not superfan.perks.get("offline_downloads"):
         superfan.perks = {**superfan.perks, "offline_downloads": 20}
-    work = Path(tempfile.mkdtemp(prefix="mc-demo-"))
+    with Scratch(platform, "demo") as work:
+        _seed_tracks(platform, session, demo, artist, work)
+
+
+def _seed_tracks(platform, session, demo, artist, work) -> None:
     for title, visibility, tier_key, days, freq, seed_n in DEMO_TRACKS:
         src = work / f"{seed_n}.flac"
         media.generated_tone(src, 24, seed=seed_n + 1, freq=freq)

@@ -77,3 +77,22 @@ class Download(Base):
     artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column()
     __table_args__ = (Index("ix_streaming_downloads_user_time", "user_id", "created_at"),)
+
+
+class DownloadCount(Base):
+    """Downloads a user took in a calendar month (UTC). The quota is one conditional UPDATE of
+    this row (``used < limit``), so concurrent requests can never take more than the quota."""
+
+    __tablename__ = "streaming_download_counts"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM"
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OrphanSuspect(Base):
+    """A storage prefix that had no live database row when the sweep last looked. It is deleted
+    once it has stayed orphaned for the grace period (an upload in flight never is)."""
+
+    __tablename__ = "streaming_orphan_suspects"
+    prefix: Mapped[str] = mapped_column(String(300), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column()

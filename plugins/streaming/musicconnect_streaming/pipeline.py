@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +20,7 @@ from musicconnect.models import Artist, ContentItem
 
 from . import media
 from .models import Track, TrackVersion
+from .scratch import Scratch
 
 log = logging.getLogger("musicconnect.streaming")
 JOB = "streaming.transcode"
@@ -107,7 +108,10 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
     platform = ctx.platform
     storage = platform.storage
     settings = platform.plugin_settings("streaming")
-    work = Path(tempfile.mkdtemp(prefix="mc-transcode-"))
+    # the key is written for ffmpeg: a private directory of the data dir (0700), locked while the
+    # job runs and swept at start-up if the worker dies (never the shared /tmp)
+    scratch = Scratch(platform, "transcode")
+    work = scratch.path
     children: list[subprocess.Popen] = []
     try:
         ctx.progress(0.01, "fetching the original", force=True)
@@ -119,7 +123,9 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         for name, _ in media.RENDITIONS:
             (out / name).mkdir(parents=True)
         keyfile = work / "key.bin"
-        keyfile.write_bytes(key)
+        fd = os.open(keyfile, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
         keyinfo = work / "keyinfo"
         keyinfo.write_text(f"key.bin\n{keyfile}\n{iv.removeprefix('0x')}\n")
         stderr = _run_ladder(ctx, media.ladder_command(src, out, keyinfo), duration, work / "ffmpeg.log")
@@ -184,7 +190,7 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         for child in children:
             if child.poll() is None:
                 child.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        scratch.close()
 
 
 def _publish(platform, cid, version, result) -> None:

@@ -21,9 +21,9 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 
 from musicconnect import Actor, Problem, Resource
-from musicconnect.fastpath import FastRequest, FastResponse, parse_uuid
+from musicconnect.fastpath import FastRequest, FastResponse, FastRoute, parse_uuid
 from musicconnect.models import ContentItem
-from musicconnect.web import actor_for, authenticate, bearer_token
+from musicconnect.web import actor_for
 
 from .models import Track, TrackVersion
 from .pipeline import prefix
@@ -108,12 +108,23 @@ def _query(req: FastRequest) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(req.query_string.decode("latin-1")).items()}
 
 
-async def _header_actor(req: FastRequest) -> Actor | None:
-    token = bearer_token(req.header("authorization"))
-    if token is None:
-        return None
-    actor, _ = await authenticate(req.platform, token)
-    return actor
+def released(platform, info: PlaybackInfo) -> bool:
+    """Ready and past its release time: its existence is public (tier-gated or not)."""
+    return info.status == "ready" and (info.resource.publish_at is None
+                                       or info.resource.publish_at <= platform.clock.now())
+
+
+def not_found() -> Problem:
+    return Problem(404, "not-found", "track not found")
+
+
+async def _may_know(platform, info: PlaybackInfo, actor: Actor | None) -> bool:
+    """Whether the caller may learn that the track exists: released tracks (gated ones answer
+    401/403 so a player can offer to sign in or upgrade), else owners, admins and early-access
+    holders (the access decision allows ``view``). Everyone else gets 404, as for no track."""
+    if released(platform, info):
+        return True
+    return (await platform.access.adecide(actor, "view", info.resource)).allowed
 
 
 def _can_see(platform, info: PlaybackInfo, actor: Actor | None, decision_allowed: bool) -> bool:
@@ -129,7 +140,7 @@ async def master(req: FastRequest) -> FastResponse:
     platform = req.platform
     cid = parse_uuid(req.params["track_id"], "track_id")
     info = await playback_info(platform, cid)
-    actor = await _header_actor(req)
+    actor = await req.actor()
     if info.status == "taken_down":
         raise Problem(404, "not-found", "track not found")
     allowed = (await platform.access.adecide(actor, "view", info.resource)).allowed
@@ -176,9 +187,14 @@ async def variant(req: FastRequest) -> FastResponse:
     if info.status == "taken_down":
         raise Problem(404, "not-found", "track not found")
     pt = q.get("pt")
-    if not pt:
-        raise Problem(403, "bad-playback-token", "open the master playlist first (it signs the variant links)")
-    version, _ = read_token(platform, pt, cid)
+    try:
+        if not pt:
+            raise Problem(403, "bad-playback-token", "open the master playlist first (it signs the variant links)")
+        version, _ = read_token(platform, pt, cid)
+    except Problem:
+        if not released(platform, info):  # no valid link: an unreleased track does not exist for you
+            raise not_found() from None
+        raise
     if version != info.version:
         raise Problem(409, "track-replaced", "the audio of this track changed; reload the master playlist")
     rendition = next((r for r in info.renditions if r["name"] == req.params["rendition"]), None)
@@ -199,9 +215,14 @@ async def key(req: FastRequest) -> FastResponse:
     cid = parse_uuid(req.params["track_id"], "track_id")
     info = await playback_info(platform, cid)
     q = _query(req)
-    actor = await _header_actor(req)
+    actor = await req.actor()
     if actor is None and q.get("pt"):
-        version, user_id = read_token(platform, q["pt"], cid)
+        try:
+            version, user_id = read_token(platform, q["pt"], cid)
+        except Problem:
+            if not released(platform, info):
+                raise not_found() from None
+            raise
         if version != info.version:
             raise Problem(409, "track-replaced", "the audio of this track changed; reload the master playlist")
         if user_id is not None:
@@ -212,11 +233,22 @@ async def key(req: FastRequest) -> FastResponse:
         raise Problem(404, "not-found", "track not found")
     decision = await platform.access.adecide(actor, "stream", info.resource)
     if not decision.allowed:
+        if not await _may_know(platform, info, actor):
+            raise not_found()
         if actor is None:
             raise Problem(401, "unauthorized", "sign in to play this track", headers={"WWW-Authenticate": "Bearer"})
         raise Problem(403, "access-denied", decision.reason)
     return FastResponse(info.key, media_type="application/octet-stream",
                         headers=[(b"cache-control", b"private, no-store")])
+
+
+# The fast routes, with their scope declarations. The master playlist and the key read content
+# (``content:read``; anonymous listeners allowed, a token without the scope counts as anonymous);
+# variant playlists need no authentication: the signed playback token they carry is the guard.
+MASTER = FastRoute("GET", f"{BASE}/{{track_id}}/master.m3u8", master, scope="content:read", optional=True)
+VARIANT = FastRoute("GET", f"{BASE}/{{track_id}}/{{rendition}}/index.m3u8", variant, scope="public")
+KEY = FastRoute("GET", f"{BASE}/{{track_id}}/key", key, scope="content:read", optional=True)
+FAST_ROUTES = (MASTER, VARIANT, KEY)
 
 
 def playlist_doc() -> str:

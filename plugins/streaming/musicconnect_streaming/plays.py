@@ -3,7 +3,9 @@
 A listening session starts with ``start``; ``progress`` and ``complete`` report the position.
 Listened time only grows by what wall-clock time allows (no inflated reports). The play counts
 once it reaches ``play_count_seconds`` (30 s, the industry rule), at most once per listener and
-track within ``play_dedupe_minutes``. Every step is a domain event for the analytics sinks."""
+track within ``play_dedupe_minutes``; anonymous plays also count at most
+``anonymous_plays_per_hour`` times per client address and track. Every step is a domain event for
+the analytics sinks."""
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +42,19 @@ def start(platform, s, item: ContentItem, actor, listener: str) -> Play:
     return play
 
 
-def report(platform, s, play: Play, event: str, position: float) -> Play:
+def anonymous_allowance(platform, address: str, content_id) -> bool:
+    """Anonymous listeners name themselves (``client_id``), so made-up ids would each count: a
+    counted anonymous play also takes one of ``anonymous_plays_per_hour`` per client address and
+    track (the platform's rate limiter: in memory, or Redis shared by every API process). Over
+    the allowance the play is still accepted, just not counted."""
+    per_hour = platform.plugin_settings("streaming").anonymous_plays_per_hour
+    if per_hour <= 0:
+        return False
+    who = hashlib.sha256(b"mc-anon-play\x00" + (address or "unknown").encode()).hexdigest()[:32]
+    return platform.ratelimiter.hit(f"{per_hour}/hour", "streaming-anon-play", who, str(content_id)).allowed
+
+
+def report(platform, s, play: Play, event: str, position: float, address: str | None = None) -> Play:
     settings = platform.plugin_settings("streaming")
     now = platform.clock.now()
     elapsed = (now - play.started_at).total_seconds()
@@ -51,7 +65,7 @@ def report(platform, s, play: Play, event: str, position: float) -> Play:
         window = now - timedelta(minutes=settings.play_dedupe_minutes)
         dup = s.scalar(select(Play.id).where(Play.listener == play.listener, Play.content_id == play.content_id,
                                              Play.counted_at.is_not(None), Play.counted_at > window, Play.id != play.id))
-        if dup is None:
+        if dup is None and (play.user_id is not None or anonymous_allowance(platform, address, play.content_id)):
             play.counted_at = now
             platform.emit(s, "play.counted", actor_id=play.user_id, artist_id=play.artist_id,
                           subject=("content", play.content_id), data={"session_id": str(play.id), "seconds": listened})

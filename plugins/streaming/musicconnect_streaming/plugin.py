@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from musicconnect import ContentKind, JobSpec, Vote, hookimpl
-from musicconnect.fastpath import FastRoute
 
 from . import playback, plays
 from .pipeline import MAX_RETRIES, prefix, transcode
@@ -20,16 +19,33 @@ def register_routes(platform):
 
 @hookimpl
 def register_fast_routes(platform):
-    base = playback.BASE
-    return [FastRoute("GET", f"{base}/{{track_id}}/master.m3u8", playback.master),
-            FastRoute("GET", f"{base}/{{track_id}}/{{rendition}}/index.m3u8", playback.variant),
-            FastRoute("GET", f"{base}/{{track_id}}/key", playback.key)]
+    return list(playback.FAST_ROUTES)
 
 
 @hookimpl
 def register_jobs(platform):
+    from .housekeeping import sweep_orphans
+
     return [JobSpec("transcode", transcode, max_retries=MAX_RETRIES, time_limit_ms=4 * 3600 * 1000,
-                    min_backoff_ms=2000)]
+                    min_backoff_ms=2000),
+            JobSpec("sweep_orphans", sweep_orphans, max_retries=0, every_seconds=3600)]
+
+
+@hookimpl
+def on_startup(platform):
+    """Remove what a crashed process left in the private scratch space (keys, partial uploads);
+    the directories of jobs running now are locked and stay."""
+    from .scratch import sweep
+
+    sweep(platform)
+
+
+@hookimpl
+def register_scopes(platform):
+    """The streaming routes use the core's content scopes only: ``content:write`` uploads and
+    replaces audio; ``content:read`` plays, downloads and reports plays."""
+    return {"content:read": "play, download and report plays of tracks you have access to",
+            "content:write": "upload tracks and replace their audio"}
 
 
 @hookimpl

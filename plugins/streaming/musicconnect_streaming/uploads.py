@@ -1,10 +1,10 @@
-"""Streaming multipart uploads: file parts go straight to named temporary files (never whole in
-memory), the size cap is enforced while bytes arrive, and fields are small and counted."""
+"""Streaming multipart uploads: file parts go straight to files in a private per-request
+directory under the data directory (never whole in memory, never in the shared /tmp), the size
+cap is enforced while bytes arrive, each file field is accepted once, and fields are small and
+counted."""
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from musicconnect import Problem
+
+from .scratch import Scratch
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 30
@@ -29,16 +31,12 @@ class UploadedFile:
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, UploadedFile] = field(default_factory=dict)
-    workdir: Path | None = None
+    scratch: Scratch | None = None
 
     def cleanup(self) -> None:
-        for f in self.files.values():
-            f.path.unlink(missing_ok=True)
-        if self.workdir is not None:
-            try:
-                self.workdir.rmdir()
-            except OSError:
-                pass
+        """Remove the request's directory and every file in it."""
+        if self.scratch is not None:
+            self.scratch.close()
 
 
 def safe_filename(name: str) -> str:
@@ -48,14 +46,14 @@ def safe_filename(name: str) -> str:
     return base[:200] or "upload"
 
 
-async def read_form(request: Request, *, max_bytes: int, file_fields: set[str]) -> Form:
+async def read_form(request: Request, platform, *, max_bytes: int, file_fields: set[str]) -> Form:
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise Problem(415, "unsupported-media-type", "send the upload as multipart/form-data")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + 1024 * 1024:
         raise Problem(413, "upload-too-large", f"uploads are limited to {max_bytes // (1024 * 1024)} MB")
-    form = Form(workdir=Path(tempfile.mkdtemp(prefix="mc-upload-")))
+    form = Form(scratch=Scratch(platform, "upload"))
     state: dict = {"name": None, "filename": None, "buf": None, "fh": None, "header_field": b"", "headers": {},
                    "header_value": b"", "total": 0, "error": None}
 
@@ -73,6 +71,8 @@ async def read_form(request: Request, *, max_bytes: int, file_fields: set[str]) 
         state["header_field"], state["header_value"] = b"", b""
 
     def on_headers_finished():
+        if state["error"]:
+            return
         _, opts = parse_options_header(state["headers"].get(b"content-disposition", b""))
         name = opts.get(b"name", b"").decode("utf-8", "replace")
         state["name"] = name
@@ -80,10 +80,13 @@ async def read_form(request: Request, *, max_bytes: int, file_fields: set[str]) 
             if name not in file_fields:
                 state["error"] = Problem(422, "validation", f"unexpected file field {name!r}")
                 return
+            if name in form.files:
+                state["error"] = Problem(422, "validation", f"send one {name!r} part, not several")
+                return
             fname = opts[b"filename"].decode("utf-8", "replace")
-            fd, path = tempfile.mkstemp(dir=form.workdir)
-            state["fh"] = os.fdopen(fd, "wb")
-            form.files[name] = UploadedFile(name, safe_filename(fname), Path(path))
+            path = form.scratch.path / name  # one file per field, named by the (checked) field
+            state["fh"] = open(path, "xb")
+            form.files[name] = UploadedFile(name, safe_filename(fname), path)
         elif len(form.fields) >= MAX_FIELDS:
             state["error"] = Problem(422, "validation", "too many form fields")
 
