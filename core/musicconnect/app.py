@@ -8,6 +8,7 @@ import logging
 import re
 import time
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import Counter, Histogram
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +17,7 @@ from starlette.routing import Route
 from . import __version__
 from .apilimits import SCOPE_KEY as RATE_SCOPE_KEY
 from .routescopes import close_undeclared
-from .errors import Problem, install_handlers
+from .errors import MEDIA_TYPE, Problem, install_handlers
 from .fastpath import FastRoute, FastRouter
 from .fastpath import serve as serve_fast
 from .plugin_state import read_enabled, state_version
@@ -87,6 +88,33 @@ class MetricsMiddleware:
             observe(scope["method"], tpl, status[0], time.perf_counter() - start)
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _problem_413(scope, send):
+    """Starlette's body limit answers a plain-text 413 before any handler runs; make it the
+    ``payload-too-large`` problem every other error is."""
+    state = {"rewrite": False}
+
+    async def _send(message):
+        if message["type"] == "http.response.start" and message["status"] == 413:
+            ctype = dict(message.get("headers") or ()).get(b"content-type", b"")
+            if ctype.startswith(b"text/plain"):
+                state["rewrite"] = True
+                limit = scope.get("starlette.max_body_size")
+                body = orjson.dumps(Problem(413, "payload-too-large", f"the body is larger than {limit} bytes"
+                                            if limit else "the body is too large").body(scope.get("path")))
+                state["body"] = body
+                message = {**message, "headers": [(b"content-type", MEDIA_TYPE.encode()),
+                                                  (b"content-length", str(len(body)).encode())]}
+        elif message["type"] == "http.response.body" and state["rewrite"]:
+            message = {**message, "body": state.pop("body", b""), "more_body": False}
+            if "body" not in state and message["body"] == b"":
+                return
+        await send(message)
+    return _send
+
+
 class MusicConnectApp(FastAPI):
     """FastAPI, with the fast path (:mod:`musicconnect.fastpath`) in front of it."""
 
@@ -97,6 +125,8 @@ class MusicConnectApp(FastAPI):
             hit = self.fast.match(scope["method"], scope["path"])
             if hit is not None and await serve_fast(hit[0], hit[1], scope, receive, send, self.state.platform, observe):
                 return
+            if scope["method"] in _BODY_METHODS:
+                send = _problem_413(scope, send)
         await super().__call__(scope, receive, send)
 
     def openapi(self):

@@ -121,9 +121,10 @@ class Entitlements:
              data={"user_id": str(ent.user_id), "tier_id": str(ent.tier_id), "source": ent.source,
                    "status": ent.status, "changes": changes or {}})
         platform = self.platform
-        key = ("ent", ent.user_id, ent.artist_id)
+        key, user_key = ("ent", ent.user_id, ent.artist_id), ("user", ent.user_id)  # the user's member flag too
         platform.cache.invalidate(key)  # this process, now; everyone after commit
-        on_commit(session, lambda: platform.invalidate(key))
+        platform.cache.invalidate(user_key)
+        on_commit(session, lambda: platform.invalidate(key, user_key))
         on_commit(session, lambda: platform.plugins.notify("on_entitlement_changed", platform=platform,
                                                            entitlement=info, change=change))
 
