@@ -55,8 +55,7 @@ def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
         "visibility": {"type": "string", "enum": ["public", "tier"]}, "required_tier_id": {"type": "string"},
         "publish_at": {"type": "string", "format": "date-time"},
         "track_ids": {"type": "string", "description": "comma-separated ids of this artist's tracks"},
-        "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}},
-             max_body_size=MAX_POST_BYTES)  # FastAPI's own per-route limit (routes inside included routers)
+        "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}})
 @body_limit(MAX_POST_BYTES)
 async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(scope("fanclub:write")),
                       platform=Depends(get_platform)):
