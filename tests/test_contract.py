@@ -52,7 +52,10 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         client.delete(f"/api/v1/content/{item['id']}", headers=h)
         tiers = client.get(f"/api/v1/artists/{artist.artist_id}/tiers").json()
         r = client.patch(f"/api/v1/artists/{artist.artist_id}/tiers/{tiers[1]['id']}", headers=h,
-                         json={"perks": {"direct_messages": -1}})
+                         json={"perks": {"direct_messages": 2}})
+        assert r.status_code == 422 and r.json()["type"] == "/problems/unknown-perk"  # nobody declares it
+        r = client.patch(f"/api/v1/artists/{artist.artist_id}/tiers/{tiers[1]['id']}", headers=h,
+                         json={"perks": {"recorded": -1}})
         assert r.status_code == 422 and r.json()["type"] == "/problems/invalid-perks"  # validate_perks said no
         client.post(f"/api/v1/artists/{artist.artist_id}/comps", headers=h, json={"email": fan.email, "tier_id": tiers[1]["id"]})
         client.get(f"/api/v1/artists/{artist.artist_id}/metrics", headers=h)
@@ -69,6 +72,7 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         p.plugin_settings("recorder")
         seed_demo(p)
         assert p.scopes()["recorder:read"] == "read what the recorder saw"  # asks register_scopes
+        assert p.perks()["recorded"] == "the recorder notes it (boolean)"  # asks register_perks
         from musicconnect import migrate
         migrate.histories(p)  # asks register_migrations
         from cli_import import plugin_command_names

@@ -120,6 +120,7 @@ def make_recorder():
         "register_migrations": None,
         "register_settings": lambda platform: RecSettings,
         "register_scopes": lambda platform: {"recorder:read": "read what the recorder saw"},
+        "register_perks": lambda platform: {"recorded": "the recorder notes it (boolean)"},
         "on_startup": None, "on_shutdown": None, "seed_demo": None,
         "register_content_kinds": lambda platform: [ContentKind("memo", "Memo")],
         "on_content_created": None, "on_content_published": None, "on_content_updated": None,

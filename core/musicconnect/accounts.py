@@ -97,7 +97,7 @@ def create_artist(platform: "Platform", session: Session, user: User, name: str)
 # ---------------------------------------------------------------- tiers
 
 def validate_tier_fields(platform: "Platform", *, key: str, rank: int, price_amount: int, currency: str,
-                         yearly_amount: int | None, perks: dict[str, Any]) -> None:
+                         yearly_amount: int | None, perks: dict[str, Any], previous_perks=()) -> None:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", key):
         raise Invalid("tier key must be 1-64 lowercase letters, digits, - or _")
     if rank < 0:
@@ -119,6 +119,11 @@ def validate_tier_fields(platform: "Platform", *, key: str, rank: int, price_amo
             raise Invalid(f"perk {k!r} is longer than 200 characters")
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
             raise Invalid(f"perk {k!r} is out of range")
+    known = platform.perks()
+    unknown = sorted(set(perks) - set(known) - set(previous_perks))  # a perk kept as it was stays valid
+    if unknown:
+        raise Problem(422, "unknown-perk", f"no enabled plugin honours {', '.join(unknown)}; see GET /api/v1/perks",
+                      unknown=unknown, known=sorted(known))
     problems = [msg for _, msg in platform.plugins.collect("validate_perks", platform=platform, rank=rank,
                                                             perks=perks) if msg]
     if problems:

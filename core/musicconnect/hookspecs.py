@@ -76,6 +76,14 @@ def register_scopes(platform):
 
 
 @hookspec
+def register_perks(platform):
+    """Return ``{"perk_name": "what it gives and its value type"}``: the tier perks this plugin
+    honours. Collected; a tier may only carry perks some enabled plugin declares (422
+    ``unknown-perk`` otherwise); ``validate_perks`` then checks their values.
+    """
+
+
+@hookspec
 def register_settings(platform):
     """Return a pydantic model class (usually ``musicconnect.PluginSettings``) for this plugin.
 

@@ -164,6 +164,14 @@ class Platform:
                     log.error("plugin %s declares a malformed scope %r ('area:verb')", plugin, name)
         return out
 
+    def perks(self) -> dict[str, str]:
+        """Every tier perk some enabled plugin honours, with its description."""
+        out: dict[str, str] = {}
+        for _, declared in self.plugins.collect("register_perks", platform=self):
+            for name, what in (declared or {}).items():
+                out.setdefault(str(name), str(what))
+        return out
+
     @cached_property
     def api_limits(self):
         from .apilimits import ApiLimits

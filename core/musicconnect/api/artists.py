@@ -145,7 +145,7 @@ def patch_tier(artist_id: uuid.UUID, tier_id: uuid.UUID, body: TierPatch,
         if "currency" in changes:
             changes["currency"] = changes["currency"].upper()
         merged = {f: changes.get(f, getattr(tier, f)) for f in ("rank", "price_amount", "currency", "yearly_amount", "perks")}
-        validate_tier_fields(platform, key=tier.key, **merged)
+        validate_tier_fields(platform, key=tier.key, **merged, previous_perks=tuple(tier.perks or {}))
         if merged["rank"] != tier.rank:
             _check_rank_free(s, artist_id, merged["rank"], exclude=tier.id)
         fields = [f for f, v in changes.items() if getattr(tier, f) != v]

@@ -37,6 +37,12 @@ def content_kinds(platform: Platform = Depends(get_platform)):
             for name, (p, k) in sorted(platform.content.kinds().items())]
 
 
+@router.get("/perks", dependencies=[Depends(public)], response_model=dict[str, str])
+def perks(platform: Platform = Depends(get_platform)):
+    """The tier perks the enabled plugins honour (a tier may only carry these)."""
+    return platform.perks()
+
+
 @router.get("/payment-providers", dependencies=[Depends(public)])
 def payment_providers(platform: Platform = Depends(get_platform)):
     """The payment providers the enabled plugins offer (checkout goes to exactly one by id)."""

@@ -19,6 +19,11 @@ def check_access(actor, action, resource, context):
 
 
 @hookimpl
+def register_perks(platform):
+    return dict(rules.KNOWN_PERKS)
+
+
+@hookimpl
 def validate_perks(platform, rank, perks):
     return rules.validate(rank, perks) or None
 

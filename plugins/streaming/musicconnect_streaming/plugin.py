@@ -11,6 +11,11 @@ from .settings import StreamingSettings
 
 
 @hookimpl
+def register_perks(platform):
+    return {"offline_downloads": "offline downloads per month (integer >= 0)"}
+
+
+@hookimpl
 def register_routes(platform):
     from .api import router
 
