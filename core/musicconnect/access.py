@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
+from .db import wrote
 from .accounts import tier_infos
 from .asyncutil import resolve_async, resolve_sync
 from .contracts import AccessContext, Actor, Decision, Resource, TierInfo, Vote
@@ -35,9 +36,11 @@ class AccessService:
         hit = cache.get(key)
         if hit is None:
             gen = cache.generation()
-            with self.platform.db.session() as s:
+            with self.platform.db.read() as s:
                 hit = tier_infos(s, artist_id)
-            cache.set(key, hit, generation=gen)
+                cacheable = not wrote(s)
+            if cacheable:
+                cache.set(key, hit, generation=gen)
         return hit
 
     def context(self, actor: Actor | None, artist_id: uuid.UUID) -> AccessContext:

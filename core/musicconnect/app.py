@@ -8,6 +8,7 @@ import logging
 import re
 import time
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import Counter, Histogram
@@ -16,6 +17,7 @@ from starlette.routing import Route
 
 from . import __version__
 from .apilimits import SCOPE_KEY as RATE_SCOPE_KEY
+from .db import begin_unit
 from .routescopes import close_undeclared
 from .errors import MEDIA_TYPE, Problem, install_handlers
 from .fastpath import FastRoute, FastRouter
@@ -91,6 +93,15 @@ class MetricsMiddleware:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+async def _busy(scope, send) -> None:
+    body = orjson.dumps(Problem(503, "overloaded", "the server is at capacity; retry shortly").body(scope["path"]))
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+                            (b"retry-after", b"1")]})
+    await send({"type": "http.response.body", "body": body})
+    observe(scope["method"], "overloaded", 503, 0.0)
+
+
 def _problem_413(scope, send):
     """Starlette's body limit answers a plain-text 413 before any handler runs; make it the
     ``payload-too-large`` problem every other error is."""
@@ -120,14 +131,25 @@ class MusicConnectApp(FastAPI):
 
     fast: FastRouter
 
+    pending = 0
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and self.fast:
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        begin_unit(f"{scope['method']} {scope['path']}")
+        if self.fast:
             hit = self.fast.match(scope["method"], scope["path"])
             if hit is not None and await serve_fast(hit[0], hit[1], scope, receive, send, self.state.platform, observe):
                 return
-            if scope["method"] in _BODY_METHODS:
-                send = _problem_413(scope, send)
-        await super().__call__(scope, receive, send)
+        if scope["method"] in _BODY_METHODS:
+            send = _problem_413(scope, send)
+        if self.pending >= self.state.platform.settings.max_pending_requests:
+            return await _busy(scope, send)  # back-pressure: answer now rather than queue for minutes
+        self.pending += 1
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.pending -= 1
 
     def openapi(self):
         from .openapi_problems import complete
@@ -221,6 +243,9 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        # synchronous routes run on at most request_threads threads: with one pooled connection
+        # each (and the pool sized for them and the job threads), the pool cannot run dry
+        anyio.to_thread.current_default_thread_limiter().total_tokens = platform.settings.request_threads
         await run_in_threadpool(platform.start)
         platform.plugins.state_version = await run_in_threadpool(state_version, platform.db)
         tasks = [asyncio.create_task(_follow_invalidations(platform)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
 
@@ -61,6 +62,70 @@ def uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
 
 
+class ConnectionUse:
+    """How many pooled connections one unit of work (a request, a job) holds right now, and at
+    most. A unit that checks out a second connection while holding one can deadlock the pool (N
+    units each holding one and waiting for another): the count makes that visible and testable."""
+
+    __slots__ = ("what", "held", "max_held", "checkouts")
+
+    def __init__(self, what: str):
+        self.what = what
+        self.held = 0
+        self.max_held = 0
+        self.checkouts = 0
+
+
+_USE: ContextVar[ConnectionUse | None] = ContextVar("musicconnect_connection_use", default=None)
+_OPEN: ContextVar[Session | None] = ContextVar("musicconnect_open_session", default=None)
+
+
+def wrote(session: Session) -> bool:
+    """Has this session written anything not yet committed? (Then what it reads must not be cached.)"""
+    return bool(session.info.get("mc_wrote") or session.new or session.dirty or session.deleted)
+_NESTED_SEEN: set[str] = set()
+#: tests set a list here to collect every unit of work (see tests/core/test_pool.py)
+RECORDER: list[ConnectionUse] | None = None
+
+
+def begin_unit(what: str) -> ConnectionUse:
+    """Start counting the connections of the unit of work running in this context (the app does it
+    per request, the job runner per job); threads started with the context copied share it."""
+    use = ConnectionUse(what)
+    _USE.set(use)
+    if RECORDER is not None:
+        RECORDER.append(use)
+    return use
+
+
+def current_unit() -> ConnectionUse | None:
+    return _USE.get()
+
+
+def _on_checkout(dbapi_conn, record, proxy) -> None:
+    use = _USE.get()
+    if use is None:
+        return
+    record.info["mc_use"] = use
+    use.checkouts += 1
+    use.held += 1
+    if use.held > use.max_held:
+        use.max_held = use.held
+    if use.held > 1 and use.what not in _NESTED_SEEN:
+        _NESTED_SEEN.add(use.what)
+        import logging
+
+        logging.getLogger("musicconnect.db").warning(
+            "%s checked out a second database connection while holding one: under load this can exhaust "
+            "the pool; pass the open session down instead", use.what)
+
+
+def _on_checkin(dbapi_conn, record) -> None:
+    use = record.info.pop("mc_use", None)
+    if use is not None:
+        use.held -= 1
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -77,7 +142,10 @@ def redact(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) -> Engine:
+    """One engine; its pool holds ``pool_size`` connections and never overflows: every unit of
+    work holds at most one (see :class:`ConnectionUse`), and the number of units running at once
+    is bounded by the threads that may use it (``Settings.request_threads``, job threads)."""
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -89,25 +157,29 @@ def make_engine(url: str) -> Engine:
             from pathlib import Path
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        if db and db != ":memory:":
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
     else:
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
     try:
         engine = create_engine(parsed, **kwargs)
     except Exception as exc:  # missing driver and the like
         raise ConfigError(f"cannot use database {redact(url)}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "checkout", _on_checkout)
+    event.listen(engine, "checkin", _on_checkin)
     return engine
 
 
 class Database:
     """Engine + session factory. ``with db.session() as s:`` is one transaction."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, pool_size: int = 20, pool_timeout: float = 10.0):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
         self.Session = sessionmaker(self.engine, expire_on_commit=False, future=True)
         install_commit_hooks(self.Session)
 
@@ -127,6 +199,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         s = self.Session()
+        token = _OPEN.set(s)
         try:
             yield s
             s.commit()
@@ -134,7 +207,21 @@ class Database:
             s.rollback()
             raise
         finally:
+            _OPEN.reset(token)
             s.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session to read with: the one this unit of work already has open (so a read made while
+        a transaction is open never takes a second pooled connection), else a fresh one. Whoever
+        caches what it read checks :func:`wrote` first: an open transaction may hold writes that
+        could still roll back."""
+        outer = _OPEN.get()
+        if outer is not None:
+            yield outer
+            return
+        with self.session() as s:
+            yield s
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -150,8 +237,18 @@ def install_commit_hooks(Session_: sessionmaker) -> None:
 
     log = logging.getLogger("musicconnect.db")
 
+    @event.listens_for(Session_, "after_flush")
+    def _after_flush(session: Session, _ctx) -> None:
+        session.info["mc_wrote"] = True
+
+    @event.listens_for(Session_, "do_orm_execute")
+    def _dml(state) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            state.session.info["mc_wrote"] = True
+
     @event.listens_for(Session_, "after_commit")
     def _after_commit(session: Session) -> None:
+        session.info.pop("mc_wrote", None)
         callbacks = session.info.pop("mc_after_commit", [])
         for cb in callbacks:
             try:
@@ -161,4 +258,5 @@ def install_commit_hooks(Session_: sessionmaker) -> None:
 
     @event.listens_for(Session_, "after_rollback")
     def _after_rollback(session: Session) -> None:
+        session.info.pop("mc_wrote", None)
         session.info.pop("mc_after_commit", None)

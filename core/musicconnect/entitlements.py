@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .contracts import EntitlementInfo
-from .db import on_commit
+from .db import on_commit, wrote
 from .errors import Invalid, NotFound
 from .events import emit
 from .models import Entitlement, Tier
@@ -40,15 +40,17 @@ class Entitlements:
         if hit is not None:
             return hit
         gen = cache.generation()
-        with self.platform.db.session() as s:
+        with self.platform.db.read() as s:
             rows = s.execute(select(Entitlement, Tier.rank).join(Tier, Tier.id == Entitlement.tier_id)
                              .where(Entitlement.user_id == user_id, Entitlement.artist_id == artist_id)).all()
             stored = tuple(info_of(e, rank) for e, rank in rows)
+            cacheable = not wrote(s)
         extra = tuple(v for _, v in self.platform.plugins.collect(
             "extra_entitlements", platform=self.platform, user_id=user_id, artist_id=artist_id)
             if isinstance(v, EntitlementInfo))
         value = stored + extra
-        cache.set(key, value, generation=gen)
+        if cacheable:
+            cache.set(key, value, generation=gen)
         return value
 
     def for_user_all(self, session: Session, user_id: uuid.UUID) -> list[tuple[Entitlement, Tier]]:

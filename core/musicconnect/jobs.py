@@ -154,6 +154,9 @@ class Jobs:
             return job.attempts, dict(job.args)
 
     def _run(self, name: str, job_id: uuid.UUID) -> None:
+        from .db import begin_unit
+
+        begin_unit(f"job {name}")  # each job counts its pooled connections like a request
         spec = self.specs[name]
         claim = self._take(job_id)
         if claim is None:

@@ -39,7 +39,8 @@ class Platform:
     # ---------------------------------------------------------------- engines (lazy)
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.effective_database_url)
+        st = self.settings
+        return Database(st.effective_database_url, pool_size=st.db_pool_size, pool_timeout=st.db_pool_timeout)
 
     @property
     def plugins(self) -> PluginRegistry:
@@ -130,7 +131,14 @@ class Platform:
 
     # ---------------------------------------------------------------- helpers
     def session(self):
+        """A transaction: ``with platform.session() as s:`` commits at the end, rolls back on error."""
         return self.db.session()
+
+    def read(self):
+        """A session for reads that reuses the session this request or job already has open, so a
+        hook called while a transaction is open (``serialize_content``, metric and access helpers)
+        never takes a second pooled connection. Do not write through it."""
+        return self.db.read()
 
     def emit(self, session: Session, type: str, **kwargs: Any):
         from .events import emit

@@ -56,9 +56,10 @@ def set_enabled(db: Database, name: str, enabled: bool) -> None:
 
 
 def stored_config(db: Database, name: str) -> dict[str, Any]:
-    if not table_exists(db):
-        return {}
-    with db.session() as s:
+    """The operator's stored config of a plugin (read in the caller's open session if any)."""
+    with db.read() as s:
+        if not inspect(s.connection()).has_table("plugin_state"):
+            return {}
         row = s.get(PluginState, name)
         return dict(row.config) if row else {}
 

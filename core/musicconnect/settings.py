@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     cdn_base_url: str | None = None
     signed_url_ttl: int = 3600
 
+    # concurrency (docs/operations.md, "Sizing"): each request or job holds at most one pooled
+    # connection, so the pool is the request threads + the job threads + a few for the process
+    request_threads: int = Field(default=16, ge=1, description="threads serving synchronous routes per process")
+    db_pool_size: int = Field(default=0, ge=0, description="0: request_threads + worker_threads + 4")
+    db_pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a pooled connection")
+    max_pending_requests: int = Field(default=2048, ge=1, description=(
+        "requests admitted at once per process beyond the fast path; more answer 503 with Retry-After"))
+
     # jobs
     worker_threads: int = 2
     # a worker that stops heart-beating for this long is dead: its unfinished messages are re-queued
@@ -99,6 +107,8 @@ class Settings(BaseSettings):
             self.storage_backend = "s3" if self.s3_bucket else "local"
         if self.storage_backend == "s3" and not self.s3_bucket:
             raise ValueError("MC_STORAGE_BACKEND=s3 needs MC_S3_BUCKET")
+        if not self.db_pool_size:
+            self.db_pool_size = self.request_threads + self.worker_threads + 4
         return self
 
     @classmethod

@@ -134,7 +134,7 @@ def serialize_content(platform, item, viewer):
            "preview": f"{base}/preview", "waveform": f"{base}/waveform"}
     version = data.get("version")
     if version and item.status == "ready":
-        with platform.session() as s:
+        with platform.read() as s:  # inside the caller's transaction when one is open
             row = s.get(TrackVersion, (item.id, version))
             if row is not None:
                 out["renditions"] = [{"name": r["name"], "bandwidth": r["bandwidth"],
