@@ -196,7 +196,7 @@ class LocalStorage(Storage):
         return f"{self.base_url}/media/{quote(key)}?{urlencode(q)}"
 
     def verify(self, key: str, exp: str | None, sig: str | None, filename: str | None = None) -> bool:
-        if not exp or not sig or not exp.isdigit():
+        if not exp or not sig or not (exp.isascii() and exp.isdigit()):  # int("²") is a ValueError
             return False
         if int(exp) < self._now():
             return False
@@ -204,7 +204,8 @@ class LocalStorage(Storage):
             check_key(key)
         except StorageError:
             return False
-        return hmac.compare_digest(self.sign(key, int(exp), filename), sig)
+        # bytes: compare_digest raises TypeError on str with non-ASCII characters (a 500, not a 403)
+        return hmac.compare_digest(self.sign(key, int(exp), filename).encode(), sig.encode("utf-8", "surrogatepass"))
 
 
 class S3Storage(Storage):

@@ -11,6 +11,7 @@ import hmac
 import html
 import time
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -62,7 +63,8 @@ def _portal_user(platform, token: str) -> uuid.UUID:
     try:
         uid, exp, sig = token.split(".")
         good = hmac.new(_secret(platform), f"{uid}.{exp}".encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(good, sig) or int(exp) < time.time():
+        # bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, a 500)
+        if not hmac.compare_digest(good.encode(), sig.encode()) or int(exp) < time.time():
             raise ValueError
         return uuid.UUID(uid)
     except ValueError:
@@ -90,7 +92,8 @@ def checkout_page(cs_id: str, platform=Depends(get_platform)):
                  f"<p><a href='{html.escape(_safe_url(platform, cs.get('cancel_url')))}'>Cancel</a></p>")
 
 
-@router.post("/checkout/{cs_id}/pay", dependencies=[Depends(public)])
+@router.post("/checkout/{cs_id}/pay", dependencies=[Depends(public)],
+             responses={303: {"description": "to the success URL (browsers); JSON with Accept: application/json"}})
 def pay(cs_id: str, request: Request, platform=Depends(get_platform)):
     """Complete a sandbox checkout (what paying on the hosted page does): 303 to the success URL,
     or JSON for API clients (``Accept: application/json``)."""
@@ -136,8 +139,10 @@ def portal_page(token: str, return_url: str | None = None, platform=Depends(get_
     return _page("Your subscriptions", body)
 
 
-@router.post("/portal/{token}/subscriptions/{sub_id}/{action}", dependencies=[Depends(public)])
-def portal_action(token: str, sub_id: uuid.UUID, action: str, request: Request, tier_id: uuid.UUID | None = Form(None),
+@router.post("/portal/{token}/subscriptions/{sub_id}/{action}", dependencies=[Depends(public)], status_code=303,
+             response_class=RedirectResponse, responses={303: {"description": "back to the portal page"}})
+def portal_action(token: str, sub_id: uuid.UUID, action: Literal["cancel", "resume", "change"], request: Request,
+                  tier_id: uuid.UUID = Form(None, description="the tier to switch to (change)"),
                   platform=Depends(get_platform)):
     """A portal button: ``cancel``, ``resume`` or ``change`` (form field ``tier_id``)."""
     from .api import change, ChangeIn, _set_cancel
