@@ -7,6 +7,7 @@ import logging
 import threading
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -25,6 +26,8 @@ log = logging.getLogger("musicconnect.fanclub")
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
 MAX_POST_BYTES = MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024  # ten images and the text fields
 REACTIONS = ("heart", "fire", "clap", "laugh", "wow", "sad")
+ReactionKind = Literal[REACTIONS]
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
@@ -50,12 +53,15 @@ def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
 
 
 @router.post("/artists/{artist_id}/posts", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["title"], "properties": {
-        "title": {"type": "string"}, "body": {"type": "string"},
-        "visibility": {"type": "string", "enum": ["public", "tier"]}, "required_tier_id": {"type": "string"},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["title"], "additionalProperties": False,
+                                       "properties": {
+        "title": {"type": "string", "pattern": r"\S", "description": "not blank"}, "body": {"type": "string"},
+        "visibility": {"type": "string", "enum": ["public", "tier"]},
+        "required_tier_id": {"type": "string", "format": "uuid"},
         "publish_at": {"type": "string", "format": "date-time"},
-        "track_ids": {"type": "string", "description": "comma-separated ids of this artist's tracks"},
-        "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}})
+        "track_ids": {"type": "string", "description": "comma-separated ids of this artist's tracks",
+                      "pattern": rf"^\s*({_UUID}\s*(,\s*{_UUID}\s*)*)?$"},
+        "images": {"type": "array", "maxItems": MAX_IMAGES, "items": {"type": "string", "format": "binary"}}}}}}}})
 @body_limit(MAX_POST_BYTES)
 async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(scope("fanclub:write")),
                       platform=Depends(get_platform)):
@@ -267,7 +273,7 @@ def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(s
 
 
 @router.put("/content/{content_id}/reactions/{kind}", status_code=204)
-def react(content_id: uuid.UUID, kind: str, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
+def react(content_id: uuid.UUID, kind: ReactionKind, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """React (heart, fire, clap, laugh, wow, sad); idempotent."""
     if kind not in REACTIONS:
         raise Problem(422, "validation", f"reactions are {', '.join(REACTIONS)}")
@@ -281,7 +287,7 @@ def react(content_id: uuid.UUID, kind: str, actor: Actor = Depends(scope("fanclu
 
 
 @router.delete("/content/{content_id}/reactions/{kind}", status_code=204)
-def unreact(content_id: uuid.UUID, kind: str, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
+def unreact(content_id: uuid.UUID, kind: ReactionKind, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     with platform.session() as s:
         row = s.get(Reaction, (content_id, actor.user_id, kind))
         if row is not None:

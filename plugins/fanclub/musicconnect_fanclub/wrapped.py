@@ -12,8 +12,9 @@ import secrets
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -25,13 +26,18 @@ from .models import WrappedShare
 
 router = APIRouter()
 SECTIONS = ("minutes", "top_artists", "top_tracks", "support", "milestones")
+#: a calendar month as the routes take it (the OpenAPI document states it: a 422 otherwise)
+MONTH = r"[1-9]\d{3}-(0[1-9]|1[0-2])"  # years 1000-9999: Python's datetime has no year 0
+Month = Annotated[str, Path(pattern=f"^{MONTH}$", description="a calendar month, YYYY-MM", examples=["2026-06"])]
 
 
 def month_range(month: str) -> tuple[datetime, datetime]:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+    if not re.fullmatch(MONTH, month):
         raise Problem(422, "validation", "month must look like 2026-06")
     y, m = int(month[:4]), int(month[5:])
     start = datetime(y, m, 1, tzinfo=timezone.utc)
+    if (y, m) == (9999, 12):  # the month after is past datetime's range
+        return start, datetime.max.replace(tzinfo=timezone.utc)
     end = datetime(y + (m == 12), 1 if m == 12 else m + 1, 1, tzinfo=timezone.utc)
     return start, end
 
@@ -130,25 +136,25 @@ def card_png(report: dict, name: str | None) -> bytes:
 
 @router.get("/me/wrapped/{month}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "a shareable card"}})
-def my_wrapped_png(month: str, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
+def my_wrapped_png(month: Month, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
     with platform.session() as s:
         name = s.get(User, actor.user_id).display_name
     return Response(card_png(build(platform, actor.user_id, month), name), media_type="image/png")
 
 
 @router.get("/me/wrapped/{month}")
-def my_wrapped(month: str, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
+def my_wrapped(month: Month, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
     """Your month in music (UTC calendar month)."""
     return build(platform, actor.user_id, month)
 
 
 class ShareIn(BaseModel):
-    sections: list[str] = Field(default_factory=lambda: ["minutes", "top_artists"], min_length=1)
+    sections: list[Literal[SECTIONS]] = Field(default_factory=lambda: ["minutes", "top_artists"], min_length=1)
     show_name: bool = False
 
 
 @router.post("/me/wrapped/{month}/shares", status_code=201)
-def share(month: str, body: ShareIn, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
+def share(month: Month, body: ShareIn, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """A public link to the sections you choose (``minutes``, ``top_artists``, ``top_tracks``,
     ``support``, ``milestones``); your name only with ``show_name``. Revocable."""
     month_range(month)
