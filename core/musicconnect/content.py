@@ -96,8 +96,8 @@ class ContentService:
         tier_id = changes.get("required_tier_id", item.required_tier_id)
         if visibility == "public":
             tier_id = None
-            if item.required_tier_id is not None:
-                changes["required_tier_id"] = None
+            if item.required_tier_id is not None or "required_tier_id" in changes:
+                changes["required_tier_id"] = None  # public content names no tier (a stray id was an FK error)
         self._check_visibility(session, item.artist_id, visibility, tier_id)
         if "data" in changes:
             kind = self.kinds().get(item.kind)

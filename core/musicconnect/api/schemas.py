@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from ..models import Artist, Entitlement, Tier, User
 
@@ -121,6 +121,15 @@ class ArtistPatch(Strict):
 
 
 Perks = dict[str, bool | int | float | str]
+#: what a tier may carry, as the OpenAPI document states it (names and values as validate_tier_fields checks)
+PerkName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+PerkValue = (bool | Annotated[int, Field(ge=-2**53, le=2**53)] | Annotated[float, Field(allow_inf_nan=False)]
+             | Annotated[str, Field(max_length=200)])
+PerksIn = Annotated[dict[PerkName, PerkValue], Field(json_schema_extra={"additionalProperties": False})]
+_PERKS_DOC = "perk name -> value; GET /api/v1/perks lists the names"
+#: tier keys and ISO 4217 currency codes, as validate_tier_fields checks them
+TIER_KEY = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+CURRENCY = r"^[A-Za-z]{3}$"  # upper-cased by the routes
 
 
 class TierOut(BaseModel):
@@ -144,14 +153,14 @@ def tier_dict(t: Tier) -> dict[str, Any]:
 
 
 class TierIn(Strict):
-    key: str = Field(min_length=1, max_length=64)
+    key: str = Field(min_length=1, max_length=64, pattern=TIER_KEY)
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=5000)
     rank: int = Field(ge=0, le=1000)
     price_amount: int = Field(ge=0, le=100_000_000)
     yearly_amount: int | None = Field(default=None, ge=1, le=1_000_000_000)
-    currency: str = Field(default="USD", min_length=3, max_length=3)
-    perks: Perks = Field(default_factory=dict)
+    currency: str = Field(default="USD", min_length=3, max_length=3, pattern=CURRENCY)
+    perks: PerksIn = Field(default_factory=dict, description=_PERKS_DOC)
 
 
 class TierPatch(Strict):
@@ -160,8 +169,8 @@ class TierPatch(Strict):
     rank: int | None = Field(default=None, ge=0, le=1000)
     price_amount: int | None = Field(default=None, ge=0, le=100_000_000)
     yearly_amount: int | None = Field(default=None, ge=1, le=1_000_000_000)
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    perks: Perks | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3, pattern=CURRENCY)
+    perks: PerksIn | None = Field(default=None, description=_PERKS_DOC)
 
 
 class EntitlementOut(BaseModel):
@@ -191,7 +200,7 @@ class CompIn(Strict):
 
 class ContentIn(Strict):
     kind: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=300)
+    title: str = Field(min_length=1, max_length=300, pattern=r"\S", description="not blank")
     description: str = Field(default="", max_length=20000)
     visibility: Literal["public", "tier"] = "public"
     required_tier_id: uuid.UUID | None = None
@@ -201,11 +210,12 @@ class ContentIn(Strict):
 
 
 class ContentPatch(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=20000)
-    visibility: Literal["public", "tier"] | None = None
+    # title, description, visibility and publish_at may be left out but not cleared (null is a 422)
+    title: str = Field(default=None, min_length=1, max_length=300, pattern=r"\S", description="not blank")
+    description: str = Field(default=None, max_length=20000)
+    visibility: Literal["public", "tier"] = None
     required_tier_id: uuid.UUID | None = None
-    publish_at: datetime | None = None
+    publish_at: datetime = None
     data: dict[str, Any] | None = None
 
 
