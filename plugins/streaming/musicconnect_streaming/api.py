@@ -5,6 +5,7 @@ import os
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -448,8 +449,8 @@ class PlayStart(BaseModel):
 
 
 class PlayReport(BaseModel):
-    event: str = Field(description="progress or complete")
-    position: float = Field(description="seconds into the track")
+    event: Literal["progress", "complete"]
+    position: float = Field(ge=0, le=24 * 3600, description="seconds into the track")
     client_id: str | None = Field(default=None, max_length=100)
 
 
