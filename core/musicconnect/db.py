@@ -67,13 +67,14 @@ class ConnectionUse:
     most. A unit that checks out a second connection while holding one can deadlock the pool (N
     units each holding one and waiting for another): the count makes that visible and testable."""
 
-    __slots__ = ("what", "held", "max_held", "checkouts")
+    __slots__ = ("what", "held", "max_held", "checkouts", "queries")
 
     def __init__(self, what: str):
         self.what = what
         self.held = 0
         self.max_held = 0
         self.checkouts = 0
+        self.queries = 0  # SQL statements run (tests keep read routes free of N+1 queries)
 
 
 _USE: ContextVar[ConnectionUse | None] = ContextVar("musicconnect_connection_use", default=None)
@@ -118,6 +119,12 @@ def _on_checkout(dbapi_conn, record, proxy) -> None:
         logging.getLogger("musicconnect.db").warning(
             "%s checked out a second database connection while holding one: under load this can exhaust "
             "the pool; pass the open session down instead", use.what)
+
+
+def _on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+    use = _USE.get()
+    if use is not None:
+        use.queries += 1
 
 
 def _on_checkin(dbapi_conn, record) -> None:
@@ -171,6 +178,7 @@ def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) ->
         event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "checkout", _on_checkout)
     event.listen(engine, "checkin", _on_checkin)
+    event.listen(engine, "before_cursor_execute", _on_execute)
     return engine
 
 
@@ -199,6 +207,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         s = self.Session()
+        s.info["mc_managed"] = True
         token = _OPEN.set(s)
         try:
             yield s
@@ -208,7 +217,11 @@ class Database:
             raise
         finally:
             _OPEN.reset(token)
+            committed = s.info.pop("mc_committed", [])
             s.close()
+            # after-commit work runs once the connection is back in the pool, so a hook that
+            # opens its own session never holds two
+            run_callbacks(committed)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -232,6 +245,16 @@ def on_commit(session: Session, callback) -> None:
     session.info.setdefault("mc_after_commit", []).append(callback)
 
 
+def run_callbacks(callbacks) -> None:
+    import logging
+
+    for cb in callbacks:
+        try:
+            cb()
+        except Exception:  # a callback must never undo or hide a commit
+            logging.getLogger("musicconnect.db").exception("after-commit callback failed")
+
+
 def install_commit_hooks(Session_: sessionmaker) -> None:
     import logging
 
@@ -250,11 +273,10 @@ def install_commit_hooks(Session_: sessionmaker) -> None:
     def _after_commit(session: Session) -> None:
         session.info.pop("mc_wrote", None)
         callbacks = session.info.pop("mc_after_commit", [])
-        for cb in callbacks:
-            try:
-                cb()
-            except Exception:  # a callback must never undo or hide a commit
-                log.exception("after-commit callback failed")
+        if session.info.get("mc_managed"):
+            session.info.setdefault("mc_committed", []).extend(callbacks)  # run by Database.session
+        else:
+            run_callbacks(callbacks)
 
     @event.listens_for(Session_, "after_rollback")
     def _after_rollback(session: Session) -> None:

@@ -106,3 +106,38 @@ def test_list_routes_hold_200_concurrent_requests(world):
             mcdb.RECORDER = None
         assert all(c == 200 for c in codes), (who, url, sorted(set(map(str, codes))))
         assert max(u.max_held for u in recorded) <= 1, (who, url)
+
+
+def _queries(client, p, url, headers) -> int:
+    p.cache.clear()  # cold: the worst case
+    mcdb.RECORDER = recorded = []
+    try:
+        r = client.get(url, headers=headers)
+    finally:
+        mcdb.RECORDER = None
+    assert r.status_code == 200, (url, r.text)
+    return sum(u.queries for u in recorded)
+
+
+def test_read_routes_have_no_n_plus_1(world):
+    """Part 2: the routes every fan hits run a fixed, small number of queries whatever the number
+    of items they list (the process cache serves what it can; the rest is one query per concern)."""
+    client, p, app, callers, values = world
+    aid, post = values["artist_id"], values["content_id"]
+    member, artist = callers["member"], callers["artist"]
+    routes = [(f"/api/v1/artists/{aid}/content", {}), (f"/api/v1/artists/{aid}/content", member),
+              (f"/api/v1/artists/{aid}", {}), ("/api/v1/artists", {}), (f"/api/v1/artists/{aid}/tiers", {}),
+              ("/api/v1/fanclub/feed", member), (f"/api/v1/fanclub/content/{post}/comments", {}),
+              (f"/api/v1/fanclub/content/{post}/comments", member), (f"/api/v1/content/{post}", member),
+              (f"/api/v1/streaming/tracks/{values['track_id']}", member), ("/api/v1/me/entitlements", member)]
+    before = [_queries(client, p, url, h) for url, h in routes]
+    tiers = client.get(f"/api/v1/artists/{aid}/tiers").json()
+    paid = next(t for t in tiers if t["price_amount"] > 0)
+    for i in range(8):  # four times the items
+        client.post(f"/api/v1/fanclub/artists/{aid}/posts", headers=artist, data={
+            "title": f"more {i}", "body": "x", **({"visibility": "tier", "required_tier_id": paid["id"]} if i % 2 else {})})
+        client.post(f"/api/v1/fanclub/content/{post}/comments", headers=member, json={"body": f"c{i}"})
+    after = [_queries(client, p, url, h) for url, h in routes]
+    grew = [(url, b, a) for (url, _), b, a in zip(routes, before, after) if a > b]
+    assert grew == []
+    assert max(after) <= 8, list(zip([u for u, _ in routes], after))
