@@ -1,0 +1,34 @@
+"""The reference for bench/reads.py: bare Starlette routes that run, through the same SQLAlchemy
+engine and driver, exactly the SQL statements our route ran (captured by bench/reads.py), and
+answer the rows as JSON. ``MC_BENCH_STATEMENTS`` names the JSON file of captured statements."""
+import json
+import os
+
+import orjson
+from sqlalchemy import create_engine
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+with open(os.environ["MC_BENCH_STATEMENTS"]) as fh:
+    ROUTES = json.load(fh)
+url = os.environ["MC_BENCH_DATABASE_URL"]
+if url.startswith("postgresql://"):
+    url = "postgresql+psycopg://" + url[len("postgresql://"):]
+kw = {"pool_size": 20, "max_overflow": 0} if not url.startswith("sqlite") else {
+    "connect_args": {"check_same_thread": False}, "pool_size": 20, "max_overflow": 0}
+engine = create_engine(url, **kw)
+
+
+def endpoint(statements):
+    def run(request):  # a sync endpoint: Starlette runs it in its thread pool, as FastAPI runs ours
+        out = []
+        with engine.connect() as conn:
+            for sql, params in statements:
+                result = conn.exec_driver_sql(sql, tuple(params) if isinstance(params, list) else params)
+                out.append([list(r) for r in result] if result.returns_rows else None)
+        return Response(orjson.dumps(out, default=str), media_type="application/json")
+    return run
+
+
+app = Starlette(routes=[Route(f"/ref/{i}", endpoint(r["statements"])) for i, r in enumerate(ROUTES)])
