@@ -31,4 +31,29 @@ def endpoint(statements):
     return run
 
 
-app = Starlette(routes=[Route(f"/ref/{i}", endpoint(r["statements"])) for i, r in enumerate(ROUTES)])
+def async_endpoint(statements):
+    """The same statements on SQLAlchemy's asyncio extension (aiosqlite / asyncpg): no thread hop."""
+    async def run(request):
+        out = []
+        async with async_engine().connect() as conn:
+            for sql, params in statements:
+                result = await conn.exec_driver_sql(sql, tuple(params) if isinstance(params, list) else params)
+                out.append([list(r) for r in result] if result.returns_rows else None)
+        return Response(orjson.dumps(out, default=str), media_type="application/json")
+    return run
+
+
+_ASYNC = []
+
+
+def async_engine():
+    if not _ASYNC:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        aurl = url.replace("sqlite://", "sqlite+aiosqlite://").replace("postgresql+psycopg://", "postgresql+psycopg_async://")
+        _ASYNC.append(create_async_engine(aurl, pool_size=20, max_overflow=0))
+    return _ASYNC[0]
+
+
+app = Starlette(routes=[*(Route(f"/ref/{i}", endpoint(r["statements"])) for i, r in enumerate(ROUTES)),
+                        *(Route(f"/ref-async/{i}", async_endpoint(r["statements"])) for i, r in enumerate(ROUTES))])

@@ -84,6 +84,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--database-url", default=None)
+    ap.add_argument("--async-compare", action="store_true",
+                    help="also run each reference on SQLAlchemy's asyncio extension (needs aiosqlite / psycopg)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
@@ -127,6 +129,14 @@ def main() -> None:
             ok = ratio >= 0.5 and o.p99_ms < 100 and o.errors == 0
             print(f"{r['name']:14} {len(r['statements']):4d} {o.rps:11.0f} {o.p99_ms:7.1f} {f.rps:10.0f} "
                   f"{f.p99_ms:8.1f} {ratio:5.2f}x {o.errors:6d}  {'PASS' if ok else 'BELOW GOAL'}")
+        if args.async_compare:
+            print("\nthe same SQL: thread pool (sync engine) vs asyncio extension, bare Starlette")
+            print(f"{'route':14} {'threads req/s':>14} {'p99':>7} {'asyncio req/s':>14} {'p99':>7} {'async/threads':>14}")
+            for i, r in enumerate(routes):
+                t = load(f"{rbase}/ref/{i}", connections=args.connections, seconds=args.seconds)
+                load(f"{rbase}/ref-async/{i}", connections=args.connections, seconds=2)
+                a = load(f"{rbase}/ref-async/{i}", connections=args.connections, seconds=args.seconds)
+                print(f"{r['name']:14} {t.rps:14.0f} {t.p99_ms:7.1f} {a.rps:14.0f} {a.p99_ms:7.1f} {a.rps / t.rps:13.2f}x")
         if args.sweep:
             print("\nsweep (our app): errors = socket errors + non-2xx")
             print(f"{'route':14} " + " ".join(f"{f'c={c} req/s':>12} {'p99':>7} {'err':>5}" for c in (64, 256, 1024)))
