@@ -5,6 +5,7 @@ Plugins declare their tables on :class:`Base` so that they share the naming conv
 """
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from .errors import ConfigError
+from .errors import ConfigError, Problem
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -125,6 +126,37 @@ def _on_execute(conn, cursor, statement, parameters, context, executemany) -> No
     use = _USE.get()
     if use is not None:
         use.queries += 1
+    _refuse_nul(parameters)
+
+
+# the JSON escape of a NUL (an odd number of backslashes before "u0000"): SQLite's JSON columns are
+# bound as serialized documents (psycopg's as Json/Jsonb wrappers of the object, walked below)
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _has_nul(value, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or (value[:1] in ("{", "[") and "\\u0000" in value
+                                      and _NUL_ESCAPE.search(value) is not None)
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v, depth + 1) for v in value)
+    if type(value).__name__ in ("Json", "Jsonb"):  # psycopg's JSON/JSONB parameter wrappers
+        return _has_nul(getattr(value, "obj", None), depth + 1)
+    return False
+
+
+def _refuse_nul(parameters) -> None:
+    """PostgreSQL cannot store U+0000 in text or JSONB (a DataError, so a 500): refuse it on every
+    backend alike, wherever it comes from (a body, a path, a query, a plugin), as a 422 problem."""
+    rows = parameters if isinstance(parameters, list) else (parameters,)
+    for row in rows:
+        for value in (row.values() if isinstance(row, dict) else row or ()):
+            if _has_nul(value):
+                raise Problem(422, "nul-character", "text may not contain the NUL character (U+0000)")
 
 
 def _on_checkin(dbapi_conn, record) -> None:
