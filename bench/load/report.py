@@ -63,6 +63,8 @@ def step_view(step: dict, samples: list[dict], listeners: bool) -> dict:
                 d["cpu"].append(p["cpu"])
                 d["fds"] = max(d["fds"], p.get("fds", 0))
     apis = {k: v for k, v in procs.items() if k.startswith("api")}
+    machine = [s["machine_cpu"] for s in samples if step["t0"] <= s["t"] <= step["t1"] and "machine_cpu" in s]
+    ours = sum(sum(v["cpu"]) / max(1, len(v["cpu"])) for v in procs.values())
     view = {"users": step["users"], "rps": step["total"]["rps"], "api_rps": reqs / step["seconds"],
             "p50": percentile(hist, .5), "p95": percentile(hist, .95), "p99": percentile(hist, .99),
             "failures": fails, "requests": step["total"]["requests"], "worst": worst,
@@ -73,6 +75,14 @@ def step_view(step: dict, samples: list[dict], listeners: bool) -> dict:
             "api_fds": [v["fds"] for v in apis.values()],
             "others": {k: (round(v["rss"]), round(sum(v["cpu"]) / max(1, len(v["cpu"]))))
                        for k, v in procs.items() if not k.startswith(("api", "locust"))},
+            # CPU cost per request (ms of one core): a figure that contention on a shared machine
+            # moves far less than latency; capacity ≈ cores available / cost
+            "api_ms_per_req": sum(sum(v["cpu"]) / max(1, len(v["cpu"])) for v in apis.values()) * 10
+                              / max(1e-9, step["total"]["rps"]),
+            "locust_ms_per_req": sum(sum(v["cpu"]) / max(1, len(v["cpu"])) for k, v in procs.items()
+                                     if k.startswith("locust")) * 10 / max(1e-9, step["total"]["rps"]),
+            "machine_cpu": sum(machine) / len(machine) if machine else 0.0,
+            "foreign_cpu": max(0.0, (sum(machine) / len(machine) if machine else 0.0) - ours),
             "routes": routes, "errors": step.get("errors", [])}
     if listeners:
         seg, key = routes.get(SEGMENT, {}), routes.get(KEY, {})
@@ -161,25 +171,43 @@ def write(out: Path) -> str:
                   + (f"{best['users']:,} listeners**" if best else "none of the steps**")
                   + (f" (segment p99 {best['seg_p99']:.0f} ms, key p99 {best['key_p99']:.0f} ms, "
                      f"{best['seg_rps']:.0f} segments/s)." if best else "."), ""]
-        lines += ["| listeners | req/s | segments/s | segment p99 | key p99 | all p50 | failures | API RSS MB | API CPU % | API fds | locust CPU % | held |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| listeners | req/s | segments/s | segment p99 | key p99 | all p50 | failures | API RSS MB | API CPU % | API fds | locust CPU % | machine CPU % (not ours) | CPU ms/request API · locust | held |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for v in views:
             lines.append(f"| {v['users']:,} | {v['rps']:.0f} | {v['seg_rps']:.0f} | {v['seg_p99']:.0f} ms | "
                          f"{v['key_p99']:.0f} ms | {v['p50']:.0f} ms | {v['failures']} | "
                          f"{' / '.join(map(str, v['api_rss']))} | {' / '.join(map(str, v['api_cpu']))} | "
-                         f"{' / '.join(map(str, v['api_fds']))} | {v['locust_cpu']:.0f} | {'yes' if v['ok'] else 'no'} |")
+                         f"{' / '.join(map(str, v['api_fds']))} | {v['locust_cpu']:.0f} | {v['machine_cpu']:.0f} ({v['foreign_cpu']:.0f}) | "
+                         f"{v['api_ms_per_req']:.2f} · {v['locust_ms_per_req']:.2f} | {'yes' if v['ok'] else 'no'} |")
     else:
         lines += [f"Target: p99 < {TARGET_P99_MS:.0f} ms over the API routes and 0 errors. **Largest user count "
                   "that meets it: " + (f"{best['users']:,}**" if best else "none of the steps**")
                   + (f" (p99 {best['p99']:.0f} ms, {best['api_rps']:.0f} API req/s; worst route "
                      f"`{best['worst'][1]}` p99 {best['worst'][0]:.0f} ms)." if best else "."), ""]
-        lines += ["| users | req/s | p50 | p95 | p99 | worst route p99 | failures | API RSS MB | API CPU % | locust CPU % | meets target | every route < 100 ms |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| users | req/s | p50 | p95 | p99 | worst route p99 | failures | API RSS MB | API CPU % | locust CPU % | machine CPU % (not ours) | CPU ms/request API · locust | meets target | every route < 100 ms |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for v in views:
             lines.append(f"| {v['users']:,} | {v['rps']:.0f} | {v['p50']:.0f} ms | {v['p95']:.0f} ms | {v['p99']:.0f} ms | "
                          f"{v['worst'][0]:.0f} ms `{v['worst'][1]}` | {v['failures']} | "
                          f"{' / '.join(map(str, v['api_rss']))} | {' / '.join(map(str, v['api_cpu']))} | "
-                         f"{v['locust_cpu']:.0f} | {'yes' if v['ok'] else 'no'} | {'yes' if v['every_route_ok'] else 'no'} |")
+                         f"{v['locust_cpu']:.0f} | {v['machine_cpu']:.0f} ({v['foreign_cpu']:.0f}) | "
+                         f"{v['api_ms_per_req']:.2f} · {v['locust_ms_per_req']:.2f} | {'yes' if v['ok'] else 'no'} | "
+                         f"{'yes' if v['every_route_ok'] else 'no'} |")
+    cost = [v for v in views if v["rps"] > 0]
+    if cost:
+        api_ms = sorted(v["api_ms_per_req"] for v in cost)[len(cost) // 2]
+        loc_ms = sorted(v["locust_ms_per_req"] for v in cost)[len(cost) // 2]
+        per_user = sorted(v["rps"] / v["users"] for v in cost)[len(cost) // 2]
+        machine = meta.get("cpus") or 2
+        cores = min(machine, meta["api_processes"])  # a Python process runs on about one core (the GIL)
+        alone = cores * 1000 / max(api_ms, 1e-9)
+        shared = min(alone, machine * 1000 / max(api_ms + loc_ms, 1e-9))
+        lines += ["", f"CPU cost (median over the steps): {api_ms:.2f} ms of one core per request in the API "
+                  f"process(es), {loc_ms:.2f} ms in locust; {per_user:.3f} requests/s per simulated user. "
+                  f"{meta['api_processes']} API process(es) on {machine} cores (one core each at most) serve at most "
+                  f"≈ {alone:,.0f} req/s ≈ {alone / per_user:,.0f} users when they have the cores to themselves, "
+                  f"≈ {shared / per_user:,.0f} users with locust on the same machine (before any queueing: "
+                  "the latency target is met well below saturation)."]
     if views and views[-1]["others"]:
         lines += ["", "Other processes during the last step (peak RSS MB, mean CPU %): " + ", ".join(
             f"{k} {rss} MB / {cpu}%" for k, (rss, cpu) in sorted(views[-1]["others"].items()))]

@@ -133,8 +133,9 @@ class Sampler(threading.Thread):
     """Every 2 s: RSS and CPU of each server process (API processes, workers, databases) and of
     locust, to samples.jsonl."""
 
-    def __init__(self, procs: Procs, out: Path, extra: dict[str, int] | None = None):
+    def __init__(self, procs: Procs, out: Path, extra: dict[str, int] | None = None, api_processes: int = 1):
         super().__init__(daemon=True)
+        self.api_processes = api_processes
         self.procs, self.out, self.extra = procs, out, extra or {}
         self.stop = threading.Event()
 
@@ -146,8 +147,10 @@ class Sampler(threading.Thread):
             with contextlib.suppress(psutil.Error):
                 top = psutil.Process(p.pid)
                 kids = top.children(recursive=True)
-                if name.startswith("api") and kids:  # uvicorn --workers: the supervisor's children serve
-                    found += [(f"{name}:{k.pid}", k) for k in kids if "python" in " ".join(k.cmdline()[:1]) or True]
+                # uvicorn --workers spawns its serving processes (not the resource tracker, not ffmpeg)
+                serving = [k for k in top.children() if "spawn_main" in " ".join(k.cmdline())]
+                if name.startswith("api") and self.api_processes > 1 and serving:
+                    found += [(f"{name}:{k.pid}", k) for k in serving]  # uvicorn --workers: its children serve
                 elif name.startswith("locust") and kids:
                     found += [(f"{name}:{top.pid}", top)] + [(f"{name}:{k.pid}", k) for k in kids]
                 else:
@@ -163,7 +166,7 @@ class Sampler(threading.Thread):
         seen: dict[int, psutil.Process] = {}
         with self.out.open("a") as fh:
             while not self.stop.wait(2.0):
-                row = {"t": time.time(), "procs": {}}
+                row = {"t": time.time(), "procs": {}, "machine_cpu": psutil.cpu_percent(None) * (os.cpu_count() or 1)}
                 for name, proc in self.tracked():
                     proc = seen.setdefault(proc.pid, proc)  # cpu_percent needs the same object between calls
                     with contextlib.suppress(psutil.Error):
@@ -267,7 +270,7 @@ def main() -> int:
     steps = args.steps or DEFAULT_STEPS[(args.scenario, args.distributed)]
     spawn = args.spawn_rate or (100 if listeners else 25)
     mode = "distributed" if args.distributed else ("2 processes" if listeners else "embedded")
-    name = args.name or f"{args.scenario}-{'distributed' if args.distributed else 'embedded'}"
+    name = args.name or ("listeners" if listeners else f"mixed-{'distributed' if args.distributed else 'embedded'}")
     out = HERE / "results" / name
     if out.exists():
         shutil.rmtree(out)
@@ -324,7 +327,7 @@ def main() -> int:
                        "--fans", str(sizes["fans"]), "--members", str(sizes["members"]),
                        "--buyers", str(sizes["buyers"]), "--track-seconds", str(args.track_seconds)])
         meta["setup_seconds"] = round(time.monotonic() - t0)
-        sampler = Sampler(procs, out / "samples.jsonl", _db_pids(svc))
+        sampler = Sampler(procs, out / "samples.jsonl", _db_pids(svc), args.api_processes)
         sampler.start()
         classes = ["Listener"] if listeners else ["Visitor", "FreeFan", "Member", "Buyer", "Artist"]
         lenv = {**{k: v for k, v in os.environ.items() if not k.startswith("MC_")},
