@@ -17,7 +17,7 @@ against the same document:
 
 Deterministic: every (caller, operation) pair has its own fixed Hypothesis seed, the example
 database is off and failing examples are not shrunk, so every run sends the same requests.
-``MC_FUZZ_EXAMPLES`` raises the examples per operation for a deeper local run (e.g. 100).
+``MC_FUZZ_EXAMPLES`` (e.g. 100) and ``MC_FUZZ_SEED`` make a deeper or a different local run.
 Rate limits are raised for this platform: the fuzzer is not an abuse test (limits have their own).
 Runs on both test configurations (SQLite; PostgreSQL + Redis): the fixtures choose.
 """
@@ -46,7 +46,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-SEED = 20260601
+SEED = int(os.environ.get("MC_FUZZ_SEED", "20260601"))
 MAX_EXAMPLES = int(os.environ.get("MC_FUZZ_EXAMPLES", "15"))  # per caller and operation
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance, positive_data_acceptance]
