@@ -7,6 +7,7 @@ import unicodedata
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -68,8 +69,12 @@ def create_user(platform: "Platform", session: Session, *, email: str, password:
     user = User(id=uuid.uuid4(), email=email, password_hash=platform.passwords.hash(password),
                 display_name=(display_name or email.split("@")[0]).strip()[:120], role=role,
                 created_at=now, updated_at=now)
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # two sign-ups racing for one email: the loser gets the 409
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("email-taken", f"an account with {email} already exists") from None
     emit(platform, session, "user.registered", actor_id=user.id, subject=("user", user.id), data={"role": role})
     if role == "artist":
         create_artist(platform, session, user, artist_name or user.display_name)

@@ -42,7 +42,12 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; use platform.clock.now()")
-        value = value.astimezone(timezone.utc)
+        try:
+            value = value.astimezone(timezone.utc)
+        except (OverflowError, ValueError):  # 9999-12-31T23:59-14:00 has no UTC time
+            raise Problem(422, "validation", f"the time {value.isoformat()} is out of range") from None
+        if not (1 <= value.year <= 9998):
+            raise Problem(422, "validation", f"the time {value.isoformat()} is out of range")
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:

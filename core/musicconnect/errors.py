@@ -96,6 +96,16 @@ def install_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(Problem(exc.status_code, slug, detail, headers=dict(exc.headers or {})), request)
 
+    from sqlalchemy.exc import StatementError
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> Response:
+        if isinstance(exc.orig, Problem):  # refused while binding a value (a time out of range...)
+            return problem_response(exc.orig, request)
+        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(Problem(500, "internal", "an unexpected error occurred; it has been logged"),
+                                request)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -54,21 +54,32 @@ class FastRequest:
         caller (or a token without the scope) on an ``optional`` or public route; 401 when the
         route needs a caller; 403 ``insufficient-scope`` for a token without the scope on a
         required route. The user snapshot lands in ``state["user"]``."""
-        from .api.deps import authenticate, bearer_token
+        from .api.deps import authenticate, bearer_token, count_request
 
         route = self.route
         token = bearer_token(self.header("authorization"))
         if route is not None and route.scope == "public":
             return None
         optional = route is None or route.optional
+        # playback routes (optional or public: players call them once per segment, guarded by
+        # signed playback tokens) are not counted; routes that need a caller are, like FastAPI's
+        counted = not optional
         if token is None:
             if optional:
                 return None
             from .errors import Unauthorized
 
+            await count_request(self.platform, self.scope, None, None, None, self.client_host)
             raise Unauthorized()
-        actor, snap = await authenticate(self.platform, token)
+        try:
+            actor, snap = await authenticate(self.platform, token)
+        except Problem:
+            if counted:
+                await count_request(self.platform, self.scope, None, None, None, self.client_host)
+            raise
         self.state["user"] = snap
+        if counted:
+            await count_request(self.platform, self.scope, actor, token, snap, self.client_host)
         need = route.scope if route is not None else None
         if need is not None and not actor.has_scope(need):
             if optional:
@@ -213,17 +224,28 @@ async def serve(route: FastRoute, params: dict[str, str], scope, receive, send, 
             return False
     except Problem as exc:
         resp = problem_bytes(exc, scope["path"])
-    except Exception:
-        import logging
+    except Exception as exc:
+        if isinstance(getattr(exc, "orig", None), Problem):  # refused while binding a value
+            resp = problem_bytes(exc.orig, scope["path"])
+        else:
+            import logging
 
-        logging.getLogger("musicconnect.fastpath").exception("fast route %s failed", route.path)
-        resp = problem_bytes(Problem(500, "internal", "an unexpected error occurred; it has been logged"), scope["path"])
+            logging.getLogger("musicconnect.fastpath").exception("fast route %s failed", route.path)
+            resp = problem_bytes(Problem(500, "internal", "an unexpected error occurred; it has been logged"),
+                                 scope["path"])
+    verdict = scope.get("musicconnect.ratelimit")
+    if verdict is not None:
+        resp.headers = [*resp.headers, *verdict.headers()]
+    await _send(send, scope, resp)
+    observe(scope["method"], route.path, resp.status, time.perf_counter() - start)
+    return True
+
+
+async def _send(send, scope, resp: FastResponse) -> None:
     headers = [(b"content-type", resp.media_type.encode()), (b"content-length", str(len(resp.body)).encode()),
                *resp.headers]
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     await send({"type": "http.response.body", "body": resp.body if scope["method"] != "HEAD" else b""})
-    observe(scope["method"], route.path, resp.status, time.perf_counter() - start)
-    return True
 
 
 def parse_uuid(value: str, what: str) -> uuid.UUID:

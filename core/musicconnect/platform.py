@@ -3,6 +3,7 @@ process (and once per test). Every hook receives it first."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 from collections.abc import Iterable
@@ -97,6 +98,13 @@ class Platform:
 
         return Passwords(self.settings.argon2_time_cost, self.settings.argon2_memory_cost,
                          self.settings.password_hash_concurrency)
+
+    @cached_property
+    def password_gate(self):
+        from .identity.passwords import PasswordGate
+
+        slots = self.settings.password_hash_concurrency or os.cpu_count() or 2
+        return PasswordGate(slots, max_waiting=slots * 16)
 
     @cached_property
     def tokens(self):

@@ -35,12 +35,14 @@ class Settings(BaseSettings):
     # identity
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
-    login_failures_limit: str = "5/minute"
+    login_failures_limit: str = "5/minute"  # per account and client address
+    login_account_limit: str = "100/hour"  # per account over every address (a distributed guesser)
     login_ip_failures_limit: str = "30/minute"
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
     register_ip_limit: str = "10/hour"  # sign-ups per client address
     refresh_ip_limit: str = "60/minute"  # refresh-token exchanges per client address
+    comp_limit: str = "300/hour"  # comps per artist (each looks an account up by email)
     password_hash_concurrency: int = Field(default=0, ge=0, description=(
         "argon2 hashes computed at once per process (each takes argon2_memory_cost KiB); 0 = CPU count"))
     cache_ttl: float = 30.0
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
     rate_limit_fan: str = "600/minute"  # per signed-in user
     rate_limit_member: str = "1800/minute"  # per user holding a paid tier of any artist
     rate_limit_artist: str = "1800/minute"  # artists and admins
-    rate_limit_token: str = "900/minute"  # per personal API token
+    rate_limit_token: str = "600/minute"  # per user, over all of their personal API tokens
     metrics_token: SecretStr | None = Field(default=None, description=(
         "bearer token for /metrics; unset: /metrics answers loopback clients and admins only"))
     fast_path: bool = True  # serve hot routes before FastAPI (see musicconnect.fastpath)

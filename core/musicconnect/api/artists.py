@@ -204,14 +204,20 @@ def comp(artist_id: uuid.UUID, body: CompIn, actor: Actor = Depends(require_scop
             raise Invalid("expires_at needs a time zone (e.g. 2027-01-01T00:00:00Z)")
         if body.expires_at <= now:
             raise Invalid("expires_at must be in the future")
+    # comps look accounts up by email: bounded per artist, and every check that does not need the
+    # account comes first, so a refusal never tells whether an email has an account
+    state = platform.ratelimiter.hit(platform.settings.comp_limit, "comp", str(artist_id))
+    if not state.allowed:
+        raise Problem(429, "rate-limited", "too many comps; try again later",
+                      headers={"Retry-After": str(state.retry_after)}, retry_after=state.retry_after)
     with platform.session() as s:
         get_artist(s, str(artist_id))
-        fan = s.scalar(select(User).where(User.email == normalise_email(body.email)))
-        if fan is None:
-            raise NotFound("user with that email")
         tier = _get_tier(s, artist_id, body.tier_id)
         if not tier.is_active:
             raise Conflict("tier-retired", "this tier is retired")
+        fan = s.scalar(select(User).where(User.email == normalise_email(body.email)))
+        if fan is None:
+            raise NotFound("user with that email")
         ent = platform.entitlements.grant(s, user_id=fan.id, artist_id=artist_id, tier_id=tier.id, source="comp",
                                           source_ref=f"comp:{artist_id}:{fan.id}", status="active",
                                           expires_at=body.expires_at, actor_id=actor.user_id)
@@ -244,7 +250,8 @@ def _metric_index(platform: Platform) -> dict[str, tuple[str, Metric]]:
 
 
 @router.get("/{artist_id}/metrics", response_model=MetricsOut)
-def metrics(artist_id: uuid.UUID, metric: list[str] | None = Query(default=None, description="only these ids"),
+def metrics(artist_id: uuid.UUID, metric: list[str] | None = Query(default=None, max_length=50,
+                                                               description="only these ids (at most 50)"),
             days: int = Query(30, ge=1, le=3650), end: datetime | None = None,
             actor: Actor = Depends(require_scope("analytics:read")), platform: Platform = Depends(get_platform)):
     """Every metric the enabled plugins contribute, computed for this artist over the window
@@ -259,7 +266,7 @@ def metrics(artist_id: uuid.UUID, metric: list[str] | None = Query(default=None,
     stop = end or platform.clock.now()
     window = MetricWindow(start=stop - timedelta(days=days), end=stop)
     index = _metric_index(platform)
-    wanted = metric or sorted(index)
+    wanted = list(dict.fromkeys(metric)) if metric else sorted(index)  # each metric once
     unknown = [m for m in wanted if m not in index]
     if unknown:
         raise Problem(404, "unknown-metric", f"no enabled plugin offers {', '.join(unknown)}", available=sorted(index))

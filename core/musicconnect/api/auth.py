@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..accounts import create_user, normalise_email
 from ..errors import Problem, Unauthorized
@@ -34,11 +35,17 @@ def _pair(pair) -> dict:
 
 @router.post("/register", response_model=RegisterOut, status_code=201, dependencies=[Depends(public)],
              responses={409: {"description": "email taken"}, 422: {"description": "invalid email or weak password"}})
-def register(body: RegisterIn, request: Request, platform: Platform = Depends(get_platform)):
+async def register(body: RegisterIn, request: Request, platform: Platform = Depends(get_platform)):
     """Create a fan or artist account and sign it in. Artists get the default tiers.
 
     Sign-ups are limited per client address (``MC_REGISTER_IP_LIMIT``, 429 with Retry-After)."""
-    _throttle(platform, platform.settings.register_ip_limit, "register", _ip(request), "too many sign-ups")
+    await run_in_threadpool(_throttle, platform, platform.settings.register_ip_limit, "register", _ip(request),
+                            "too many sign-ups")
+    async with platform.password_gate.turn():  # hashing waits on the event loop, not on a thread
+        return await run_in_threadpool(_register, platform, body)
+
+
+def _register(platform: Platform, body: RegisterIn) -> dict:
     with platform.session() as s:
         user = create_user(platform, s, email=body.email, password=body.password, display_name=body.display_name,
                            role=body.role, artist_name=body.artist_name)
@@ -49,33 +56,45 @@ def register(body: RegisterIn, request: Request, platform: Platform = Depends(ge
 
 @router.post("/login", response_model=TokenOut, dependencies=[Depends(public)],
              responses={401: {"description": "wrong email or password"}, 429: {"description": "too many failures"}})
-def login(body: LoginIn, request: Request, platform: Platform = Depends(get_platform)):
+async def login(body: LoginIn, request: Request, platform: Platform = Depends(get_platform)):
     """Exchange email and password for an access token and a refresh token.
 
-    Repeated failures are throttled per account and per client address (429 with Retry-After).
+    Attempts are throttled per account and client address, per client address, and per account
+    over all addresses (429 with Retry-After); a stranger's guesses from elsewhere do not lock
+    the owner's own address out until the account-wide limit.
     """
     email = normalise_email(body.email)
-    ip = _ip(request)
-    rl, st = platform.ratelimiter, platform.settings
+    await run_in_threadpool(_login_limits, platform, email, _ip(request))
+    async with platform.password_gate.turn():  # hashing waits on the event loop, not on a thread
+        pair = await run_in_threadpool(_verify, platform, email, body.password, _ip(request))
+    return _pair(pair)
+
+
+def _login_limits(platform: Platform, email: str, ip: str) -> None:
     # Every attempt is counted *before* the password is checked (an atomic increment), so
     # concurrent guesses cannot all slip under the limit; a successful sign-in gives its
-    # attempt back. Failures past the limit answer 429 without hashing anything.
-    for limit, ident in ((st.login_failures_limit, email), (st.login_ip_failures_limit, ip)):
+    # attempt back. Attempts past a limit answer 429 without hashing anything.
+    rl, st = platform.ratelimiter, platform.settings
+    for limit, ident in ((st.login_failures_limit, f"{email}|{ip}"), (st.login_ip_failures_limit, ip),
+                         (st.login_account_limit, email)):
         state = rl.hit(limit, "login-fail", ident)
         if not state.allowed:
             raise Problem(429, "login-throttled", "too many failed sign-ins; try again later",
                           headers={"Retry-After": str(state.retry_after)}, retry_after=state.retry_after)
+
+
+def _verify(platform: Platform, email: str, password: str, ip: str):
     with platform.session() as s:
         user = s.scalar(select(User).where(User.email == email))
-        ok = platform.passwords.verify(user.password_hash if user else None, body.password)
+        ok = platform.passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None or not user.is_active:
             raise Unauthorized("wrong email or password")
         if platform.passwords.needs_rehash(user.password_hash):
-            user.password_hash = platform.passwords.hash(body.password)
+            user.password_hash = platform.passwords.hash(password)
         platform.emit(s, "user.logged_in", actor_id=user.id, subject=("user", user.id))
         pair = platform.tokens.issue_pair(s, user)
-    rl.clear(st.login_failures_limit, "login-fail", email)
-    return _pair(pair)
+    platform.ratelimiter.clear(platform.settings.login_failures_limit, "login-fail", f"{email}|{ip}")
+    return pair
 
 
 @router.post("/refresh", response_model=TokenOut, dependencies=[Depends(public)], responses={401: {"description": "invalid, expired or reused"}})

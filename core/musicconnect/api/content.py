@@ -138,7 +138,10 @@ def _owned(s, platform: Platform, actor: Actor, content_id: uuid.UUID) -> Conten
     item = s.get(ContentItem, content_id)
     if item is None:
         raise NotFound("content")
-    ensure_artist_owner(actor, item.artist_id)
+    if not (actor.is_admin or actor.artist_id == item.artist_id):
+        if item.status != "ready" or item.publish_at > platform.clock.now():
+            raise NotFound("content")  # someone else's draft or future release is not revealed
+        ensure_artist_owner(actor, item.artist_id)
     return item
 
 
@@ -157,6 +160,8 @@ def patch_content(content_id: uuid.UUID, body: ContentPatch, actor: Actor = Depe
             kind = platform.content.kinds().get(item.kind)
             if kind is None:
                 raise Problem(409, "unknown-content-kind", f"no enabled plugin manages {item.kind!r} items")
+            if kind[1].data_model is None:  # even {}: the item's data is the server's own
+                raise Problem(422, "content-data-not-accepted", f"{item.kind} items take no client data")
             changes["data"] = client_data(kind[1], changes["data"])
         platform.content.update(s, item, changes, actor_id=actor.user_id)
         return platform.content.serialize(item, actor)

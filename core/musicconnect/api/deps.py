@@ -82,12 +82,16 @@ async def user_snapshot(platform: Platform, user_id: uuid.UUID) -> UserSnapshot 
     return snap
 
 
+_NO_TOKEN = object()
+
+
 def _load_token(platform: Platform, token_hash: str) -> TokenSnapshot | None:
     cache = platform.cache
     gen = cache.generation()
     with platform.db.session() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
         if row is None:
+            cache.set(("pat", token_hash), _NO_TOKEN, generation=gen)  # unknown tokens cost one lookup
             return None
         row.last_used_at = platform.clock.now()  # at most once per cache period
         snap = TokenSnapshot(row.user_id, tuple(row.scopes), row.expires_at, row.revoked_at is not None)
@@ -103,7 +107,7 @@ async def authenticate(platform: Platform, token: str) -> tuple[Actor, UserSnaps
         tok = platform.cache.get(("pat", h))
         if tok is None:
             tok = await run_in_threadpool(_load_token, platform, h)
-        if tok is None or tok.revoked:
+        if tok is None or tok is _NO_TOKEN or tok.revoked:
             raise Unauthorized("invalid API token")
         if tok.expires_at is not None and tok.expires_at <= platform.clock.now():
             raise Problem(401, "token-expired", "this API token has expired", headers={"WWW-Authenticate": "Bearer"})
@@ -150,27 +154,45 @@ async def _actor(request: Request) -> Actor | None:
 # ``session_only``. Each is one flat function (no nested Depends on the hot path); ``bearer`` is
 # declared only so that OpenAPI shows the security scheme. Each also counts the request against
 # its caller's rate-limit policy (musicconnect.apilimits).
-async def _count(request: Request, actor: Actor | None, token: str | None) -> None:
-    platform: Platform = request.app.state.platform
+def caller_class(actor: Actor | None, token: str | None, snap, address: str) -> tuple[str, str]:
+    """The rate-limit policy and key of a caller (docs/security.md)."""
+    if actor is None:
+        return "anonymous", address
+    if token is not None and token.startswith(API_TOKEN_PREFIX):
+        return "token", str(actor.user_id)  # one budget for all of a user's tokens
+    if actor.role in ("artist", "admin"):
+        return "artist", str(actor.user_id)
+    return ("member" if snap is not None and snap.is_member else "fan"), str(actor.user_id)
+
+
+async def count_request(platform: Platform, scope: dict, actor: Actor | None, token: str | None, snap,
+                        address: str) -> None:
+    """Count one request against its caller's policy; 429 ``rate-limited`` past it. The verdict
+    is left in the ASGI scope, whose response then carries the RateLimit fields."""
     limits = platform.api_limits
     if not limits.enabled:
         return
-    if actor is None:
-        cls, key = "anonymous", (request.client.host if request.client else "unknown")
-    elif token is not None and token.startswith(API_TOKEN_PREFIX):
-        cls, key = "token", sha256(token)[:24]
-    else:
-        snap = getattr(request.state, "user", None)
-        if actor.role in ("artist", "admin"):
-            cls = "artist"
-        else:
-            cls = "member" if snap is not None and snap.is_member else "fan"
-        key = str(actor.user_id)
+    cls, key = caller_class(actor, token, snap, address)
     verdict = await limits.hit(cls, key)
-    request.scope[RATE_SCOPE_KEY] = verdict
+    scope[RATE_SCOPE_KEY] = verdict
     if not verdict.allowed:
         raise Problem(429, "rate-limited", f"too many requests for the {cls!r} policy; retry in {verdict.reset} s",
                       headers={"Retry-After": str(verdict.reset)}, retry_after=verdict.reset, policy=cls)
+
+
+async def _count(request: Request, actor: Actor | None, token: str | None) -> None:
+    await count_request(request.app.state.platform, request.scope, actor, token,
+                        getattr(request.state, "user", None), request.client.host if request.client else "unknown")
+
+
+async def _resolve_counted(request: Request, token: str) -> Actor:
+    """Authenticate; a caller whose credentials fail is counted as anonymous (per address), so
+    made-up tokens cannot be tried without limit."""
+    try:
+        return await resolve_actor(request, request.app.state.platform, token)
+    except Problem:
+        await _count(request, None, None)
+        raise
 
 
 def _declare(dep, decl: ScopeDecl):
@@ -190,7 +212,7 @@ def scope(name: str, *, optional: bool = False):
 
     async def dep(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor | None:
         token = bearer_token(request.headers.get("authorization"))
-        actor = await resolve_actor(request, request.app.state.platform, token) if token is not None else None
+        actor = await _resolve_counted(request, token) if token is not None else None
         if actor is not None and not actor.has_scope(name):
             if not optional:
                 await _count(request, actor, token)
@@ -221,7 +243,7 @@ async def _session_only(request: Request, _: HTTPAuthorizationCredentials | None
     if token is None:
         await _count(request, None, None)
         raise Unauthorized()
-    actor = await resolve_actor(request, request.app.state.platform, token)
+    actor = await _resolve_counted(request, token)
     await _count(request, actor, token)
     if "*" not in actor.scopes:
         raise Problem(403, "insufficient-scope", "personal API tokens cannot do this; sign in", required_scope="session")

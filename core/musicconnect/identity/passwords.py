@@ -1,6 +1,7 @@
 """argon2id password hashing and the password policy."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
@@ -59,6 +60,37 @@ class Passwords:
 
     def needs_rehash(self, hashed: str) -> bool:
         return self._ph.check_needs_rehash(hashed)
+
+
+class PasswordGate:
+    """The asynchronous queue in front of :class:`Passwords`: a request that must hash waits here,
+    on the event loop, for one of ``slots`` turns, instead of holding a worker thread (which every
+    synchronous route shares) for seconds; past ``max_waiting`` waiters it is ``503 busy`` at once."""
+
+    def __init__(self, slots: int, max_waiting: int):
+        self.slots = slots
+        self.max_waiting = max_waiting
+        self.waiting = 0
+        self._sems: dict[int, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self):
+        loop = asyncio.get_running_loop()
+        sem = self._sems.get(id(loop))
+        if sem is None:
+            sem = self._sems[id(loop)] = asyncio.Semaphore(self.slots)
+        if self.waiting >= self.max_waiting:
+            raise Problem(503, "busy", "the server is busy checking passwords; retry shortly",
+                          headers={"Retry-After": "2"}, retry_after=2)
+        self.waiting += 1
+        try:
+            await sem.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            sem.release()
 
 
 def check_policy(password: str, *, email: str | None = None, allow_common: frozenset[str] = frozenset()) -> None:
