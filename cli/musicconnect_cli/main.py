@@ -65,6 +65,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
 
     import uvicorn
 
+    from musicconnect.server import uvicorn_options
+
     if demo:  # the demo takes payments with the billing plugin's offline sandbox (off unless asked for)
         os.environ.setdefault("MC_BILLING_SANDBOX", "true")
     p = connected()
@@ -83,12 +85,12 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
     typer.echo(f"MusicConnect on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if workers > 1:
         p.close()
-        uvicorn.run("musicconnect.asgi:app", host=host, port=port, workers=workers, log_config=None,
-                    access_log=False, factory=False)
+        uvicorn.run("musicconnect.asgi:app", host=host, port=port, workers=workers, factory=False,
+                    **uvicorn_options(p.settings))
     else:
         from musicconnect.app import create_app
 
-        uvicorn.run(create_app(p), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(create_app(p), host=host, port=port, **uvicorn_options(p.settings))
 
 
 @app.command()

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     cache_ttl: float = 30.0
 
     # HTTP API guard rails (docs/security.md)
+    max_header_bytes: int = Field(default=64 * 1024, ge=8192, description="a request head larger than this is a 431")
+    forwarded_allow_ips: str = Field(default="127.0.0.1", description=(
+        "proxies whose X-Forwarded-For/-Proto are trusted (comma-separated; '*' for any: only behind a proxy)"))
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="request body cap; routes may declare more")
     rate_limits_enabled: bool = True
     rate_limit_anonymous: str = "300/minute"  # per client address

@@ -148,3 +148,35 @@ def _wait_job(base, job, headers, timeout=30):
         assert state["state"] != "failed", state
         assert time.monotonic() < deadline, state
         time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_serve_caps_request_heads(proc_env):
+    """A request head past MC_MAX_HEADER_BYTES is a 431 as soon as it passes the cap (uvicorn's
+    httptools parser has no cap of its own); other clients are served meanwhile."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = start(["serve", "--port", str(port)], proc_env)
+    try:
+        wait_http(f"{base}/healthz", api)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            sent, answer = 0, b""
+            try:
+                while sent < (8 << 20):  # stop sending as soon as the server has answered
+                    s.sendall(b"a" * 65536)
+                    sent += 65536
+            except OSError:
+                pass
+            s.settimeout(5)
+            try:
+                while chunk := s.recv(4096):
+                    answer += chunk
+            except OSError:
+                pass
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+        assert sent < (8 << 20)  # refused long before the whole head arrived
+        ok = httpx.get(f"{base}/healthz", headers={"X-Fine": "b" * 4000})
+        assert ok.status_code == 200
+    finally:
+        stop(api)
