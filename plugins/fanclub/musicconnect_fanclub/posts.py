@@ -18,8 +18,10 @@ from musicconnect import Actor, NotFound, Problem, resource_of
 from musicconnect.models import ContentItem, Entitlement
 from musicconnect.web import body_limit, denial, ensure_artist_owner, get_platform, scope
 
+from . import images as images_
 from .models import Comment, Follow, Reaction
 from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
+from .times import in_range, parse_time
 
 router = APIRouter()
 log = logging.getLogger("musicconnect.fanclub")
@@ -31,25 +33,7 @@ _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 
 def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.format not in ("JPEG", "PNG", "WEBP", "GIF"):
-                raise Problem(415, "unsupported-image", "images must be JPEG, PNG, WebP or GIF")
-            if im.width * im.height > 80_000_000:
-                raise Problem(413, "image-too-large", "images are limited to 80 megapixels")
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            out = []
-            for name, edge in SIZES:
-                copy = im.copy()
-                copy.thumbnail((edge, edge), Image.LANCZOS)
-                buf = io.BytesIO()
-                copy.save(buf, "JPEG", quality=85, optimize=True)
-                out.append((name, buf.getvalue(), copy.width, copy.height))
-            return out
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise Problem(415, "unsupported-image", "one of the files is not an image") from None
+    return images_.renditions(data, SIZES)
 
 
 @router.post("/artists/{artist_id}/posts", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
@@ -76,7 +60,7 @@ async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Dep
     except Exception as exc:
         raise Problem(400, "bad-multipart", f"the form could not be read: {exc}") from None
     try:
-        images = []
+        blobs = []
         for f in form.getlist("images"):
             if not hasattr(f, "read"):
                 raise Problem(422, "validation", "images must be files")
@@ -85,7 +69,8 @@ async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Dep
                 raise Problem(413, "image-too-large", f"images are limited to {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
             if not data:
                 raise Problem(415, "unsupported-image", "an image file is empty")
-            images.append(await run_in_threadpool(_resize, data))
+            images_.inspect(data)  # the header only: a bomb is refused before anything is decoded
+            blobs.append(data)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
     finally:
         await form.close()
@@ -98,14 +83,8 @@ async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Dep
         track_ids = [uuid.UUID(t.strip()) for t in (fields.get("track_ids") or "").split(",") if t.strip()]
     except ValueError:
         raise Problem(422, "validation", "required_tier_id and track_ids must be UUIDs") from None
-    publish_at = None
-    if fields.get("publish_at"):
-        try:
-            publish_at = datetime.fromisoformat(fields["publish_at"].replace("Z", "+00:00"))
-        except ValueError:
-            raise Problem(422, "validation", "publish_at must be an ISO 8601 date-time") from None
-        if publish_at.tzinfo is None:
-            raise Problem(422, "validation", "publish_at needs a time zone")
+    publish_at = parse_time(fields.get("publish_at"), "publish_at")
+    images = [await run_in_threadpool(_resize, data) for data in blobs]
     return await run_in_threadpool(_store_post, platform, actor, artist_id, title, fields.get("body", ""),
                                    fields.get("visibility") or "public", tier_id, publish_at, track_ids, images)
 
@@ -195,8 +174,8 @@ def feed(limit: int = Query(30, ge=1, le=100),
     """Posts and tracks of the artists you follow or support, newest first. Gated items you cannot
     open yet appear as locked teasers; unreleased ones only once your early access opens.
     Page with ``before`` = the last item's ``publish_at`` (with its time zone)."""
-    if before is not None and before.tzinfo is None:
-        raise Problem(422, "validation", "before needs a time zone (for example 2026-06-01T12:00:00Z)")
+    if before is not None:
+        before = in_range(before, "before")
     now = platform.clock.now()
     with platform.session() as s:
         artists = supported_or_followed(s, platform, actor.user_id)
