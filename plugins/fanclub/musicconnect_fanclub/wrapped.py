@@ -6,15 +6,18 @@ session; ``entitlement.*`` and ``payment.*`` the support; ``fan.milestone`` the 
 it works with whichever plugins emit them. Months are calendar months in UTC."""
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import re
 import secrets
+import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -27,25 +30,31 @@ from .models import WrappedShare
 router = APIRouter()
 SECTIONS = ("minutes", "top_artists", "top_tracks", "support", "milestones")
 #: a calendar month as the routes take it (the OpenAPI document states it: a 422 otherwise)
-MONTH = r"[1-9]\d{3}-(0[1-9]|1[0-2])"  # years 1000-9999: Python's datetime has no year 0
-Month = Annotated[str, Path(pattern=f"^{MONTH}$", description="a calendar month, YYYY-MM", examples=["2026-06"])]
+MONTH = r"2\d{3}-(0[1-9]|1[0-2])"  # years 2000-2999: nothing older exists, and no month after 2999-12
+Month = Annotated[str, Path(pattern=f"^{MONTH}$", description="a calendar month, YYYY-MM, 2000-01 to 2999-12",
+                            examples=["2026-06"])]
 
 
 def month_range(month: str) -> tuple[datetime, datetime]:
     if not re.fullmatch(MONTH, month):
-        raise Problem(422, "validation", "month must look like 2026-06")
+        raise Problem(422, "validation", "month must look like 2026-06 (years 2000 to 2999)")
     y, m = int(month[:4]), int(month[5:])
     start = datetime(y, m, 1, tzinfo=timezone.utc)
-    if (y, m) == (9999, 12):  # the month after is past datetime's range
-        return start, datetime.max.replace(tzinfo=timezone.utc)
     end = datetime(y + (m == 12), 1 if m == 12 else m + 1, 1, tzinfo=timezone.utc)
     return start, end
 
 
-def build(platform, user_id: uuid.UUID, month: str) -> dict:
+def started_month(platform, month: str) -> tuple[datetime, datetime]:
+    """The month's bounds; ``422`` for a month that has not started: it has no Wrapped (the same
+    answer whether one asks for the report, for a share of it, or opens such a share)."""
     start, end = month_range(month)
     if start > platform.clock.now():
-        raise Problem(422, "validation", "that month has not started yet")
+        raise Problem(422, "validation", f"{month} has not started yet: it has no Wrapped")
+    return start, end
+
+
+def build(platform, user_id: uuid.UUID, month: str) -> dict:
+    start, end = started_month(platform, month)
     with platform.session() as s:
         events = s.scalars(select(DomainEvent).where(
             DomainEvent.actor_id == user_id, DomainEvent.occurred_at >= start, DomainEvent.occurred_at < end,
@@ -134,12 +143,55 @@ def card_png(report: dict, name: str | None) -> bytes:
     return buf.getvalue()
 
 
+class _Cards:
+    """Rendered cards by content (the report and the name shown): rendering costs ~0.15 s of CPU,
+    so a card is drawn once per distinct content and served from here after that. Small LRU."""
+
+    def __init__(self, maxsize: int = 64):
+        self.maxsize = maxsize
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, report: dict, name: str | None) -> tuple[bytes, str]:
+        digest = hashlib.sha256(json.dumps([report, name], sort_keys=True, separators=(",", ":"),
+                                           default=str).encode()).hexdigest()[:32]
+        with self._lock:
+            png = self._data.get(digest)
+            if png is not None:
+                self._data.move_to_end(digest)
+                return png, digest
+        png = card_png(report, name)
+        with self._lock:
+            self._data[digest] = png
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+        return png, digest
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+CARDS = _Cards()
+
+
+def _card_response(request: Request, report: dict, name: str | None, cache_control: str) -> Response:
+    png, digest = CARDS.get(report, name)
+    etag = f'"{digest}"'
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(png, media_type="image/png", headers=headers)
+
+
 @router.get("/me/wrapped/{month}.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}, "description": "a shareable card"}})
-def my_wrapped_png(month: Month, actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
+            responses={200: {"content": {"image/png": {}}, "description": "a shareable card"},
+                       304: {"description": "unchanged since the ETag sent in If-None-Match"}})
+def my_wrapped_png(month: Month, request: Request, actor: Actor = Depends(scope("fanclub:read")),
+                   platform=Depends(get_platform)):
     with platform.session() as s:
         name = s.get(User, actor.user_id).display_name
-    return Response(card_png(build(platform, actor.user_id, month), name), media_type="image/png")
+    return _card_response(request, build(platform, actor.user_id, month), name, "private, max-age=60")
 
 
 @router.get("/me/wrapped/{month}")
@@ -156,8 +208,9 @@ class ShareIn(BaseModel):
 @router.post("/me/wrapped/{month}/shares", status_code=201)
 def share(month: Month, body: ShareIn, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """A public link to the sections you choose (``minutes``, ``top_artists``, ``top_tracks``,
-    ``support``, ``milestones``); your name only with ``show_name``. Revocable."""
-    month_range(month)
+    ``support``, ``milestones``); your name only with ``show_name``. Revocable. A month that has
+    not started has no Wrapped (422)."""
+    started_month(platform, month)
     bad = [x for x in body.sections if x not in SECTIONS]
     if bad:
         raise Problem(422, "validation", f"unknown sections {bad}; choose from {', '.join(SECTIONS)}")
@@ -175,10 +228,28 @@ def unshare(token: str, actor: Actor = Depends(scope("fanclub:write")), platform
         if row is None or row.user_id != actor.user_id:
             raise NotFound("share")
         row.revoked_at = platform.clock.now()
+    platform.invalidate(_share_key(token))  # here and in every other process
     return Response(status_code=204)
 
 
+def _share_key(token: str) -> tuple:
+    return ("fanclub-wrapped-share", token)
+
+
 def _shared(platform, token: str) -> tuple[dict, str | None]:
+    """The shared sections of the report (cached for the platform's cache TTL: a public link is
+    opened by many, and each opening was six queries)."""
+    key = _share_key(token)
+    hit = platform.cache.get(key)
+    if hit is not None:
+        return hit
+    generation = platform.cache.generation()
+    value = _shared_uncached(platform, token)
+    platform.cache.set(key, value, generation=generation)
+    return value
+
+
+def _shared_uncached(platform, token: str) -> tuple[dict, str | None]:
     with platform.session() as s:
         row = s.get(WrappedShare, token)
         if row is None or row.revoked_at is not None:
@@ -193,11 +264,14 @@ def _shared(platform, token: str) -> tuple[dict, str | None]:
     return public, name
 
 
-@router.get("/wrapped/{token}.png", response_class=Response, responses={200: {"content": {"image/png": {}}}},
+@router.get("/wrapped/{token}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}},
+                       304: {"description": "unchanged since the ETag sent in If-None-Match"}},
             dependencies=[Depends(public)])
-def shared_card(token: str, platform=Depends(get_platform)):
+def shared_card(token: str, request: Request, platform=Depends(get_platform)):
+    """The shared report as a PNG card (drawn once per distinct content, then served from memory)."""
     report, name = _shared(platform, token)
-    return Response(card_png(report, name), media_type="image/png", headers={"Cache-Control": "public, max-age=600"})
+    return _card_response(request, report, name, "public, max-age=600")
 
 
 @router.get("/wrapped/{token}", dependencies=[Depends(public)])
