@@ -11,7 +11,7 @@ from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, Tier, User
 from musicconnect.web import ensure_artist_owner, get_platform, scope
 
-from . import quota
+from . import atomic, quota
 from .models import BackstagePost, Follow, Message
 from .quota import month_bounds
 
@@ -30,48 +30,57 @@ def _artist(s, artist_id: uuid.UUID) -> Artist:
 
 @router.post("/artists/{artist_id}/follow", status_code=204)
 def follow(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
-    """Follow an artist (their public posts and releases reach your feed)."""
+    """Follow an artist (their public posts and releases reach your feed). Idempotent: following
+    twice, or many times at once, leaves one follow and one ``fan.followed`` event."""
     with platform.session() as s:
         _artist(s, artist_id)
-        if s.get(Follow, (actor.user_id, artist_id)) is None:
-            s.add(Follow(user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now()))
+        if atomic.insert_once(s, Follow, user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now()):
             platform.emit(s, "fan.followed", actor_id=actor.user_id, artist_id=artist_id, subject=("artist", artist_id))
     return Response(status_code=204)
 
 
 @router.delete("/artists/{artist_id}/follow", status_code=204)
 def unfollow(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
+    """Stop following (idempotent; one ``fan.unfollowed`` event however many arrive at once)."""
     with platform.session() as s:
-        row = s.get(Follow, (actor.user_id, artist_id))
-        if row is not None:
-            s.delete(row)
+        if atomic.delete_once(s, Follow, Follow.user_id == actor.user_id, Follow.artist_id == artist_id):
             platform.emit(s, "fan.unfollowed", actor_id=actor.user_id, artist_id=artist_id, subject=("artist", artist_id))
     return Response(status_code=204)
 
 
+def _free_membership(s, user_id: uuid.UUID, artist_id: uuid.UUID):
+    """The fan's free membership row, read fresh (after :func:`atomic.member_lock`)."""
+    from musicconnect.models import Entitlement
+
+    return s.scalar(select(Entitlement).where(Entitlement.source == "fanclub",
+                                              Entitlement.source_ref == f"free:{artist_id}:{user_id}")
+                    .execution_options(populate_existing=True))
+
+
 @router.post("/artists/{artist_id}/join", status_code=201)
 def join(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
-    """Become a free member (the artist's rank-0 tier). Paid tiers come from a payment provider."""
+    """Become a free member (the artist's rank-0 tier). Paid tiers come from a payment provider.
+    Idempotent: joining again, or many times at once, answers the same membership."""
     with platform.session() as s:
         _artist(s, artist_id)
         free = s.scalar(select(Tier).where(Tier.artist_id == artist_id, Tier.rank == 0, Tier.is_active.is_(True)))
         if free is None:
             raise Problem(409, "no-free-tier", "this artist has no free tier")
+        atomic.member_lock(s, actor.user_id, artist_id)  # one join or leave of this fan at a time
+        _free_membership(s, actor.user_id, artist_id)  # fresh: grant() finds what a concurrent join made
         ent = platform.entitlements.grant(s, user_id=actor.user_id, artist_id=artist_id, tier_id=free.id,
                                           source="fanclub", source_ref=f"free:{artist_id}:{actor.user_id}",
                                           status="active", actor_id=actor.user_id)
-        if s.get(Follow, (actor.user_id, artist_id)) is None:
-            s.add(Follow(user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now()))
+        atomic.insert_once(s, Follow, user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now())
         return {"entitlement_id": str(ent.id), "tier": free.key}
 
 
-@router.delete("/artists/{artist_id}/join", status_code=204)
+@router.delete("/artists/{artist_id}/join", status_code=204, responses={404: {"description": "not a free member"}})
 def leave(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
-    from musicconnect.models import Entitlement
-
+    """End your free membership (404 when there is none: of many leaves at once, one succeeds)."""
     with platform.session() as s:
-        ent = s.scalar(select(Entitlement).where(Entitlement.source == "fanclub",
-                                                 Entitlement.source_ref == f"free:{artist_id}:{actor.user_id}"))
+        atomic.member_lock(s, actor.user_id, artist_id)
+        ent = _free_membership(s, actor.user_id, artist_id)
         if ent is None or ent.status == "ended":
             raise NotFound("free membership")
         platform.entitlements.revoke(s, ent, actor_id=actor.user_id)

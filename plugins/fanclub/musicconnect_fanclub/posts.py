@@ -18,6 +18,7 @@ from musicconnect import Actor, NotFound, Problem, resource_of
 from musicconnect.models import ContentItem, Entitlement
 from musicconnect.web import body_limit, denial, ensure_artist_owner, get_platform, scope
 
+from . import atomic
 from . import images as images_
 from .models import Comment, Follow, Reaction
 from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
@@ -253,13 +254,14 @@ def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(s
 
 @router.put("/content/{content_id}/reactions/{kind}", status_code=204)
 def react(content_id: uuid.UUID, kind: ReactionKind, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
-    """React (heart, fire, clap, laugh, wow, sad); idempotent."""
+    """React (heart, fire, clap, laugh, wow, sad); idempotent: one reaction and one
+    ``fan.reacted`` event however many arrive at once."""
     if kind not in REACTIONS:
         raise Problem(422, "validation", f"reactions are {', '.join(REACTIONS)}")
     with platform.session() as s:
         item = _member_item(s, platform, actor, content_id, "react")
-        if s.get(Reaction, (content_id, actor.user_id, kind)) is None:
-            s.add(Reaction(content_id=content_id, user_id=actor.user_id, kind=kind, created_at=platform.clock.now()))
+        if atomic.insert_once(s, Reaction, content_id=content_id, user_id=actor.user_id, kind=kind,
+                              created_at=platform.clock.now()):
             platform.emit(s, "fan.reacted", actor_id=actor.user_id, artist_id=item.artist_id,
                           subject=("content", item.id), data={"kind": kind})
     return Response(status_code=204)
@@ -267,8 +269,8 @@ def react(content_id: uuid.UUID, kind: ReactionKind, actor: Actor = Depends(scop
 
 @router.delete("/content/{content_id}/reactions/{kind}", status_code=204)
 def unreact(content_id: uuid.UUID, kind: ReactionKind, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
+    """Take a reaction back (idempotent)."""
     with platform.session() as s:
-        row = s.get(Reaction, (content_id, actor.user_id, kind))
-        if row is not None:
-            s.delete(row)
+        atomic.delete_once(s, Reaction, Reaction.content_id == content_id, Reaction.user_id == actor.user_id,
+                           Reaction.kind == kind)
     return Response(status_code=204)
