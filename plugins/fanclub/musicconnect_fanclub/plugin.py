@@ -52,7 +52,7 @@ def register_scopes(platform):
 
 @hookimpl
 def serialize_content(platform, item, viewer):
-    if item.kind != "post":
+    if item.kind != "post" or item.status == "taken_down":  # nothing is signed for a taken-down post
         return None
     from .posts import with_image_urls
 
@@ -60,9 +60,18 @@ def serialize_content(platform, item, viewer):
 
 
 @hookimpl
+def on_content_taken_down(platform, item, reason):
+    """A taken-down post's images move to quarantine, so every signed link handed out (valid up
+    to an hour) stops working at once, CDN-less or not."""
+    if item.kind == "post":
+        platform.storage.move_prefix(f"posts/{item.id}/", f"quarantine/posts/{item.id}/")
+
+
+@hookimpl
 def on_content_deleted(platform, item):
     if item.kind == "post":
         platform.storage.delete_prefix(f"posts/{item.id}/")
+        platform.storage.delete_prefix(f"quarantine/posts/{item.id}/")
 
 
 @hookimpl

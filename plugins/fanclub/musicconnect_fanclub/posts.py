@@ -28,6 +28,7 @@ router = APIRouter()
 log = logging.getLogger("musicconnect.fanclub")
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
 MAX_POST_BYTES = MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024  # ten images and the text fields
+MAX_OFFSET = 10_000_000
 REACTIONS = ("heart", "fire", "clap", "laugh", "wow", "sad")
 ReactionKind = Literal[REACTIONS]
 _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -225,14 +226,17 @@ class CommentIn(BaseModel):
 
 
 @router.get("/content/{content_id}/comments")
-def comments(content_id: uuid.UUID, actor: Actor | None = Depends(scope("fanclub:read", optional=True)),
-             platform=Depends(get_platform)):
-    """Comments and reaction counts of an item you can see, oldest comment first."""
+def comments(content_id: uuid.UUID, limit: int = Query(50, ge=1, le=100, description="at most this many comments"),
+             offset: int = Query(0, ge=0, le=MAX_OFFSET, description="skip this many comments"),
+             actor: Actor | None = Depends(scope("fanclub:read", optional=True)), platform=Depends(get_platform)):
+    """Comments (oldest first, a page of ``limit`` from ``offset``) and reaction counts of an item
+    you can see."""
     with platform.session() as s:
         item = s.get(ContentItem, content_id)
         if item is None or not platform.access.decide(actor, "view", resource_of(item)).allowed:
             raise NotFound("content")
-        rows = s.scalars(select(Comment).where(Comment.content_id == content_id).order_by(Comment.created_at)).all()
+        rows = s.scalars(select(Comment).where(Comment.content_id == content_id)
+                         .order_by(Comment.created_at, Comment.id).limit(limit).offset(offset)).all()
         counts = dict(s.execute(select(Reaction.kind, func.count()).where(Reaction.content_id == content_id)
                                 .group_by(Reaction.kind)).all())
         return {"comments": [{"id": str(c.id), "user_id": str(c.user_id), "body": c.body,
