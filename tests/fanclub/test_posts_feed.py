@@ -81,7 +81,7 @@ def test_feed_follows_and_supports_with_teasers(env, mc_clock):
     assert len(page) == 1
 
 
-def test_comments_and_reactions_by_members(env):
+def test_comments_and_reactions_by_members(env, mc_clock):
     client, p, artist, fan, tiers = env
     item = post(client, artist, title="Vote for the encore").json()
     url = f"/api/v1/fanclub/content/{item['id']}"
@@ -89,6 +89,7 @@ def test_comments_and_reactions_by_members(env):
     problem(client.put(f"{url}/reactions/heart", headers=fan.headers), 403, "members-only")
     client.post(f"/api/v1/fanclub/artists/{artist.artist_id}/join", headers=fan.headers)  # free membership is enough
     assert client.post(f"{url}/comments", headers=fan.headers, json={"body": "Night Drive!"}).status_code == 201
+    mc_clock.advance(seconds=1)  # comments of the same instant are ordered by id
     assert client.post(f"{url}/comments", headers=artist.headers, json={"body": "Noted"}).status_code == 201
     for _ in range(2):
         assert client.put(f"{url}/reactions/fire", headers=fan.headers).status_code == 204

@@ -104,9 +104,9 @@ def test_uploaded_post_images_are_stored_without_keys(env):
 
 def _insert_post(p, artist, title, data, **kw):
     now = p.clock.now()
-    pid = uuid.uuid4()
+    pid = kw.get("id") or uuid.uuid4()
     with p.session() as s:
-        s.add(ContentItem(id=pid, artist_id=artist.artist_id, kind="post", title=title, description="", status="ready",
+        s.add(ContentItem(id=pid, artist_id=artist.artist_id, kind=kw.get("kind", "post"), title=title, description="", status="ready",
                           visibility=kw.get("visibility", "public"), required_tier_id=kw.get("required_tier_id"),
                           publish_at=kw.get("publish_at", now), data=data, created_at=now, updated_at=now))
     return pid
@@ -234,6 +234,7 @@ def test_migration_drops_stored_keys_from_older_posts(env):
 
     migrate.downgrade(p, "fanclub", "fanclub_0003")
     legit = uuid.uuid4()
+    _insert_post(p, artist, "A track", {}, kind="track", id=legit)  # attached tracks must be the artist's
     own = {name: {"key": f"posts/{legit}/img0_{name}.jpg", "width": w, "height": h}
            for name, w, h in (("full", 1600, 900), ("thumb", 400, 225))}
     legit_id = _insert_post(p, artist, "Legit", {"body": "a", "images": [own], "tracks": [str(legit)]})

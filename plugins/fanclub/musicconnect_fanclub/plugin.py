@@ -80,8 +80,20 @@ def register_migrations(platform):
 
 
 @hookimpl
+def on_startup(platform):
+    from .tracks import install
+
+    install(platform)
+
+
+@hookimpl
 def register_content_kinds(platform):
-    # ``data`` is checked by the post model (unknown fields rejected, no storage keys, bounded)
+    # ``data`` is checked by the post model (unknown fields rejected, no storage keys, bounded);
+    # the attached tracks by a flush listener (each a track of the post's artist): installed here
+    # too, since every post is created after its kind was looked up, in any process
+    from .tracks import install
+
+    install(platform)
     return [ContentKind("post", "Post", "A text post for fans, public or for a tier.", validate=validate_post,
                         data_model=PostData)]
 

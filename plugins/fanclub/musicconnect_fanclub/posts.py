@@ -23,6 +23,7 @@ from . import images as images_
 from .models import Comment, Follow, Reaction
 from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
 from .times import in_range, parse_time
+from .tracks import check_tracks
 
 router = APIRouter()
 log = logging.getLogger("musicconnect.fanclub")
@@ -101,10 +102,7 @@ def _store_post(platform, actor, artist_id, title, body, visibility, tier_id, pu
     stored = []
     try:
         with platform.session() as s:
-            for t in data.tracks:
-                item = s.get(ContentItem, t)
-                if item is None or item.kind != "track" or item.artist_id != artist_id:
-                    raise Problem(422, "validation", f"{t} is not a track of this artist")
+            check_tracks(s, artist_id, data.tracks)  # before storing images; the flush checks it again
             for i, sizes in enumerate(images):
                 for name, blob, _, _ in sizes:
                     key = image_key(cid, i, name)
