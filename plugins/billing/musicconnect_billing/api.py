@@ -92,6 +92,7 @@ def sub_view(s, sub: Subscription) -> dict[str, Any]:
             "status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end,
             "amount": sub.amount, "currency": sub.currency, "interval": sub.interval,
             "current_period_end": sub.current_period_end.isoformat() if sub.current_period_end else None,
+            "duplicate_of": str(sub.duplicate_of) if sub.duplicate_of else None,
             "entitlement": None if ent is None else {
                 "id": str(ent.id), "tier_id": str(ent.tier_id), "status": ent.status,
                 "expires_at": ent.expires_at.isoformat() if ent.expires_at else None}}
@@ -174,7 +175,7 @@ def change(sub_id: uuid.UUID, body: ChangeIn, actor: Actor = Depends(scope("bill
 def _set_cancel(sub_id: uuid.UUID, actor: Actor, platform, at_period_end: bool):
     with platform.session() as s:
         sub = _mine(s, actor, sub_id)
-        if sub.status not in ("active", "trialing", "past_due"):
+        if sub.status not in ("active", "trialing", "past_due") or sub.duplicate_of is not None:
             raise Problem(409, "subscription-ended", "this subscription is not active")
         s.expunge(sub)
     result = providers.by_id(sub.provider).set_cancel(platform, sub, at_period_end)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from musicconnect.models import Artist, Tier
 
 from .models import Price
+from .state import insert_ignore
 
 
 def wanted_prices(tier: Tier) -> dict[str, int | None]:
@@ -56,9 +57,11 @@ def sync_tier(platform, api, tier_id: uuid.UUID) -> dict[str, int]:
                                       "recurring": {"interval": interval},
                                       "metadata": {**meta, "interval": interval}},
                                      idempotency_key=f"mc-price-{tier.id}-{interval}-{n}")
-            s.add(Price(id=uuid.uuid4(), provider="stripe", tier_id=tier.id, interval=interval, amount=amount,
-                        currency=tier.currency, product_id=product_id, external_id=price["id"], active=True,
-                        created_at=now))
+            # concurrent syncs (checkouts of a tier not yet priced) got the same price from Stripe
+            # (the idempotency key): it is stored once, whoever comes second changes nothing
+            insert_ignore(s, Price, id=uuid.uuid4(), provider="stripe", tier_id=tier.id, interval=interval,
+                          amount=amount, currency=tier.currency, product_id=product_id, external_id=price["id"],
+                          active=True, created_at=now)
             counts["created"] += 1
     return counts
 

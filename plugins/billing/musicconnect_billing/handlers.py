@@ -6,7 +6,6 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from musicconnect import Problem
@@ -14,7 +13,6 @@ from musicconnect.models import User
 
 from . import connect, revenue, state
 from .gateways import gateway
-from .models import Customer
 
 log = logging.getLogger("musicconnect.billing")
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
@@ -48,17 +46,9 @@ def _remember_customer(platform, provider: str, customer: str | None, user_ref: 
         user_id = uuid.UUID(str(user_ref))
     except ValueError:
         return
-    from sqlalchemy.exc import IntegrityError
-
-    try:
-        with platform.session() as s:
-            if s.get(User, user_id) is None:
-                return
-            if s.scalar(select(Customer).where(Customer.provider == provider, Customer.user_id == user_id)) is None:
-                s.add(Customer(id=uuid.uuid4(), provider=provider, user_id=user_id, external_id=customer,
-                               created_at=platform.clock.now()))
-    except IntegrityError:
-        pass  # stored by a concurrent worker
+    with platform.session() as s:
+        if s.get(User, user_id) is not None:
+            state.remember_customer(s, provider, user_id, customer, platform.clock.now())  # once, whoever races
 
 
 def handle(platform, session: Session, provider: str, type_: str, event: dict[str, Any]) -> tuple[str, str]:

@@ -87,11 +87,19 @@ class Subscription(Base):
     current_period_end: Mapped[datetime | None] = mapped_column(nullable=True)
     past_due_since: Mapped[datetime | None] = mapped_column(nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # "<user hex>:<artist hex>" while this row is the fan's one live membership of the artist (unique:
+    # the database refuses a second); None once it ended, and never on a duplicate
+    live_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # a subscription that went live while another already held the membership: never entitles,
+    # cancelled and refunded at the provider (duplicate_closed_at: when that was done)
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    duplicate_closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     sync_ticket: Mapped[int] = mapped_column(Integer, default=0)  # claimed before each fetch from the provider
     applied_ticket: Mapped[int] = mapped_column(Integer, default=0)  # the newest fetch applied
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
-    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_billing_subscriptions_provider_external"),)
+    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_billing_subscriptions_provider_external"),
+                      Index("uq_billing_subscriptions_live_key", "live_key", unique=True))
 
 
 class WebhookEvent(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from musicconnect import JobSpec, Metric, RevenueShare, hookimpl
 
-from . import ledger, models, providers, revenue, sandbox, state  # noqa: F401 (models: tables join the metadata)
+from . import duplicates, ledger, models, providers, revenue, sandbox, state  # noqa: F401 (models: tables join the metadata)
 from .settings import BillingSettings
 
 log = logging.getLogger("musicconnect.billing")
@@ -123,7 +123,9 @@ def register_jobs(platform):
             JobSpec("sync_artist", _sync_artist, max_retries=5, min_backoff_ms=5000),
             JobSpec("retry_events", ledger.retry_due, max_retries=0, every_seconds=30),
             JobSpec("settle_downgrades", _settle_due, max_retries=0, every_seconds=300),
-            JobSpec("sandbox_renewals", _sandbox_renew, max_retries=0, every_seconds=60)]
+            JobSpec("sandbox_renewals", _sandbox_renew, max_retries=0, every_seconds=60),
+            JobSpec(duplicates.JOB, duplicates.close, max_retries=5, min_backoff_ms=5000),
+            JobSpec("close_duplicates", duplicates.sweep, max_retries=0, every_seconds=600)]
 
 
 @hookimpl

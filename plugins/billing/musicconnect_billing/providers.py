@@ -4,11 +4,12 @@ Both implement the core's ``PaymentProvider`` (checkout, portal, webhook) plus w
 routes need for a subscription (change tier with its invoice preview, cancel, resume)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from musicconnect import Problem
@@ -49,7 +50,7 @@ def checkout_checks(platform, session: Session, user_id: uuid.UUID, tier_id: uui
 
 
 def change_checks(session: Session, sub: Subscription, tier_id: uuid.UUID) -> tuple[Tier, Tier]:
-    if sub.status not in state.LIVE_STATUSES:
+    if sub.status not in state.LIVE_STATUSES or sub.duplicate_of is not None:
         raise Problem(409, "subscription-ended", "this subscription is not active")
     tier = session.get(Tier, tier_id)
     if tier is None or tier.artist_id != sub.artist_id:
@@ -73,6 +74,19 @@ def _lines(invoice: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ Stripe
+CHECKOUT_REUSE_SECONDS = 3600
+
+
+def checkout_key(platform, generation: int, params: dict[str, Any]) -> str:
+    """The idempotency key of a Checkout Session: the same fan asking for the same thing (tier,
+    interval, price, return URLs: all in ``params``) within the same hour gets the same session back
+    from Stripe, so two tabs cannot be paid twice. ``generation`` (the fan's subscriptions of the
+    artist so far) changes once a checkout has become a subscription, so a later one is new."""
+    window = int(platform.clock.now().timestamp()) // CHECKOUT_REUSE_SECONDS
+    digest = hashlib.sha256(json.dumps([window, generation, params], sort_keys=True, default=str).encode()).hexdigest()
+    return f"mc-checkout-{digest[:48]}"
+
+
 class StripeProvider:
     id = "stripe"
     label = "Stripe"
@@ -90,14 +104,11 @@ class StripeProvider:
             email, name = user.email, user.display_name
         if found:
             return found
+        # concurrent checkouts get the same customer from Stripe (the idempotency key) and store it once
         created = api.create_customer({"email": email, "name": name, "metadata": {"user_id": str(user_id)}},
                                       idempotency_key=f"mc-customer-{user_id}")
-        try:
-            with platform.session() as s:
-                s.add(Customer(id=uuid.uuid4(), provider=self.id, user_id=user_id, external_id=created["id"],
-                               created_at=platform.clock.now()))
-        except Exception:  # a concurrent checkout stored it first (the idempotency key gave us the same customer)
-            pass
+        with platform.session() as s:
+            state.remember_customer(s, self.id, user_id, created["id"], platform.clock.now())
         return created["id"]
 
     def checkout(self, platform, *, user_id, tier_id, interval, success_url, cancel_url) -> dict[str, Any]:
@@ -107,17 +118,48 @@ class StripeProvider:
             tier = checkout_checks(platform, s, user_id, tier_id, interval)
             acct = connect.payable(s, tier.artist_id)
             destination, fee = acct.external_id, revenue.fee_percent(s, settings, tier.artist_id)
+            generation = s.scalar(select(func.count()).select_from(Subscription).where(
+                Subscription.user_id == user_id, Subscription.artist_id == tier.artist_id))
             s.expunge(tier)
         price = catalog.current_price(platform, api, tier, interval)
         customer = self.customer(platform, api, user_id)
         meta = {"user_id": str(user_id), "artist_id": str(tier.artist_id), "tier_id": str(tier.id)}
-        cs = api.create_checkout_session({
+        params = {
             "mode": "subscription", "customer": customer, "client_reference_id": str(user_id),
             "line_items": [{"price": price, "quantity": 1}], "success_url": success_url, "cancel_url": cancel_url,
             "metadata": meta,
             "subscription_data": {"application_fee_percent": float(fee), "transfer_data": {"destination": destination},
-                                  "metadata": meta}})
+                                  "metadata": meta}}
+        cs = api.create_checkout_session(params, idempotency_key=checkout_key(platform, generation, params))
         return {"provider": self.id, "id": cs["id"], "url": cs["url"], "expires_at": cs.get("expires_at")}
+
+    def close_duplicate(self, platform, external_id: str, kept: str | None) -> dict[str, Any]:
+        """Cancel a duplicate subscription at once, without proration (its payments are refunded
+        whole instead), then refund every invoice it paid, reversing the transfer to the artist
+        and the platform's application fee. Idempotent: a rerun finds it cancelled and refunded."""
+        api = self._api(platform)
+        sub = api.fetch_subscription(external_id)
+        if sub.get("status") != "canceled":
+            api.cancel_subscription_now(external_id, {
+                "prorate": False, "invoice_now": False,
+                "cancellation_details": {"comment": f"duplicate of {kept}: refunded by MusicConnect"}})
+        refunded, refunds = 0, []
+        for inv in api.list_invoices({"subscription": external_id, "limit": 100}).get("data") or []:
+            ref = revenue.charge_ref_of(inv)
+            if inv.get("status") != "paid" or not int(inv.get("amount_paid") or 0) or not ref:
+                continue
+            charge = api.charge(ref)
+            left = int(charge["amount"]) - int(charge.get("amount_refunded") or 0) if charge else 0
+            if left <= 0:
+                continue
+            refund = api.create_refund({
+                "charge": charge["id"], "amount": left, "reason": "duplicate", "reverse_transfer": True,
+                "refund_application_fee": True,
+                "metadata": {"subscription": external_id, "duplicate_of": kept or "", "invoice": inv["id"]}},
+                idempotency_key=f"mc-duplicate-refund-{inv['id']}-{left}")
+            refunded += left
+            refunds.append(refund["id"])
+        return {"cancelled": external_id, "refunded": refunded, "refunds": refunds}
 
     def portal(self, platform, *, user_id, return_url) -> dict[str, Any]:
         with platform.session() as s:
@@ -197,9 +239,7 @@ class SandboxProvider:
     def checkout(self, platform, *, user_id, tier_id, interval, success_url, cancel_url) -> dict[str, Any]:
         with platform.session() as s:
             tier = checkout_checks(platform, s, user_id, tier_id, interval)
-            if s.scalar(select(Customer).where(Customer.provider == self.id, Customer.user_id == user_id)) is None:
-                s.add(Customer(id=uuid.uuid4(), provider=self.id, user_id=user_id,
-                               external_id=sandbox.customer_of(user_id), created_at=platform.clock.now()))
+            state.remember_customer(s, self.id, user_id, sandbox.customer_of(user_id), platform.clock.now())
             cs = sandbox.create_checkout(platform, s, user_id=user_id, tier=tier, interval=interval,
                                          success_url=success_url, cancel_url=cancel_url)
         return {"provider": self.id, "id": cs["id"], "url": cs["url"], "expires_at": cs["expires_at"]}
@@ -236,6 +276,12 @@ class SandboxProvider:
     def fetch(self, platform, sub: Subscription) -> dict[str, Any]:
         with platform.session() as s:
             return sandbox.get(s, sub.external_id, "subscription")
+
+    def close_duplicate(self, platform, external_id: str, kept: str | None) -> dict[str, Any]:
+        """The sandbox refuses a duplicate when it is paid, so this only meets subscriptions found
+        to be duplicates by the upgrade: ended at once and their payments refunded (no money moves)."""
+        with platform.session() as s:
+            return sandbox.close_duplicate(platform, s, external_id)
 
 
 STRIPE, SANDBOX = StripeProvider(), SandboxProvider()

@@ -35,7 +35,7 @@ def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     return ((parent.get("subscription_details") or {}).get("subscription")) or None
 
 
-def _charge_ref(invoice: dict[str, Any]) -> str | None:
+def charge_ref_of(invoice: dict[str, Any]) -> str | None:
     for key in ("charge", "payment_intent"):
         value = invoice.get(key)
         if isinstance(value, dict):
@@ -65,7 +65,7 @@ def record_payment(platform, session: Session, provider: str, invoice: dict[str,
     split = platform.payments.split(row.artist_id, amount, currency)
     platform_fee = amount - split["artist_net"]
     at = ts((invoice.get("status_transitions") or {}).get("paid_at")) or platform.clock.now()
-    charge_ref = _charge_ref(invoice)
+    charge_ref = charge_ref_of(invoice)
     provider_fee = fee_of_charge(charge_ref) if fee_of_charge and charge_ref else None
     session.add(Revenue(id=uuid.uuid4(), provider=provider, kind="payment", external_id=invoice["id"],
                         charge_ref=charge_ref, subscription_id=sub_id, artist_id=row.artist_id,
@@ -163,6 +163,7 @@ def revenue_30d(platform, artist_id, window):
 
 def _live(artist_id, now):
     return (Subscription.artist_id == artist_id, Subscription.status.in_(LIVE_STATUSES),
+            Subscription.duplicate_of.is_(None),  # a duplicate is being cancelled and refunded
             (Subscription.current_period_end.is_(None)) | (Subscription.current_period_end > now - timedelta(days=1)))
 
 

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from musicconnect import Problem
 from musicconnect.models import Tier
 
-from . import ledger
+from . import ledger, state
 from .models import SandboxObject
 
 PROVIDER = "sandbox"
@@ -100,6 +100,10 @@ def create_checkout(platform, session: Session, *, user_id, tier: Tier, interval
 
 
 def pay_checkout(platform, session: Session, cs_id: str) -> dict[str, Any]:
+    """Pay an open checkout: one atomic change (``open`` → ``complete``, a conditional UPDATE that
+    exactly one of concurrent payers wins; the others get 409 ``checkout-closed``), then the fan's
+    membership of the artist is claimed (the unique ``live_key``) before the subscription exists:
+    a fan who already has a live subscription gets 409 ``already-subscribed`` and nothing changes."""
     cs = get(session, cs_id, "checkout")
     now = platform.clock.now()
     if cs["status"] != "open":
@@ -109,9 +113,24 @@ def pay_checkout(platform, session: Session, cs_id: str) -> dict[str, Any]:
     tier = session.get(Tier, uuid.UUID(cs["_tier_id"]))
     if tier is None or not tier.is_active:
         raise Problem(409, "tier-retired", "this tier is no longer offered")
+    sub_id = _id("sub")
+    done = {**cs, "status": "complete", "subscription": sub_id}
+    claimed = session.execute(
+        update(SandboxObject)
+        .where(SandboxObject.id == cs_id, SandboxObject.kind == "checkout",
+               SandboxObject.data["status"].as_string() == "open")
+        .values(data=done, updated_at=now).execution_options(synchronize_session=False)).rowcount
+    if claimed != 1:
+        raise Problem(409, "checkout-closed", "this sandbox checkout is no longer open")
+    row = state.lock_row(session, PROVIDER, sub_id, now)
+    row.user_id, row.artist_id, row.tier_id = uuid.UUID(cs["client_reference_id"]), tier.artist_id, tier.id
+    row.customer_id = cs["customer"]
+    holder = state.take_membership(session, row)
+    if holder is not None:  # raising rolls back the claim too: the checkout stays open
+        raise Problem(409, "already-subscribed", "you already support this artist: change the tier of your "
+                      "subscription instead", subscription_id=str(holder.id))
     price = price_of(tier, cs["_interval"])
     end = add_interval(now, cs["_interval"])
-    sub_id = _id("sub")
     sub = {"id": sub_id, "object": "subscription", "customer": cs["customer"], "status": "active",
            "cancel_at_period_end": False, "current_period_start": int(now.timestamp()),
            "current_period_end": int(end.timestamp()), "ended_at": None, "created": int(now.timestamp()),
@@ -124,10 +143,31 @@ def pay_checkout(platform, session: Session, cs_id: str) -> dict[str, Any]:
     emit(platform, session, "customer.subscription.created", sub)
     _invoice(platform, session, sub, [{"description": f"{tier.name} ({cs['_interval']})", "amount": price["unit_amount"],
                                        "proration": False}], paid=True)
-    cs.update(status="complete", subscription=sub_id)
-    put(platform, session, "checkout", cs)
-    emit(platform, session, "checkout.session.completed", cs)
-    return cs
+    emit(platform, session, "checkout.session.completed", done)
+    return done
+
+
+def close_duplicate(platform, session: Session, sub_id: str) -> dict[str, Any]:
+    """End a duplicate subscription now and refund every invoice it paid (``charge.refunded``)."""
+    sub = get(session, sub_id, "subscription")
+    now = int(platform.clock.now().timestamp())
+    if sub["status"] != "canceled":
+        sub.update(status="canceled", ended_at=now, cancel_at_period_end=False)
+        put(platform, session, "subscription", sub)
+        emit(platform, session, "customer.subscription.deleted", sub)
+    refunded = 0
+    for row in session.scalars(select(SandboxObject).where(
+            SandboxObject.kind == "invoice", SandboxObject.data["subscription"].as_string() == sub_id)).all():
+        inv = dict(row.data)
+        if inv["status"] != "paid" or inv.get("_refunded") or not inv["amount_paid"]:
+            continue
+        inv["_refunded"] = True
+        put(platform, session, "invoice", inv)
+        emit(platform, session, "charge.refunded", {
+            "id": inv["charge"], "object": "charge", "amount": inv["amount_paid"], "currency": inv["currency"],
+            "amount_refunded": inv["amount_paid"], "refunded": True, "invoice": inv["id"]})
+        refunded += inv["amount_paid"]
+    return {"cancelled": sub_id, "refunded": refunded}
 
 
 def _invoice(platform, session: Session, sub: dict, lines: list[dict], *, paid: bool) -> dict[str, Any]:

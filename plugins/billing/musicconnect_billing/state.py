@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from musicconnect.contracts import PaymentEvent
@@ -27,6 +28,7 @@ from .settings import BillingSettings
 log = logging.getLogger("musicconnect.billing")
 ENDED_STATUSES = ("canceled", "unpaid", "incomplete_expired", "paused")
 LIVE_STATUSES = ("active", "trialing", "past_due")
+DUPLICATE_JOB = "billing.close_duplicate"
 
 
 def ts(value: Any) -> datetime | None:
@@ -77,14 +79,62 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def lock_row(session: Session, provider: str, external_id: str, now: datetime) -> Subscription:
-    """Our row for a subscription, created if new, locked for this transaction, so processing of
-    one subscription is serial across workers. ``INSERT .. ON CONFLICT DO NOTHING`` waits for a
-    concurrent creator (and takes SQLite's write lock); PostgreSQL then locks the row."""
+def _insert(session: Session):
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def insert_ignore(session: Session, model, **values) -> bool:
+    """``INSERT .. ON CONFLICT DO NOTHING`` (any unique key): one idempotent statement, so
+    concurrent creators of the same row never fail. Returns whether this call inserted it."""
+    return session.execute(_insert(session)(model).values(**values).on_conflict_do_nothing()).rowcount == 1
+
+
+def remember_customer(session: Session, provider: str, user_id: uuid.UUID, external_id: str, now: datetime) -> None:
+    """The fan's customer at ``provider`` (one per fan and provider), stored once whoever races."""
+    insert_ignore(session, Customer, id=uuid.uuid4(), provider=provider, user_id=user_id, external_id=external_id,
+                  created_at=now)
+
+
+def live_key(user_id: uuid.UUID, artist_id: uuid.UUID) -> str:
+    return f"{user_id.hex}:{artist_id.hex}"
+
+
+def take_membership(session: Session, row: Subscription) -> Subscription | None:
+    """Make ``row`` its fan's one live membership of its artist: set the unique ``live_key``.
+
+    The database decides: a second row with the same key is refused by the unique index (on
+    PostgreSQL the statement waits for a concurrent holder's transaction and fails once it
+    commits; SQLite writers are serial). Done in a SAVEPOINT after everything else is flushed, so
+    a refusal undoes only this. Returns ``None`` when ``row`` holds the membership, else the row
+    that does."""
+    key = live_key(row.user_id, row.artist_id)
+    if row.live_key == key:
+        return None
+    for _ in range(3):
+        session.flush()
+        try:
+            with session.begin_nested():
+                row.live_key = key
+                session.flush()
+            return None
+        except IntegrityError:
+            holder = session.scalar(select(Subscription).where(Subscription.live_key == key)
+                                    .execution_options(populate_existing=True))
+            if holder is not None:
+                return holder
+            # (released between the two statements: try again)
+    raise RuntimeError(f"could not take the membership {key}")
+
+
+def lock_row(session: Session, provider: str, external_id: str, now: datetime) -> Subscription:
+    """Our row for a subscription, created if new, locked for this transaction, so processing of
+    one subscription is serial across workers. ``INSERT .. ON CONFLICT DO NOTHING`` waits for a
+    concurrent creator (and takes SQLite's write lock); PostgreSQL then locks the row."""
+    insert = _insert(session)
     for _ in range(5):
         session.execute(insert(Subscription).values(
             id=uuid.uuid4(), provider=provider, external_id=external_id, status="incomplete", amount=0,
@@ -160,9 +210,27 @@ def apply(platform, session: Session, settings: BillingSettings, provider: str, 
     if snap.status in ENDED_STATUSES and row.ended_at is None:
         row.ended_at = now
     row.past_due_since = (row.past_due_since or now) if snap.status == "past_due" else None
-    _entitled_tier(session, settings, row, tier, previous_end, now)
+    if snap.status in ENDED_STATUSES:
+        row.live_key = None  # the membership is free for the fan's next subscription
+    elif snap.status in LIVE_STATUSES and row.duplicate_of is None:
+        holder = take_membership(session, row)
+        if holder is not None:
+            _mark_duplicate(platform, session, row, holder)
+    if row.duplicate_of is None:
+        _entitled_tier(session, settings, row, tier, previous_end, now)
     session.flush()
     return row, settle(platform, session, settings, row)
+
+
+def _mark_duplicate(platform, session: Session, row: Subscription, holder: Subscription) -> None:
+    """``row`` went live while ``holder`` is the fan's membership of the artist (two checkouts
+    paid, two tabs): it never entitles; a job cancels it at the provider and refunds what it took."""
+    row.duplicate_of = holder.id
+    log.warning("billing: %s subscription %s duplicates %s (fan %s, artist %s): cancelling and refunding it",
+                row.provider, row.external_id, holder.external_id, row.user_id, row.artist_id)
+    session.flush()
+    platform.jobs.enqueue(DUPLICATE_JOB, session=session, subject=("billing-subscription", row.id),
+                          subscription_id=str(row.id))
 
 
 def _entitled_tier(session: Session, settings: BillingSettings, row: Subscription, tier: Tier,
@@ -181,6 +249,12 @@ def _entitled_tier(session: Session, settings: BillingSettings, row: Subscriptio
 def settle(platform, session: Session, settings: BillingSettings, row: Subscription) -> str:
     """Make the core entitlement match the row, and publish what changed."""
     now = platform.clock.now()
+    if row.duplicate_of is not None:  # a duplicate never entitles (one granted before the rule is revoked)
+        ent = session.scalar(select(Entitlement).where(Entitlement.source == row.provider,
+                                                       Entitlement.source_ref == row.external_id))
+        if ent is not None and ent.status != "ended":
+            platform.entitlements.revoke(session, ent)
+        return f"duplicate of subscription {row.duplicate_of}: not entitling, cancelled and refunded"
     if row.entitled_until is not None and now >= row.entitled_until:
         row.entitled_tier_id, row.entitled_until = row.tier_id, None
     ents = platform.entitlements

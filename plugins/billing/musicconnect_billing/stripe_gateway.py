@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import stripe
@@ -18,6 +19,13 @@ _lock = threading.Lock()
 
 class ProviderUnavailable(Exception):
     """The provider could not be reached or failed (5xx): retry later."""
+
+
+class _KeyInUse(Exception):
+    """Stripe's 409 ``idempotency_key_in_use``: the same key is in flight in another request."""
+
+
+IN_USE_RETRIES = 20
 
 
 def client(settings: BillingSettings) -> stripe.StripeClient:
@@ -52,6 +60,16 @@ class StripeGateway:
         self.c = client(settings)
 
     def _call(self, fn, *args, **kwargs) -> dict[str, Any]:
+        for attempt in range(IN_USE_RETRIES + 1):
+            try:
+                return self._call_once(fn, *args, **kwargs)
+            except _KeyInUse:
+                # another request with the same idempotency key is still running at Stripe (two tabs,
+                # two workers): its answer is ours once it is done
+                time.sleep(0.1 * (attempt + 1))
+        raise ProviderUnavailable("Stripe: a request with the same idempotency key is still in progress")
+
+    def _call_once(self, fn, *args, **kwargs) -> dict[str, Any]:
         try:
             return plain(fn(*args, **kwargs))
         except stripe.InvalidRequestError as exc:
@@ -63,6 +81,8 @@ class StripeGateway:
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise ProviderUnavailable(f"Stripe unreachable: {exc}") from None
         except stripe.StripeError as exc:
+            if exc.http_status == 409 and ((exc.json_body or {}).get("error") or {}).get("code") == "idempotency_key_in_use":
+                raise _KeyInUse() from None
             if (exc.http_status or 500) >= 500:
                 raise ProviderUnavailable(f"Stripe failed: {exc}") from None
             raise Problem(502, "payment-provider-rejected", f"Stripe refused the request: {exc}") from None
@@ -88,8 +108,8 @@ class StripeGateway:
     def create_customer(self, params: dict, idempotency_key: str) -> dict:
         return self._call(self.c.v1.customers.create, params=params, options=self._opts(idempotency_key))
 
-    def create_checkout_session(self, params: dict) -> dict:
-        return self._call(self.c.v1.checkout.sessions.create, params=params)
+    def create_checkout_session(self, params: dict, idempotency_key: str | None = None) -> dict:
+        return self._call(self.c.v1.checkout.sessions.create, params=params, options=self._opts(idempotency_key))
 
     def create_portal_session(self, params: dict) -> dict:
         return self._call(self.c.v1.billing_portal.sessions.create, params=params)
@@ -101,8 +121,14 @@ class StripeGateway:
     def update_subscription(self, sub_id: str, params: dict) -> dict:
         return self._call(self.c.v1.subscriptions.update, sub_id, params=params)
 
-    def cancel_subscription_now(self, sub_id: str) -> dict:
-        return self._call(self.c.v1.subscriptions.cancel, sub_id)
+    def cancel_subscription_now(self, sub_id: str, params: dict | None = None) -> dict:
+        return self._call(self.c.v1.subscriptions.cancel, sub_id, params=params or {})
+
+    def list_invoices(self, params: dict) -> dict:
+        return self._call(self.c.v1.invoices.list, params=params)
+
+    def create_refund(self, params: dict, idempotency_key: str) -> dict:
+        return self._call(self.c.v1.refunds.create, params=params, options=self._opts(idempotency_key))
 
     def preview_invoice(self, params: dict) -> dict:
         return self._call(self.c.v1.invoices.create_preview, params=params)
@@ -117,8 +143,8 @@ class StripeGateway:
     def create_account_link(self, params: dict) -> dict:
         return self._call(self.c.v1.account_links.create, params=params)
 
-    def charge_fee(self, charge_or_intent: str) -> int | None:
-        """Stripe's processing fee of a charge (from its balance transaction), when known."""
+    def charge(self, charge_or_intent: str) -> dict | None:
+        """The charge behind a charge or PaymentIntent id (None when the intent has none yet)."""
         if charge_or_intent.startswith("pi_"):
             pi = self._call(self.c.v1.payment_intents.retrieve, charge_or_intent)
             charge = pi.get("latest_charge")
@@ -127,7 +153,14 @@ class StripeGateway:
                 return None
         else:
             charge = charge_or_intent
-        txn = self._call(self.c.v1.charges.retrieve, charge).get("balance_transaction")
+        return self._call(self.c.v1.charges.retrieve, charge)
+
+    def charge_fee(self, charge_or_intent: str) -> int | None:
+        """Stripe's processing fee of a charge (from its balance transaction), when known."""
+        charge = self.charge(charge_or_intent)
+        if charge is None:
+            return None
+        txn = charge.get("balance_transaction")
         if isinstance(txn, str):
             txn = self._call(self.c.v1.balance_transactions.retrieve, txn)
         return int(txn["fee"]) if isinstance(txn, dict) and txn.get("fee") is not None else None
