@@ -11,7 +11,9 @@ shapes, sharing localstripe's object store, so every object lives in one place a
 /v1/events`` lists them all. A Price is backed by a localstripe Plan of the same id.
 
 Endpoints under ``/_test/`` stand in for what a person does on Stripe's hosted pages: pay a
-Checkout Session, finish Connect onboarding, open a dispute, fail the next renewal.
+Checkout Session, finish Connect onboarding, open a dispute, fail the next renewal. POST requests
+follow Stripe's idempotency rules (``Idempotency-Key``: replayed answers, 400 on other parameters,
+409 while the first is in flight).
 """
 from __future__ import annotations
 
@@ -328,6 +330,71 @@ async def account_link(request):
                             "url": f"{BASE_URL}/_test/onboarding/{acct.id}"})
 
 
+# ------------------------------------------------------------------------------ refunds
+_refund_requests: dict[str, dict] = {}
+
+
+async def create_refund(request):
+    """``POST /v1/refunds`` with the parameters localstripe lacks: ``reason`` (duplicate,
+    fraudulent, requested_by_customer) and, for Connect destination charges, ``reverse_transfer``
+    and ``refund_application_fee`` (kept, and shown by ``GET /_test/refunds/{id}``)."""
+    data = await S.get_post_data(request) or {}
+    data.pop("expand", None)
+    reason = data.pop("reason", None)
+    if reason not in (None, "duplicate", "fraudulent", "requested_by_customer"):
+        raise UserError(400, "Invalid reason")
+    flags = {k: R.try_convert_to_bool(data.pop(k)) for k in ("reverse_transfer", "refund_application_fee") if k in data}
+    refund = R.Refund._api_create(**data)
+    refund.reason = reason
+    refund.transfer_reversal = ("trr_" + R.random_id(14)) if flags.get("reverse_transfer") else None
+    _refund_requests[refund.id] = {"reason": reason, **flags}
+    return S.json_response(refund._export())
+
+
+def refund_request(request):
+    return S.json_response(_refund_requests.get(request.match_info["id"]) or {})
+
+
+# ------------------------------------------------------------------------------ idempotency
+# Stripe's rules: a POST with an Idempotency-Key replays the first answer (header
+# Idempotent-Replayed); the same key with other parameters is a 400 idempotency_error; the same key
+# while the first request is still running is a 409 idempotency_key_in_use.
+_idempotent: dict[tuple[str, str], tuple[str, int, bytes]] = {}
+_in_flight: set[tuple[str, str]] = set()
+
+
+def _idempotency_problem(status: int, type_: str, code: str | None, message: str):
+    return web.json_response({"error": {"type": type_, "code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def idempotency_middleware(request, handler):
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or not key:
+        return await handler(request)
+    scope = (request.headers.get("Authorization", ""), key)
+    fingerprint = f"{request.path} {(await request.read()).decode('utf-8', 'replace')}"
+    if scope in _in_flight:
+        return _idempotency_problem(409, "invalid_request_error", "idempotency_key_in_use",
+                                    "There is currently another in-progress request using this Idempotent Key. "
+                                    "Please try again later.")
+    saved = _idempotent.get(scope)
+    if saved is not None:
+        if saved[0] != fingerprint:
+            return _idempotency_problem(400, "idempotency_error", None, "Keys for idempotent requests can only be "
+                                        "used with the same parameters they were first used with.")
+        return web.Response(status=saved[1], body=saved[2], content_type="application/json",
+                            headers={"Idempotent-Replayed": "true", "Idempotency-Key": key})
+    _in_flight.add(scope)
+    try:
+        response = await handler(request)
+        if response.status < 500 and isinstance(response, web.Response) and response.body is not None:
+            _idempotent[scope] = (fingerprint, response.status, bytes(response.body))
+        return response
+    finally:
+        _in_flight.discard(scope)
+
+
 # ------------------------------------------------------------------------------ hosted pages (/_test)
 async def pay_checkout(request):
     """The fan pays on the hosted Checkout page (``payment_method`` defaults to a good test card)."""
@@ -468,7 +535,7 @@ R.Event.__init__ = _event_init
 
 
 def build_app() -> web.Application:
-    app = web.Application(middlewares=[S.error_middleware, S.auth_middleware])
+    app = web.Application(middlewares=[S.error_middleware, S.auth_middleware, idempotency_middleware])
     add = app.router.add_route
     add("POST", "/v1/subscriptions", create_subscription)
     add("GET", "/v1/subscriptions/{id}", retrieve_subscription)
@@ -483,6 +550,8 @@ def build_app() -> web.Application:
     add("POST", "/v1/accounts/{id}", _update(Account))
     add("POST", "/v1/account_links", account_link)
     add("POST", "/v1/invoices/create_preview", create_preview)
+    add("POST", "/v1/refunds", create_refund)
+    add("GET", "/_test/refunds/{id}", refund_request)
     add("POST", "/_test/checkout/{id}/pay", pay_checkout)
     add("POST", "/_test/onboarding/{id}/complete", onboard)
     add("POST", "/_test/charges/{id}/dispute", dispute)
