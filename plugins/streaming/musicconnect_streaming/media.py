@@ -3,12 +3,14 @@ read its loudness summary, turn its PCM tap into waveform peaks and find the lou
 from __future__ import annotations
 
 import array
+import contextlib
 import functools
 import math
 import operator
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +110,32 @@ def verify_decodes(path: Path, timeout: float = 600) -> None:
 
 
 def extract_artwork(path: Path, dest: Path) -> bool:
-    """Write the embedded cover (if any) as an image file; returns whether there was one."""
+    """Write the embedded cover (if any) as an image file; returns whether there was one.
+
+    Nothing is decoded here: an attached PNG or JPEG picture's packet is the image file itself,
+    written as it is (``artwork_sizes`` then refuses it from its header if it is too large).
+    Another codec goes through ffmpeg only when its declared size is within the cap (a 13000 px
+    cover decodes to gigabytes, in whichever process decodes it)."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            video = [s for s in c.streams if s.type == "video"]
+            if not video:
+                return False
+            stream = video[0]
+            name = stream.codec_context.name
+            width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+            if name in ("png", "mjpeg"):
+                for packet in c.demux(stream):
+                    if packet.size:
+                        dest.write_bytes(bytes(packet))
+                        return True
+                return False
+    except Exception:  # PyAV's errors: no usable cover
+        return False
+    if not width or not height or width * height > ARTWORK_MAX_PIXELS:
+        return False
     proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(path), "-an", "-map", "0:v:0",
                            "-frames:v", "1", "-c:v", "mjpeg", str(dest)], capture_output=True, timeout=120)
     return proc.returncode == 0 and dest.exists() and dest.stat().st_size > 0
@@ -247,20 +274,92 @@ def segment_stats(rendition_dir: Path) -> tuple[list[tuple[str, float]], int, in
     return segs, max(peak, avg), avg
 
 
+#: artwork is refused above this many pixels, from its header, before anything is decoded
+ARTWORK_MAX_PIXELS = 40_000_000
+ARTWORK_FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+class PixelBudget:
+    """A counting semaphore weighted by pixels: ``with budget.take(n):`` waits until ``n`` more
+    decoded pixels fit, so covers decoded at once (uploads' checks, transcode jobs) cannot take
+    N times the memory. ``TimeoutError`` after ``wait`` seconds."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def take(self, pixels: int, wait: float = 300.0):
+        pixels = max(1, min(pixels, self.limit))
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.used + pixels <= self.limit, timeout=wait):
+                raise TimeoutError("too many images are being decoded")
+            self.used += pixels
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= pixels
+                self._cond.notify_all()
+
+
+BUDGET = PixelBudget(48_000_000)
+
+
+def image_header(path: Path) -> tuple[str, int, int]:
+    """Format, width and height of an image file from its header only (nothing decoded);
+    ``MediaError`` ``unsupported-image`` (415) or ``image-too-large`` (413)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            fmt, width, height = im.format, im.width, im.height
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaError("image-too-large", f"artwork is limited to {ARTWORK_MAX_PIXELS // 1_000_000} megapixels",
+                         413) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise MediaError("unsupported-image", "artwork is not an image", 415) from None
+    if fmt not in ARTWORK_FORMATS:
+        raise MediaError("unsupported-image", "artwork must be JPEG, PNG or WebP", 415)
+    if width * height > ARTWORK_MAX_PIXELS:
+        raise MediaError("image-too-large", f"artwork is limited to {ARTWORK_MAX_PIXELS // 1_000_000} megapixels "
+                                            f"(this one is {width}x{height})", 413)
+    return fmt, width, height
+
+
 def artwork_sizes(src: Path, out_dir: Path, sizes=(1200, 600, 300)) -> dict[str, str]:
-    """Square JPEG covers in several sizes (Pillow); returns size -> file name."""
+    """Square JPEG covers in several sizes (Pillow); returns size -> file name. The header is
+    checked first (``image_header``); a JPEG is decoded at reduced scale; the centre square is
+    downscaled once, then converted; decoding waits for the process's pixel budget."""
     from PIL import Image, ImageOps
 
+    image_header(src)
+    largest = max(sizes)
     out = {}
     with Image.open(src) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        side = min(im.size)
-        left, top = (im.width - side) // 2, (im.height - side) // 2
-        square = im.crop((left, top, left + side, top + side))
-        for size in sizes:
-            name = f"cover_{size}.jpg"
-            square.resize((min(size, side), min(size, side)), Image.LANCZOS).save(out_dir / name, "JPEG", quality=88)
-            out[str(size)] = name
+        if im.format == "JPEG":
+            im.draft("RGB", (largest, largest))  # DCT scaling: 1/2, 1/4, 1/8, still >= largest
+        with BUDGET.take(im.width * im.height):
+            im.load()
+            if im.mode == "1":
+                im = im.convert("L")
+            elif im.mode == "P":
+                factor = min(im.size) // (2 * largest)
+                if factor > 1:  # shrink the palette image cheaply before expanding it
+                    im = im.resize((im.width // factor, im.height // factor), Image.NEAREST)
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif im.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
+                im = im.convert("RGB")
+            side = min(im.size)
+            left, top = (im.width - side) // 2, (im.height - side) // 2
+            square = im.crop((left, top, left + side, top + side))  # the centre: the same whatever the orientation
+            edge = min(largest, side)
+            square = ImageOps.exif_transpose(square.resize((edge, edge), Image.LANCZOS, reducing_gap=3.0)).convert("RGB")
+            for size in sizes:
+                name = f"cover_{size}.jpg"
+                square.resize((min(size, edge), min(size, edge)), Image.LANCZOS).save(out_dir / name, "JPEG", quality=88)
+                out[str(size)] = name
     return out
 
 
