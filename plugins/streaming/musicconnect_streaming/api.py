@@ -1,10 +1,11 @@
 """HTTP routes of the streaming plugin (mounted at /api/v1/streaming)."""
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -15,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, ContentItem
-from musicconnect.web import body_limit, ensure_artist_owner, get_platform, public, scope
+from musicconnect.web import body_limit, denial, ensure_artist_owner, get_platform, public, scope
 
 from . import media, plays, playback
 from .models import Download, DownloadCount, Track, TrackVersion
@@ -50,11 +51,32 @@ def _settings(platform):
     return platform.plugin_settings("streaming")
 
 
+def _check_artwork(art) -> None:
+    """The cover's header only (nothing decoded: a 13000 px PNG of a few KB decodes to gigabytes),
+    then Pillow's structural check, which does not decode either."""
+    from PIL import Image
+
+    if art.size > 20 * 1024 * 1024:
+        raise Problem(413, "upload-too-large", "artwork is limited to 20 MB")
+    try:
+        media.image_header(art.path)
+        with Image.open(art.path) as im:
+            im.verify()
+    except media.MediaError as exc:
+        raise Problem(exc.status, exc.slug, str(exc)) from None
+    except Exception:  # whatever verify() finds broken
+        raise Problem(415, "unsupported-image", "artwork is not a readable image") from None
+
+
 async def _accept_audio(platform, form: Form):
-    """Probe and fully decode the uploaded file; reject anything that is not sound audio."""
+    """Check the artwork (cheap, first), then probe and fully decode the uploaded file; reject
+    anything that is not sound audio."""
     f = form.files.get("file")
     if f is None:
         raise Problem(422, "validation", "the 'file' part is missing")
+    art = form.files.get("artwork")
+    if art is not None:
+        await run_in_threadpool(_check_artwork, art)
     settings = _settings(platform)
     try:
         probe = await run_in_threadpool(media.probe, f.path)
@@ -63,33 +85,30 @@ async def _accept_audio(platform, form: Form):
         await run_in_threadpool(media.verify_decodes, f.path)
     except media.MediaError as exc:
         raise Problem(exc.status, exc.slug, str(exc)) from None
-    art = form.files.get("artwork")
-    if art is not None:
-        def check_image():
-            from PIL import Image, UnidentifiedImageError
-
-            try:
-                with Image.open(art.path) as im:
-                    im.verify()
-                    if im.format not in ("JPEG", "PNG", "WEBP"):
-                        raise Problem(415, "unsupported-image", "artwork must be JPEG, PNG or WebP")
-            except (UnidentifiedImageError, OSError):
-                raise Problem(415, "unsupported-image", "artwork is not an image") from None
-        if art.size > 20 * 1024 * 1024:
-            raise Problem(413, "upload-too-large", "artwork is limited to 20 MB")
-        await run_in_threadpool(check_image)
     return f, probe, art
+
+
+#: release times a client may set: what every database and Python's datetime hold in UTC
+#: (``9999-12-31T23:59:59-14:00`` is past year 9999 in UTC, ``0001-01-01T00:00:00+14:00`` before year 1)
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
 
 def _parse_time(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise Problem(422, "validation", f"{field} must be an ISO 8601 date-time") from None
-    if dt.tzinfo is None:
+    if dt.tzinfo is None or dt.utcoffset() is None:
         raise Problem(422, "validation", f"{field} needs a time zone")
+    try:
+        dt = dt.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        dt = None
+    if dt is None or not EARLIEST <= dt < LATEST:
+        raise Problem(422, "validation", f"{field} must be between 1900-01-01 and 2999-12-31 (UTC)")
     return dt
 
 
@@ -100,8 +119,8 @@ def _parse_float(value: str | None, field: str) -> float | None:
         v = float(value)
     except ValueError:
         raise Problem(422, "validation", f"{field} must be a number") from None
-    if v < 0:
-        raise Problem(422, "validation", f"{field} must not be negative")
+    if not math.isfinite(v) or v < 0:
+        raise Problem(422, "validation", f"{field} must be a finite number, not negative")
     return v
 
 
@@ -142,17 +161,17 @@ async def upload(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(
     form = await read_form(request, platform, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024,
                            file_fields={"file", "artwork"})
     try:
-        f, probe, art = await _accept_audio(platform, form)
-        fields = form.fields
+        fields = form.fields  # the cheap checks first: nothing is decoded for a form that is refused
         visibility = fields.get("visibility") or "public"
         tier = fields.get("required_tier_id") or None
         try:
             tier_id = uuid.UUID(tier) if tier else None
         except ValueError:
             raise Problem(422, "validation", "required_tier_id must be a UUID") from None
-        title = (fields.get("title") or probe.tags.get("title") or os.path.splitext(f.filename)[0]).strip()
         publish_at = _parse_time(fields.get("publish_at"), "publish_at")
         preview = _parse_float(fields.get("preview_start"), "preview_start")
+        f, probe, art = await _accept_audio(platform, form)
+        title = (fields.get("title") or probe.tags.get("title") or os.path.splitext(f.filename)[0]).strip()
         return await run_in_threadpool(_create, platform, actor, artist_id, f, probe, art, title,
                                        fields.get("description", ""), visibility, tier_id, publish_at, preview)
     finally:
@@ -258,7 +277,9 @@ def _replace(platform, actor, cid, f, probe):
     return {"id": str(cid), "pending_version": version, "job_id": str(job)}
 
 
-@router.get("/tracks/{track_id}")
+@router.get("/tracks/{track_id}", responses={401: {"description": "sign in (a released tier-gated track)"},
+                                            403: {"description": "your tier does not include it"},
+                                            404: {"description": "no such track, or not released yet"}})
 def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
     """A track with its streaming state: versions, processing progress, playback URLs."""
     from musicconnect import resource_of
@@ -269,9 +290,16 @@ def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platf
             raise NotFound("track")
         owner = actor is not None and (actor.is_admin or actor.artist_id == item.artist_id)
         if not owner:
+            # the core's answer (GET /api/v1/content/{id}): drafts, take-downs and unreleased
+            # tracks are 404 to those who may not see them; a released gated track is 401/403.
+            # Nothing of it (description, data, signed covers, renditions) reaches them.
             decision = platform.access.decide(actor, "view", resource_of(item))
             if item.status != "ready" or (not decision.allowed and item.publish_at > platform.clock.now()):
                 raise NotFound("track")
+            if not decision.allowed:
+                if item.visibility == "public":
+                    raise NotFound("track")
+                raise denial(actor, decision)
         out = platform.content.serialize(item, actor)
         if owner:
             versions = s.scalars(select(TrackVersion).where(TrackVersion.content_id == track_id)
@@ -384,7 +412,6 @@ def download(track_id: uuid.UUID, actor: Actor = Depends(scope("content:read")),
     """A signed, expiring, per-user link to the 320k .m4a (tags and cover included), for members
     whose tier has the ``offline_downloads`` perk (downloads per calendar month, UTC)."""
     from musicconnect import resource_of
-    from musicconnect.web import denial
 
     settings = _settings(platform)
     with platform.session() as s:
