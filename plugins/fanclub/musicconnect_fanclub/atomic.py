@@ -24,13 +24,16 @@ def insert_once(session: Session, model, **values) -> bool:
     """``INSERT … ON CONFLICT DO NOTHING``: whether this call created the row. A concurrent
     creator of the same key makes it wait (PostgreSQL) or queue on the write lock (SQLite), then
     do nothing."""
-    result = session.execute(_insert(session)(model.__table__).values(**values).on_conflict_do_nothing())
-    return result.rowcount == 1
+    table = model.__table__
+    stmt = _insert(session)(table).values(**values).on_conflict_do_nothing()
+    # RETURNING says it on every driver (a row count after ON CONFLICT is not portable)
+    return session.execute(stmt.returning(*table.primary_key.columns)).first() is not None
 
 
 def delete_once(session: Session, model, *where) -> bool:
     """``DELETE … WHERE``: whether this call removed the row (of N concurrent deletes, one)."""
-    return session.execute(delete(model.__table__).where(*where)).rowcount >= 1
+    table = model.__table__
+    return session.execute(delete(table).where(*where).returning(*table.primary_key.columns)).first() is not None
 
 
 def _key(*parts) -> int:
