@@ -111,3 +111,13 @@ def test_plugins_import_only_themselves_and_the_public_core(plugin_dir):
                 assert m.split(".")[0] == own, f"{path.relative_to(ROOT)} imports another plugin: {m}"
             elif m.startswith("musicconnect"):
                 assert m in public, f"{path.relative_to(ROOT)} imports {m}, which is not the core's public API"
+
+
+def test_test_module_names_are_unique():
+    """pytest imports test modules of folders without __init__.py by basename: two with the same
+    name stop the whole run at collection."""
+    from collections import Counter
+
+    here = Path(__file__).parent
+    names = Counter(p.name for p in here.rglob("test_*.py") if not (p.parent / "__init__.py").exists())
+    assert [n for n, c in names.items() if c > 1] == []
