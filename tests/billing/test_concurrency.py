@@ -258,3 +258,41 @@ def test_a_subscription_behind_a_late_cancellation_is_no_duplicate(stripe_env):
             DomainEvent.type == "billing.duplicate_subscription_cancelled")) == 0
     assert ents == {a["subscription"]: "ended", b["subscription"]: "active"}
     assert [t["gross"] for t in _revenue(env)["totals"]] == [1500]  # both paid, nothing refunded
+
+
+def test_the_upgrade_marks_duplicates_from_before_and_they_are_closed(sandbox_env):
+    """Duplicates bought before the rule existed: the migration gives the membership to the
+    oldest live subscription and marks the others; closing one ends it, refunds it and takes
+    away the entitlement it had granted."""
+    from sqlalchemy import update
+
+    from musicconnect import migrate
+
+    env = sandbox_env
+    one, two = _checkout(env), _checkout(env)
+    first = env.client.post(one["url"] + "/pay", headers=JSON).json()
+    env.wait()
+    with env.platform.session() as s:  # as before the rule: nothing stopped a second payment
+        s.execute(update(Subscription).values(live_key=None))
+    env.platform.clock.advance(minutes=5)
+    second = env.client.post(two["url"] + "/pay", headers=JSON).json()
+    env.wait()
+    migrate.downgrade(env.platform, "billing", "billing_0001")
+    migrate.upgrade(env.platform, only="billing")
+    with env.platform.session() as s:
+        rows = {str(r.id): r for r in s.scalars(select(Subscription))}
+    a, b = rows[first["subscription_id"]], rows[second["subscription_id"]]
+    assert a.live_key and b.live_key is None and b.duplicate_of == a.id
+    assert [t["gross"] for t in _revenue(env)["totals"]] == [1000]
+
+    env.platform.jobs.enqueue("billing.close_duplicates")  # the sweep
+    env.wait()
+    with env.platform.session() as s:
+        ents = {e.source_ref: e.status for e in s.scalars(select(Entitlement).where(Entitlement.user_id == env.fan.id))}
+        b = s.get(Subscription, b.id)
+        assert (b.status, b.duplicate_closed_at is not None) == ("canceled", True)
+        assert s.scalar(select(func.count()).select_from(DomainEvent).where(
+            DomainEvent.type == "billing.duplicate_subscription_cancelled")) == 1
+    assert ents == {a.external_id: "active", b.external_id: "ended"}
+    assert [t["gross"] for t in _revenue(env)["totals"]] == [500]  # the duplicate's payment was refunded
+    assert len(_live_subs(env)) == 1
