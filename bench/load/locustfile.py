@@ -51,6 +51,12 @@ API = "/api/v1"
 SEGMENT_SECONDS = 6.0
 
 _POOL: dict | None = None
+# MC_LOAD_CDN=1 models a CDN in front of /media (MC_CDN_BASE_URL): within one locust process a
+# signed segment URL goes to the origin once, later fetches of the same URL are edge hits. Signed
+# URLs are shared by every listener of a track for half their lifetime (the variant playlist is
+# cached and shared), so this is the hit ratio a CDN that may cache them would reach.
+CDN: set[str] | None = set() if os.environ.get("MC_LOAD_CDN") else None
+CDN_HITS = [0]
 
 
 def pool() -> dict:
@@ -82,7 +88,9 @@ def _fail_unless(resp, ok: tuple[int, ...]) -> None:
     if resp.status_code in ok:
         resp.success()
     else:
-        resp.failure(f"{resp.status_code}: {(resp.text or '')[:200]}")
+        err = getattr(resp, "error", None)
+        resp.failure(f"{resp.status_code}: {(resp.text or '')[:200]}" if resp.status_code else
+                     f"connection error: {type(err).__name__}: {err}")
 
 
 class Base(FastHttpUser):
@@ -146,7 +154,13 @@ class Base(FastHttpUser):
         name = "/media/{segment}" if "/media/" in (segs[0] if segs else "") else "(object store) {segment}"
         started = time.monotonic()
         for i, url in enumerate(segs):
-            self.get(url, name, anon=True)
+            if CDN is None:
+                self.get(url, name, anon=True)
+            elif url in CDN:  # an edge hit: the origin never sees it
+                CDN_HITS[0] += 1
+            else:
+                if self.get(url, name, anon=True).status_code == 200:
+                    CDN.add(url)
             if session and i and i % 5 == 0:
                 self.send("POST", f"{API}/streaming/plays/{session}", "/streaming/plays/{id}",
                           json={"event": "progress", "position": time.monotonic() - started, **anon})
@@ -482,6 +496,7 @@ def snapshot(stats, users: int, seconds: float, t0: float, t1: float, cpu: list[
     errors = [{"route": f"{e.method} {e.name}", "error": str(e.error)[:300], "count": e.occurrences}
               for e in stats.errors.values()]
     return {"users": users, "seconds": seconds, "t0": t0, "t1": t1, "total": entry(stats.total), "routes": routes,
+            "cdn": CDN is not None,
             "errors": errors, "locust_cpu_max": max(cpu, default=0.0),
             "locust_cpu_avg": sum(cpu) / len(cpu) if cpu else 0.0}
 

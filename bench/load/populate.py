@@ -74,6 +74,9 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         for attempt in range(5):
             r = self.http.request(method, API + path if path.startswith("/") else path, headers=headers, **kw)
+            if r.status_code == 429 and float(r.headers.get("retry-after", "1")) > 30:
+                raise SystemExit(f"setup: {method} {path} is rate-limited for {r.headers['retry-after']}s: "
+                                 f"{r.text[:200]} (raise the limit for the load run)")
             if r.status_code == 429 or r.status_code >= 500:
                 time.sleep(float(r.headers.get("retry-after", "1")) if r.status_code == 429 else 0.5 * (attempt + 1))
                 continue

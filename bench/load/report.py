@@ -161,7 +161,9 @@ def write(out: Path) -> str:
              + (f", keep-alive {meta['keep_alive']} s, uvloop + httptools" if meta["server"] == "uvicorn" else "")
              + (f", limit-concurrency {meta['limit_concurrency']}" if meta.get("limit_concurrency") else "")
              + f"), {meta['workers']} separate job worker(s), {meta['database']}"
-             + (", Redis" if meta["redis"] else "") + f", media on {meta['storage']}. "
+             + (", Redis" if meta["redis"] else "") + f", media on {meta['storage']}"
+             + (" behind a modelled CDN (segments reach the API once per signed URL)" if meta.get("cdn") else "")
+             + (f", listeners on the {meta['rendition']} rendition" if meta.get("rendition") else "") + ". "
              f"Locust on the same machine ({meta['locust_processes']} process(es)). "
              f"Accounts: {meta['pool']}, {meta['artists']} artists, tracks of {meta['track_seconds']:.0f} s "
              f"(setup {meta.get('setup_seconds', '?')} s). Steps: {meta['steps']} users at {meta['spawn_rate']}/s, "

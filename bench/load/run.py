@@ -20,7 +20,8 @@ to 127.0.0.1 only.
 **Limits raised for the run** (every simulated user comes from 127.0.0.1, so per-address limits
 would throttle the whole population as one client): ``MC_REGISTER_IP_LIMIT`` (sign-ups),
 ``MC_RATE_LIMIT_ANONYMOUS`` (anonymous calls, per address), ``MC_LOGIN_IP_FAILURES_LIMIT`` and
-``MC_REFRESH_IP_LIMIT``. Per-user policies (fan, member, artist) stay at their defaults. Also:
+``MC_REFRESH_IP_LIMIT``; and ``MC_COMP_LIMIT`` (comps per artist), since setup comps hundreds of
+members per artist at once. Per-user policies (fan, member, artist) stay at their defaults. Also:
 ``MC_ACCESS_TOKEN_TTL`` covers the whole run (the pool's tokens are issued before the ramp),
 and argon2 is made cheap (``MC_ARGON2_TIME_COST=1``, ``MC_ARGON2_MEMORY_COST=8192``) so that
 creating a few thousand accounts takes a minute instead of ten; the simulated users sign in
@@ -62,11 +63,10 @@ def ensure_venv() -> None:
         if not VENV_PY.exists():
             raise SystemExit("no .venv: run `python3 scripts/test.py` or `python3 scripts/demo.py` once first")
         os.execv(str(VENV_PY), [str(VENV_PY), __file__, *sys.argv[1:]])
-    try:
-        import locust  # noqa: F401
-        import matplotlib  # noqa: F401
-        import psutil  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    # find, do not import: importing locust monkey-patches this process with gevent
+    if not all(importlib.util.find_spec(m) for m in ("locust", "matplotlib", "psutil")):
         import tomllib
 
         extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["load"]
@@ -192,6 +192,7 @@ def base_env(data_dir: Path, args, services: dict | None, port: int) -> dict[str
         # every simulated user comes from 127.0.0.1: per-address limits are raised (see the module doc)
         "MC_REGISTER_IP_LIMIT": "1000000/hour", "MC_RATE_LIMIT_ANONYMOUS": "10000000/minute",
         "MC_LOGIN_IP_FAILURES_LIMIT": "100000/minute", "MC_REFRESH_IP_LIMIT": "100000/minute",
+        "MC_COMP_LIMIT": "100000/hour",  # setup comps a few hundred members per artist
         "MC_ACCESS_TOKEN_TTL": str(24 * 3600),
         "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "8192",
     })
@@ -211,9 +212,9 @@ def api_command(args, port: int) -> list[str]:
     if args.server == "serve":  # the operator's command as it is (uvicorn defaults: keep-alive 5 s)
         return [str(BIN / "musicconnect"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
                 str(args.api_processes), "--no-migrate"]
-    cmd = [str(VENV_PY), "-m", "uvicorn", "musicconnect.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(args.api_processes), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-           "--log-level", "warning", "--timeout-keep-alive", str(args.keep_alive), "--backlog", str(args.backlog)]
+    # serve's own uvicorn options (bounded httptools protocol) plus the knobs under test
+    cmd = [str(VENV_PY), str(HERE / "serve.py"), "--port", str(port), "--workers", str(args.api_processes),
+           "--keep-alive", str(args.keep_alive), "--backlog", str(args.backlog)]
     if args.limit_concurrency:
         cmd += ["--limit-concurrency", str(args.limit_concurrency)]
     return cmd
@@ -249,6 +250,9 @@ def main() -> int:
     ap.add_argument("--limit-concurrency", type=int, default=0, help="uvicorn --limit-concurrency (0: none)")
     ap.add_argument("--storage", choices=("local", "s3"), default=None,
                     help="media storage (default: s3 for --distributed mixed, local otherwise)")
+    ap.add_argument("--cdn", action="store_true",
+                    help="listeners: model a CDN in front of /media (each signed segment URL reaches the API once "
+                         "per locust process; later fetches are edge hits)")
     ap.add_argument("--rendition", default=None, help="listeners: play this rendition (128k/256k/320k; default mixed)")
     ap.add_argument("--artists", type=int, default=8)
     ap.add_argument("--fans", type=int, default=None)
@@ -270,7 +274,7 @@ def main() -> int:
     steps = args.steps or DEFAULT_STEPS[(args.scenario, args.distributed)]
     spawn = args.spawn_rate or (100 if listeners else 25)
     mode = "distributed" if args.distributed else ("2 processes" if listeners else "embedded")
-    name = args.name or ("listeners" if listeners else f"mixed-{'distributed' if args.distributed else 'embedded'}")
+    name = args.name or (("listeners-cdn" if args.cdn else "listeners") if listeners else f"mixed-{'distributed' if args.distributed else 'embedded'}")
     out = HERE / "results" / name
     if out.exists():
         shutil.rmtree(out)
@@ -288,7 +292,7 @@ def main() -> int:
             "measure": args.measure, "api_processes": args.api_processes,
             "workers": args.workers if use_services else 0, "locust_processes": args.locust_processes,
             "server": args.server, "keep_alive": args.keep_alive, "limit_concurrency": args.limit_concurrency,
-            "storage": args.storage, "database": "postgresql" if use_services else "sqlite",
+            "storage": args.storage, "cdn": args.cdn, "rendition": args.rendition, "database": "postgresql" if use_services else "sqlite",
             "redis": use_services, "pool": sizes, "artists": args.artists, "track_seconds": args.track_seconds,
             "date": dt.date.today().isoformat(), "cpus": os.cpu_count(),
             "machine": f"{pyplatform.machine()}, {os.cpu_count()} cores, "
@@ -335,6 +339,8 @@ def main() -> int:
                 "MC_LOAD_SETTLE": str(args.settle), "MC_LOAD_MEASURE": str(args.measure),
                 "MC_LOAD_STOP_P99_MS": str(args.stop_p99), "MC_LOAD_STEPS_OUT": str(out / "steps.jsonl"),
                 "MC_LOAD_PROCESSES": str(args.locust_processes), "MC_LOAD_RENDITION": args.rendition or ""}
+        if args.cdn:
+            lenv["MC_LOAD_CDN"] = "1"
         cmd = [str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "-H", base,
                "--csv", str(out / "locust"), "--csv-full-history", "--loglevel", "WARNING",
                "--exit-code-on-error", "0", *classes]
@@ -394,8 +400,8 @@ def _py_spy(procs: Procs, out: Path, seconds: float):
         if name == "api":
             kids = psutil.Process(p.pid).children() or [psutil.Process(p.pid)]
             for k in kids:
-                subprocess.Popen([spy, "record", "-p", str(k.pid), "-d", str(int(seconds)), "-f", "speedscope",
-                                  "-o", str(out / f"profile-{k.pid}.json"), "--nonblocking"],
+                subprocess.Popen([spy, "record", "-p", str(k.pid), "-d", str(int(seconds)), "-f", "raw",
+                                  "-o", str(out / f"profile-{k.pid}.txt"), "--nonblocking"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return True
 

@@ -1,0 +1,35 @@
+"""``musicconnect serve`` as the load test runs it: the same uvicorn options
+(``musicconnect.server.uvicorn_options``: the bounded httptools protocol, proxy headers) plus the
+knobs under test, which ``serve`` does not expose (yet): keep-alive, backlog, limit-concurrency.
+
+    python bench/load/serve.py --port 8000 --workers 2 --keep-alive 30 [--backlog 4096] [--limit-concurrency N]
+
+Settings come from the environment (``MC_*``), as for ``uvicorn musicconnect.asgi:app``.
+"""
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from musicconnect.server import uvicorn_options
+from musicconnect.settings import Settings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--keep-alive", type=int, default=30, help="seconds an idle connection stays open")
+    ap.add_argument("--backlog", type=int, default=4096)
+    ap.add_argument("--limit-concurrency", type=int, default=0)
+    args = ap.parse_args()
+    opts = uvicorn_options(Settings())
+    uvicorn.run("musicconnect.asgi:app", host=args.host, port=args.port, workers=args.workers, loop="uvloop",
+                timeout_keep_alive=args.keep_alive, backlog=args.backlog,
+                limit_concurrency=args.limit_concurrency or None, log_level="warning", **opts)
+
+
+if __name__ == "__main__":
+    main()
