@@ -229,18 +229,28 @@ def test_wrapped_months_outside_the_range_are_422(env):
     assert client.get(ok.json()["url"]).status_code == 200
 
 
-def test_post_publish_at_out_of_range_is_422(env):
+def test_post_publish_at_out_of_range_is_422_and_feed_cursors_clamp(env):
     client, p, artist, fan, tiers = env
     for value in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59Z",
                   "0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "3000-01-01T00:00:00Z"):
         body = problem(post(client, artist, title="When?", publish_at=value), 422, "validation")
         assert "publish_at" in body["detail"], body
-        problem(client.get("/api/v1/fanclub/feed", params={"before": value}, headers=fan.headers), 422)
+    with p.session() as s:
+        assert s.scalar(select(func.count()).select_from(ContentItem)) == 0
+    for value in ("1900-01-01T00:00:00+14:00", "2999-12-31T23:59:59-14:00"):  # the ends, in any zone
+        assert post(client, artist, title="Edge", publish_at=value).status_code == 201
     r = post(client, artist, title="Old news", publish_at="1999-05-01T10:00:00+02:00")
     assert r.status_code == 201, r.text
     assert r.json()["publish_at"].startswith("1999-05-01T08:00:00")
-    with p.session() as s:
-        assert s.scalar(select(func.count()).select_from(ContentItem)) == 1
+    client.post(f"/api/v1/fanclub/artists/{artist.artist_id}/follow", headers=fan.headers)
+    # a paging cursor is never refused for its year: past every time is no bound, before every time is empty
+    everything = ["Old news", "Edge"]  # the 2999 one is not released yet
+    for value, titles in (("9999-12-31T23:59:59-14:00", everything), ("9999-12-31T23:59:59Z", everything),
+                          ("0001-01-01T00:00:00+14:00", []), ("0001-01-01T00:00:00Z", []),
+                          ("0229-10-19T23:53:24Z", []), ("2000-01-01T00:00:00Z", everything)):
+        r = client.get("/api/v1/fanclub/feed", params={"before": value}, headers=fan.headers)
+        assert r.status_code == 200, (value, r.text)
+        assert [i["title"] for i in r.json()] == titles, (value, r.json())
 
 
 # ---------------------------------------------------------------- 5. take-down kills image links

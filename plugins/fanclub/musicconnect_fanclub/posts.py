@@ -22,7 +22,7 @@ from . import atomic
 from . import images as images_
 from .models import Comment, Follow, Reaction
 from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
-from .times import in_range, parse_time
+from .times import YEAR_PATTERN, cursor, parse_time
 from .tracks import check_tracks
 
 router = APIRouter()
@@ -45,7 +45,8 @@ def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
         "title": {"type": "string", "pattern": r"\S", "description": "not blank"}, "body": {"type": "string"},
         "visibility": {"type": "string", "enum": ["public", "tier"]},
         "required_tier_id": {"type": "string", "format": "uuid"},
-        "publish_at": {"type": "string", "format": "date-time"},
+        "publish_at": {"type": "string", "format": "date-time", "pattern": YEAR_PATTERN,
+                       "description": "with its time zone; years 1900 to 2999"},
         "track_ids": {"type": "string", "description": "comma-separated ids of this artist's tracks",
                       "pattern": rf"^\s*({_UUID}\s*(,\s*{_UUID}\s*)*)?$"},
         "images": {"type": "array", "maxItems": MAX_IMAGES, "items": {"type": "string", "format": "binary"}}}}}}}})
@@ -174,8 +175,9 @@ def feed(limit: int = Query(30, ge=1, le=100),
     """Posts and tracks of the artists you follow or support, newest first. Gated items you cannot
     open yet appear as locked teasers; unreleased ones only once your early access opens.
     Page with ``before`` = the last item's ``publish_at`` (with its time zone)."""
-    if before is not None:
-        before = in_range(before, "before")
+    before, nothing_older = cursor(before, "before")
+    if nothing_older:
+        return []
     now = platform.clock.now()
     with platform.session() as s:
         artists = supported_or_followed(s, platform, actor.user_id)
