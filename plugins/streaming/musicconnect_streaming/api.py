@@ -40,9 +40,10 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data
         "description": {"type": "string"},
         "visibility": {"type": "string", "enum": ["public", "tier"]},
         "required_tier_id": {"type": "string", "format": "uuid"},
-        "publish_at": {"type": "string", "format": "date-time",
-                       "description": "release time; members with the early_access perk hear it earlier"},
-        "preview_start": {"type": "number", "description": "seconds; default: the loudest 30 s"},
+        "publish_at": {"type": "string", "format": "date-time", "pattern": r"^(19|2[0-9])[0-9]{2}-",
+                       "description": "release time with its time zone, years 1900 to 2999; members with the "
+                                      "early_access perk hear it earlier"},
+        "preview_start": {"type": "number", "minimum": 0, "description": "seconds; default: the loudest 30 s"},
         "artwork": {"type": "string", "format": "binary", "description": "JPEG or PNG cover (else the embedded one)"},
     }}}}}}
 
@@ -88,10 +89,11 @@ async def _accept_audio(platform, form: Form):
     return f, probe, art
 
 
-#: release times a client may set: what every database and Python's datetime hold in UTC
-#: (``9999-12-31T23:59:59-14:00`` is past year 9999 in UTC, ``0001-01-01T00:00:00+14:00`` before year 1)
-EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
+#: release times a client may set: a zone and a year from 1900 to 2999 as written (the form's
+#: schema says so); ``9999-12-31T23:59:59-14:00`` is past year 9999 in UTC and
+#: ``0001-01-01T00:00:00+14:00`` before year 1 (both were 500s)
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+YEAR_PATTERN = r"^(19|2[0-9])[0-9]{2}-"
 
 
 def _parse_time(value: str | None, field: str) -> datetime | None:
@@ -103,13 +105,9 @@ def _parse_time(value: str | None, field: str) -> datetime | None:
         raise Problem(422, "validation", f"{field} must be an ISO 8601 date-time") from None
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise Problem(422, "validation", f"{field} needs a time zone")
-    try:
-        dt = dt.astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        dt = None
-    if dt is None or not EARLIEST <= dt < LATEST:
-        raise Problem(422, "validation", f"{field} must be between 1900-01-01 and 2999-12-31 (UTC)")
-    return dt
+    if not FIRST_YEAR <= dt.year <= LAST_YEAR:
+        raise Problem(422, "validation", f"{field} must lie between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31")
+    return dt.astimezone(timezone.utc)  # within years 1899..3000: always representable
 
 
 def _parse_float(value: str | None, field: str) -> float | None:
