@@ -165,6 +165,8 @@ def write(out: Path) -> str:
              + (" behind a modelled CDN (segments reach the API once per signed URL)" if meta.get("cdn") else "")
              + (f", listeners on the {meta['rendition']} rendition" if meta.get("rendition") else "") + ". "
              f"Locust on the same machine ({meta['locust_processes']} process(es)). "
+             + (f"Every process of the run at nice {meta['nice']} (the machine is shared). " if meta.get("nice") else "")
+             + 
              f"Accounts: {meta['pool']}, {meta['artists']} artists, tracks of {meta['track_seconds']:.0f} s "
              f"(setup {meta.get('setup_seconds', '?')} s). Steps: {meta['steps']} users at {meta['spawn_rate']}/s, "
              f"each settled {meta['settle']:.0f} s then measured {meta['measure']:.0f} s.", ""]
