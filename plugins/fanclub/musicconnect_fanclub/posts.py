@@ -2,7 +2,6 @@
 comments and reactions by members."""
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import uuid
