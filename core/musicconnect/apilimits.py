@@ -46,11 +46,9 @@ class ApiLimits:
         self.items: dict[str, RateLimitItem] = {
             c: parse(getattr(settings, f"rate_limit_{c}")) for c in CLASSES}
         self._redis = bool(settings.redis_url)
-        if self._redis:
-            from limits.aio.storage import RedisStorage
-
-            self._storage = RedisStorage("async+" + settings.redis_url, implementation="redispy")
-        else:
+        self._url = settings.redis_url
+        self._loops: dict[int, tuple] = {}  # an asyncio Redis client belongs to one event loop
+        if not self._redis:
             from limits.storage import MemoryStorage
 
             self._storage = MemoryStorage()
@@ -66,11 +64,22 @@ class ApiLimits:
         bucket = int(now // window)
         name = f"mc-api/{caller_class}/{key}/{bucket}"
         if self._redis:
-            count = await self._storage.incr(name, window + 1)
+            count = await self._async_storage().incr(name, window + 1)
         else:
             count = self._storage.incr(name, window + 1)
         reset = max(1, math.ceil((bucket + 1) * window - now))
         return Verdict(caller_class, item.amount, window, max(0, item.amount - count), reset, count <= item.amount)
+
+    def _async_storage(self):
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        entry = self._loops.get(id(loop))
+        if entry is None or entry[0] is not loop:  # a new loop (an id can be reused after one closed)
+            from limits.aio.storage import RedisStorage
+
+            entry = self._loops[id(loop)] = (loop, RedisStorage("async+" + self._url, implementation="redispy"))
+        return entry[1]
 
     def reset(self) -> None:
         """Forget every counter of the in-memory storage (tests)."""
