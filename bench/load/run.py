@@ -254,7 +254,9 @@ def main() -> int:
     ap.add_argument("--locust-processes", type=int, default=1, help="locust worker processes (--processes)")
     ap.add_argument("--server", choices=("uvicorn", "serve"), default="uvicorn",
                     help="uvicorn with the flags below (default), or `musicconnect serve` as it is")
-    ap.add_argument("--keep-alive", type=int, default=30, help="uvicorn --timeout-keep-alive (players come back every 6 s)")
+    ap.add_argument("--keep-alive", type=int, default=75,
+                    help="seconds an idle connection stays open (uvicorn default 5; players come back every 6 s, "
+                         "browsers after a think time of up to 30 s)")
     ap.add_argument("--backlog", type=int, default=4096)
     ap.add_argument("--limit-concurrency", type=int, default=0, help="uvicorn --limit-concurrency (0: none)")
     ap.add_argument("--storage", choices=("local", "s3"), default=None,
@@ -263,6 +265,8 @@ def main() -> int:
                     help="listeners: model a CDN in front of /media (each signed segment URL reaches the API once "
                          "per locust process; later fetches are edge hits)")
     ap.add_argument("--rendition", default=None, help="listeners: play this rendition (128k/256k/320k; default mixed)")
+    ap.add_argument("--upload-every", type=float, default=600,
+                    help="seconds between two uploads of one simulated artist (0: artists never upload)")
     ap.add_argument("--artists", type=int, default=8)
     ap.add_argument("--fans", type=int, default=None)
     ap.add_argument("--members", type=int, default=None)
@@ -306,7 +310,7 @@ def main() -> int:
             "measure": args.measure, "api_processes": args.api_processes,
             "workers": args.workers if use_services else 0, "locust_processes": args.locust_processes,
             "server": args.server, "keep_alive": args.keep_alive, "limit_concurrency": args.limit_concurrency,
-            "storage": args.storage, "cdn": args.cdn, "nice": args.nice, "rendition": args.rendition, "database": "postgresql" if use_services else "sqlite",
+            "storage": args.storage, "cdn": args.cdn, "nice": args.nice, "upload_every": args.upload_every, "rendition": args.rendition, "database": "postgresql" if use_services else "sqlite",
             "redis": use_services, "pool": sizes, "artists": args.artists, "track_seconds": args.track_seconds,
             "date": dt.date.today().isoformat(), "cpus": os.cpu_count(),
             "machine": f"{pyplatform.machine()}, {os.cpu_count()} cores, "
@@ -356,7 +360,8 @@ def main() -> int:
                 "MC_LOAD_POOL": str(out / "pool.json"), "MC_LOAD_STEPS": steps, "MC_LOAD_SPAWN_RATE": str(spawn),
                 "MC_LOAD_SETTLE": str(args.settle), "MC_LOAD_MEASURE": str(args.measure),
                 "MC_LOAD_STOP_P99_MS": str(args.stop_p99), "MC_LOAD_STEPS_OUT": str(out / "steps.jsonl"),
-                "MC_LOAD_PROCESSES": str(args.locust_processes), "MC_LOAD_RENDITION": args.rendition or ""}
+                "MC_LOAD_PROCESSES": str(args.locust_processes), "MC_LOAD_RENDITION": args.rendition or "",
+                "MC_LOAD_UPLOAD_EVERY": str(args.upload_every or 10**9)}
         if args.cdn:
             lenv["MC_LOAD_CDN"] = "1"
         cmd = [str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "-H", base,
