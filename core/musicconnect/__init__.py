@@ -2,11 +2,12 @@
 
 Public API for plugin authors (import from here, nothing else is promised to stay):
 ``hookimpl``, ``Platform``, value types from :mod:`musicconnect.contracts`, ``Problem`` and its
-helpers, ``PluginSettings``, ``Base`` and the core models, ``emit``, ``JobContext``.
+helpers, ``PluginSettings``, ``Base`` and the core models, ``emit``, ``JobContext``, ``Budget``.
 """
 from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, JobSpec, Metric,
                         MetricWindow, PaymentEvent, PaymentProvider, Resource, RevenueShare, TierInfo, Vote)
 from .accounts import normalise_email
+from .budget import Budget
 from .content import resource_of
 from .db import Base, UTCDateTime, on_commit, uuid_pk
 from .errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized
@@ -18,7 +19,7 @@ from .plugin_state import PluginSettings
 __version__ = "0.1.0"
 
 __all__ = [
-    "AccessContext", "Actor", "Base", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "Event",
+    "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "Event",
     "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "PaymentEvent",
     "PaymentProvider", "PermanentJobError", "PluginSettings", "Problem", "Resource", "RevenueShare",
     "TierInfo", "UTCDateTime", "Unauthorized", "Vote", "emit", "hookimpl", "normalise_email", "on_commit",

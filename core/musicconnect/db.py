@@ -293,10 +293,6 @@ def run_callbacks(callbacks) -> None:
 
 
 def install_commit_hooks(Session_: sessionmaker) -> None:
-    import logging
-
-    log = logging.getLogger("musicconnect.db")
-
     @event.listens_for(Session_, "after_flush")
     def _after_flush(session: Session, _ctx) -> None:
         session.info["mc_wrote"] = True

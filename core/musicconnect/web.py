@@ -24,5 +24,6 @@ async def actor_for(platform, user_id) -> Actor | None:
         return None
     return Actor(snap.id, snap.role, snap.artist_id)
 
-__all__ = ["actor_for", "authenticate", "check_return_url", "denial", "bearer_token", "current_actor", "ensure_artist_owner", "get_platform", "optional_actor",
-           "problem_response", "require_admin", "require_role", "require_scope"]
+__all__ = ["actor_for", "authenticate", "body_limit", "check_return_url", "denial", "bearer_token", "current_actor",
+           "ensure_artist_owner", "get_platform", "optional_actor", "problem_response", "public", "require_admin",
+           "require_role", "require_scope", "scope", "session_only"]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from musicconnect.models import DomainEvent, Entitlement
 from musicconnect.testing import concurrently
-from musicconnect_billing.models import Customer, Revenue, SandboxObject, Subscription
+from musicconnect_billing.models import Customer, SandboxObject, Subscription
 from tests.billing.conftest import deliver, onboard
 from tests.helpers import problem
 

@@ -222,7 +222,7 @@ def test_a_members_limit_holds_across_two_api_processes(proc_env, mc_redis_url):
                        json={"email": "member@example.com", "tier_id": tier["id"]})
         assert r.status_code == 201, r.text
         time.sleep(0.5)  # the other process drops its cached snapshot through Redis pub/sub
-        pids, codes = set(), []
+        codes = []
         for _ in range(12):  # a new connection each time: both processes serve
             with httpx.Client() as c:
                 resp = c.get(f"{base}/api/v1/me/entitlements", headers=fan)

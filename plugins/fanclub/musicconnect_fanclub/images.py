@@ -8,10 +8,9 @@ decodes, under the budget."""
 from __future__ import annotations
 
 import io
-import threading
 from contextlib import contextmanager
 
-from musicconnect import Problem
+from musicconnect import Budget, Problem
 
 #: refused above this, from the header (a 40 MP image decodes to 160 MB as RGBA)
 MAX_PIXELS = 40_000_000
@@ -21,32 +20,11 @@ BUDGET_PIXELS = 48_000_000
 WAIT_SECONDS = 30.0
 
 
-class PixelBudget:
-    """A counting semaphore weighted by pixels: ``with budget.take(n):`` waits until ``n`` more
-    decoded pixels fit (``503 busy`` after ``WAIT_SECONDS``)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.used = 0
-        self._cond = threading.Condition()
-
-    @contextmanager
-    def take(self, pixels: int, wait: float = WAIT_SECONDS):
-        pixels = max(1, min(pixels, self.limit))
-        with self._cond:
-            if not self._cond.wait_for(lambda: self.used + pixels <= self.limit, timeout=wait):
-                raise Problem(503, "busy", "the server is processing other images; try again shortly",
-                              headers={"Retry-After": "5"})
-            self.used += pixels
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.used -= pixels
-                self._cond.notify_all()
+def _busy() -> Problem:
+    return Problem(503, "busy", "the server is processing other images; try again shortly", headers={"Retry-After": "5"})
 
 
-BUDGET = PixelBudget(BUDGET_PIXELS)
+BUDGET = Budget(BUDGET_PIXELS)  # decoded pixels in flight in this process
 
 
 def _too_large(w: int, h: int) -> Problem:
@@ -86,7 +64,7 @@ def renditions(data: bytes, sizes) -> list[tuple[str, bytes, int, int]]:
     with _opened(data) as im:
         if im.format == "JPEG":
             im.draft("RGB", (largest, largest))  # decode at 1/2, 1/4 or 1/8 scale, still >= largest
-        with BUDGET.take(im.width * im.height):
+        with BUDGET.take(im.width * im.height, WAIT_SECONDS, _busy):
             try:
                 im.load()
             except (OSError, ValueError, SyntaxError, EOFError):

@@ -3,19 +3,19 @@ read its loudness summary, turn its PCM tap into waveform peaks and find the lou
 from __future__ import annotations
 
 import array
-import contextlib
 import functools
 import math
 import operator
 import re
 import shutil
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ffmpeg  # ffmpeg-python
+
+from musicconnect import Budget
 
 RENDITIONS = (("128k", 128_000), ("256k", 256_000), ("320k", 320_000))
 SEGMENT_SECONDS = 6
@@ -279,32 +279,7 @@ ARTWORK_MAX_PIXELS = 40_000_000
 ARTWORK_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
-class PixelBudget:
-    """A counting semaphore weighted by pixels: ``with budget.take(n):`` waits until ``n`` more
-    decoded pixels fit, so covers decoded at once (uploads' checks, transcode jobs) cannot take
-    N times the memory. ``TimeoutError`` after ``wait`` seconds."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.used = 0
-        self._cond = threading.Condition()
-
-    @contextlib.contextmanager
-    def take(self, pixels: int, wait: float = 300.0):
-        pixels = max(1, min(pixels, self.limit))
-        with self._cond:
-            if not self._cond.wait_for(lambda: self.used + pixels <= self.limit, timeout=wait):
-                raise TimeoutError("too many images are being decoded")
-            self.used += pixels
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.used -= pixels
-                self._cond.notify_all()
-
-
-BUDGET = PixelBudget(48_000_000)
+BUDGET = Budget(48_000_000)  # decoded cover pixels in flight in this process (TimeoutError after 300 s)
 
 
 def image_header(path: Path) -> tuple[str, int, int]:
@@ -340,7 +315,7 @@ def artwork_sizes(src: Path, out_dir: Path, sizes=(1200, 600, 300)) -> dict[str,
     with Image.open(src) as im:
         if im.format == "JPEG":
             im.draft("RGB", (largest, largest))  # DCT scaling: 1/2, 1/4, 1/8, still >= largest
-        with BUDGET.take(im.width * im.height):
+        with BUDGET.take(im.width * im.height, 300.0):
             im.load()
             if im.mode == "1":
                 im = im.convert("L")
