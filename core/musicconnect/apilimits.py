@@ -18,6 +18,18 @@ from limits import RateLimitItem, parse
 #: the caller classes, from least to most trusted
 CLASSES = ("anonymous", "fan", "member", "artist", "token")
 SCOPE_KEY = "musicconnect.ratelimit"
+REDIS_POOL = 64  # connections per process and event loop for the counters
+_FAILURES = [0.0]
+
+
+def _storage_failed(exc: Exception) -> None:
+    import logging
+
+    now = time.monotonic()
+    if now - _FAILURES[0] > 10:  # at most one line per 10 s
+        _FAILURES[0] = now
+        logging.getLogger("musicconnect.ratelimit").error(
+            "rate-limit storage failed (%s: %s); requests are let through uncounted", type(exc).__name__, exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +76,11 @@ class ApiLimits:
         bucket = int(now // window)
         name = f"mc-api/{caller_class}/{key}/{bucket}"
         if self._redis:
-            count = await self._async_storage().incr(name, window + 1)
+            try:
+                count = await self._async_storage().incr(name, window + 1)
+            except Exception as exc:  # the limiter must not take the API down with it: fail open, loudly
+                _storage_failed(exc)
+                return Verdict(caller_class, item.amount, window, item.amount, window, True)
         else:
             count = self._storage.incr(name, window + 1)
         reset = max(1, math.ceil((bucket + 1) * window - now))
@@ -76,9 +92,14 @@ class ApiLimits:
         loop = asyncio.get_running_loop()
         entry = self._loops.get(id(loop))
         if entry is None or entry[0] is not loop:  # a new loop (an id can be reused after one closed)
+            import redis.asyncio
             from limits.aio.storage import RedisStorage
 
-            entry = self._loops[id(loop)] = (loop, RedisStorage("async+" + self._url, implementation="redispy"))
+            # a blocking pool: past its size a request waits (briefly) for a connection instead
+            # of failing with "Too many connections" (redis-py's default pool raises at 100)
+            pool = redis.asyncio.BlockingConnectionPool.from_url(self._url, max_connections=REDIS_POOL, timeout=5)
+            storage = RedisStorage("async+" + self._url, implementation="redispy", connection_pool=pool)
+            entry = self._loops[id(loop)] = (loop, storage)
         return entry[1]
 
     def reset(self) -> None:

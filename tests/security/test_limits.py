@@ -236,3 +236,36 @@ def test_a_members_limit_holds_across_two_api_processes(proc_env, mc_redis_url):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_the_api_limiter_fails_open_when_its_store_is_down(caplog):
+    """A rate limiter that cannot reach Redis lets requests through (logged) rather than turning
+    every request into a 500."""
+    import asyncio
+
+    from musicconnect.apilimits import ApiLimits
+    from musicconnect.settings import Settings
+
+    limits = ApiLimits(Settings(redis_url="redis://127.0.0.1:1/0", rate_limit_fan="3/minute"))
+    verdict = asyncio.run(limits.hit("fan", "someone"))
+    assert verdict.allowed
+    assert "rate-limit storage failed" in caplog.text
+
+
+def test_many_concurrent_hits_wait_for_a_redis_connection(mc_redis_url):
+    """More requests in the limiter at once than the pool has connections: they wait their turn
+    (redis-py's default pool raised "Too many connections" at 100: 500s under load)."""
+    if not mc_redis_url:
+        pytest.skip("needs Redis (the distributed run sets MC_TEST_REDIS_URL)")
+    import asyncio
+
+    from musicconnect.apilimits import REDIS_POOL, ApiLimits
+    from musicconnect.settings import Settings
+
+    limits = ApiLimits(Settings(redis_url=mc_redis_url, rate_limit_fan="100/day"))
+
+    async def burst():
+        return await asyncio.gather(*(limits.hit("fan", "burst") for _ in range(REDIS_POOL * 5)))
+
+    verdicts = asyncio.run(burst())
+    assert sum(v.allowed for v in verdicts) == 100  # every hit counted, none failed open
