@@ -2,7 +2,7 @@
 (``musicconnect.server.uvicorn_options``: the bounded httptools protocol, proxy headers) plus the
 knobs under test, which ``serve`` does not expose (yet): keep-alive, backlog, limit-concurrency.
 
-    python bench/load/serve.py --port 8000 --workers 2 --keep-alive 30 [--backlog 4096] [--limit-concurrency N]
+    python bench/load/serve.py --port 8000 --workers 2 --keep-alive 75 [--backlog 4096] [--limit-concurrency N]
 
 Settings come from the environment (``MC_*``), as for ``uvicorn musicconnect.asgi:app``.
 """
@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--keep-alive", type=int, default=30, help="seconds an idle connection stays open")
+    ap.add_argument("--keep-alive", type=int, default=75, help="seconds an idle connection stays open")
     ap.add_argument("--backlog", type=int, default=4096)
     ap.add_argument("--limit-concurrency", type=int, default=0)
     args = ap.parse_args()
