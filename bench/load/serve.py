@@ -1,6 +1,7 @@
 """``musicconnect serve`` as the load test runs it: the same uvicorn options
 (``musicconnect.server.uvicorn_options``: the bounded httptools protocol, proxy headers) plus the
-knobs under test, which ``serve`` does not expose (yet): keep-alive, backlog, limit-concurrency.
+knobs under test as flags (``serve`` reads keep-alive and backlog from MC_KEEP_ALIVE_SECONDS and
+MC_LISTEN_BACKLOG), and limit-concurrency, which ``serve`` does not expose.
 
     python bench/load/serve.py --port 8000 --workers 2 --keep-alive 75 [--backlog 4096] [--limit-concurrency N]
 
@@ -25,9 +26,8 @@ def main() -> None:
     ap.add_argument("--backlog", type=int, default=4096)
     ap.add_argument("--limit-concurrency", type=int, default=0)
     args = ap.parse_args()
-    opts = uvicorn_options(Settings())
+    opts = {**uvicorn_options(Settings()), "timeout_keep_alive": args.keep_alive, "backlog": args.backlog}
     uvicorn.run("musicconnect.asgi:app", host=args.host, port=args.port, workers=args.workers, loop="uvloop",
-                timeout_keep_alive=args.keep_alive, backlog=args.backlog,
                 limit_concurrency=args.limit_concurrency or None, log_level="warning", **opts)
 
 

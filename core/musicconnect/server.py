@@ -45,4 +45,5 @@ def uvicorn_options(settings) -> dict:
     """Options shared by every way ``serve`` starts uvicorn."""
     BoundedHttpToolsProtocol.max_header_bytes = settings.max_header_bytes
     return {"http": BoundedHttpToolsProtocol, "log_config": None, "access_log": False,
-            "proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
+            "proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips,
+            "timeout_keep_alive": settings.keep_alive_seconds, "backlog": settings.listen_backlog}

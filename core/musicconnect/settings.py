@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=64 * 1024, ge=8192, description="a request head larger than this is a 431")
     forwarded_allow_ips: str = Field(default="127.0.0.1", description=(
         "proxies whose X-Forwarded-For/-Proto are trusted (comma-separated; '*' for any: only behind a proxy)"))
+    keep_alive_seconds: int = Field(default=75, ge=1, description=(
+        "idle keep-alive per connection: longer than a player's 6 s segment interval and than a load "
+        "balancer's idle timeout (AWS ALB 60 s), so players and proxies reuse connections"))
+    listen_backlog: int = Field(default=2048, ge=64, description=(
+        "pending connections the socket queues (a crowd arriving at once); the OS caps it at somaxconn"))
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="request body cap; routes may declare more")
     rate_limits_enabled: bool = True
     rate_limit_anonymous: str = "300/minute"  # per client address

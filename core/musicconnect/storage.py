@@ -181,8 +181,11 @@ class LocalStorage(Storage):
                     yield p.relative_to(self.root).as_posix()
 
     # ---- signing
-    def _now(self) -> int:
+    def now(self) -> int:
+        """The signer's clock, in Unix seconds."""
         return int(self._clock.now().timestamp()) if self._clock else int(time.time())
+
+    _now = now
 
     def sign(self, key: str, expires: int, filename: str | None = None) -> str:
         msg = f"{key}\n{expires}\n{filename or ''}".encode()

@@ -60,6 +60,31 @@ def test_signed_urls(mc_client, mc_platform, mc_clock):
     problem(mc_client.get(path), 403, "bad-signature")
 
 
+def test_segments_are_cacheable_by_a_cdn_until_their_signature_expires(mc_client, mc_platform, mc_clock):
+    st = mc_platform.storage
+    if st.backend == "s3":
+        pytest.skip("the object store (and its CDN) serves media in the distributed configuration")
+    st.put_bytes("tracks/t/v1/hls/a/seg_00000.ts", b"\x47" * 188)
+    url = st.signed_url("tracks/t/v1/hls/a/seg_00000.ts", 600, within="tracks/t/v1/")
+    path = url[len("http://testserver"):]
+    mc_clock.advance(seconds=100)
+    r = mc_client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp2t"
+    assert r.headers["cache-control"] == "public, max-age=500, immutable"
+    st.put_bytes("tracks/t/v1/track.m4a", b"x")  # Range-served audio stays private
+    r = mc_client.get(st.signed_url("tracks/t/v1/track.m4a", 600, within="tracks/t/v1/")[len("http://testserver"):])
+    assert r.status_code == 200 and r.headers["cache-control"].startswith("private")
+
+
+def test_serve_keeps_connections_alive_longer_than_a_load_balancer(mc_make_platform):
+    from musicconnect.server import uvicorn_options
+
+    opts = uvicorn_options(mc_make_platform().settings)
+    assert opts["timeout_keep_alive"] == 75 and opts["backlog"] == 2048
+    opts = uvicorn_options(mc_make_platform(keep_alive_seconds=5, listen_backlog=128).settings)
+    assert opts["timeout_keep_alive"] == 5 and opts["backlog"] == 128
+
+
 def test_cdn_base_url_for_local(mc_make_platform):
     p = mc_make_platform(cdn_base_url="https://cdn.example.net", storage_backend="local", s3_bucket=None)
     assert p.storage.signed_url("a/b.ts", within="a").startswith("https://cdn.example.net/media/a/b.ts?exp=")

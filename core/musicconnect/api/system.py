@@ -158,4 +158,12 @@ async def media_fast(req):
         body = await run_in_threadpool(path.read_bytes)
     except FileNotFoundError:
         raise Problem(404, "not-found", "no such media") from None
-    return FastResponse(body, media_type=media_type, headers=[(b"cache-control", b"private, max-age=300")])
+    return FastResponse(body, media_type=media_type, headers=[(b"cache-control", shared_cache_control(storage, q["exp"]))])
+
+
+def shared_cache_control(storage, exp: str) -> bytes:
+    """Segments, covers and waveforms never change under a key (a new upload is a new version
+    prefix), and whoever holds the signed URL may read them: a CDN or shared cache may keep the
+    response, keyed by the whole signed URL, until the signature expires, and never revalidate."""
+    left = max(0, int(exp) - storage.now())
+    return f"public, max-age={left}, immutable".encode()
