@@ -2,19 +2,29 @@
 
 Fixtures
 --------
+``mc_plugins``    which installed plugins a test loads: ``None`` (the default) = every installed
+                  plugin; a list of entry-point names = only those. Override it in a conftest
+                  (``@pytest.fixture def mc_plugins(): return ["guestbook"]``) or mark a test or
+                  module ``@pytest.mark.mc_plugins("guestbook", "streaming")`` (the marker wins).
+``mc_extra_plugins``  ``[(name, module), ...]`` loaded as if installed (default none)
 ``mc_clock``      a :class:`~musicconnect.clock.FrozenClock` every platform here uses
 ``mc_settings``   settings for one test: temp data dir, cheap argon2, its own database
-``mc_make_platform(extra_plugins=(), entry_points=True, **settings)``  build more platforms
-``mc_platform``   a migrated platform with every installed plugin
+``mc_make_platform(extra_plugins=(), entry_points=None, **settings)``  build more platforms
+``mc_platform``   a migrated platform with the selected plugins
 ``mc_app`` / ``mc_client``  the ASGI app and a ``TestClient`` (lifespan run: jobs worker on)
 ``mc_users``      a fan, an artist and an admin with ``.headers`` for requests
 
-Helpers: :func:`concurrently` fires N attempts at the same instant (limits under concurrency).
+A plugin's own tests should select it (``mc_plugins = ["guestbook"]``): then a broken plugin
+that happens to be installed in the same environment is never imported, migrated or called.
+
+Helpers: :func:`concurrently` fires N attempts at the same instant (limits under concurrency),
+:func:`make_user` makes one more signed-in user.
 
 Databases: SQLite by default. Set ``MC_TEST_DATABASE_URL`` to a PostgreSQL server URL (its
-maintenance database) and each test gets a fresh database cloned from a migrated template.
-``MC_TEST_REDIS_URL`` makes platforms use Redis (flushed before each test) for jobs, pub/sub,
-rate limits. ``MC_TEST_S3_ENDPOINT`` makes storage an S3 bucket on that endpoint.
+maintenance database) and each test gets a fresh database cloned from a migrated template (one
+template per plugin selection). ``MC_TEST_REDIS_URL`` makes platforms use Redis (flushed before
+each test) for jobs, pub/sub, rate limits. ``MC_TEST_S3_ENDPOINT`` makes storage an S3 bucket on
+that endpoint.
 """
 from __future__ import annotations
 
@@ -55,32 +65,111 @@ def _with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "mc_plugins(*names): load only these installed plugins (by entry-point "
+                                       "name) in the musicconnect fixtures; no names = the core alone")
+
+
+@pytest.fixture
+def mc_plugins():
+    """The installed plugins this test loads, by entry-point name; ``None`` = all of them.
+    Override in a conftest or use the ``mc_plugins`` marker."""
+    return None
+
+
+@pytest.fixture
+def mc_extra_plugins():
+    """``[(name, module), ...]`` loaded as if installed (a plugin not installed, a test double)."""
+    return []
+
+
+@dataclass(frozen=True)
+class PluginSelection:
+    """What the fixtures load: ``names`` (``None`` = every installed plugin) plus ``extra`` pairs."""
+
+    names: tuple[str, ...] | None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def entry_points(self):
+        """The installed entry points to load: all (``True``) or the named ones."""
+        if self.names is None:
+            return True
+        from .plugins import installed_entry_points
+
+        installed = {ep.name: ep for ep in installed_entry_points()}
+        own = {name for name, _ in self.extra}
+        missing = [n for n in self.names if n not in installed and n not in own]
+        if missing:
+            raise pytest.UsageError(
+                f"mc_plugins names {', '.join(map(repr, missing))}, which is not installed "
+                f"(installed: {', '.join(sorted(installed)) or 'none'}); pip install -e your plugin, "
+                f"or give it as mc_extra_plugins = [(name, module)]")
+        return [installed[n] for n in self.names if n in installed]
+
+    @property
+    def key(self) -> tuple:
+        return (self.names, tuple((n, getattr(m, "__name__", repr(m))) for n, m in self.extra))
+
+
+@pytest.fixture
+def mc_plugin_selection(request, mc_plugins, mc_extra_plugins) -> PluginSelection:
+    marker = request.node.get_closest_marker("mc_plugins")
+    names = marker.args if marker is not None else mc_plugins
+    if isinstance(names, str):
+        names = [names]
+    return PluginSelection(None if names is None else tuple(names), tuple(mc_extra_plugins))
+
+
 @pytest.fixture(scope="session")
-def mc_template_database(tmp_path_factory) -> str:
-    """A database migrated once per session (core + every installed plugin)."""
+def mc_template_databases(tmp_path_factory):
+    """Session cache: one migrated template database per plugin selection."""
     from . import migrate
     from .platform import Platform
     from .settings import Settings
 
-    base = tmp_path_factory.mktemp("mc-template")
-    if TEST_DB:
+    made: dict[tuple, str] = {}
+    names: list[str] = []
+
+    def template(selection: PluginSelection) -> str:
+        if selection.key in made:
+            return made[selection.key]
+        base = tmp_path_factory.mktemp("mc-template")
+        if TEST_DB:
+            from sqlalchemy import text
+
+            name = f"mc_tpl_{uuid.uuid4().hex[:10]}"
+            admin = _pg_admin(TEST_DB)
+            with admin.connect() as c:
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            names.append(name)
+            url = _with_database(TEST_DB, name)
+        else:
+            url = f"sqlite:///{base / 'template.db'}"
+        p = Platform(Settings(data_dir=base, database_url=url, **FAST_HASH), extra_plugins=selection.extra,
+                     entry_points=selection.entry_points())
+        try:
+            migrate.upgrade(p)
+        finally:
+            p.close()
+        made[selection.key] = url
+        return url
+
+    yield template
+    if TEST_DB and names:
         from sqlalchemy import text
 
-        name = f"mc_tpl_{uuid.uuid4().hex[:10]}"
         admin = _pg_admin(TEST_DB)
         with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = _with_database(TEST_DB, name)
-    else:
-        url = f"sqlite:///{base / 'template.db'}"
-    p = Platform(Settings(data_dir=base, database_url=url, **FAST_HASH))
-    migrate.upgrade(p)
-    p.close()
-    yield url
-    if TEST_DB:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in names:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def mc_template_database(mc_template_databases, mc_plugin_selection) -> str:
+    """A database migrated once per session for this test's plugin selection (core + those plugins)."""
+    return mc_template_databases(mc_plugin_selection)
 
 
 @pytest.fixture
@@ -137,16 +226,24 @@ def mc_settings(tmp_path, mc_database_url, mc_redis_url):
 
 
 @pytest.fixture
-def mc_make_platform(mc_settings, mc_clock):
-    """Factory: ``mc_make_platform(extra_plugins=[("name", module)], entry_points=False, **overrides)``."""
+def mc_make_platform(mc_settings, mc_clock, mc_plugin_selection):
+    """Factory: ``mc_make_platform(extra_plugins=[("name", module)], entry_points=None, **overrides)``.
+
+    ``entry_points=None`` loads this test's selection (``mc_plugins``, all installed by default);
+    ``False`` none, ``True`` every installed one, or a list of entry points. ``mc_extra_plugins``
+    are always added, then ``extra_plugins``.
+    """
     from . import migrate
     from .platform import Platform
 
     made = []
 
-    def make(extra_plugins=(), entry_points: bool = True, migrate_db: bool = True, **overrides):
+    def make(extra_plugins=(), entry_points=None, migrate_db: bool = True, **overrides):
         settings = mc_settings.model_copy(update=overrides) if overrides else mc_settings
-        p = Platform(settings, clock=mc_clock, extra_plugins=extra_plugins, entry_points=entry_points)
+        if entry_points is None:
+            entry_points = mc_plugin_selection.entry_points()
+        p = Platform(settings, clock=mc_clock, extra_plugins=[*mc_plugin_selection.extra, *extra_plugins],
+                     entry_points=entry_points)
         p.run_worker = True
         if migrate_db:
             migrate.upgrade(p)
