@@ -5,7 +5,8 @@ Public API for plugin authors (import from here, nothing else is promised to sta
 helpers, ``PluginSettings``, ``Base`` and the core models, ``emit``, ``JobContext``, ``Budget``.
 """
 from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, JobSpec, Metric,
-                        MetricWindow, PaymentEvent, PaymentProvider, Resource, RevenueShare, TierInfo, Vote)
+                        MetricWindow, PaymentEvent, PaymentProvider, PerkSpec, Resource, RevenueShare, TierInfo,
+                        Verdict, Vote)
 from .accounts import normalise_email
 from .budget import Budget
 from .content import resource_of
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "Event",
     "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "PaymentEvent",
-    "PaymentProvider", "PermanentJobError", "PluginSettings", "Problem", "Resource", "RevenueShare",
-    "TierInfo", "UTCDateTime", "Unauthorized", "Vote", "emit", "hookimpl", "normalise_email", "on_commit",
+    "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "RevenueShare",
+    "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "hookimpl", "normalise_email", "on_commit",
     "resource_of", "uuid_pk",
 ]

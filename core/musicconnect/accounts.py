@@ -20,16 +20,16 @@ from .models import Artist, Tier, User
 if TYPE_CHECKING:
     from .platform import Platform
 
-#: every new artist starts with these tiers (amounts in minor units); editable through the API
+#: every new artist starts with these bare tiers (amounts in minor units; no perks: perks belong to
+#: the plugins that honour them, which the artist adds through the API and the demo's plugins
+#: through their ``seed_demo``); editable through the API
 DEFAULT_TIERS: tuple[dict[str, Any], ...] = (
     {"key": "free", "name": "Free", "rank": 0, "price_amount": 0, "currency": "USD",
      "description": "Follow along: public releases and posts.", "perks": {}},
     {"key": "supporter", "name": "Supporter", "rank": 1, "price_amount": 500, "currency": "USD",
-     "description": "Back the music every month.", "perks": {"exclusive_tracks": True}},
+     "description": "Back the music every month.", "perks": {}},
     {"key": "superfan", "name": "Superfan", "rank": 2, "price_amount": 1000, "currency": "USD",
-     "description": "Everything, first.",
-     "perks": {"early_access": 24, "exclusive_tracks": True, "live_sessions": True,
-               "direct_messages": 5, "virtual_backstage": True}},
+     "description": "Everything, first.", "perks": {}},
 )
 
 PERK_VALUE_TYPES = (bool, int, float, str)
@@ -124,11 +124,15 @@ def validate_tier_fields(platform: "Platform", *, key: str, rank: int, price_amo
             raise Invalid(f"perk {k!r} is longer than 200 characters")
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
             raise Invalid(f"perk {k!r} is out of range")
-    known = platform.perks()
+    known = platform.access.perks()
     unknown = sorted(set(perks) - set(known) - set(previous_perks))  # a perk kept as it was stays valid
     if unknown:
         raise Problem(422, "unknown-perk", f"no enabled plugin honours {', '.join(unknown)}; see GET /api/v1/perks",
                       unknown=unknown, known=sorted(known))
+    errors = [{"perk": k, "plugin": known[k][0], "message": msg} for k, v in sorted(perks.items())
+              if k in known and (msg := known[k][1].problem(k, v))]
+    if errors:  # the declaring plugin's type and limits (PerkSpec)
+        raise Problem(422, "invalid-perks", "; ".join(e["message"] for e in errors), errors=errors)
     problems = [msg for _, msg in platform.plugins.collect("validate_perks", platform=platform, rank=rank,
                                                             perks=perks) if msg]
     if problems:

@@ -1,27 +1,23 @@
 """The core's own hook implementations (registered as plugin ``core``; cannot be disabled).
 
-Access: owners and admins are allowed; taken-down, unprocessed and failed content is denied to
-everyone else; public content is allowed once its ``publish_at`` has passed. Anything else
-(tier-gated content, early access) needs a plugin to allow it.
+Access: the core's rule (:func:`musicconnect.access.core_rule`): owners and admins are allowed;
+taken-down, unprocessed and failed content is denied to everyone else; once ``publish_at`` has
+passed, public content is allowed, and tier content to members of the required rank or above.
+Anything else (early access, per-perk rules) needs a plugin to allow it.
 """
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .contracts import Metric, Vote
+from .access import core_rule
+from .contracts import Metric
 from .hookimpl import hookimpl
 from .models import ContentItem, DomainEvent, Entitlement, Tier
 
 
 @hookimpl
 def check_access(actor, action, resource, context):
-    if actor is not None and (actor.is_admin or actor.artist_id == resource.artist_id):
-        return Vote.ALLOW
-    if resource.status != "ready":
-        return Vote.DENY
-    if resource.visibility == "public" and (resource.publish_at is None or resource.publish_at <= context.now):
-        return Vote.ALLOW
-    return None
+    return core_rule(actor, action, resource, context)
 
 
 def _content_count(platform, artist_id, window):

@@ -110,12 +110,119 @@ class AccessContext:
             merged.update(t.perks)
         return merged
 
+    def qualifies(self, resource: "Resource") -> bool:
+        """The core's tier rule: True for content that is not tier-gated, else whether the actor
+        effectively holds a tier whose rank is at least the required tier's (an unknown required
+        tier qualifies nobody)."""
+        if resource.visibility != "tier":
+            return True
+        required = self.tier(resource.required_tier_id)
+        best = self.best_rank()
+        return required is not None and best is not None and best >= required.rank
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An access vote with its reason, which ``check_access`` may return instead of a bare
+    :class:`Vote`. The reason of the rule that decides reaches the client: a denial answers with
+    the problem type ``problem`` (default ``access-denied``), ``detail`` and ``reason`` = ``reason``
+    and ``details`` as extra members. An abstention may carry a reason too: it is the answer when
+    no rule allows (the core's tier rule says which tier is required that way, so that a plugin
+    can still allow)."""
+
+    vote: Vote
+    reason: str | None = None
+    problem: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def allow(cls, reason: str | None = None) -> "Verdict":
+        return cls(Vote.ALLOW, reason)
+
+    @classmethod
+    def deny(cls, reason: str, *, problem: str = "access-denied", **details: Any) -> "Verdict":
+        return cls(Vote.DENY, reason, problem, details)
+
+    @classmethod
+    def abstain(cls, reason: str | None = None, *, problem: str = "access-denied", **details: Any) -> "Verdict":
+        return cls(Vote.ABSTAIN, reason, problem, details)
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The combined answer. For a refusal, ``problem``, ``reason`` and ``details`` come from the
+    rule that decided (``decided_by``: a plugin id or ``core``)."""
+
     allowed: bool
     reason: str
     votes: tuple[tuple[str, str], ...] = ()
+    problem: str = "access-denied"
+    details: Mapping[str, Any] = field(default_factory=dict)
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True)
+class PerkSpec:
+    """A tier perk a plugin honours, returned from ``register_perks`` as ``{"name": PerkSpec(...)}``.
+
+    ``type`` is ``bool``, ``int``, ``float`` or ``str``; ``min`` / ``max`` bound numbers (and
+    ``max`` the length of strings); ``choices`` closes a string perk's values. Tier edits are
+    checked against it (422 ``invalid-perks`` naming the perk), and ``GET /api/v1/perks`` lists it.
+    """
+
+    type: type
+    description: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in (bool, int, float, str):
+            raise TypeError(f"a perk is a bool, int, float or str, not {self.type!r}")
+
+    @property
+    def type_name(self) -> str:
+        return {bool: "boolean", int: "integer", float: "number", str: "string"}[self.type]
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """Why ``value`` is not valid for this perk, or ``None``."""
+        t = self.type
+        if t is bool:
+            ok = isinstance(value, bool)
+        elif t is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif t is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return f"{name} must be {'a' if t is not int else 'an'} {self.type_name}"
+        if t in (int, float):
+            low, high = self.min is not None and value < self.min, self.max is not None and value > self.max
+            if low or high:
+                if self.min is not None and self.max is not None:
+                    return f"{name} must be between {_num(self.min)} and {_num(self.max)}"
+                return f"{name} must be at least {_num(self.min)}" if low else f"{name} must be at most {_num(self.max)}"
+        if t is str:
+            if self.max is not None and len(value) > self.max:
+                return f"{name} is longer than {_num(self.max)} characters"
+            if self.choices is not None and value not in self.choices:
+                return f"{name} must be one of {', '.join(self.choices)}"
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type_name, "description": self.description}
+        if self.min is not None:
+            out["minimum"] = self.min
+        if self.max is not None:
+            out["maximum"] = self.max
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        return out
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,19 +311,95 @@ class PaymentEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- payments
+# One provider object per id, behind one registry (``platform.payments``): see docs/plugins.md
+# "Payment providers" and docs/architecture.md "Payment providers".
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """A webhook delivery whose signature a provider verified (``PaymentProvider.verify_webhook``).
+
+    ``id`` is the provider's event id: the idempotency key (a replayed delivery carries the same
+    one). ``object_kind`` / ``object_id`` name what the event is about. Treat ``payload`` as a
+    record of what was sent, not as the truth: before acting, fetch the object from the provider
+    (``PaymentProvider.fetch``), as Stripe recommends, so a stale or out-of-order delivery never
+    overwrites newer state.
+    """
+
+    provider: str
+    id: str
+    type: str
+    object_kind: str | None = None
+    object_id: str | None = None
+    created: int | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRef:
+    """A subscription at a provider, as the caller knows it: what ``preview_change``, ``change``,
+    ``cancel`` and ``resume`` act on. ``tier_id`` is the tier paid for now."""
+
+    provider: str
+    external_id: str
+    user_id: uuid.UUID
+    artist_id: uuid.UUID
+    tier_id: uuid.UUID
+    interval: str = "month"
+    customer_id: str | None = None
+
+
 @runtime_checkable
 class PaymentProvider(Protocol):
-    """A payment provider, registered with ``register_payment_providers`` and dispatched to by ``id``."""
+    """A payment provider: returned from ``register_payment_providers``, held by the core's one
+    registry (``platform.payments``) and dispatched to by ``id``; nothing else dispatches on a
+    provider id. Every method is called from a worker thread (blocking I/O is fine) and may also
+    return an awaitable. Failures are :class:`~musicconnect.errors.Problem` documents.
+
+    A provider that lacks a method (or sets it to ``None``) does not offer it: the core answers
+    501 ``payment-provider-unsupported`` for it. ``verify_webhook`` + ``receive_event`` replace
+    the first contract's ``handle_webhook(platform, *, headers, body)``, which the core still
+    calls for a provider that has only that.
+    """
 
     id: str
     label: str
 
     def checkout(self, platform: Any, *, user_id: uuid.UUID, tier_id: uuid.UUID,
-                 interval: str, success_url: str, cancel_url: str) -> Mapping[str, Any] | Awaitable[Mapping[str, Any]]:
-        """Start a checkout; returns at least ``{"url": ...}``."""
+                 interval: str, success_url: str, cancel_url: str) -> Mapping[str, Any]:
+        """Start a checkout of ``tier_id`` (``interval`` ``month`` or ``year``); returns at least
+        ``{"id": ..., "url": ...}`` (the page to send the fan to) and may add ``expires_at``."""
 
-    def portal(self, platform: Any, *, user_id: uuid.UUID, return_url: str) -> Mapping[str, Any] | Awaitable[Mapping[str, Any]]:
+    def portal(self, platform: Any, *, user_id: uuid.UUID, return_url: str) -> Mapping[str, Any]:
         """A self-service page for the customer; returns at least ``{"url": ...}``."""
 
-    def handle_webhook(self, platform: Any, *, headers: Mapping[str, str], body: bytes) -> Any:
-        """Verify and accept one webhook delivery; raises ``Problem`` on a bad signature."""
+    def preview_change(self, platform: Any, *, subscription: SubscriptionRef,
+                       tier_id: uuid.UUID | None) -> Mapping[str, Any]:
+        """The next invoice, and with ``tier_id`` the next invoice after moving to that tier:
+        ``{"currency", "amount_due", "lines": [{"description", "amount", "proration"}],
+        "next_payment_at"}`` (amounts in minor units)."""
+
+    def change(self, platform: Any, *, subscription: SubscriptionRef, tier_id: uuid.UUID) -> Mapping[str, Any]:
+        """Move the subscription to another tier of the same artist (the provider decides the
+        proration); returns the provider's subscription object (at least ``{"id": ...}``)."""
+
+    def cancel(self, platform: Any, *, subscription: SubscriptionRef, at_period_end: bool = True) -> Mapping[str, Any]:
+        """Cancel (at the end of the paid period by default); returns the subscription object."""
+
+    def resume(self, platform: Any, *, subscription: SubscriptionRef) -> Mapping[str, Any]:
+        """Undo a cancellation at period end; returns the subscription object."""
+
+    def verify_webhook(self, platform: Any, *, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Check the signature of one delivery over the raw ``body`` (``headers`` lower-cased)
+        and return the verified event. A missing or wrong signature raises ``Problem(400,
+        "invalid-signature", ...)``; a signed body that is not an event ``Problem(400,
+        "invalid-payload", ...)``. Must write nothing."""
+
+    def receive_event(self, platform: Any, *, event: ProviderEvent) -> Mapping[str, Any]:
+        """Act on (or store and queue) one verified event; idempotent by ``event.id``: a replay
+        changes nothing and answers ``{"duplicate": True}``. Do not trust ``event.payload``
+        beyond its ids: :meth:`fetch` the object."""
+
+    def fetch(self, platform: Any, *, kind: str, object_id: str) -> Mapping[str, Any]:
+        """The provider's current copy of an object (``subscription``, ``invoice``, ``account``,
+        ...); ``Problem(404, "payment-object-not-found", ...)`` when it has none."""

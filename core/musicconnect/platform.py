@@ -181,12 +181,9 @@ class Platform:
         return out
 
     def perks(self) -> dict[str, str]:
-        """Every tier perk some enabled plugin honours, with its description."""
-        out: dict[str, str] = {}
-        for _, declared in self.plugins.collect("register_perks", platform=self):
-            for name, what in (declared or {}).items():
-                out.setdefault(str(name), str(what))
-        return out
+        """Every tier perk some enabled plugin honours, with its description (types and limits:
+        ``platform.access.perks()``)."""
+        return {name: spec.description for name, (_, spec) in self.access.perks().items()}
 
     @cached_property
     def api_limits(self):

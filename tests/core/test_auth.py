@@ -27,8 +27,7 @@ def test_artist_gets_default_tiers(mc_client):
     tiers = mc_client.get(f"/api/v1/artists/{out['user']['artist']['id']}/tiers").json()
     assert [(t["key"], t["rank"], t["price_amount"], t["currency"]) for t in tiers] == [
         ("free", 0, 0, "USD"), ("supporter", 1, 500, "USD"), ("superfan", 2, 1000, "USD")]
-    assert tiers[2]["perks"] == {"early_access": 24, "exclusive_tracks": True, "live_sessions": True,
-                                 "direct_messages": 5, "virtual_backstage": True}
+    assert [t["perks"] for t in tiers] == [{}, {}, {}]  # bare: perks belong to the plugins that honour them
 
 
 def test_duplicate_email_409_and_nothing_written(mc_client, mc_platform):

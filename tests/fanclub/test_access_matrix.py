@@ -36,10 +36,11 @@ def oracle(role: str, visibility: str, timing: str, state: str) -> bool:
 
 
 @pytest.fixture
-def world(mc_make_platform, mc_clock):
+def world(mc_make_platform, mc_clock, club_perks):
     p = mc_make_platform(extra_plugins=[("fanclub", fanclub)], entry_points=False)
     t0 = mc_clock.now()
     artist = make_user(p, "artist", artist_name="Matrix")
+    club_perks(p, artist.artist_id)
     admin = make_user(p, "admin")
     tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
     users = {}

@@ -1,4 +1,5 @@
-"""Fixtures for the streaming tests: a platform with the streaming plugin and a tier rule."""
+"""Fixtures for the streaming tests: a platform with the installed plugins (the tier rule is the
+core's), an artist whose superfan tier has 24 h early access, and a fan."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-import testplugins
 from musicconnect_streaming import media
 
 
@@ -74,9 +74,13 @@ def env(mc_make_platform):
     from musicconnect.app import create_app
     from musicconnect.testing import make_user
 
-    p = mc_make_platform(extra_plugins=[("membership", testplugins.membership)])
+    p = mc_make_platform()  # the tier rule is the core's; the fan club (installed) adds early access
     artist = make_user(p, "artist", artist_name="Band")
     fan = make_user(p, "fan")
-    tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
     with TestClient(create_app(p)) as client:
+        superfan = next(t for t in p.access.tiers(artist.artist_id) if t.key == "superfan")
+        r = client.patch(f"/api/v1/artists/{artist.artist_id}/tiers/{superfan.id}", headers=artist.headers,
+                         json={"perks": {"early_access": 24}})  # the core creates bare tiers
+        assert r.status_code == 200, r.text
+        tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
         yield Env(client, p, artist, fan, tiers)

@@ -328,7 +328,7 @@ def test_unreleased_gated_track_is_404_for_those_who_may_not_know_it(env, audio,
     problem(env.client.get(f"{base}/key?pt={anon_pt}"), 401)
     fan_master = env.client.get(f"{base}/master.m3u8", headers=env.fan.headers)
     fan_pt = next(ln for ln in fan_master.text.splitlines() if ln and not ln.startswith("#")).split("pt=", 1)[1]
-    problem(env.client.get(f"{base}/key?pt={fan_pt}"), 403, "access-denied")
+    problem(env.client.get(f"{base}/key?pt={fan_pt}"), 403, "tier-required")
     problem(env.client.get(f"{base}/128k/index.m3u8"), 403, "bad-playback-token")
     with open(audio(6), "rb") as fh:
         problem(env.client.post(f"{base}/audio", headers=stranger.headers, files={"file": ("x.flac", fh)}), 403)

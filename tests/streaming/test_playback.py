@@ -100,7 +100,9 @@ def test_gated_track_structure_without_key_until_entitled(env, audio, mc_clock):
     m = env.client.get(f"/api/v1/streaming/tracks/{tid}/master.m3u8", headers=fan.headers)
     assert m.status_code == 200  # the structure
     key_uri, iv, segs, _ = variant(env, tid, parse_master(m.text)[0]["uri"])
-    problem(get_key(env, tid, key_uri), 403, "access-denied")  # ...but never the key
+    denied = problem(get_key(env, tid, key_uri), 403, "tier-required")  # ...but never the key
+    assert denied["required_tier"]["id"] == sup and denied["reason"] == "this track is for Supporter members"
+    assert denied["decided_by"] == "core"  # the core's tier rule, whatever plugins are enabled
     anon = env.client.get(f"/api/v1/streaming/tracks/{tid}/master.m3u8")
     key_anon, *_ = variant(env, tid, parse_master(anon.text)[0]["uri"])
     problem(get_key(env, tid, key_anon), 401)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import uuid
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ..access import denial
@@ -37,10 +40,21 @@ def content_kinds(platform: Platform = Depends(get_platform)):
             for name, (p, k) in sorted(platform.content.kinds().items())]
 
 
-@router.get("/perks", dependencies=[Depends(public)], response_model=dict[str, str])
+class PerkOut(BaseModel):
+    type: Literal["boolean", "integer", "number", "string", "any"]
+    description: str
+    minimum: float | None = None
+    maximum: float | None = Field(default=None, description="for strings: the longest value")
+    choices: list[str] | None = None
+    plugin: str = Field(description="the plugin that declares and honours it")
+
+
+@router.get("/perks", dependencies=[Depends(public)], response_model=dict[str, PerkOut],
+            response_model_exclude_none=True)
 def perks(platform: Platform = Depends(get_platform)):
-    """The tier perks the enabled plugins honour (a tier may only carry these)."""
-    return platform.perks()
+    """The tier perks the enabled plugins honour, with their value type and limits (a tier may
+    only carry these; other values are refused with 422 ``invalid-perks``)."""
+    return {name: {**spec.as_dict(), "plugin": plugin} for name, (plugin, spec) in sorted(platform.access.perks().items())}
 
 
 @router.get("/payment-providers", dependencies=[Depends(public)])

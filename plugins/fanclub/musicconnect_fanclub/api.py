@@ -220,7 +220,7 @@ class BackstageIn(BaseModel):
 
 
 def _backstage_allowed(platform, actor: Actor, artist_id: uuid.UUID) -> None:
-    if actor.is_admin or actor.artist_id == artist_id:
+    if platform.access.manages(actor, artist_id):
         return
     if not platform.access.context(actor, artist_id).perks().get("virtual_backstage"):
         raise Problem(403, "no-backstage-perk", "the backstage is for members whose tier includes it")

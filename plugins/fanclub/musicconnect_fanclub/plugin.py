@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
-from musicconnect import ContentKind, Metric, hookimpl
+from musicconnect import ContentKind, Metric, hookimpl, on_commit
 from musicconnect.models import DomainEvent, Entitlement, Tier
 
 from . import models, rules  # noqa: F401 (models: their tables join the metadata whenever the plugin loads)
@@ -20,7 +20,7 @@ def check_access(actor, action, resource, context):
 
 @hookimpl
 def register_perks(platform):
-    return dict(rules.KNOWN_PERKS)
+    return dict(rules.PERKS)
 
 
 @hookimpl
@@ -265,6 +265,11 @@ def seed_demo(platform, session, demo):
     artist, fan = demo.artist_profile, demo.fan
     if session.scalar(select(func.count()).select_from(BackstagePost).where(BackstagePost.artist_id == artist.id)):
         return
+    for key, perks in rules.DEMO_PERKS.items():  # the core seeds bare tiers
+        tier = demo.tiers.get(key)
+        if tier is not None and any(k not in (tier.perks or {}) for k in perks):
+            tier.perks = {**perks, **(tier.perks or {})}
+            on_commit(session, lambda: platform.invalidate(("tiers", artist.id)))
     now = platform.clock.now()
     session.add(Follow(user_id=fan.id, artist_id=artist.id, created_at=now))
     for key, title, body in (("free", "Hello, everyone", "New songs are coming. Follow along!"),

@@ -213,7 +213,7 @@ def _member_item(s, platform, actor: Actor, content_id: uuid.UUID, action: str) 
         if item.status == "ready" and item.visibility == "tier" and item.publish_at <= platform.clock.now():
             raise denial(actor, decision)
         raise NotFound("content")
-    if actor.is_admin or actor.artist_id == item.artist_id:
+    if platform.access.manages(actor, item.artist_id):
         return item
     if not platform.access.context(actor, item.artist_id).effective():
         raise Problem(403, "members-only", f"only members can {action}; join the fan club (free) first")

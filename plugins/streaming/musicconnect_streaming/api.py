@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from musicconnect import Actor, NotFound, Problem
+from musicconnect import Actor, NotFound, Problem, resource_of
 from musicconnect.models import Artist, ContentItem
-from musicconnect.web import body_limit, denial, ensure_artist_owner, get_platform, public, scope
+from musicconnect.web import body_limit, ensure_artist_owner, get_platform, public, scope
 
 from . import media, plays, playback
 from .models import Download, DownloadCount, Track, TrackVersion
@@ -225,7 +225,7 @@ def _owned_track(platform, actor, track_id) -> ContentItem:
         item = s.get(ContentItem, track_id)
         if item is None or item.kind != "track":
             raise NotFound("track")
-        if not (actor.is_admin or actor.artist_id == item.artist_id) and not _may_know(platform, item, actor):
+        if not platform.access.manages(actor, item.artist_id) and not platform.access.visible(actor, resource_of(item)):
             raise NotFound("track")  # 403 would tell a stranger that an unreleased track exists
         ensure_artist_owner(actor, item.artist_id)
         if item.status == "taken_down":
@@ -280,24 +280,16 @@ def _replace(platform, actor, cid, f, probe):
                                             404: {"description": "no such track, or not released yet"}})
 def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
     """A track with its streaming state: versions, processing progress, playback URLs."""
-    from musicconnect import resource_of
-
     with platform.session() as s:
         item = s.get(ContentItem, track_id)
         if item is None or item.kind != "track":
             raise NotFound("track")
-        owner = actor is not None and (actor.is_admin or actor.artist_id == item.artist_id)
+        owner = platform.access.manages(actor, item.artist_id)
         if not owner:
-            # the core's answer (GET /api/v1/content/{id}): drafts, take-downs and unreleased
-            # tracks are 404 to those who may not see them; a released gated track is 401/403.
-            # Nothing of it (description, data, signed covers, renditions) reaches them.
-            decision = platform.access.decide(actor, "view", resource_of(item))
-            if item.status != "ready" or (not decision.allowed and item.publish_at > platform.clock.now()):
-                raise NotFound("track")
-            if not decision.allowed:
-                if item.visibility == "public":
-                    raise NotFound("track")
-                raise denial(actor, decision)
+            # the core's decision and refusal: drafts, take-downs and unreleased tracks are 404 to
+            # those who may not see them; a released track they may not see is 401/403 with the
+            # reason. Nothing of it (description, data, signed covers, renditions) reaches them.
+            platform.access.require(actor, "view", resource_of(item), not_found="track")
         out = platform.content.serialize(item, actor)
         if owner:
             versions = s.scalars(select(TrackVersion).where(TrackVersion.content_id == track_id)
@@ -349,24 +341,12 @@ async def _via_fast(route, request: Request, platform, params):
                     headers={k.decode(): v.decode() for k, v in resp.headers})
 
 
-def _may_know(platform, item: ContentItem, actor) -> bool:
-    """Whether the caller may learn that the track exists: released (ready and past
-    ``publish_at``; a tier-gated one then answers 401/403 so that a player can upsell), else only
-    owners, admins and early-access holders (the access decision allows ``view``). Everyone else
-    gets 404, exactly as for a track that does not exist."""
-    from musicconnect import resource_of
-
-    if item.status == "ready" and (item.publish_at is None or item.publish_at <= platform.clock.now()):
-        return True
-    return platform.access.decide(actor, "view", resource_of(item)).allowed
-
-
 def _visible_published(platform, s, track_id, actor) -> tuple[ContentItem, TrackVersion]:
     item = s.get(ContentItem, track_id)
     track = s.get(Track, track_id)
     if item is None or track is None or item.status != "ready" or not track.version:
         raise NotFound("track")
-    if not _may_know(platform, item, actor):
+    if not platform.access.visible(actor, resource_of(item)):  # 404, as for no track
         raise NotFound("track")
     return item, s.get(TrackVersion, (track_id, track.version))
 
@@ -409,16 +389,12 @@ class DownloadOut(BaseModel):
 def download(track_id: uuid.UUID, actor: Actor = Depends(scope("content:read")), platform=Depends(get_platform)):
     """A signed, expiring, per-user link to the 320k .m4a (tags and cover included), for members
     whose tier has the ``offline_downloads`` perk (downloads per calendar month, UTC)."""
-    from musicconnect import resource_of
-
     settings = _settings(platform)
     with platform.session() as s:
         item, row = _visible_published(platform, s, track_id, actor)
-        decision = platform.access.decide(actor, "download", resource_of(item))
-        if not decision.allowed:
-            raise denial(actor, decision)
+        platform.access.require(actor, "download", resource_of(item))
         context = platform.access.context(actor, item.artist_id)
-        owner = actor.is_admin or actor.artist_id == item.artist_id
+        owner = platform.access.manages(actor, item.artist_id)
         limit = settings.downloads_per_month if settings.downloads_per_month is not None else int(
             context.perks().get("offline_downloads") or 0)
         if owner:
@@ -483,14 +459,11 @@ class PlayReport(BaseModel):
 def play_start(body: PlayStart, request: Request, actor: Actor | None = Depends(READ),
                platform=Depends(get_platform)):
     """Start a listening session (returns ``session_id`` for the reports)."""
-    from musicconnect import resource_of
-
     with platform.session() as s:
         item = s.get(ContentItem, body.track_id)
         if item is None or item.kind != "track" or item.status != "ready":
             raise NotFound("track")
-        if not platform.access.decide(actor, "stream", resource_of(item)).allowed:
-            raise NotFound("track")
+        platform.access.require(actor, "stream", resource_of(item), not_found="track")
         listener = plays.listener_id(actor, body.client_id, request.client.host if request.client else "")
         play = plays.start(platform, s, item, actor, listener)
         return {"session_id": str(play.id)}

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from musicconnect import on_commit
 from musicconnect.models import ContentItem
 
 from . import media
@@ -28,8 +29,9 @@ def seed(platform, session, demo) -> None:
     if has:
         return
     superfan = demo.tiers.get("superfan")
-    if superfan is not None and not superfan.perks.get("offline_downloads"):
-        superfan.perks = {**superfan.perks, "offline_downloads": 20}
+    if superfan is not None and "offline_downloads" not in (superfan.perks or {}):
+        superfan.perks = {**(superfan.perks or {}), "offline_downloads": 20}  # the core seeds bare tiers
+        on_commit(session, lambda: platform.invalidate(("tiers", artist.id)))
     with Scratch(platform, "demo") as work:
         _seed_tracks(platform, session, demo, artist, work)
 

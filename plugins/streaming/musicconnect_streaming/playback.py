@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from musicconnect import Actor, Problem, Resource
+from musicconnect import NotFound, Problem, Resource, resource_of
 from musicconnect.fastpath import FastRequest, FastResponse, FastRoute, parse_uuid
 from musicconnect.models import ContentItem
 from musicconnect.web import actor_for
@@ -54,10 +54,7 @@ def load_info(platform, cid: uuid.UUID) -> PlaybackInfo | None:
         if item is None or track is None or item.kind != "track":
             return None
         row = s.get(TrackVersion, (cid, track.version)) if track.version else None
-        res = Resource(kind="track", id=item.id, artist_id=item.artist_id, visibility=item.visibility,
-                       status=item.status, required_tier_id=item.required_tier_id, publish_at=item.publish_at,
-                       data=dict(item.data or {}))
-        info = PlaybackInfo(cid, item.artist_id, track.version, item.status, res,
+        info = PlaybackInfo(cid, item.artist_id, track.version, item.status, resource_of(item),
                             tuple(row.renditions) if row else (), row.aes_key if row else b"", row.aes_iv if row else "",
                             row.duration if row else 0.0)
     cache.set(("streaming", cid), info, generation=gen)
@@ -69,7 +66,7 @@ async def playback_info(platform, cid: uuid.UUID) -> PlaybackInfo:
     if info is None:
         info = await run_in_threadpool(load_info, platform, cid)
     if info is None:
-        raise Problem(404, "not-found", "track not found")
+        raise NotFound("track")
     return info
 
 
@@ -108,32 +105,6 @@ def _query(req: FastRequest) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(req.query_string.decode("latin-1")).items()}
 
 
-def released(platform, info: PlaybackInfo) -> bool:
-    """Ready and past its release time: its existence is public (tier-gated or not)."""
-    return info.status == "ready" and (info.resource.publish_at is None
-                                       or info.resource.publish_at <= platform.clock.now())
-
-
-def not_found() -> Problem:
-    return Problem(404, "not-found", "track not found")
-
-
-async def _may_know(platform, info: PlaybackInfo, actor: Actor | None) -> bool:
-    """Whether the caller may learn that the track exists: released tracks (gated ones answer
-    401/403 so a player can offer to sign in or upgrade), else owners, admins and early-access
-    holders (the access decision allows ``view``). Everyone else gets 404, as for no track."""
-    if released(platform, info):
-        return True
-    return (await platform.access.adecide(actor, "view", info.resource)).allowed
-
-
-def _can_see(platform, info: PlaybackInfo, actor: Actor | None, decision_allowed: bool) -> bool:
-    if info.status != "ready" or not info.renditions:
-        return actor is not None and (actor.is_admin or actor.artist_id == info.artist_id) and bool(info.renditions)
-    published = info.resource.publish_at is None or info.resource.publish_at <= platform.clock.now()
-    return published or decision_allowed
-
-
 # ---------------------------------------------------------------- handlers (fast path)
 
 async def master(req: FastRequest) -> FastResponse:
@@ -141,11 +112,10 @@ async def master(req: FastRequest) -> FastResponse:
     cid = parse_uuid(req.params["track_id"], "track_id")
     info = await playback_info(platform, cid)
     actor = await req.actor()
-    if info.status == "taken_down":
-        raise Problem(404, "not-found", "track not found")
-    allowed = (await platform.access.adecide(actor, "view", info.resource)).allowed
-    if not _can_see(platform, info, actor, allowed):
-        raise Problem(404, "not-found", "track not found")
+    # who may learn that the track exists (the core's rule): released tracks (the key then
+    # answers 401/403 to those without access), else its artist, admins and early-access holders
+    if info.status == "taken_down" or not info.renditions or not await platform.access.avisible(actor, info.resource):
+        raise NotFound("track")
     settings = platform.plugin_settings("streaming")
     pt = make_token(platform, cid, info.version, actor.user_id if actor else None, settings.playback_token_ttl)
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
@@ -185,15 +155,15 @@ async def variant(req: FastRequest) -> FastResponse:
     q = _query(req)
     info = await playback_info(platform, cid)
     if info.status == "taken_down":
-        raise Problem(404, "not-found", "track not found")
+        raise NotFound("track")
     pt = q.get("pt")
     try:
         if not pt:
             raise Problem(403, "bad-playback-token", "open the master playlist first (it signs the variant links)")
         version, _ = read_token(platform, pt, cid)
     except Problem:
-        if not released(platform, info):  # no valid link: an unreleased track does not exist for you
-            raise not_found() from None
+        if not platform.access.released(info.resource):  # no valid link: an unreleased track does not exist for you
+            raise NotFound("track") from None
         raise
     if version != info.version:
         raise Problem(409, "track-replaced", "the audio of this track changed; reload the master playlist")
@@ -220,8 +190,8 @@ async def key(req: FastRequest) -> FastResponse:
         try:
             version, user_id = read_token(platform, q["pt"], cid)
         except Problem:
-            if not released(platform, info):
-                raise not_found() from None
+            if not platform.access.released(info.resource):
+                raise NotFound("track") from None
             raise
         if version != info.version:
             raise Problem(409, "track-replaced", "the audio of this track changed; reload the master playlist")
@@ -230,14 +200,10 @@ async def key(req: FastRequest) -> FastResponse:
             if actor is None:
                 raise Problem(401, "unauthorized", "this account is disabled")
     if info.status == "taken_down" or not info.key:
-        raise Problem(404, "not-found", "track not found")
-    decision = await platform.access.adecide(actor, "stream", info.resource)
-    if not decision.allowed:
-        if not await _may_know(platform, info, actor):
-            raise not_found()
-        if actor is None:
-            raise Problem(401, "unauthorized", "sign in to play this track", headers={"WWW-Authenticate": "Bearer"})
-        raise Problem(403, "access-denied", decision.reason)
+        raise NotFound("track")
+    # the core's decision and refusal: 404 to whoever may not know the track exists, else 401 or
+    # 403 with the deciding rule's reason (``tier-required`` with the tier, a plugin's own...)
+    await platform.access.arequire(actor, "stream", info.resource, not_found="track")
     return FastResponse(info.key, media_type="application/octet-stream",
                         headers=[(b"cache-control", b"private, no-store")])
 

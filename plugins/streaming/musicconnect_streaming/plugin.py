@@ -3,16 +3,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from musicconnect import ContentKind, JobSpec, Vote, hookimpl
+from musicconnect import ContentKind, JobSpec, PerkSpec, Verdict, hookimpl
 
 from . import playback, plays
 from .pipeline import MAX_RETRIES, prefix, transcode
 from .settings import StreamingSettings
 
 
+#: the tier perks streaming honours (the core checks tier edits against their types and limits)
+PERKS = {"offline_downloads": PerkSpec(int, "offline downloads per calendar month (UTC)", min=0, max=10_000)}
+
+
 @hookimpl
 def register_perks(platform):
-    return {"offline_downloads": "offline downloads per month (integer >= 0)"}
+    return dict(PERKS)
 
 
 @hookimpl
@@ -69,15 +73,16 @@ def register_content_kinds(platform):
 
 
 @hookimpl
-def check_access(actor, action, resource, context):
+def check_access(platform, actor, action, resource, context):
     """Offline downloads need the ``offline_downloads`` perk (owners and admins excepted)."""
     if resource.kind != "track" or action != "download":
         return None
-    if actor is None:
-        return Vote.DENY
-    if actor.is_admin or actor.artist_id == resource.artist_id:
+    if platform.access.manages(actor, resource.artist_id):
         return None
-    return None if context.perks().get("offline_downloads") else Vote.DENY
+    if actor is not None and context.perks().get("offline_downloads"):
+        return None
+    return Verdict.deny("downloads are for members whose tier includes offline downloads",
+                        problem="perk-required", perk="offline_downloads")
 
 
 def _forget(platform, item) -> None:
