@@ -26,7 +26,7 @@ def test_portal_links_cannot_be_forged_on_a_fresh_process(mc_make_platform):
     from starlette.testclient import TestClient
 
     from musicconnect.app import create_app
-    from musicconnect_billing.sandbox_api import portal_token
+    from musicconnect_billing.sandbox_links import portal_token
 
     p1, artist, fan, admin, tiers, client1 = _env(mc_make_platform, {"sandbox": True})
     genuine = portal_token(p1, fan.id)

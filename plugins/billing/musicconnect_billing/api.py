@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from musicconnect import Actor, NotFound, Problem
-from musicconnect.models import Artist, Tier
+from musicconnect.models import Artist
 from musicconnect.web import check_return_url, ensure_artist_owner, get_platform, public, scope
 
-from . import connect, providers
+from . import connect, providers, subscriptions
+from .checks import checkout_checks
 from .models import Account, Revenue, Subscription
 
 router = APIRouter()
@@ -62,17 +63,23 @@ class ConnectIn(BaseModel):
 
 
 def _provider(platform, provider_id: str | None):
-    enabled = providers.enabled(platform)
-    if not enabled:
+    """The provider to use, from the core's registry: the one asked for (404 when no enabled
+    plugin offers it), else billing's first own provider that is on (Stripe, then the sandbox),
+    else the only one there is."""
+    available = platform.payments.providers()
+    if not available:
         raise Problem(503, "payment-provider-not-configured",
                       "this platform takes no payments: no Stripe key is configured (MC_BILLING_STRIPE_SECRET_KEY) "
                       "and the test-mode sandbox is off (it runs only with serve --demo or MC_BILLING_SANDBOX=true)")
-    if provider_id is None:
-        return enabled[0]
-    found = next((p for p in enabled if p.id == provider_id), None)
-    if found is not None:
-        return found
-    return platform.payments.provider(provider_id)  # another plugin's provider, or a 404 problem
+    if provider_id is not None:
+        return platform.payments.provider(provider_id)
+    for own in providers.enabled(platform):
+        if own.id in available:
+            return available[own.id][1]
+    if len(available) == 1:
+        return next(iter(available.values()))[1]
+    raise Problem(422, "validation", "several payment providers are on: say which one (provider)",
+                  available=sorted(available))
 
 
 def _url(platform, given: str | None, path: str, field: str) -> str:
@@ -80,22 +87,6 @@ def _url(platform, given: str | None, path: str, field: str) -> str:
     if given is not None:
         return check_return_url(platform, given, field)
     return f"{platform.settings.base_url.rstrip('/')}{path}"
-
-
-def sub_view(s, sub: Subscription) -> dict[str, Any]:
-    ent = providers.entitlement_of(s, sub)
-    return {"id": str(sub.id), "provider": sub.provider, "external_id": sub.external_id,
-            "artist_id": str(sub.artist_id) if sub.artist_id else None,
-            "tier_id": str(sub.tier_id) if sub.tier_id else None,
-            "entitled_tier_id": str(sub.entitled_tier_id) if sub.entitled_tier_id else None,
-            "entitled_until": sub.entitled_until.isoformat() if sub.entitled_until else None,
-            "status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end,
-            "amount": sub.amount, "currency": sub.currency, "interval": sub.interval,
-            "current_period_end": sub.current_period_end.isoformat() if sub.current_period_end else None,
-            "duplicate_of": str(sub.duplicate_of) if sub.duplicate_of else None,
-            "entitlement": None if ent is None else {
-                "id": str(ent.id), "tier_id": str(ent.tier_id), "status": ent.status,
-                "expires_at": ent.expires_at.isoformat() if ent.expires_at else None}}
 
 
 # ---------------------------------------------------------------- fans
@@ -106,10 +97,16 @@ async def checkout(body: CheckoutIn, actor: Actor = Depends(scope("billing:write
     provider = _provider(platform, body.provider)
     success_url = _url(platform, body.success_url, "/?checkout=success", "success_url")
     cancel_url = _url(platform, body.cancel_url, "/?checkout=cancelled", "cancel_url")
-    result = await anyio.to_thread.run_sync(lambda: provider.checkout(
-        platform, user_id=actor.user_id, tier_id=body.tier_id, interval=body.interval,
-        success_url=success_url, cancel_url=cancel_url))
-    return {**result, "sandbox": provider.id == providers.SANDBOX.id}
+
+    def start() -> dict[str, Any]:
+        if provider not in (providers.STRIPE, providers.SANDBOX):  # those check inside their transaction
+            with platform.read() as s:
+                checkout_checks(platform, s, actor.user_id, body.tier_id, body.interval)
+        return dict(platform.payments.call(provider, "checkout", user_id=actor.user_id, tier_id=body.tier_id,
+                                           interval=body.interval, success_url=success_url, cancel_url=cancel_url))
+
+    result = await anyio.to_thread.run_sync(start)
+    return {**result, "provider": provider.id, "sandbox": provider.id == providers.SANDBOX.id}
 
 
 @router.post("/portal")
@@ -117,16 +114,9 @@ async def portal(body: PortalIn, actor: Actor = Depends(scope("billing:write")),
     """The provider's customer portal (card, invoices, cancel, switch tier); send the fan to ``url``."""
     provider = _provider(platform, body.provider)
     return_url = _url(platform, body.return_url, "/", "return_url")
-    result = await anyio.to_thread.run_sync(lambda: provider.portal(
-        platform, user_id=actor.user_id, return_url=return_url))
-    return {**result, "sandbox": provider.id == providers.SANDBOX.id}
-
-
-def _mine(s, actor: Actor, sub_id: uuid.UUID) -> Subscription:
-    sub = s.get(Subscription, sub_id)
-    if sub is None or (sub.user_id != actor.user_id and not actor.is_admin):
-        raise NotFound("subscription")
-    return sub
+    result = await anyio.to_thread.run_sync(lambda: dict(platform.payments.call(
+        provider, "portal", user_id=actor.user_id, return_url=return_url)))
+    return {**result, "provider": provider.id, "sandbox": provider.id == providers.SANDBOX.id}
 
 
 @router.get("/subscriptions")
@@ -136,13 +126,13 @@ def my_subscriptions(limit: int = Query(100, ge=1, le=500), offset: int = Query(
     with platform.session() as s:
         rows = s.scalars(select(Subscription).where(Subscription.user_id == actor.user_id)
                          .order_by(Subscription.created_at.desc(), Subscription.id).offset(offset).limit(limit)).all()
-        return [sub_view(s, r) for r in rows]
+        return [subscriptions.view(s, r) for r in rows]
 
 
 @router.get("/subscriptions/{sub_id}")
 def read_subscription(sub_id: uuid.UUID, actor: Actor = Depends(scope("billing:read")), platform=Depends(get_platform)):
     with platform.session() as s:
-        return sub_view(s, _mine(s, actor, sub_id))
+        return subscriptions.view(s, subscriptions.mine(s, actor, sub_id))
 
 
 @router.get("/subscriptions/{sub_id}/preview")
@@ -150,50 +140,26 @@ def preview(sub_id: uuid.UUID, tier_id: uuid.UUID | None = None, actor: Actor = 
             platform=Depends(get_platform)):
     """The next invoice, and with ``tier_id`` the next invoice if you changed to that tier
     (prorations included: an upgrade credits unused time and charges the rest of the period)."""
-    with platform.session() as s:
-        sub = _mine(s, actor, sub_id)
-        tier, old = providers.change_checks(s, sub, tier_id) if tier_id else (None, s.get(Tier, sub.tier_id))
-        s.expunge_all()
-    return providers.by_id(sub.provider).preview(platform, sub, tier, old)
+    return subscriptions.preview(platform, actor, sub_id, tier_id)
 
 
 @router.post("/subscriptions/{sub_id}/change")
 def change(sub_id: uuid.UUID, body: ChangeIn, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """Move the subscription to another tier of the same artist. An upgrade applies at once (with
     proration on the next invoice); a downgrade keeps the higher tier until the period ends."""
-    with platform.session() as s:
-        sub = _mine(s, actor, sub_id)
-        tier, old = providers.change_checks(s, sub, body.tier_id)
-        s.expunge_all()
-    provider = providers.by_id(sub.provider)
-    result = provider.change(platform, sub, tier, old)
-    providers.apply_now(platform, sub.provider, result)
-    with platform.session() as s:
-        return sub_view(s, s.get(Subscription, sub_id))
-
-
-def _set_cancel(sub_id: uuid.UUID, actor: Actor, platform, at_period_end: bool):
-    with platform.session() as s:
-        sub = _mine(s, actor, sub_id)
-        if sub.status not in ("active", "trialing", "past_due") or sub.duplicate_of is not None:
-            raise Problem(409, "subscription-ended", "this subscription is not active")
-        s.expunge(sub)
-    result = providers.by_id(sub.provider).set_cancel(platform, sub, at_period_end)
-    providers.apply_now(platform, sub.provider, result)
-    with platform.session() as s:
-        return sub_view(s, s.get(Subscription, sub_id))
+    return subscriptions.change(platform, actor, sub_id, body.tier_id)
 
 
 @router.post("/subscriptions/{sub_id}/cancel")
 def cancel(sub_id: uuid.UUID, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """Cancel at the end of the paid period (access stays until then)."""
-    return _set_cancel(sub_id, actor, platform, True)
+    return subscriptions.set_cancel(platform, actor, sub_id, True)
 
 
 @router.post("/subscriptions/{sub_id}/resume")
 def resume(sub_id: uuid.UUID, actor: Actor = Depends(scope("billing:write")), platform=Depends(get_platform)):
     """Undo a cancellation before the period ends."""
-    return _set_cancel(sub_id, actor, platform, False)
+    return subscriptions.set_cancel(platform, actor, sub_id, False)
 
 
 # ---------------------------------------------------------------- artists
@@ -259,21 +225,22 @@ def artist_revenue(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=500), o
 # ---------------------------------------------------------------- webhooks
 
 async def _webhook(platform, provider_id: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    if provider_id not in [p.id for p in providers.enabled(platform)]:
-        raise Problem(404, "unknown-payment-provider", f"no enabled payment provider {provider_id!r}")
-    provider = providers.by_id(provider_id)
-    return await anyio.to_thread.run_sync(lambda: provider.handle_webhook(platform, headers=headers, body=body))
+    """Any registered provider's webhook: the core's registry finds it (404 otherwise), the
+    provider verifies the signature over the raw body, then acts on the verified event."""
+    return await anyio.to_thread.run_sync(lambda: platform.payments.receive_webhook(provider_id, headers, body))
 
 
 WEBHOOK_PATH = "/api/v1/billing/webhooks/{provider_id}"
+WEBHOOK_BODY_LIMIT = 1 << 20
 
 
 @router.post("/webhooks/{provider_id}", responses={400: {"description": "bad signature or payload"}},
              dependencies=[Depends(public)])
 async def webhook(provider_id: str, request: Request, platform=Depends(get_platform)):
-    """Provider webhooks (Stripe: ``/api/v1/billing/webhooks/stripe``). Verified, stored once in
-    the ledger, acknowledged; processing happens in a job. Served by the fast path. Public: the
-    provider's signature is the authentication."""
+    """Webhooks of any enabled payment provider (Stripe: ``/api/v1/billing/webhooks/stripe``;
+    another plugin's provider: its id). Verified by the provider, stored or applied once per
+    event id, acknowledged. Served by the fast path. Public: the provider's signature is the
+    authentication."""
     return await _webhook(platform, provider_id, {k.lower(): v for k, v in request.headers.items()},
                           await request.body())
 
@@ -284,7 +251,7 @@ async def webhook_fast(req):
 
     from musicconnect.fastpath import FastResponse
 
-    body = await req.body(limit=1 << 20)
-    result = await _webhook(req.platform, req.params["provider_id"],
-                            {"stripe-signature": req.header("stripe-signature") or ""}, body)
+    body = await req.body(limit=WEBHOOK_BODY_LIMIT)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.scope["headers"]}
+    result = await _webhook(req.platform, req.params["provider_id"], headers, body)
     return FastResponse(json.dumps(result).encode())

@@ -62,13 +62,13 @@ def make_app(platform) -> typer.Typer:
     @app.command("replay")
     def replay(event_id: str = typer.Argument(..., help="a provider event id (evt_...) or a ledger id")):
         """Process a stored webhook event again (safe: processing is idempotent)."""
-        from . import ledger
+        from . import ledger, processing
 
         platform.db.check()
         row = ledger.find(platform, event_id)
         if row is None:
             _fail(f"no stored event {event_id}")
-        result = ledger.process(_Ctx(platform), str(row.id), force=True)
+        result = processing.process(_Ctx(platform), str(row.id), force=True)
         typer.echo(f"{row.event_id} ({row.type}): {result['status']}"
                    + (f" — {result.get('note')}" if result.get("note") else "")
                    + (f" — {result.get('error')}" if result.get("error") else ""))

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from musicconnect import Problem
 from musicconnect.models import Artist, User
 
-from .gateways import gateway
 from .models import Account
 
 
@@ -77,7 +76,7 @@ def sync_account(platform, session: Session, provider: str, account_id: str) -> 
     acct = session.scalar(select(Account).where(Account.external_id == account_id).with_for_update())
     if acct is None:
         return "ignored", f"unknown connected account {account_id}"
-    current = gateway(platform, provider).fetch_account(account_id, session)
+    current = platform.payments.call(provider, "fetch", kind="account", object_id=account_id)
     _copy(acct, current, platform.clock.now())
     session.flush()
     return "processed", f"account {account_id}: charges {'on' if acct.charges_enabled else 'off'}"

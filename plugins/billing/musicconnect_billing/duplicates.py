@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from . import providers
 from .models import Subscription
+from .state import apply_now
 
 JOB = "close_duplicate"  # billing.close_duplicate (state.DUPLICATE_JOB)
 
@@ -34,7 +34,7 @@ def close(ctx, subscription_id: str) -> dict[str, Any]:
     if holder is not None:
         # the holder may have ended at its provider with the news still on its way (a late or
         # failed webhook): refresh it first, and cancel nothing if it no longer holds the membership
-        providers.apply_now(platform, holder.provider, {"id": holder.external_id})
+        apply_now(platform, holder.provider, holder.external_id)
     with platform.session() as s:
         holder = s.get(Subscription, row.duplicate_of)
         if holder is None or holder.live_key is None:
@@ -44,9 +44,9 @@ def close(ctx, subscription_id: str) -> dict[str, Any]:
         else:
             reinstated = False
     if reinstated:  # not a duplicate after all: it takes the membership and entitles as usual
-        providers.apply_now(platform, provider, {"id": external_id})
+        apply_now(platform, provider, external_id)
         return {"status": "reinstated", "subscription": external_id}
-    result = providers.by_id(provider).close_duplicate(platform, external_id, kept)
+    result = platform.payments.provider(provider).close_duplicate(platform, external_id, kept)
     with platform.session() as s:
         now = platform.clock.now()
         first = s.execute(update(Subscription).where(Subscription.id == row_id,
@@ -57,7 +57,7 @@ def close(ctx, subscription_id: str) -> dict[str, Any]:
                           subject=("billing-subscription", row_id),
                           data={"provider": provider, "subscription": external_id, "kept": kept,
                                 "refunded": result.get("refunded", 0), "refunds": result.get("refunds", [])})
-    providers.apply_now(platform, provider, {"id": external_id})  # the cancellation shows at once
+    apply_now(platform, provider, external_id)  # the cancellation shows at once
     return {"status": "closed", **result}
 
 

@@ -1,5 +1,6 @@
-"""What each provider event does. Subscription-bearing events refetch the subscription from the
-provider while our row is locked, so the outcome never depends on delivery order."""
+"""What each of billing's provider events does (Stripe's event shapes, which the sandbox copies).
+Subscription-bearing events refetch the subscription from the provider (through the core's
+registry: ``platform.payments``) under a ticket, so the outcome never depends on delivery order."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,6 @@ from musicconnect import Problem
 from musicconnect.models import User
 
 from . import connect, revenue, state
-from .gateways import gateway
 
 log = logging.getLogger("musicconnect.billing")
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
@@ -23,10 +23,11 @@ SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.u
 
 def sync_subscription(platform, session: Session, provider: str, sub_id: str) -> tuple[str, str]:
     settings = platform.plugin_settings("billing")
-    reader = gateway(platform, provider)
+    payments = platform.payments
+    found = payments.provider(provider)
     try:
-        applied, note = state.sync(platform, session, settings, provider, sub_id,
-                                   lambda: reader.fetch_subscription(sub_id, session))
+        applied, note = state.sync(platform, session, settings, provider, sub_id, lambda: dict(
+            payments.call(found, "fetch", kind="subscription", object_id=sub_id)))
     except Problem as exc:
         if exc.status != 404:
             raise
@@ -70,8 +71,10 @@ def handle(platform, session: Session, provider: str, type_: str, event: dict[st
         if status == "ignored":
             return status, note
         if type_ == "invoice.paid":
+            found = platform.payments.provider(provider)
+            fee_of = getattr(found, "charge_fee", None)
             return "processed", revenue.record_payment(platform, session, provider, obj,
-                                                       gateway(platform, provider).charge_fee)
+                                                       (lambda ref: fee_of(platform, ref)) if fee_of else None)
         return "processed", revenue.record_failure(platform, session, provider, obj)
     if type_ == "charge.refunded":
         note = revenue.record_refund(platform, session, provider, obj)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from musicconnect import JobSpec, Metric, RevenueShare, hookimpl
 
-from . import duplicates, ledger, models, providers, revenue, sandbox, state  # noqa: F401 (models: tables join the metadata)
+from . import duplicates, models, processing, providers, revenue, sandbox, state  # noqa: F401 (models: tables join the metadata)
 from .settings import BillingSettings
 
 log = logging.getLogger("musicconnect.billing")
@@ -77,6 +77,14 @@ def register_payment_providers(platform):
 
 
 @hookimpl
+def on_payment_event(platform, event):
+    """Another plugin's provider was paid: its payment joins the artist's revenue ledger (billing's
+    own providers write theirs while processing the invoice, with the processing fee)."""
+    if event.type == "payment.succeeded" and event.provider not in providers.OWN:
+        revenue.record_foreign_payment(platform, event)
+
+
+@hookimpl
 def revenue_shares(platform, artist_id, amount, currency):
     """The platform's application fee: 10% by default, or the artist's override."""
     settings = platform.plugin_settings("billing")
@@ -119,9 +127,9 @@ def _sandbox_renew(ctx):
 
 @hookimpl
 def register_jobs(platform):
-    return [JobSpec("process_event", ledger.process, max_retries=0),
+    return [JobSpec("process_event", processing.process, max_retries=0),
             JobSpec("sync_artist", _sync_artist, max_retries=5, min_backoff_ms=5000),
-            JobSpec("retry_events", ledger.retry_due, max_retries=0, every_seconds=30),
+            JobSpec("retry_events", processing.retry_due, max_retries=0, every_seconds=30),
             JobSpec("settle_downgrades", _settle_due, max_retries=0, every_seconds=300),
             JobSpec("sandbox_renewals", _sandbox_renew, max_retries=0, every_seconds=60),
             JobSpec(duplicates.JOB, duplicates.close, max_retries=5, min_backoff_ms=5000),

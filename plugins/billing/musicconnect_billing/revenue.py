@@ -13,7 +13,7 @@ from musicconnect.contracts import PaymentEvent
 from musicconnect.models import DomainEvent
 
 from .models import Account, Revenue, Subscription
-from .state import LIVE_STATUSES, ts
+from .state import LIVE_STATUSES, insert_ignore, ts
 
 
 def fee_percent(session: Session, settings, artist_id: uuid.UUID) -> Decimal:
@@ -62,22 +62,41 @@ def record_payment(platform, session: Session, provider: str, invoice: dict[str,
     if row is None or row.artist_id is None:
         return f"payment for unknown subscription {sub_id}"
     currency = str(invoice.get("currency") or row.currency).upper()
-    split = platform.payments.split(row.artist_id, amount, currency)
-    platform_fee = amount - split["artist_net"]
     at = ts((invoice.get("status_transitions") or {}).get("paid_at")) or platform.clock.now()
     charge_ref = charge_ref_of(invoice)
+    # the core splits it (every plugin's revenue_shares) and publishes payment.succeeded once
+    split = platform.payments.record_payment(
+        session, provider=provider, external_id=invoice["id"], user_id=row.user_id, artist_id=row.artist_id,
+        tier_id=row.tier_id, amount=amount, currency=currency, occurred_at=at, data={"subscription": sub_id})
+    if split is None:
+        return "payment already recorded"
     provider_fee = fee_of_charge(charge_ref) if fee_of_charge and charge_ref else None
     session.add(Revenue(id=uuid.uuid4(), provider=provider, kind="payment", external_id=invoice["id"],
                         charge_ref=charge_ref, subscription_id=sub_id, artist_id=row.artist_id,
                         user_id=row.user_id, tier_id=row.tier_id, gross=amount, currency=currency,
-                        provider_fee=provider_fee, platform_fee=platform_fee,
+                        provider_fee=provider_fee, platform_fee=amount - split["artist_net"],
                         artist_net=split["artist_net"], occurred_at=at))
     session.flush()
-    platform.payments.publish(session, PaymentEvent(
-        type="payment.succeeded", provider=provider, user_id=row.user_id, artist_id=row.artist_id,
-        tier_id=row.tier_id, amount=amount, currency=currency, external_id=invoice["id"], occurred_at=at,
-        data={"subscription": sub_id, "platform_fee": platform_fee, "artist_net": split["artist_net"]}))
     return "payment recorded"
+
+
+def record_foreign_payment(platform, event: PaymentEvent) -> str:
+    """Another plugin's provider was paid (``payment.succeeded`` from ``platform.payments.record_payment``,
+    which carries the core's split): the artist's revenue ledger and metrics show it too. Once per
+    payment, whoever races (the ledger's unique key). ``platform_fee`` here is everything the
+    shares took (platform fee and any other plugin's slice), as for billing's own payments."""
+    data = dict(event.data)
+    if event.artist_id is None or not event.external_id or "artist_net" not in data or event.amount is None:
+        return "not a recorded payment"
+    with platform.session() as s:
+        inserted = insert_ignore(
+            s, Revenue, id=uuid.uuid4(), provider=event.provider, kind="payment", external_id=event.external_id,
+            charge_ref=None, subscription_id=data.get("subscription"), artist_id=event.artist_id,
+            user_id=event.user_id, tier_id=event.tier_id, gross=int(event.amount),
+            currency=str(event.currency or "USD").upper(), provider_fee=data.get("provider_fee"),
+            platform_fee=int(event.amount) - int(data["artist_net"]), artist_net=int(data["artist_net"]),
+            occurred_at=event.occurred_at or platform.clock.now())
+    return "payment recorded" if inserted else "payment already recorded"
 
 
 def record_failure(platform, session: Session, provider: str, invoice: dict[str, Any]) -> str:

@@ -63,20 +63,6 @@ def emit(platform, session: Session, type_: str, obj: dict[str, Any], previous: 
     ledger.store(platform, session, PROVIDER, event)
 
 
-class SandboxReader:
-    def __init__(self, platform):
-        self.platform = platform
-
-    def fetch_subscription(self, sub_id: str, session: Session) -> dict[str, Any]:
-        return get(session, sub_id, "subscription")
-
-    def fetch_account(self, account_id: str, session: Session) -> dict[str, Any]:
-        raise Problem(404, "not-found", "the sandbox has no connected accounts")
-
-    def charge_fee(self, ref: str) -> int | None:
-        return None  # no money moves, no processing fee
-
-
 def price_of(tier: Tier, interval: str) -> dict[str, Any]:
     amount = tier.price_amount if interval == "month" else tier.yearly_amount
     return {"id": f"price_sbx_{tier.id.hex}_{interval}_{amount}", "object": "price", "unit_amount": amount,

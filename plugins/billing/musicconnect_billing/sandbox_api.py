@@ -6,10 +6,7 @@ Everything a page shows is HTML-escaped; the URLs it links or redirects to went 
 :func:`musicconnect.web.check_return_url` when the client gave them and are checked again here."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
-import time
 import uuid
 from typing import Literal
 
@@ -22,8 +19,9 @@ from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Tier
 from musicconnect.web import check_return_url, get_platform, public, scope
 
-from . import providers, sandbox
+from . import providers, sandbox, state, subscriptions
 from .models import Subscription
+from .sandbox_links import portal_user
 
 # The hosted pages are public (no Authorization header reaches them from a browser): a checkout is
 # named by an unguessable id, a portal by a signed, expiring link. The admin control needs "admin".
@@ -38,12 +36,6 @@ def _guard(platform) -> None:
         raise Problem(404, "sandbox-disabled", "the sandbox provider is not enabled on this platform")
 
 
-def _secret(platform) -> bytes:
-    """The portal links' own key, derived from the platform's signing key (which the core loads,
-    or creates once in the data directory, on first use: never a constant)."""
-    return hashlib.sha256(b"mc-billing-sandbox-portal\x00" + platform.settings.signing_key()).digest()
-
-
 def _safe_url(platform, url: str | None) -> str:
     """A stored URL to link or redirect to: itself when still allowed, else the platform's home."""
     home = platform.settings.base_url.rstrip("/") + "/"
@@ -51,24 +43,6 @@ def _safe_url(platform, url: str | None) -> str:
         return check_return_url(platform, url, "url") if url else home
     except Problem:
         return home
-
-
-def portal_token(platform, user_id: uuid.UUID, ttl: int = 3600) -> str:
-    exp = int(time.time()) + ttl
-    msg = f"{user_id.hex}.{exp}"
-    return f"{msg}.{hmac.new(_secret(platform), msg.encode(), hashlib.sha256).hexdigest()[:32]}"
-
-
-def _portal_user(platform, token: str) -> uuid.UUID:
-    try:
-        uid, exp, sig = token.split(".")
-        good = hmac.new(_secret(platform), f"{uid}.{exp}".encode(), hashlib.sha256).hexdigest()[:32]
-        # bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, a 500)
-        if not hmac.compare_digest(good.encode(), sig.encode()) or int(exp) < time.time():
-            raise ValueError
-        return uuid.UUID(uid)
-    except ValueError:
-        raise Problem(403, "portal-link-expired", "this portal link is invalid or has expired; open it again") from None
 
 
 def _page(title: str, body: str) -> HTMLResponse:
@@ -100,7 +74,7 @@ def pay(cs_id: str, request: Request, platform=Depends(get_platform)):
     _guard(platform)
     with platform.session() as s:
         cs = sandbox.pay_checkout(platform, s, cs_id)
-    providers.apply_now(platform, "sandbox", {"id": cs["subscription"]})
+    state.apply_now(platform, providers.SANDBOX.id, cs["subscription"])
     if "application/json" in request.headers.get("accept", ""):
         with platform.session() as s:
             sub = s.scalar(select(Subscription).where(Subscription.provider == "sandbox",
@@ -114,7 +88,7 @@ def pay(cs_id: str, request: Request, platform=Depends(get_platform)):
 def portal_page(token: str, return_url: str | None = None, platform=Depends(get_platform)):
     """The sandbox's customer portal: the fan's subscriptions, with cancel, resume and switch tier."""
     _guard(platform)
-    user_id = _portal_user(platform, token)
+    user_id = portal_user(platform, token)
     back = check_return_url(platform, return_url, "return_url") if return_url else _safe_url(platform, None)
     parts = []
     with platform.session() as s:
@@ -145,16 +119,14 @@ def portal_action(token: str, sub_id: uuid.UUID, action: Literal["cancel", "resu
                   tier_id: uuid.UUID = Form(None, description="the tier to switch to (change)"),
                   platform=Depends(get_platform)):
     """A portal button: ``cancel``, ``resume`` or ``change`` (form field ``tier_id``)."""
-    from .api import change, ChangeIn, _set_cancel
-
     _guard(platform)
-    actor = Actor(_portal_user(platform, token), "fan")
+    actor = Actor(portal_user(platform, token), "fan")
     if action == "change":
         if tier_id is None:
             raise Problem(422, "validation", "tier_id is required")
-        change(sub_id, ChangeIn(tier_id=tier_id), actor, platform)
+        subscriptions.change(platform, actor, sub_id, tier_id)
     elif action in ("cancel", "resume"):
-        _set_cancel(sub_id, actor, platform, action == "cancel")
+        subscriptions.set_cancel(platform, actor, sub_id, action == "cancel")
     else:
         raise NotFound("portal action")
     return RedirectResponse(f"../../{token}", status_code=303)
@@ -177,8 +149,5 @@ def renew_now(sub_id: uuid.UUID, body: RenewIn, actor: Actor = Depends(scope("ad
         if body.fail:
             sandbox.fail_next_payment(platform, s, ext)
         sandbox.renew(platform, s, sandbox.get(s, ext, "subscription"))
-    providers.apply_now(platform, "sandbox", {"id": ext})
-    from .api import sub_view
-
-    with platform.session() as s:
-        return sub_view(s, s.get(Subscription, sub_id))
+    state.apply_now(platform, providers.SANDBOX.id, ext)
+    return subscriptions.current_view(platform, sub_id)

@@ -173,6 +173,24 @@ def sync(platform, session: Session, settings: BillingSettings, provider: str, e
     return apply(platform, session, settings, provider, current, row)
 
 
+def apply_now(platform, provider: str, external_id: str) -> tuple[Subscription | None, str]:
+    """Apply a subscription's current state at the provider now (after a change we asked for, a
+    payment on a hosted page): the fan sees it at once, and the webhook that follows finds nothing
+    left to do. The state is fetched (through the core's provider registry) after a ticket is
+    claimed rather than taken from the change's answer: a worker may claim a later ticket while
+    the change is in flight and fetch the state from before it, and only a fetch that starts
+    after our claim is sure to be at least as new as every later-ticketed one."""
+    settings = platform.plugin_settings("billing")
+    payments = platform.payments
+    found = payments.provider(provider)
+
+    def fetch() -> dict[str, Any]:
+        return dict(payments.call(found, "fetch", kind="subscription", object_id=external_id))
+
+    with platform.session() as s:
+        return sync(platform, s, settings, provider, external_id, fetch)
+
+
 def resolve_user(session: Session, provider: str, snap: Snapshot, row: Subscription) -> uuid.UUID | None:
     if row.user_id is not None:
         return row.user_id

@@ -124,6 +124,9 @@ class StripeGateway:
     def cancel_subscription_now(self, sub_id: str, params: dict | None = None) -> dict:
         return self._call(self.c.v1.subscriptions.cancel, sub_id, params=params or {})
 
+    def fetch_invoice(self, invoice_id: str) -> dict:
+        return self._call(self.c.v1.invoices.retrieve, invoice_id)
+
     def list_invoices(self, params: dict) -> dict:
         return self._call(self.c.v1.invoices.list, params=params)
 
