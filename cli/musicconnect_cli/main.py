@@ -1,7 +1,7 @@
 """``musicconnect``: run and operate the platform.
 
-serve · worker · plugins (list, info, enable, disable, install, config) · db (upgrade, current,
-downgrade) · users create · demo seed — plus every enabled plugin's own command group.
+serve · worker · plugins (list, info, enable, disable, install, config, new) · db (upgrade,
+current, downgrade, revision) · users create · demo seed — plus every enabled plugin's own command group.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from musicconnect.errors import MusicConnectError
 from musicconnect.logs import configure as configure_logs
 from musicconnect.platform import Platform
 
+from .authoring import register as register_authoring
 from .errors import UsageError, fail, guarded, settings_or_exit
 
 app = typer.Typer(help="MusicConnect: self-hosted streaming and memberships for independent artists.",
@@ -32,6 +33,7 @@ app.add_typer(plugins_app, name="plugins")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
+register_authoring(plugins_app, db_app)  # plugins new, db revision
 
 _platform: Platform | None = None
 
@@ -120,7 +122,7 @@ def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKE
 def _rows(p: Platform) -> list[dict]:
     return [{"name": r.name, "version": r.version, "status": r.status, "enabled": r.enabled and r.allowed,
              "builtin": r.builtin, "distribution": r.distribution, "hooks": p.plugins.hooks_of(r.name),
-             "error": r.error} for r in p.plugins]
+             "error": r.error, "quarantined": r.quarantined} for r in p.plugins]
 
 
 @plugins_app.command("list")
@@ -138,7 +140,8 @@ def plugins_list(as_json: bool = typer.Option(False, "--json", help="machine-rea
     table = Table("name", "version", "enabled", "status", "hooks")
     for r in rows:
         table.add_row(r["name"], r["version"] or "-", "yes" if r["enabled"] else "no",
-                      r["status"] + (f": {r['error']}" if r["error"] else ""), ", ".join(r["hooks"]) or "-")
+                      r["status"] + (f": {r['error'] or r['quarantined']}" if r["error"] or r["quarantined"] else ""),
+                      ", ".join(r["hooks"]) or "-")
     Console(width=200).print(table)
 
 
@@ -203,12 +206,15 @@ def plugins_disable(name: str):
 
 @plugins_app.command("install")
 @guarded
-def plugins_install(spec: str, upgrade: bool = typer.Option(False, "--upgrade", "-U")):
-    """pip-install a plugin package into this environment (a name, a path or a URL)."""
+def plugins_install(spec: str, upgrade: bool = typer.Option(False, "--upgrade", "-U"),
+                    editable: bool = typer.Option(False, "--editable", "-e",
+                                                  help="install a local folder in place (pip -e): edits need no reinstall")):
+    """pip-install a plugin package into this environment (a name, a path or a URL). A copy is
+    installed unless --editable; running processes find a new plugin only after a restart."""
     cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     if upgrade:
         cmd.append("--upgrade")
-    result = subprocess.run([*cmd, spec], capture_output=True, text=True)
+    result = subprocess.run([*cmd, *(["-e"] if editable else []), spec], capture_output=True, text=True)
     if result.returncode != 0:
         lines = [ln.strip() for ln in (result.stderr + result.stdout).splitlines() if ln.strip()]
         reason = next((ln[len("ERROR:"):].strip() for ln in lines if ln.startswith("ERROR:")), lines[-1] if lines else "")
@@ -216,7 +222,8 @@ def plugins_install(spec: str, upgrade: bool = typer.Option(False, "--upgrade", 
     from musicconnect.plugins import installed_entry_points
 
     names = ", ".join(ep.name for ep in installed_entry_points())
-    typer.echo(f"installed {spec}; plugins now installed: {names or 'none'}")
+    typer.echo(f"installed {spec}{' (editable)' if editable else ''}; plugins now installed: {names or 'none'}; "
+               f"restart running musicconnect processes to load a new plugin")
 
 
 @plugins_app.command("config")

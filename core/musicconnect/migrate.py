@@ -123,9 +123,10 @@ def status(platform) -> list[dict]:
     return out
 
 
-def revision(platform, name: str, message: str) -> str:
-    """Autogenerate a revision for one history (developer tool)."""
+def revision(platform, name: str, message: str, *, rev_id: str | None = None) -> str:
+    """Autogenerate a revision for one history against a database at its heads (developer tool;
+    ``musicconnect db revision`` runs it on a throwaway database)."""
     h = histories(platform, only=name)[0]
     with platform.db.engine.begin() as conn:
-        script = command.revision(_config(h, conn), message=message, autogenerate=True)
+        script = command.revision(_config(h, conn), message=message, autogenerate=True, rev_id=rev_id)
     return script.path if script else ""
