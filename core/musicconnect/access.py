@@ -2,11 +2,13 @@
 
 Each enabled plugin's ``check_access`` votes allow / deny / abstain with a prefetched
 :class:`~musicconnect.contracts.AccessContext`. A deny wins; otherwise an allow is needed; an
-exception or an unknown answer denies. The core's own rule (:func:`core_rule`, plugin id ``core``)
-allows owners and admins, denies unprocessed and taken-down content to everyone else, and, once
-``publish_at`` has passed, allows public content and tier content to members whose effective tier
-rank is at least the required tier's: paid content works with no plugin but the one serving it.
-Plugins only add rules (early access, download perks, regional rights...).
+unknown answer denies; a plugin whose ``check_access`` raises is quarantined (its votes dropped in
+this process, reported by ``/readyz``), so owners, admins and the other rules keep working. The
+core's own rule (:func:`core_rule`, plugin id ``core``) allows owners and admins, denies
+unprocessed and taken-down content to everyone else, and, once ``publish_at`` has passed, allows
+public content and tier content to members whose effective tier rank is at least the required
+tier's: paid content works with no plugin but the one serving it. Plugins only add rules (early
+access, download perks, regional rights...).
 
 A vote may carry its reason (:class:`~musicconnect.contracts.Verdict`); the deciding rule's
 reason, problem type and details reach the client through :func:`denial`.
@@ -21,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 
 from .db import wrote
 from .accounts import tier_infos
-from .asyncutil import resolve_async, resolve_sync
 from .contracts import AccessContext, Actor, Decision, PerkSpec, Resource, TierInfo, Verdict, Vote
 from .errors import NotFound, Problem
 
@@ -70,32 +71,17 @@ class AccessService:
     def decide(self, actor: Actor | None, action: str, resource: Resource,
                context: AccessContext | None = None) -> Decision:
         context = context or self.context(actor, resource.artist_id)
-        votes = []
-        for impl in self.platform.plugins.impls("check_access"):
-            try:
-                vote = resolve_sync(self.platform.plugins._call(impl, dict(
-                    platform=self.platform, actor=actor, action=action, resource=resource, context=context)))
-            except Exception:
-                log.exception("access hook of %s raised: counted as deny", impl.plugin_name)
-                vote = Vote.DENY
-            votes.append((impl.plugin_name, _normalise(vote, impl.plugin_name)))
-        return _combine(votes)
+        # a plugin whose check_access raises is quarantined by the registry: it has no vote here
+        return _combine([(p, _normalise(v, p)) for p, v in self.platform.plugins.vote(
+            "check_access", platform=self.platform, actor=actor, action=action, resource=resource, context=context)])
 
     async def adecide(self, actor: Actor | None, action: str, resource: Resource) -> Decision:
         """Async variant: never blocks the loop (context comes from cache or a worker thread)."""
         context = self._cached_context(actor, resource.artist_id)
         if context is None:
             context = await run_in_threadpool(self.context, actor, resource.artist_id)
-        votes = []
-        for impl in self.platform.plugins.impls("check_access"):
-            try:
-                vote = await resolve_async(self.platform.plugins._call(impl, dict(
-                    platform=self.platform, actor=actor, action=action, resource=resource, context=context)))
-            except Exception:
-                log.exception("access hook of %s raised: counted as deny", impl.plugin_name)
-                vote = Vote.DENY
-            votes.append((impl.plugin_name, _normalise(vote, impl.plugin_name)))
-        return _combine(votes)
+        return _combine([(p, _normalise(v, p)) for p, v in await self.platform.plugins.avote(
+            "check_access", platform=self.platform, actor=actor, action=action, resource=resource, context=context)])
 
     # ---------------------------------------------------------------- what routes call
     def manages(self, actor: Actor | None, artist_id: uuid.UUID) -> bool:

@@ -169,11 +169,8 @@ class ContentService:
         on_commit(session, lambda: platform.plugins.notify(hook, platform=platform, **kwargs))
 
     def serialize(self, item: ContentItem, viewer: Actor | None) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        for _, fields in self.platform.plugins.collect("serialize_content", platform=self.platform, item=item,
-                                                       viewer=viewer):
-            if isinstance(fields, dict):
-                extra.update(fields)
+        extra: dict[str, Any] = self.platform.plugins.merge("serialize_content", platform=self.platform, item=item,
+                                                            viewer=viewer)
         return {
             "id": str(item.id), "artist_id": str(item.artist_id), "kind": item.kind, "title": item.title,
             "description": item.description, "status": item.status, "visibility": item.visibility,

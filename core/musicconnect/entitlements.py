@@ -45,7 +45,7 @@ class Entitlements:
                              .where(Entitlement.user_id == user_id, Entitlement.artist_id == artist_id)).all()
             stored = tuple(info_of(e, rank) for e, rank in rows)
             cacheable = not wrote(s)
-        extra = tuple(v for _, v in self.platform.plugins.collect(
+        extra = tuple(v for v in self.platform.plugins.merge(
             "extra_entitlements", platform=self.platform, user_id=user_id, artist_id=artist_id)
             if isinstance(v, EntitlementInfo))
         value = stored + extra

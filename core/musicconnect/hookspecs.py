@@ -3,25 +3,134 @@
 Conventions
 -----------
 * Every hook takes ``platform`` (:class:`musicconnect.platform.Platform`) first.
-* ``register_*`` hooks collect: each plugin returns a value or a list, the core gathers them
-  and remembers which plugin gave what.
-* ``on_*`` hooks are notifications: called one implementation at a time, after the change has
-  committed; an exception is logged and isolated, never seen by the caller.
-* ``check_access`` fails closed: an exception counts as a deny.
+* Every spec declares, in one place (its ``@spec(...)`` line), how the core calls it and what a
+  failing implementation does; the declaration is appended to the spec's docstring and is what
+  :class:`musicconnect.plugins.PluginRegistry` dispatches on. Calling conventions:
+
+  - ``collect`` (``register_*``): every implementation answers; lists are flattened, ``None``
+    dropped, and each item keeps the plugin it came from.
+  - ``notify`` (``on_*``, ``seed_demo``): every implementation runs, for its side effects.
+  - ``vote`` (``check_access``): every implementation votes; the caller combines the votes.
+  - ``merge`` (``serialize_content``, ``extra_entitlements``): the answers make one value
+    (dicts merged, the first in call order winning a key; sequences concatenated).
+  - ``first-result``: pluggy's ``firstresult``: the call stops at the first non-``None`` answer.
+    No core hook needs it today; the mechanism exists (and is tested) for the next one.
+
+  Failure policies (what an exception raised by one implementation does):
+
+  - ``isolate``: logged with the plugin's name; that implementation contributes nothing, the
+    others still run and the caller never sees the exception.
+  - ``closed``: the call stops and raises :class:`musicconnect.plugins.HookFailed` (a 500
+    ``plugin-failed`` problem), so the operation is refused and its transaction rolled back:
+    money and validation hooks (``validate_perks``, ``revenue_shares``).
+  - ``quarantine``: the plugin's implementations of the hook are switched off in this process
+    (an ERROR log line, ``plugins list``, ``GET /api/v1/plugins`` and ``/readyz`` say so) and the
+    others still count; a re-enable or a restart lifts it (``check_access``).
+
+* Ordering, wrappers and ``firstresult`` are pluggy's: the core calls ``pm.hook.<name>(...)``.
+  Later-registered implementations run first; ``tryfirst`` / ``trylast`` move one; ``wrapper=True``
+  (and old-style ``hookwrapper=True``) implementations wrap the call and may change the result.
 * Any hook may return an awaitable; the core awaits it (async plugins never block the loop).
 * Specs may gain arguments in later versions, never lose them; implement only the arguments
   you need (pluggy passes by name).
 """
 from __future__ import annotations
 
+import enum
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
 import pluggy
 
 hookspec = pluggy.HookspecMarker("musicconnect")
 
+#: attribute holding a spec's :class:`Calling` declaration
+CALLING_ATTR = "musicconnect_calling"
+
+
+class Convention(str, enum.Enum):
+    COLLECT = "collect"
+    NOTIFY = "notify"
+    VOTE = "vote"
+    MERGE = "merge"
+    FIRST_RESULT = "first-result"
+
+
+class Failure(str, enum.Enum):
+    ISOLATE = "isolate"
+    CLOSED = "closed"
+    QUARANTINE = "quarantine"
+
+
+COLLECT, NOTIFY, VOTE, MERGE, FIRST_RESULT = Convention
+ISOLATE, CLOSED, QUARANTINE = Failure
+
+_SAYS = {
+    COLLECT: "every implementation answers; lists are flattened, ``None`` dropped, each item keeps its plugin",
+    NOTIFY: "every implementation runs",
+    VOTE: "every implementation votes; the caller combines the votes",
+    MERGE: "the answers are merged into one value",
+    FIRST_RESULT: "the call stops at the first implementation that answers (not ``None``)",
+    ISOLATE: "an exception is logged and that plugin contributes nothing",
+    CLOSED: "an exception stops the operation (500 ``plugin-failed``; nothing is saved)",
+    QUARANTINE: "an exception quarantines the plugin's implementation in this process "
+                "(logged, shown by ``plugins list``, ``GET /api/v1/plugins`` and ``/readyz``); the others still count",
+}
+
+
+@dataclass(frozen=True)
+class Calling:
+    """How the core calls one hook: its convention and its failure policy (``merged``: the type
+    a ``merge`` hook's answers make, ``dict`` or ``tuple``)."""
+
+    convention: Convention
+    failure: Failure
+    merged: type | None = None
+
+    def describe(self) -> str:
+        merged = f" into a {self.merged.__name__}" if self.merged else ""
+        return (f"Called as **{self.convention.value}**{merged}: {_SAYS[self.convention]}. "
+                f"Failure policy **{self.failure.value}**: {_SAYS[self.failure]}.")
+
+
+def spec(convention: Convention | str, failure: Failure | str = ISOLATE, *,
+         merged: type | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a hook spec with its calling convention and failure policy (the one place both
+    are stated). ``first-result`` specs become pluggy ``firstresult`` specs."""
+    calling = Calling(Convention(convention), Failure(failure), merged)
+    if (calling.convention is MERGE) != (merged is not None) or merged not in (None, dict, tuple):
+        raise TypeError("merge hooks (and only they) declare merged=dict or merged=tuple")
+    if calling.failure is QUARANTINE and calling.convention is not VOTE:
+        raise TypeError("only vote hooks can quarantine (their callers combine what is left)")
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(fn, CALLING_ATTR, calling)
+        doc = (fn.__doc__ or "").rstrip()
+        fn.__doc__ = f"{doc}\n\n    {calling.describe()}\n"
+        return hookspec(firstresult=calling.convention is FIRST_RESULT)(fn)
+    return mark
+
+
+def declarations(namespace: Any) -> dict[str, Calling]:
+    """``{hook: Calling}`` for every spec in ``namespace`` (a module or class of specs); a spec
+    without a declaration is an error (each spec says how it is called)."""
+    out: dict[str, Calling] = {}
+    for name in dir(namespace):
+        fn = getattr(namespace, name, None)
+        if getattr(fn, "musicconnect_spec", None) is None:
+            continue
+        calling = getattr(fn, CALLING_ATTR, None)
+        if not isinstance(calling, Calling):
+            raise TypeError(f"hook spec {name} declares no calling convention: decorate it with "
+                            f"@spec(convention, failure) instead of @hookspec")
+        out[name] = calling
+    return out
+
 
 # --------------------------------------------------------------------------- extension points
 
-@hookspec
+@spec(COLLECT)
 def register_routes(platform):
     """Return a FastAPI ``APIRouter`` (or a list of them) for this plugin.
 
@@ -30,7 +139,7 @@ def register_routes(platform):
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_fast_routes(platform):
     """Return a list of :class:`musicconnect.fastpath.FastRoute` for this plugin's hottest
     endpoints (keys, playlists, segments). They are matched by exact template before FastAPI runs
@@ -40,7 +149,7 @@ def register_fast_routes(platform):
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_commands(platform):
     """Return a ``typer.Typer`` app; it appears as ``musicconnect <plugin> ...``.
 
@@ -48,7 +157,7 @@ def register_commands(platform):
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_jobs(platform):
     """Return a list of :class:`musicconnect.contracts.JobSpec` this plugin runs in the background.
 
@@ -57,7 +166,7 @@ def register_jobs(platform):
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_migrations(platform):
     """Return the directory holding this plugin's Alembic revisions.
 
@@ -67,7 +176,7 @@ def register_migrations(platform):
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_scopes(platform):
     """Return ``{"area:verb": "what it allows", ...}``: the scopes this plugin's routes declare
     (``musicconnect.web.scope``), so personal API tokens can be given them. Collected; listed by
@@ -75,15 +184,17 @@ def register_scopes(platform):
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_perks(platform):
-    """Return ``{"perk_name": "what it gives and its value type"}``: the tier perks this plugin
-    honours. Collected; a tier may only carry perks some enabled plugin declares (422
-    ``unknown-perk`` otherwise); ``validate_perks`` then checks their values.
+    """Return ``{"perk_name": PerkSpec(type, "what it gives", min=..., max=...)}``: the tier perks
+    this plugin honours, with their value type and limits (a plain description string is still
+    accepted and allows any value). Collected; a tier may only carry perks some enabled plugin
+    declares (422 ``unknown-perk``), with values that fit the spec (422 ``invalid-perks``);
+    ``validate_perks`` then checks what a spec cannot say. ``GET /api/v1/perks`` lists them.
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_settings(platform):
     """Return a pydantic model class (usually ``musicconnect.PluginSettings``) for this plugin.
 
@@ -93,17 +204,17 @@ def register_settings(platform):
     """
 
 
-@hookspec
+@spec(NOTIFY)
 def on_startup(platform):
     """Called once when an API or worker process starts, after plugins are loaded."""
 
 
-@hookspec
+@spec(NOTIFY)
 def on_shutdown(platform):
     """Called once when an API or worker process stops."""
 
 
-@hookspec
+@spec(NOTIFY)
 def seed_demo(platform, session, demo):
     """Add this plugin's demo data. ``demo`` holds the seeded ``artist`` and ``fan`` users, the
     ``artist_profile`` and ``tiers`` (by key). Must be idempotent: called again on a seeded database.
@@ -112,7 +223,7 @@ def seed_demo(platform, session, demo):
 
 # --------------------------------------------------------------------------- content
 
-@hookspec
+@spec(COLLECT)
 def register_content_kinds(platform):
     """Return a list of :class:`musicconnect.contracts.ContentKind` this plugin offers.
 
@@ -120,73 +231,80 @@ def register_content_kinds(platform):
     """
 
 
-@hookspec
+@spec(NOTIFY)
 def on_content_created(platform, item):
     """A content item (``musicconnect.models.ContentItem``) was created. Notification."""
 
 
-@hookspec
+@spec(NOTIFY)
 def on_content_published(platform, item):
     """A content item became ``ready`` (playable / readable). Notification."""
 
 
-@hookspec
+@spec(NOTIFY)
 def on_content_updated(platform, item, changes):
     """A content item changed; ``changes`` maps field name to ``(old, new)``. Notification."""
 
 
-@hookspec
+@spec(NOTIFY)
 def on_content_taken_down(platform, item, reason):
     """A content item was taken down: stop serving anything derived from it at once. Notification."""
 
 
-@hookspec
+@spec(NOTIFY)
 def on_content_deleted(platform, item):
     """A content item is deleted (row already gone): clean up files and rows. Notification."""
 
 
-@hookspec
+@spec(MERGE, merged=dict)
 def serialize_content(platform, item, viewer):
     """Return a dict of extra fields for ``item`` as seen by ``viewer`` (an ``Actor`` or ``None``),
-    or ``None``. Results of all plugins are merged into the item's ``extra`` object."""
+    or ``None``. Results of all plugins are merged into the item's ``extra`` object (a key two
+    plugins give: the first in call order wins)."""
 
 
 # --------------------------------------------------------------------------- access
 
-@hookspec
+@spec(VOTE, QUARANTINE)
 def check_access(platform, actor, action, resource, context):
     """Vote on whether ``actor`` (``Actor`` or ``None`` for anonymous) may ``action``
     (``"view"``, ``"stream"``, ``"download"``, ``"comment"``...) on ``resource`` (``Resource``).
 
-    Return ``Vote.ALLOW``, ``Vote.DENY`` or ``None`` (abstain). ``context`` (``AccessContext``)
+    Return ``Verdict.allow(reason)``, ``Verdict.deny(reason, problem="slug", **details)``,
+    ``None`` (abstain) or a bare ``Vote``; the deciding rule's reason and problem type reach the
+    client. The core's own rule (owners, admins, ``publish_at``, the tier rank rule) votes as
+    ``core``; plugins add rules. ``context`` (``AccessContext``)
     holds the actor's entitlements for the artist, the artist's tiers and the current time, so
     implementations need no I/O. Combination: any deny wins; otherwise at least one allow is
-    needed; an exception counts as a deny.
+    needed. A plugin whose ``check_access`` raises is quarantined (its votes are dropped from then
+    on in this process) rather than denying everyone: owners, admins and the other plugins' rules
+    keep working.
     """
 
 
-@hookspec
+@spec(MERGE, merged=tuple)
 def extra_entitlements(platform, user_id, artist_id):
     """Return ``EntitlementInfo`` objects the user holds for the artist outside the core's
     entitlements table (e.g. a token held on a chain). Merged with the stored ones."""
 
 
-@hookspec
+@spec(NOTIFY)
 def on_entitlement_changed(platform, entitlement, change):
     """An entitlement was granted, changed or revoked; ``change`` is ``"granted"``,
     ``"updated"`` or ``"revoked"`` and ``entitlement`` an ``EntitlementInfo``. Notification."""
 
 
-@hookspec
+@spec(COLLECT, CLOSED)
 def validate_perks(platform, rank, perks):
     """Check a tier's perks before they are saved (tier create / edit). Return an error message
     (or a list of them) for a configuration this plugin cannot honour, or ``None``. Any message
-    rejects the change with 422 ``invalid-perks``."""
+    rejects the change with 422 ``invalid-perks``; an exception refuses it too (500
+    ``plugin-failed``), so perks nobody could check are never saved."""
 
 
 # --------------------------------------------------------------------------- payment
 
-@hookspec
+@spec(COLLECT)
 def register_payment_providers(platform):
     """Return a list of payment providers (see ``contracts.PaymentProvider``).
 
@@ -194,20 +312,22 @@ def register_payment_providers(platform):
     """
 
 
-@hookspec
+@spec(NOTIFY)
 def on_payment_event(platform, event):
     """A normalised subscription / payment fact (``PaymentEvent``) happened. Notification."""
 
 
-@hookspec
+@spec(COLLECT, CLOSED)
 def revenue_shares(platform, artist_id, amount, currency):
     """Return a list of ``RevenueShare`` slices this plugin takes from a payment of ``amount``
-    (platform fee, co-op split...). All plugins' slices are collected; the artist keeps the rest."""
+    (platform fee, co-op split...). All plugins' slices are collected; the artist keeps the rest.
+    An exception stops the payment from being recorded (it is retried later) instead of recording
+    it without this plugin's slice."""
 
 
 # --------------------------------------------------------------------------- analytics
 
-@hookspec
+@spec(NOTIFY)
 def on_event(platform, event):
     """Every domain event (a ``musicconnect.events.Event``) after its transaction committed.
 
@@ -215,7 +335,11 @@ def on_event(platform, event):
     """
 
 
-@hookspec
+@spec(COLLECT)
 def register_metrics(platform):
     """Return a list of :class:`musicconnect.contracts.Metric` that artists' dashboards list
     and compute. Metric ids are global; prefer names like ``plays_30d``."""
+
+
+#: ``{hook: Calling}`` for every core hook (the table the registry dispatches on)
+CALLING = declarations(sys.modules[__name__])

@@ -125,9 +125,9 @@ def test_notification_failure_is_isolated(mc_make_platform):
         r = client.post(f"/api/v1/artists/{artist.artist_id}/content", headers=artist.headers,
                         json={"kind": "post", "title": "Still works"})
         assert r.status_code == 201  # on_content_created and on_event raised; the request did not
-        # ...but its access hook raising means content is denied (fail closed), hidden like an embargo
-        problem(client.get(f"/api/v1/content/{r.json()['id']}"), 404)
-        assert client.get(f"/api/v1/artists/{artist.artist_id}/content").json() == []
+        # ...and its access hook raising quarantines it (issue 11) instead of denying everyone
+        assert client.get(f"/api/v1/content/{r.json()['id']}", headers=artist.headers).status_code == 200
+        assert p.plugins.get("exploding").status == "quarantined"
 
 
 def test_content_kinds_listing(env):

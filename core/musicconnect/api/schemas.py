@@ -280,3 +280,5 @@ class PluginOut(BaseModel):
     builtin: bool
     hooks: list[str]
     error: str | None
+    quarantined: str | None = Field(None, description="set when a hook of this plugin raised and it was "
+                                    "quarantined in this process (its votes are ignored); lifted by a re-enable or restart")

@@ -55,10 +55,17 @@ def _ready_checks(platform: Platform) -> dict[str, str]:
 
 @router.get("/readyz", tags=["operations"], dependencies=[Depends(public)])
 async def readyz(platform: Platform = Depends(get_platform)):
-    """Readiness: database, Redis (when configured) and storage answer."""
+    """Readiness: database, Redis (when configured) and storage answer (else 503 ``unavailable``).
+    A plugin quarantined in this process (its ``check_access`` raised) makes the answer 200
+    ``degraded`` with ``checks.plugins`` naming it: the process still serves (owners, admins and
+    the other rules work) but an operator must look."""
     checks = await run_in_threadpool(_ready_checks, platform)
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    quarantined = platform.plugins.quarantined()
+    checks["plugins"] = ("quarantined: " + "; ".join(f"{r.name} ({r.quarantined})" for r in quarantined)
+                         if quarantined else "ok")
+    status = "unavailable" if not ok else "degraded" if quarantined else "ok"
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -91,7 +98,7 @@ async def prometheus(request: Request, _: None = Depends(public), platform: Plat
 def plugin_rows(platform: Platform) -> list[dict]:
     return [{"name": r.name, "version": r.version, "distribution": r.distribution, "status": r.status,
              "enabled": r.enabled and r.allowed, "builtin": r.builtin, "hooks": platform.plugins.hooks_of(r.name),
-             "error": r.error} for r in platform.plugins]
+             "error": r.error, "quarantined": r.quarantined} for r in platform.plugins]
 
 
 @router.get("/api/v1/plugins", tags=["operations"], response_model=list[PluginOut])
