@@ -18,6 +18,7 @@ from starlette.routing import Route
 from . import __version__
 from .apilimits import SCOPE_KEY as RATE_SCOPE_KEY
 from .db import begin_unit
+from .api.deps import session_only
 from .routescopes import close_undeclared
 from .errors import MEDIA_TYPE, Problem, install_handlers
 from .fastpath import FastRoute, FastRouter
@@ -194,7 +195,7 @@ def mount_plugin_routes(app: FastAPI, platform: Platform) -> list[str]:
         if not isinstance(router, APIRouter):
             log.error("plugin %s returned %r from register_routes, not an APIRouter", name, router)
             continue
-        close_undeclared(router, f"plugin {name}")
+        close_undeclared(router, f"plugin {name}", fallback=session_only)
         app.include_router(router, prefix=f"/api/v1/{name}", tags=[name], dependencies=[Depends(plugin_guard(name))])
         added.append(name)
     mounted.update(added)
@@ -272,9 +273,9 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     from .api import artists, auth, content, me, system
 
     for module in (me, auth, artists, content):  # the hottest routes are matched first
-        close_undeclared(module.router, "core")
+        close_undeclared(module.router, "core", fallback=session_only)
         app.include_router(module.router, prefix="/api/v1")
-    close_undeclared(system.router, "core")
+    close_undeclared(system.router, "core", fallback=session_only)
     app.include_router(system.router)
     app.router.routes.append(Route("/media/{key:path}", system.media, methods=["GET", "HEAD"]))
     mount_plugin_routes(app, platform)

@@ -76,14 +76,13 @@ def undeclared_routes(app) -> list[str]:
     return out
 
 
-def close_undeclared(router, owner: str) -> list[str]:
-    """Before ``router`` is mounted: give every route that declares nothing ``session_only``
-    (fail closed) and log each; apply the body limits routes declared with :func:`body_limit`.
-    Returns the routes closed."""
+def close_undeclared(router, owner: str, *, fallback) -> list[str]:
+    """Before ``router`` is mounted: give every route that declares nothing the ``fallback``
+    dependency (the app passes ``session_only``: fail closed) and log each; apply the body limits
+    routes declared with :func:`body_limit`. Returns the routes closed. (The fallback is passed in
+    because the dependencies module builds on this one's declarations: no import cycle.)"""
     from fastapi import Depends
     from fastapi.routing import APIRoute
-
-    from .api.deps import session_only
 
     closed = []
     for r in router.routes:
@@ -91,7 +90,7 @@ def close_undeclared(router, owner: str) -> list[str]:
         if isinstance(r, APIRoute) and limit is not None:
             r.max_body_size = limit  # read when the router is included
         if isinstance(r, APIRoute) and not _declared_in(r, router):
-            r.dependencies.append(Depends(session_only))
+            r.dependencies.append(Depends(fallback))
             r.endpoint.__mc_undeclared__ = True
             closed += [f"{m} {r.path}" for m in sorted(r.methods)]
     if closed:
