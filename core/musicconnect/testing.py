@@ -68,6 +68,8 @@ def _with_database(url: str, name: str) -> str:
 def pytest_configure(config):
     config.addinivalue_line("markers", "mc_plugins(*names): load only these installed plugins (by entry-point "
                                        "name) in the musicconnect fixtures; no names = the core alone")
+    # starlette's TestClient (mc_client) warns about its own httpx transport: not the author's concern
+    config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")
 
 
 @pytest.fixture
