@@ -269,3 +269,26 @@ def test_many_concurrent_hits_wait_for_a_redis_connection(mc_redis_url):
 
     verdicts = asyncio.run(burst())
     assert sum(v.allowed for v in verdicts) == 100  # every hit counted, none failed open
+
+
+def test_local_windows_count_exactly_across_threads_and_forget_expired_windows():
+    from musicconnect.apilimits import LocalWindows
+
+    w = LocalWindows()
+    results = []
+    lock = threading.Lock()
+
+    def hit():
+        for _ in range(500):
+            n = w.incr("k/1", 1000.0, 10.0)
+            with lock:
+                results.append(n)
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == list(range(1, 4001))  # every count handed out once: no lost update
+    assert w.incr("k/2", 1000.0, 10.0) == 1 and len(w) == 2
+    assert w.incr("other", 2000.0, 1500.0) == 1 and len(w) == 1  # windows that ended are swept

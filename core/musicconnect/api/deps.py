@@ -26,7 +26,9 @@ from ..platform import Platform
 bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login, or a personal API token (mcp_...)")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    """The platform of this app. ``async`` on purpose: FastAPI runs a plain ``def`` dependency in
+    the thread pool, one hop (and one GIL hand-off) per request for a dictionary lookup."""
     return request.app.state.platform
 
 
