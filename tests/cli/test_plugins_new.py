@@ -52,7 +52,7 @@ def test_the_scaffold_passes_its_own_tests(run, tmp_path, proc_env):
     assert meta["name"] == "musicconnect-guestbook" and meta["dependencies"] == ["musicconnect-core>=0.1.0"]
     assert meta["entry-points"]["musicconnect"] == {"guestbook": "musicconnect_guestbook.plugin"}
     plugin = (project / "musicconnect_guestbook" / "plugin.py").read_text()
-    for needle in ('scope(f"{PLUGIN}:read", optional=True)', "platform.access.decide(", "def check_access(",
+    for needle in ('scope(f"{PLUGIN}:read", optional=True)', "platform.access.require(", "def check_access(",
                    "def register_metrics(", "def register_migrations("):
         assert needle in plugin
     assert (project / "musicconnect_guestbook" / "migrations" / "guestbook_0001_reads.py").exists()
