@@ -383,7 +383,7 @@ class _Call:
             if firstresult:
                 result = [] if result is None else [result]
             current = _credit(current, result if isinstance(result, list) else [], plugin)
-        return current + [e for e in self.entries if e[1] is None]
+        return current if firstresult else current + [e for e in self.entries if e[1] is None]
 
 
 _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("musicconnect_hook_call", default=None)
