@@ -111,7 +111,8 @@ def make_artist(api: Api, i: int, tracks: int, seconds: float) -> dict:
     tiers = {t["key"]: t for t in api.call("GET", f"/artists/{aid}/tiers").json()}
     superfan = tiers.get("superfan")
     if superfan is not None:
-        perks = {**superfan["perks"], "direct_messages": 100000}
+        # new artists' tiers are bare (the fan club declares its perks): DMs and the backstage here
+        perks = {**superfan["perks"], "direct_messages": 100000, "virtual_backstage": True}
         api.call("PATCH", f"/artists/{aid}/tiers/{superfan['id']}", acc["token"], json={"perks": perks})
     track_ids = []
     for k in range(tracks):

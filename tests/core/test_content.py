@@ -67,7 +67,7 @@ def test_gated_content_teasers_and_access(env, mc_clock):
     listed = client.get(url, headers=fan.headers).json()
     assert [(i["title"], i["locked"]) for i in listed] == [("Demo tape", True)]
     assert "data" not in listed[0] or listed[0]["data"] is None
-    problem(client.get(f"/api/v1/content/{gated['id']}", headers=fan.headers), 403, "access-denied")
+    problem(client.get(f"/api/v1/content/{gated['id']}", headers=fan.headers), 403, "tier-required")
     problem(client.get(f"/api/v1/content/{gated['id']}"), 401)
     problem(client.get(f"/api/v1/content/{later['id']}", headers=fan.headers), 404)
     problem(client.get(f"/api/v1/content/{draft['id']}", headers=fan.headers), 404)

@@ -10,8 +10,12 @@ from musicconnect_fanclub.rules import DEMO_PERKS, PERKS
 DOC = Path(__file__).resolve().parents[2] / "docs" / "fanclub.md"
 
 
+def _n(v) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
 def _limits(spec) -> str:
-    return f", {spec.min:g}–{spec.max:g}" if spec.min is not None and spec.max is not None else ""
+    return f", {_n(spec.min)}–{_n(spec.max)}" if spec.min is not None and spec.max is not None else ""
 
 
 def test_every_declared_perk_is_documented_with_its_type_and_limits():

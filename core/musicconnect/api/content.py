@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ..access import denial
 from ..content import resource_of
 from ..contracts import Actor
 from ..errors import NotFound, Problem
@@ -116,13 +115,9 @@ def read_content(content_id: uuid.UUID, actor: Actor | None = Depends(scope("con
         item = s.get(ContentItem, content_id)
         if item is None:
             raise NotFound("content")
-        decision = platform.access.decide(actor, "view", resource_of(item))
-        if not decision.allowed:
-            owner = actor is not None and (actor.is_admin or actor.artist_id == item.artist_id)
-            unreleased = item.publish_at > platform.clock.now()
-            if not owner and (item.status != "ready" or item.visibility == "public" or unreleased):
-                raise NotFound("content")  # drafts, take-downs, future releases are not revealed
-            raise denial(actor, decision)
+        # drafts, take-downs and future releases are not revealed (404); a released item the
+        # caller may not see is 401/403 with the deciding rule's reason
+        platform.access.require(actor, "view", resource_of(item), not_found="content")
         return platform.content.serialize(item, actor)
 
 

@@ -1,15 +1,18 @@
-"""Hook implementations of the fan club plugin."""
+"""Hook implementations of the fan club plugin (the entry point). What they call lives by
+purpose: access rules and perks in ``rules``, milestone jobs in ``milestones``, metric SQL in
+``metrics``, demo data in ``demo``, routes in ``api``, ``posts`` and ``wrapped``."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
-from musicconnect import ContentKind, Metric, hookimpl, on_commit
+from musicconnect import ContentKind, Metric, hookimpl
 from musicconnect.models import DomainEvent, Entitlement, Tier
 
 from . import models, rules  # noqa: F401 (models: their tables join the metadata whenever the plugin loads)
+from .metrics import funnel, members_by_tier, top_fans
+from .milestones import _milestone, anniversaries, monthly_top_fans
 from .schema import PostData, validate_post
 
 
@@ -98,13 +101,7 @@ def register_content_kinds(platform):
                         data_model=PostData)]
 
 
-# ---------------------------------------------------------------- milestones
-
-def _milestone(platform, user_id, artist_id, kind: str, data=None) -> None:
-    with platform.session() as s:
-        platform.emit(s, "fan.milestone", actor_id=user_id, artist_id=artist_id, subject=("user", user_id),
-                      data={"milestone": kind, **(data or {})})
-
+# ---------------------------------------------------------------- milestones (milestones.py)
 
 @hookimpl
 def on_entitlement_changed(platform, entitlement, change):
@@ -132,58 +129,6 @@ def on_event(platform, event):
         _milestone(platform, event.actor_id, event.artist_id, "plays_100")
 
 
-def _has_milestone(s, user_id, artist_id, kind: str, **match) -> bool:
-    rows = s.scalars(select(DomainEvent).where(DomainEvent.type == "fan.milestone", DomainEvent.actor_id == user_id,
-                                               DomainEvent.artist_id == artist_id)).all()
-    return any(r.data.get("milestone") == kind and all(r.data.get(k) == v for k, v in match.items()) for r in rows)
-
-
-def anniversaries(ctx):
-    """1 year as a member: the earliest still-effective membership began a year ago or more."""
-    from datetime import timedelta
-
-    platform = ctx.platform
-    now = platform.clock.now()
-    done = 0
-    with platform.session() as s:
-        rows = s.execute(select(Entitlement.user_id, Entitlement.artist_id, func.min(Entitlement.starts_at))
-                         .where(*_effective(now)).group_by(Entitlement.user_id, Entitlement.artist_id)).all()
-        due = [(u, a) for u, a, since in rows if since <= now - timedelta(days=365)
-               and not _has_milestone(s, u, a, "member_1y")]
-    for user_id, artist_id in due:
-        _milestone(platform, user_id, artist_id, "member_1y")
-        done += 1
-    return {"awarded": done}
-
-
-def monthly_top_fans(ctx):
-    """Top-10 fan of the month: after a month ends, its ten biggest listeners of each artist."""
-    from datetime import datetime, timezone
-
-    platform = ctx.platform
-    now = platform.clock.now()
-    end = datetime(now.year, now.month, 1, tzinfo=timezone.utc)
-    start = datetime(end.year - (end.month == 1), 12 if end.month == 1 else end.month - 1, 1, tzinfo=timezone.utc)
-    month = start.strftime("%Y-%m")
-    awarded = 0
-    with platform.session() as s:
-        rows = s.execute(select(DomainEvent.artist_id, DomainEvent.actor_id, func.count())
-                         .where(DomainEvent.type == "play.counted", DomainEvent.actor_id.is_not(None),
-                                DomainEvent.occurred_at >= start, DomainEvent.occurred_at < end)
-                         .group_by(DomainEvent.artist_id, DomainEvent.actor_id)).all()
-    by_artist: dict = {}
-    for artist_id, user_id, n in rows:
-        by_artist.setdefault(artist_id, []).append((n, str(user_id), user_id))
-    for artist_id, fans in by_artist.items():
-        for rank, (n, _, user_id) in enumerate(sorted(fans, key=lambda f: (-f[0], f[1]))[:10], 1):
-            with platform.session() as s:
-                if _has_milestone(s, user_id, artist_id, "top10_month", month=month):
-                    continue
-            _milestone(platform, user_id, artist_id, "top10_month", {"month": month, "rank": rank, "plays": n})
-            awarded += 1
-    return {"month": month, "awarded": awarded}
-
-
 @hookimpl
 def register_jobs(platform):
     from musicconnect import JobSpec
@@ -192,55 +137,7 @@ def register_jobs(platform):
             JobSpec("monthly_top_fans", monthly_top_fans, every_seconds=3600, max_retries=2)]
 
 
-# ---------------------------------------------------------------- metrics
-
-def _effective(now):
-    return (Entitlement.status.in_(("active", "past_due", "cancelled")), Entitlement.starts_at <= now,
-            or_(Entitlement.expires_at.is_(None), Entitlement.expires_at > now))
-
-
-def members_by_tier(platform, artist_id, window):
-    now = platform.clock.now()
-    with platform.session() as s:
-        rows = s.execute(select(Tier.key, func.count(func.distinct(Entitlement.user_id)))
-                         .join(Entitlement, Entitlement.tier_id == Tier.id)
-                         .where(Tier.artist_id == artist_id, *_effective(now)).group_by(Tier.key, Tier.rank)
-                         .order_by(Tier.rank)).all()
-    return {k: n for k, n in rows}
-
-
-def funnel(platform, artist_id, window):
-    from .models import Follow
-
-    now = platform.clock.now()
-    with platform.session() as s:
-        listeners = s.scalar(select(func.count(func.distinct(DomainEvent.actor_id))).where(
-            DomainEvent.artist_id == artist_id, DomainEvent.type == "play.counted", DomainEvent.actor_id.is_not(None),
-            DomainEvent.occurred_at >= window.start, DomainEvent.occurred_at <= window.end)) or 0
-        followers = s.scalar(select(func.count()).select_from(Follow).where(Follow.artist_id == artist_id)) or 0
-
-        def members(cond):
-            return s.scalar(select(func.count(func.distinct(Entitlement.user_id))).join(Tier, Tier.id == Entitlement.tier_id)
-                            .where(Entitlement.artist_id == artist_id, cond, *_effective(now))) or 0
-        free = members(Tier.rank == 0)
-        paid = members(Tier.rank > 0)
-    return {"listeners": listeners, "followers": followers, "free_members": free, "paid_members": paid}
-
-
-def top_fans(platform, artist_id, window):
-    now = platform.clock.now()
-    with platform.session() as s:
-        plays = dict(s.execute(select(DomainEvent.actor_id, func.count()).where(
-            DomainEvent.artist_id == artist_id, DomainEvent.type == "play.counted", DomainEvent.actor_id.is_not(None),
-            DomainEvent.occurred_at >= window.start, DomainEvent.occurred_at <= window.end)
-            .group_by(DomainEvent.actor_id)).all())
-        ranks = dict(s.execute(select(Entitlement.user_id, func.max(Tier.rank)).join(Tier, Tier.id == Entitlement.tier_id)
-                               .where(Entitlement.artist_id == artist_id, *_effective(now))
-                               .group_by(Entitlement.user_id)).all())
-    fans = set(plays) | set(ranks)
-    ranked = sorted(fans, key=lambda u: (-(ranks.get(u) or 0), -plays.get(u, 0), str(u)))[:10]
-    return [{"user_id": str(u), "plays": plays.get(u, 0), "tier_rank": ranks.get(u)} for u in ranked]
-
+# ---------------------------------------------------------------- metrics (metrics.py)
 
 @hookimpl
 def register_metrics(platform):
@@ -254,40 +151,10 @@ def register_metrics(platform):
     ]
 
 
-# ---------------------------------------------------------------- demo
+# ---------------------------------------------------------------- demo (demo.py)
 
 @hookimpl
 def seed_demo(platform, session, demo):
-    from musicconnect.models import ContentItem
+    from .demo import seed
 
-    from .models import BackstagePost, Follow, Message
-
-    artist, fan = demo.artist_profile, demo.fan
-    if session.scalar(select(func.count()).select_from(BackstagePost).where(BackstagePost.artist_id == artist.id)):
-        return
-    for key, perks in rules.DEMO_PERKS.items():  # the core seeds bare tiers
-        tier = demo.tiers.get(key)
-        if tier is not None and any(k not in (tier.perks or {}) for k in perks):
-            tier.perks = {**perks, **(tier.perks or {})}
-            on_commit(session, lambda: platform.invalidate(("tiers", artist.id)))
-    now = platform.clock.now()
-    session.add(Follow(user_id=fan.id, artist_id=artist.id, created_at=now))
-    for key, title, body in (("free", "Hello, everyone", "New songs are coming. Follow along!"),
-                             ("supporter", "Studio diary #1", "Supporters first: the synth patch behind Night Drive."),
-                             ("superfan", "Superfans: the lyric sheet", "Handwritten lyrics for the next single.")):
-        tier = demo.tiers[key]
-        platform.content.create(session, artist_id=artist.id, kind="post", title=title,
-                                visibility="public" if tier.rank == 0 else "tier",
-                                required_tier_id=None if tier.rank == 0 else tier.id, data={"body": body},
-                                status="ready", actor_id=demo.artist.id)
-    post = BackstagePost(id=uuid.uuid4(), artist_id=artist.id, author_id=demo.artist.id,
-                         body="Welcome backstage! What should the encore be?", created_at=now)
-    session.add(post)
-    session.flush()
-    session.add(BackstagePost(id=uuid.uuid4(), artist_id=artist.id, author_id=fan.id, parent_id=post.id,
-                              body="Night Drive, slowed down!", created_at=now))
-    session.add(Message(id=uuid.uuid4(), artist_id=artist.id, fan_id=fan.id, sender="fan",
-                        body="Your last show changed my week. Thank you!", created_at=now))
-    session.add(Message(id=uuid.uuid4(), artist_id=artist.id, fan_id=fan.id, sender="artist",
-                        body="That means a lot. See you at the next one!", created_at=now))
-    del ContentItem
+    seed(platform, session, demo)

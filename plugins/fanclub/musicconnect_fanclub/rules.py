@@ -20,7 +20,7 @@ PERKS = {
     "early_access": PerkSpec(int, "hours before publish_at that members see new content", min=1, max=24 * 90),
     "exclusive_tracks": PerkSpec(bool, "tier-only tracks: shown on the tier (tracks are gated by their tier)"),
     "live_sessions": PerkSpec(bool, "live listening sessions"),
-    "direct_messages": PerkSpec(int, "direct messages to the artist per calendar month", min=0, max=10_000),
+    "direct_messages": PerkSpec(int, "direct messages to the artist per calendar month", min=0, max=1_000_000),
     "virtual_backstage": PerkSpec(bool, "the members-only backstage"),
 }
 
