@@ -167,7 +167,7 @@ def write(out: Path) -> str:
              f"Locust on the same machine ({meta['locust_processes']} process(es)). "
              + (f"Every process of the run at nice {meta['nice']} (the machine is shared). " if meta.get("nice") else "")
              + ("Artists do not upload in this run. " if meta.get("upload_every") == 0 else "")
-             + 
+             +
              f"Accounts: {meta['pool']}, {meta['artists']} artists, tracks of {meta['track_seconds']:.0f} s "
              f"(setup {meta.get('setup_seconds', '?')} s). Steps: {meta['steps']} users at {meta['spawn_rate']}/s, "
              f"each settled {meta['settle']:.0f} s then measured {meta['measure']:.0f} s.", ""]

@@ -1,8 +1,10 @@
 """MusicConnect core: the plugin contract and the services every plugin uses.
 
-Public API for plugin authors (import from here, nothing else is promised to stay):
-``hookimpl``, ``Platform``, value types from :mod:`musicconnect.contracts`, ``Problem`` and its
-helpers, ``PluginSettings``, ``Base`` and the core models, ``emit``, ``JobContext``, ``Budget``.
+The public API for plugin authors is exactly two lists, kept here: the names in ``__all__``
+(import them from ``musicconnect``) and the modules in ``PUBLIC_MODULES``. Everything else in
+the package is internal and may change without notice. docs/plugins.md ("The public API")
+shows the same lists, and tests/test_public_api.py fails when the docs and this module disagree
+or when a plugin in this repository (or the ``plugins new`` scaffold) imports anything else.
 """
 from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, JobSpec, Metric,
                         MetricWindow, PaymentEvent, PaymentProvider, PerkSpec, Resource, RevenueShare, TierInfo,
@@ -26,3 +28,10 @@ __all__ = [
     "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "hookimpl", "normalise_email", "on_commit",
     "resource_of", "uuid_pk",
 ]
+
+#: the core modules a plugin may import; the rest of the package is internal
+PUBLIC_MODULES = (
+    "musicconnect", "musicconnect.clock", "musicconnect.contracts", "musicconnect.db", "musicconnect.errors",
+    "musicconnect.events", "musicconnect.fastpath", "musicconnect.models", "musicconnect.storage",
+    "musicconnect.testing", "musicconnect.web",
+)

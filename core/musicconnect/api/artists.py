@@ -15,12 +15,11 @@ from ..errors import Conflict, Invalid, NotFound, Problem
 from ..models import Artist, Entitlement, Tier, User
 from ..platform import Platform
 from .deps import ensure_artist_owner, get_platform, public, require_scope
-from .schemas import MAX_OFFSET
+from .schemas import (MAX_OFFSET, ArtistOut, ArtistPatch, CompIn, EntitlementOut, MetricsOut, TierIn, TierOut,
+                      TierPatch, artist_dict, entitlement_dict, tier_dict)
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)  # metric windows end inside this range
 LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
-from .schemas import (ArtistOut, ArtistPatch, CompIn, EntitlementOut, MetricsOut, TierIn, TierOut, TierPatch,
-                      artist_dict, entitlement_dict, tier_dict)
 
 router = APIRouter(prefix="/artists", tags=["artists"])
 
