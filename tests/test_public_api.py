@@ -110,3 +110,13 @@ def test_plugins_and_the_example_import_only_public_names(package):
     bad = [f"{path.relative_to(ROOT)}:{line} {what}" for path in sorted(package.rglob("*.py"))
            for line, what in core_imports(path)]
     assert not bad, "not the core's public API (musicconnect.PUBLIC_MODULES / __all__): " + ", ".join(bad)
+
+
+def test_the_plugins_new_scaffold_imports_only_public_names(tmp_path):
+    from musicconnect_cli.authoring import scaffold
+
+    project = scaffold("kitcheck", tmp_path)
+    files = sorted(project.rglob("*.py"))
+    assert len(files) >= 6
+    bad = [f"{path.relative_to(project)}:{line} {what}" for path in files for line, what in core_imports(path)]
+    assert not bad, "the scaffold imports non-public core names: " + ", ".join(bad)
