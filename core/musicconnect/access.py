@@ -144,6 +144,29 @@ class AccessService:
         return out
 
 
+def document_perks(platform: "Platform", schema: dict) -> dict:
+    """Write the perks the enabled plugins declare into the OpenAPI document (in place): the
+    ``perks`` property of the tier schemas lists them in its description and as ``x-perks`` (type,
+    limits, plugin), so the document follows what ``GET /api/v1/perks`` answers."""
+    declared = {name: {**spec.as_dict(), "plugin": plugin} for name, (plugin, spec) in sorted(platform.access.perks().items())}
+    listing = "; ".join(f"`{n}` ({d['type']}" + (f" {_bound(d.get('minimum'))}..{_bound(d.get('maximum'))}"
+                                                  if "minimum" in d or "maximum" in d else "")
+                        + f", {d['plugin']}): {d['description']}" for n, d in declared.items())
+    for name in ("TierIn", "TierPatch", "TierOut"):
+        prop = schema.get("components", {}).get("schemas", {}).get(name, {}).get("properties", {}).get("perks")
+        if prop is not None:
+            prop["description"] = ("perk name -> value, of the perks the enabled plugins honour (GET /api/v1/perks): "
+                                   + (listing or "none"))
+            prop["x-perks"] = declared
+    return schema
+
+
+def _bound(v) -> str:
+    if v is None:
+        return ""
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
 class _AnyValue(PerkSpec):
     """A perk declared with a description only (the first contract): any perk value."""
 

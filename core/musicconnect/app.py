@@ -153,9 +153,10 @@ class MusicConnectApp(FastAPI):
             self.pending -= 1
 
     def openapi(self):
+        from .access import document_perks
         from .openapi_problems import complete
 
-        return complete(self, super().openapi())
+        return document_perks(self.state.platform, complete(self, super().openapi()))
 
 
 def mount_fast_routes(app: "MusicConnectApp", platform: Platform) -> None:

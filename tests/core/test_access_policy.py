@@ -226,8 +226,15 @@ def test_perks_are_declared_typed_and_checked(world):
         assert body["errors"] == [{"perk": perk, "plugin": listed[perk]["plugin"], "message": message}], body
     r = client.patch(url, headers=artist.headers, json={"perks": {"direct_messages": 3, "weekend_passes": 4}})
     assert r.status_code == 200 and r.json()["perks"] == {"direct_messages": 3, "weekend_passes": 4}
+    doc = client.get("/openapi.json").json()["components"]["schemas"]
+    for schema in ("TierIn", "TierPatch"):  # the document lists them too
+        perks = doc[schema]["properties"]["perks"]
+        assert perks["x-perks"]["weekend_passes"] == listed["weekend_passes"] and "direct_messages" in perks["x-perks"]
+        assert "`early_access` (integer 1..2160, fanclub)" in perks["description"]
     _disable(p, "fanclub")  # nobody honours its perks now: new ones are refused, kept ones stay
     assert "direct_messages" not in client.get("/api/v1/perks").json()
+    assert "direct_messages" not in client.get("/openapi.json").json()["components"]["schemas"]["TierIn"][
+        "properties"]["perks"]["x-perks"]
     r = client.patch(url, headers=artist.headers, json={"perks": {"direct_messages": 3, "weekend_passes": 1}})
     assert r.status_code == 200, r.text
     problem(client.patch(url, headers=artist.headers, json={"perks": {"early_access": 2}}), 422, "unknown-perk")

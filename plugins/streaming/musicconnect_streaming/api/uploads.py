@@ -1,36 +1,27 @@
-"""HTTP routes of the streaming plugin (mounted at /api/v1/streaming)."""
+"""Uploads: a new track (streamed to disk, probed and decoded before anything is stored) and the
+replacement of a track's audio."""
 from __future__ import annotations
 
 import math
 import os
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Literal
+from datetime import datetime, timezone
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select, update
+from fastapi import Depends, Request
+from sqlalchemy import delete, func, select
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import RedirectResponse, Response
 
 from musicconnect import Actor, NotFound, Problem, resource_of
 from musicconnect.models import Artist, ContentItem
-from musicconnect.web import body_limit, ensure_artist_owner, get_platform, public, scope
+from musicconnect.web import body_limit, ensure_artist_owner, get_platform
 
-from . import media, plays, playback
-from .models import Download, DownloadCount, Track, TrackVersion
-from .pipeline import JOB, prefix
-from .settings import MAX_UPLOAD_MB_CAP
-from .uploads import Form, read_form
+from .. import media
+from ..models import Track, TrackVersion
+from ..pipeline import JOB, prefix
+from ..uploads import Form, read_form
+from .common import UPLOAD_BODY_LIMIT, WRITE, _settings, router
 
-router = APIRouter()
-
-READ = scope("content:read", optional=True)  # anonymous listeners allowed (public tracks)
-WRITE = scope("content:write")
-#: the body limit of the upload routes: the highest size an operator may configure; the configured
-#: ``max_upload_mb`` is enforced while the bytes arrive (``uploads.read_form``)
-UPLOAD_BODY_LIMIT = (MAX_UPLOAD_MB_CAP + 2) * 1024 * 1024
 
 UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
@@ -46,10 +37,6 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data
         "preview_start": {"type": "number", "minimum": 0, "description": "seconds; default: the loudest 30 s"},
         "artwork": {"type": "string", "format": "binary", "description": "JPEG or PNG cover (else the embedded one)"},
     }}}}}}
-
-
-def _settings(platform):
-    return platform.plugin_settings("streaming")
 
 
 def _check_artwork(art) -> None:
@@ -273,210 +260,3 @@ def _replace(platform, actor, cid, f, probe):
                                                  TrackVersion.state == "uploading"))
         raise
     return {"id": str(cid), "pending_version": version, "job_id": str(job)}
-
-
-@router.get("/tracks/{track_id}", responses={401: {"description": "sign in (a released tier-gated track)"},
-                                            403: {"description": "your tier does not include it"},
-                                            404: {"description": "no such track, or not released yet"}})
-def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
-    """A track with its streaming state: versions, processing progress, playback URLs."""
-    with platform.session() as s:
-        item = s.get(ContentItem, track_id)
-        if item is None or item.kind != "track":
-            raise NotFound("track")
-        owner = platform.access.manages(actor, item.artist_id)
-        if not owner:
-            # the core's decision and refusal: drafts, take-downs and unreleased tracks are 404 to
-            # those who may not see them; a released track they may not see is 401/403 with the
-            # reason. Nothing of it (description, data, signed covers, renditions) reaches them.
-            platform.access.require(actor, "view", resource_of(item), not_found="track")
-        out = platform.content.serialize(item, actor)
-        if owner:
-            versions = s.scalars(select(TrackVersion).where(TrackVersion.content_id == track_id)
-                                 .order_by(TrackVersion.version)).all()
-            from musicconnect.models import Job
-
-            out["versions"] = []
-            for v in versions:
-                job = s.get(Job, v.job_id) if v.job_id else None
-                out["versions"].append({"version": v.version, "state": v.state, "error": v.error,
-                                        "original_filename": v.original_filename, "size_bytes": v.size_bytes,
-                                        "probe": v.probe, "job": {"id": str(job.id), "state": job.state,
-                                                                  "progress": job.progress, "message": job.message}
-                                        if job else None})
-        return out
-
-
-@router.get("/tracks/{track_id}/master.m3u8", response_class=Response,
-            responses={200: {"content": {playback.M3U8: {}}, "description": "HLS master playlist"}})
-async def master_doc(track_id: uuid.UUID, request: Request, _: Actor | None = Depends(READ),
-                     platform=Depends(get_platform)):
-    """HLS master playlist with the measured BANDWIDTH / AVERAGE-BANDWIDTH of each rendition.
-    Anonymous for public tracks; send the Authorization header for gated ones. (Fast path.)"""
-    return await _via_fast(playback.MASTER, request, platform, {"track_id": str(track_id)})
-
-
-@router.get("/tracks/{track_id}/{rendition}/index.m3u8", response_class=Response,
-            responses={200: {"content": {playback.M3U8: {}}, "description": "HLS variant playlist"}})
-async def variant_doc(track_id: uuid.UUID, rendition: str, request: Request, pt: str | None = None,
-                      _=Depends(public), platform=Depends(get_platform)):
-    """Variant playlist with signed, expiring segment URLs and the key URI; the playback token
-    ``pt`` from the master playlist is the guard (no Authorization header). (Fast path.)"""
-    return await _via_fast(playback.VARIANT, request, platform, {"track_id": str(track_id), "rendition": rendition})
-
-
-@router.get("/tracks/{track_id}/key", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "16-byte AES-128 key"}})
-async def key_doc(track_id: uuid.UUID, request: Request, pt: str | None = None, _: Actor | None = Depends(READ),
-                  platform=Depends(get_platform)):
-    """The AES-128 key, after the access decision allows ``stream`` for this listener. (Fast path.)"""
-    return await _via_fast(playback.KEY, request, platform, {"track_id": str(track_id)})
-
-
-async def _via_fast(route, request: Request, platform, params):
-    from musicconnect.fastpath import FastRequest
-
-    resp = await route.handler(FastRequest(request.scope, platform, params, route=route))
-    return Response(resp.body, status_code=resp.status, media_type=resp.media_type,
-                    headers={k.decode(): v.decode() for k, v in resp.headers})
-
-
-def _visible_published(platform, s, track_id, actor) -> tuple[ContentItem, TrackVersion]:
-    item = s.get(ContentItem, track_id)
-    track = s.get(Track, track_id)
-    if item is None or track is None or item.status != "ready" or not track.version:
-        raise NotFound("track")
-    if not platform.access.visible(actor, resource_of(item)):  # 404, as for no track
-        raise NotFound("track")
-    return item, s.get(TrackVersion, (track_id, track.version))
-
-
-@router.get("/tracks/{track_id}/preview", status_code=307)
-def preview(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
-    """Redirect to the 30-second preview (public for every published track: discovery)."""
-    with platform.session() as s:
-        item, row = _visible_published(platform, s, track_id, actor)
-        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/preview.m4a", 3600,
-                                          within=prefix(track_id, row.version))
-    return RedirectResponse(url, status_code=307)
-
-
-@router.get("/tracks/{track_id}/waveform")
-def waveform(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
-    """Waveform peaks (0..1) for drawing the track."""
-    import json
-
-    with platform.session() as s:
-        item, row = _visible_published(platform, s, track_id, actor)
-        key = f"{prefix(track_id, row.version)}/waveform.json"
-    cached = platform.cache.get(("streaming-waveform", key))
-    if cached is None:
-        cached = json.loads(platform.storage.get_bytes(key))
-        platform.cache.set(("streaming-waveform", key), cached)
-    return cached
-
-
-class DownloadOut(BaseModel):
-    url: str
-    expires_at: datetime
-    filename: str
-    used_this_month: int
-    monthly_limit: int
-
-
-@router.post("/tracks/{track_id}/download", response_model=DownloadOut,
-             responses={403: {"description": "no download perk"}, 429: {"description": "monthly limit reached"}})
-def download(track_id: uuid.UUID, actor: Actor = Depends(scope("content:read")), platform=Depends(get_platform)):
-    """A signed, expiring, per-user link to the 320k .m4a (tags and cover included), for members
-    whose tier has the ``offline_downloads`` perk (downloads per calendar month, UTC)."""
-    settings = _settings(platform)
-    with platform.session() as s:
-        item, row = _visible_published(platform, s, track_id, actor)
-        platform.access.require(actor, "download", resource_of(item))
-        context = platform.access.context(actor, item.artist_id)
-        owner = platform.access.manages(actor, item.artist_id)
-        limit = settings.downloads_per_month if settings.downloads_per_month is not None else int(
-            context.perks().get("offline_downloads") or 0)
-        if owner:
-            limit = max(limit, 10_000)
-        now = platform.clock.now()
-        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        used = _take_download(s, actor.user_id, month.strftime("%Y-%m"), limit)
-        if used is None:
-            nxt = (month + timedelta(days=32)).replace(day=1)
-            raise Problem(429, "download-limit", f"you have used your {limit} downloads this month",
-                          headers={"Retry-After": str(int((nxt - now).total_seconds()))}, resets_at=nxt.isoformat())
-        s.add(Download(user_id=actor.user_id, content_id=item.id, artist_id=item.artist_id, created_at=now))
-        platform.emit(s, "track.downloaded", actor_id=actor.user_id, artist_id=item.artist_id,
-                      subject=("content", item.id))
-        artist = s.get(Artist, item.artist_id)
-        fname = media_filename(artist.name, item.title)
-        ttl = settings.download_url_ttl
-        url = platform.storage.signed_url(f"{prefix(track_id, row.version)}/download.m4a", ttl, filename=fname,
-                                          within=prefix(track_id, row.version))
-        return {"url": url, "expires_at": now + timedelta(seconds=ttl), "filename": fname,
-                "used_this_month": used, "monthly_limit": limit}
-
-
-def _take_download(s, user_id, period: str, limit: int) -> int | None:
-    """Take one download from the user's monthly quota atomically, or return None when it is used
-    up. The counter row is created if missing (a no-op when it exists), then one conditional UPDATE
-    increments it only while ``used < limit``: concurrent requests serialise on that row (SQLite's
-    write lock, PostgreSQL's row lock with the condition re-checked), so at most ``limit`` succeed.
-    The increment is part of the caller's transaction and rolls back with it."""
-    table = DownloadCount.__table__
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    s.execute(insert(table).values(user_id=user_id, period=period, used=0).on_conflict_do_nothing())
-    taken = s.execute(update(table).where(table.c.user_id == user_id, table.c.period == period,
-                                          table.c.used < limit).values(used=table.c.used + 1))
-    if taken.rowcount != 1:
-        return None
-    return s.scalar(select(table.c.used).where(table.c.user_id == user_id, table.c.period == period))
-
-
-def media_filename(artist: str, title: str) -> str:
-    import re
-
-    name = re.sub(r"[^\w\- ()]+", "", f"{artist} - {title}").strip()[:150] or "track"
-    return name + ".m4a"
-
-
-class PlayStart(BaseModel):
-    track_id: uuid.UUID
-    client_id: str | None = Field(default=None, max_length=100, description="a stable id for anonymous listeners")
-
-
-class PlayReport(BaseModel):
-    event: Literal["progress", "complete"]
-    position: float = Field(ge=0, le=24 * 3600, description="seconds into the track")
-    client_id: str | None = Field(default=None, max_length=100)
-
-
-@router.post("/plays", status_code=201)
-def play_start(body: PlayStart, request: Request, actor: Actor | None = Depends(READ),
-               platform=Depends(get_platform)):
-    """Start a listening session (returns ``session_id`` for the reports)."""
-    with platform.session() as s:
-        item = s.get(ContentItem, body.track_id)
-        if item is None or item.kind != "track" or item.status != "ready":
-            raise NotFound("track")
-        platform.access.require(actor, "stream", resource_of(item), not_found="track")
-        listener = plays.listener_id(actor, body.client_id, request.client.host if request.client else "")
-        play = plays.start(platform, s, item, actor, listener)
-        return {"session_id": str(play.id)}
-
-
-@router.post("/plays/{session_id}")
-def play_report(session_id: uuid.UUID, body: PlayReport, request: Request, actor: Actor | None = Depends(READ),
-                platform=Depends(get_platform)):
-    """Report progress or completion; the answer says whether the play has counted."""
-    plays.check_event(body.event, body.position)
-    with platform.session() as s:
-        listener = plays.listener_id(actor, body.client_id, request.client.host if request.client else "")
-        play = plays.get_play(s, session_id, listener)
-        plays.report(platform, s, play, body.event, body.position, request.client.host if request.client else None)
-        return {"session_id": str(play.id), "seconds": round(play.seconds, 3), "counted": play.counted_at is not None,
-                "completed": play.completed}
