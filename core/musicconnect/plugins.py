@@ -402,6 +402,18 @@ def _credit(before: list[tuple[str, Any]], after: list[Any], wrapper: str) -> li
     return out
 
 
+#: answer types seen not to be awaitable (the hot path skips ``inspect.isawaitable`` for them)
+_PLAIN_TYPES: set[type] = set()
+
+
+def _awaitable(value: Any) -> bool:
+    if inspect.isawaitable(value):
+        return True
+    if type(value) is not types.GeneratorType:  # a generator's awaitability is per object
+        _PLAIN_TYPES.add(type(value))
+    return False
+
+
 def _plain(fn, rec: PluginRecord, hook: str, failure: Failure, failed):
     """An ordinary implementation: the policy around ``fn``; awaitables resolved in sync calls."""
     name, quarantines = rec.name, failure is QUARANTINE
@@ -412,7 +424,7 @@ def _plain(fn, rec: PluginRecord, hook: str, failure: Failure, failed):
         call = _CURRENT.get()
         try:
             value = fn(*args, **kwargs)
-            if value is not None and inspect.isawaitable(value):
+            if value is not None and type(value) not in _PLAIN_TYPES and _awaitable(value):
                 if call is None or call.sync:
                     value = resolve_sync(value)
                 else:
