@@ -49,7 +49,23 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    errors: int  # everything wrk counts as failed: non-2xx/3xx answers and socket errors
+    timeouts: int = 0  # of those, requests still unanswered after wrk's --timeout
+
+
+def wait_idle(url: str, timeout: float = 60, fast_ms: float = 100) -> None:
+    """Wait until the server answers ``url`` within ``fast_ms`` again: after a run at 1,024
+    connections its queue can take seconds to drain, and the next run must not inherit it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        t = time.perf_counter()
+        try:
+            httpx.get(url, timeout=10)
+        except httpx.HTTPError:
+            pass
+        if (time.perf_counter() - t) * 1000 < fast_ms:
+            return
+        time.sleep(0.5)
 
 
 def _ms(text: str) -> float:
@@ -61,8 +77,8 @@ def _ms(text: str) -> float:
 
 
 def load(url: str, *, connections: int = 64, seconds: int = 10, headers: dict[str, str] | None = None,
-         threads: int = 1) -> Result:
-    cmd = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+         threads: int = 1, timeout_s: int = 2) -> Result:
+    cmd = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s", "--latency"]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
@@ -73,9 +89,11 @@ def load(url: str, *, connections: int = 64, seconds: int = 10, headers: dict[st
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    timeouts = 0
     if sock:
         errors += sum(int(x) for x in sock.groups())
-    return Result(rps, p50, p99, errors)
+        timeouts = int(sock.group(4))
+    return Result(rps, p50, p99, errors, timeouts)
 
 
 def serve(module_app: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:

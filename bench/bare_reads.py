@@ -1,6 +1,9 @@
 """The reference for bench/reads.py: bare Starlette routes that run, through the same SQLAlchemy
 engine and driver, exactly the SQL statements our route ran (captured by bench/reads.py), and
-answer the rows as JSON. ``MC_BENCH_STATEMENTS`` names the JSON file of captured statements."""
+answer the rows as JSON. ``MC_BENCH_STATEMENTS`` names the JSON file of captured statements.
+
+``fastapi_app`` serves the same endpoints as plain FastAPI routes (a sync endpoint, no
+dependency, no middleware of ours): the framework's own share of our figures."""
 import json
 import os
 
@@ -57,3 +60,16 @@ def async_engine():
 
 app = Starlette(routes=[*(Route(f"/ref/{i}", endpoint(r["statements"])) for i, r in enumerate(ROUTES)),
                         *(Route(f"/ref-async/{i}", async_endpoint(r["statements"])) for i, r in enumerate(ROUTES))])
+
+
+def fastapi_app():
+    from fastapi import FastAPI
+
+    api = FastAPI()
+    for i, r in enumerate(ROUTES):
+        run = endpoint(r["statements"])
+
+        def route(run=run):
+            return run(None)
+        api.add_api_route(f"/ref/{i}", route, methods=["GET"])
+    return api

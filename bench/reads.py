@@ -28,7 +28,7 @@ import httpx
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from _load import free_port, load, serve, wait_up  # noqa: E402
+from _load import free_port, load, serve, wait_idle, wait_up  # noqa: E402
 
 OPEN_LIMITS = {f"MC_RATE_LIMIT_{c}": "1000000000/minute" for c in ("ANONYMOUS", "FAN", "MEMBER", "ARTIST", "TOKEN")}
 
@@ -101,7 +101,7 @@ def main() -> None:
     stmts.write_text(json.dumps(routes))
     db_url = args.database_url or f"sqlite:///{data}/musicconnect.db"
 
-    ours_port, ref_port = free_port(), free_port()
+    ours_port, ref_port, fa_port = free_port(), free_port(), free_port()
     log = Path(data) / "server.log"
     ours = subprocess.Popen([sys.executable, "-m", "uvicorn", "musicconnect.asgi:app", "--host", "127.0.0.1", "--port",
                              str(ours_port), "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
@@ -109,26 +109,33 @@ def main() -> None:
                             env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT)
     ref = serve("bare_reads:app", ref_port, {"MC_BENCH_STATEMENTS": str(stmts), "MC_BENCH_DATABASE_URL": db_url,
                                              "PYTHONPATH": str(HERE)})
+    fa = serve("bare_reads:fastapi_app", fa_port, {"MC_BENCH_STATEMENTS": str(stmts), "MC_BENCH_DATABASE_URL": db_url,
+                                                   "PYTHONPATH": str(HERE), "UVICORN_FACTORY": "true"})
     try:
         base, rbase = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{ref_port}"
         wait_up(base + "/healthz")
         wait_up(rbase + "/ref/0")
+        fbase = f"http://127.0.0.1:{fa_port}"
+        wait_up(fbase + "/ref/0")
         tok = httpx.post(base + "/api/v1/auth/login", json={"email": "fan@demo.com", "password": "password123"}).json()
         fan = {"Authorization": f"Bearer {tok['access_token']}"}
         print(f"read routes at {args.connections} connections, {args.seconds} s each "
               f"({'PostgreSQL' if args.database_url else 'SQLite'})")
         print(f"{'route':14} {'SQL':>4} {'ours req/s':>11} {'p99 ms':>7} {'ref req/s':>10} {'ref p99':>8} {'ratio':>6} "
-              f"{'errors':>6}  verdict")
+              f"{'errors':>6}  verdict     {'FastAPI req/s':>13} {'ours/FastAPI':>12}")
         for i, r in enumerate(routes):
             headers = fan if r["auth"] else {}
             load(base + r["path"], connections=args.connections, seconds=2, headers=headers)
             o = load(base + r["path"], connections=args.connections, seconds=args.seconds, headers=headers)
             load(f"{rbase}/ref/{i}", connections=args.connections, seconds=2)
             f = load(f"{rbase}/ref/{i}", connections=args.connections, seconds=args.seconds)
+            load(f"{fbase}/ref/{i}", connections=args.connections, seconds=2)
+            fast = load(f"{fbase}/ref/{i}", connections=args.connections, seconds=args.seconds)
             ratio = o.rps / f.rps if f.rps else float("inf")
             ok = ratio >= 0.5 and o.p99_ms < 100 and o.errors == 0
             print(f"{r['name']:14} {len(r['statements']):4d} {o.rps:11.0f} {o.p99_ms:7.1f} {f.rps:10.0f} "
-                  f"{f.p99_ms:8.1f} {ratio:5.2f}x {o.errors:6d}  {'PASS' if ok else 'BELOW GOAL'}")
+                  f"{f.p99_ms:8.1f} {ratio:5.2f}x {o.errors:6d}  {'PASS      ' if ok else 'BELOW GOAL'}"
+                  f"  {fast.rps:13.0f} {o.rps / fast.rps:11.2f}x")
         if args.async_compare:
             print("\nthe same SQL: thread pool (sync engine) vs asyncio extension, bare Starlette")
             print(f"{'route':14} {'threads req/s':>14} {'p99':>7} {'asyncio req/s':>14} {'p99':>7} {'async/threads':>14}")
@@ -138,19 +145,21 @@ def main() -> None:
                 a = load(f"{rbase}/ref-async/{i}", connections=args.connections, seconds=args.seconds)
                 print(f"{r['name']:14} {t.rps:14.0f} {t.p99_ms:7.1f} {a.rps:14.0f} {a.p99_ms:7.1f} {a.rps / t.rps:13.2f}x")
         if args.sweep:
-            print("\nsweep (our app): errors = socket errors + non-2xx")
+            print("\nsweep (our app): errors = non-2xx + socket errors (timeouts: unanswered after 10 s)")
             print(f"{'route':14} " + " ".join(f"{f'c={c} req/s':>12} {'p99':>7} {'err':>5}" for c in (64, 256, 1024)))
             for r in routes:
                 headers = fan if r["auth"] else {}
                 cells = []
                 for c in (64, 256, 1024):
-                    res = load(base + r["path"], connections=c, seconds=args.seconds, headers=headers, threads=2)
+                    wait_idle(base + "/healthz")
+                    res = load(base + r["path"], connections=c, seconds=args.seconds, headers=headers, threads=2,
+                               timeout_s=10)
                     cells.append(f"{res.rps:12.0f} {res.p99_ms:7.1f} {res.errors:5d}")
                 print(f"{r['name']:14} " + " ".join(cells))
             timeouts = log.read_text().count("QueuePool limit")
             print(f"pool time-outs logged: {timeouts}")
     finally:
-        for p in (ours, ref):
+        for p in (ours, ref, fa):
             p.terminate()
             p.wait(10)
 
