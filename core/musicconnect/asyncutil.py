@@ -25,8 +25,5 @@ def resolve_sync(value: Any) -> Any:
     except RuntimeError:
         return asyncio.run(_await(value))
     raise RuntimeError("an awaitable hook result reached sync code on the event loop thread; "
-                       "call the async variant (acollect / anotify) instead")
+                       "call the registry's async variant (acollect, anotify, avote, amerge, afirst) instead")
 
-
-async def resolve_async(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value

@@ -150,7 +150,7 @@ class PluginRegistry:
         rec = self.records.get(name)
         if rec is None or rec.obj is None:
             return []
-        return sorted(n for n in self.calling if any(h == n for h, _, _ in _hookimpls(self.pm, rec.obj)))
+        return sorted({h for h, _, _ in _hookimpls(self.pm, rec.obj)} & set(self.calling))
 
     def quarantined(self) -> list[PluginRecord]:
         """Loaded, enabled plugins whose ``quarantine`` hook raised in this process."""
