@@ -184,3 +184,30 @@ async def test_an_async_rule_that_raises_is_quarantined_on_the_async_path():
     assert ("allow_all", Vote.ALLOW) in votes and all(p != "async_crash" for p, _ in votes)
     assert reg.get("async_crash").status == "quarantined"
     assert "async rule broke" in reg.get("async_crash").quarantined
+
+
+def test_plugins_list_shows_the_quarantine_of_its_process(mc_make_platform, monkeypatch):
+    """``musicconnect plugins list`` prints what its process knows: here a platform whose
+    ``crashing_rule`` raised (a server's quarantine is reported by its /readyz and GET /plugins)."""
+    import json
+    import uuid
+
+    from typer.testing import CliRunner
+
+    from musicconnect import Resource
+    from musicconnect_cli import main as cli
+
+    p = mc_make_platform(extra_plugins=[("crashing_rule", crashing_rule)], entry_points=False)
+    owner = make_user(p, "artist", artist_name="Listed Band")
+    from musicconnect import Actor
+
+    item = Resource(kind="note", id=uuid.uuid4(), artist_id=owner.artist_id, visibility="public", status="draft",
+                    publish_at=None, data={})
+    assert p.access.decide(Actor(owner.id, "artist", owner.artist_id), "view", item).allowed
+    monkeypatch.setattr(cli, "connected", lambda: p)
+    result = CliRunner().invoke(cli.app, ["plugins", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    row = next(r for r in json.loads(result.output) if r["name"] == "crashing_rule")
+    assert row["status"] == "quarantined" and "check_access raised RuntimeError" in row["quarantined"]
+    table = CliRunner().invoke(cli.app, ["plugins", "list"])
+    assert "quarantined: check_access raised RuntimeError" in table.output
