@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from musicconnect import ContentKind, JobSpec, PerkSpec, Verdict, hookimpl
+from musicconnect.db import wrote
 
 from . import playback, plays
 from .pipeline import MAX_RETRIES, prefix, transcode
@@ -126,12 +127,31 @@ def on_content_deleted(platform, item):
     platform.storage.delete_prefix(f"quarantine/tracks/{item.id}/")
 
 
+def _version_summary(platform, track_id, version):
+    """A published version's renditions and cover keys: immutable once written (a new upload is
+    a new version), so every list that shows the track reads them from the process cache
+    instead of one query per track."""
+    key = ("streaming-version-summary", track_id, version)
+    hit = platform.cache.get(key)
+    if hit is not None:
+        return hit
+    from .models import TrackVersion
+
+    with platform.read() as s:  # inside the caller's transaction when one is open
+        row = s.get(TrackVersion, (track_id, version))
+        if row is None:
+            return None
+        value = (tuple((r["name"], r["bandwidth"], r["average_bandwidth"]) for r in row.renditions),
+                 tuple((row.artwork.get("covers") or {}).items()))
+        if not wrote(s):  # never cache what an uncommitted transaction may still take back
+            platform.cache.set(key, value)
+    return value
+
+
 @hookimpl
 def serialize_content(platform, item, viewer):
     if item.kind != "track":
         return None
-    from .models import TrackVersion
-
     data = item.data or {}
     base = f"{playback.BASE}/{item.id}"
     out = {"duration": data.get("duration"), "loudness_lufs": data.get("loudness_lufs"),
@@ -139,13 +159,12 @@ def serialize_content(platform, item, viewer):
            "preview": f"{base}/preview", "waveform": f"{base}/waveform"}
     version = data.get("version")
     if version and item.status == "ready":
-        with platform.read() as s:  # inside the caller's transaction when one is open
-            row = s.get(TrackVersion, (item.id, version))
-            if row is not None:
-                out["renditions"] = [{"name": r["name"], "bandwidth": r["bandwidth"],
-                                      "average_bandwidth": r["average_bandwidth"]} for r in row.renditions]
-                out["covers"] = {size: platform.storage.signed_url(key, 3600, within=prefix(item.id, version))
-                                 for size, key in (row.artwork.get("covers") or {}).items()}
+        summary = _version_summary(platform, item.id, version)
+        if summary is not None:
+            renditions, covers = summary
+            out["renditions"] = [{"name": n, "bandwidth": b, "average_bandwidth": a} for n, b, a in renditions]
+            out["covers"] = {size: platform.storage.signed_url(key, 3600, within=prefix(item.id, version))
+                             for size, key in covers}
     return {"streaming": out}
 
 
