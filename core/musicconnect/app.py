@@ -159,24 +159,45 @@ class MusicConnectApp(FastAPI):
         return document_perks(self.state.platform, complete(self, super().openapi()))
 
 
-def mount_fast_routes(app: "MusicConnectApp", platform: Platform) -> None:
+def fast_routes_of(platform: Platform) -> list[tuple[str, FastRoute]]:
+    """Every fast route: the core's and each enabled plugin's, as ``(owner, route)``."""
     from .api.me import FAST_ROUTES
     from .api.system import media_fast
 
+    out: list[tuple[str, FastRoute]] = [("core", r) for r in FAST_ROUTES]
+    if platform.settings.storage_backend == "local":
+        out.append(("core", FastRoute("GET", "/media/{key:path}", media_fast, scope="public")))
+    for plugin, route in platform.plugins.collect("register_fast_routes", platform=platform):
+        if isinstance(route, FastRoute) and route.scope is None:
+            log.error("plugin %s: fast route %s %s declares no scope; not mounted", plugin, route.method, route.path)
+        elif isinstance(route, FastRoute):
+            out.append((plugin, dataclasses.replace(route, plugin=route.plugin or plugin)))
+        else:
+            log.error("plugin %s returned %r from register_fast_routes, not a FastRoute", plugin, route)
+    return out
+
+
+def mount_fast_routes(app: "MusicConnectApp", platform: Platform) -> None:
+    """The fast path, and a generated FastAPI copy of each fast route not documented yet
+    (OpenAPI, and the way in when ``MC_FAST_PATH=false``)."""
+    from .fastdocs import router_for, served_routes
+
+    routes = fast_routes_of(platform)
     router = FastRouter()
     if platform.settings.fast_path:
-        for route in FAST_ROUTES:
+        for _, route in routes:
             router.add(route)
-        if platform.settings.storage_backend == "local":
-            router.add(FastRoute("GET", "/media/{key:path}", media_fast, scope="public"))
-        for plugin, route in platform.plugins.collect("register_fast_routes", platform=platform):
-            if isinstance(route, FastRoute) and route.scope is None:
-                log.error("plugin %s: fast route %s %s declares no scope; not mounted", plugin, route.method, route.path)
-            elif isinstance(route, FastRoute):
-                router.add(dataclasses.replace(route, plugin=route.plugin or plugin))
-            else:
-                log.error("plugin %s returned %r from register_fast_routes, not a FastRoute", plugin, route)
     app.fast = router
+    served = served_routes(app)
+    by_owner: dict[str, list[FastRoute]] = {}
+    for owner, route in routes:
+        if (route.method, route.path) not in served:
+            by_owner.setdefault(owner, []).append(route)
+    for owner, owned in by_owner.items():
+        copies = router_for(owned, served, tags=["me"] if owner == "core" else [owner])
+        deps = [] if owner == "core" else [Depends(plugin_guard(owner))]
+        app.include_router(copies, dependencies=deps)
+        app.openapi_schema = None
 
 
 def plugin_guard(name: str):

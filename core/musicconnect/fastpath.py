@@ -3,10 +3,10 @@
 A minimal FastAPI route measures about 0.44x the throughput of a bare Starlette route on our
 2-core machine (dependency solving, nested routers, middleware layers). Routes that every
 player hits many times a second (``/api/v1/me``, and later keys, playlists and segments) are
-registered here as well: matched by exact template before FastAPI runs, with the same
-authentication, caching, problem+json errors and Prometheus metrics. The same handler is also
-mounted as an ordinary FastAPI route so that OpenAPI documents it (and serves it when the fast
-path is switched off with ``MC_FAST_PATH=false``).
+registered here: matched by template before FastAPI runs, with the same authentication,
+caching, problem+json errors and Prometheus metrics. The core generates an ordinary FastAPI
+route from each one (:mod:`musicconnect.fastdocs`) so that OpenAPI documents it and it still
+answers when the fast path is switched off (``MC_FAST_PATH=false``): declare a route once, here.
 
 A handler is ``async def handler(request: FastRequest) -> FastResponse``; it must not block.
 """
@@ -123,12 +123,33 @@ class FastRequest:
         return self.scope.get("query_string", b"")
 
     @property
+    def query(self) -> dict[str, str]:
+        """The query parameters (the first value of each)."""
+        from urllib.parse import parse_qsl
+
+        out: dict[str, str] = {}
+        for k, v in parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True):
+            out.setdefault(k, v)
+        return out
+
+    @property
     def client_host(self) -> str:
         client = self.scope.get("client")
         return client[0] if client else "unknown"
 
 
 Handler = Callable[[FastRequest], Awaitable[FastResponse | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    """A query parameter a fast handler reads (``FastRequest.query``), for the generated
+    OpenAPI document and its validation when the fast path is off."""
+
+    name: str
+    description: str = ""
+    type: type = str
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +160,11 @@ class FastRoute:
     ``scope`` declares who may call it, as FastAPI routes do (``musicconnect.routescopes``): a
     scope a token must carry, or ``"public"`` (no authentication; e.g. a route guarded by a signed
     token of its own). ``optional=True`` lets anonymous callers in. The handler enforces it by
-    calling ``await request.actor()``. A route without ``scope`` is refused at mount."""
+    calling ``await request.actor()``. A route without ``scope`` is refused at mount.
+
+    The rest documents it (the handler's docstring is the description): ``query`` the query
+    parameters it reads, ``media_type``/``status`` what it answers, ``response_model`` a pydantic
+    model of a JSON answer, ``summary`` and ``response_description`` for OpenAPI."""
 
     method: str
     path: str
@@ -147,6 +172,12 @@ class FastRoute:
     plugin: str | None = None
     scope: str | None = None
     optional: bool = False
+    query: tuple[QueryParam, ...] = ()
+    media_type: str = "application/json"
+    status: int = 200
+    response_model: Any = None
+    summary: str | None = None
+    response_description: str | None = None
 
     @property
     def segments(self) -> tuple[str, ...]:

@@ -72,3 +72,67 @@ def test_fast_router_matching():
     assert r.match("GET", "/a/123/keys") is None
     assert r.match("GET", "/a/123") is None
     assert r.match("GET", "/b")[1] == {}
+
+
+def _counter_plugin():
+    """A third-party plugin with one fast route declared once: scope, a query parameter, a
+    documented JSON answer."""
+    import types
+
+    import orjson
+    from pydantic import BaseModel
+
+    from musicconnect import hookimpl
+    from musicconnect.fastpath import FastResponse, FastRoute, QueryParam
+
+    class Count(BaseModel):
+        item: str
+        times: int
+        caller: str
+
+    async def count(req):
+        """How often an item was counted. Needs ``content:read``.
+
+        More words for the description."""
+        actor = await req.actor()
+        times = int(req.query.get("times", "1"))
+        return FastResponse(orjson.dumps({"item": req.params["item_id"], "times": times, "caller": str(actor.user_id)}))
+
+    mod = types.ModuleType("counter_plugin")
+    mod.register_fast_routes = hookimpl(lambda platform: [FastRoute(
+        "GET", "/api/v1/counter/items/{item_id}", count, scope="content:read",
+        query=(QueryParam("times", "how many", int),), response_model=Count)])
+    return mod
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "fastapi"])
+def test_a_fast_route_is_declared_once_and_documented_and_served_both_ways(mc_make_platform, fast):
+    from starlette.testclient import TestClient
+
+    from musicconnect.app import create_app
+    from musicconnect.routescopes import undeclared_routes
+
+    p = mc_make_platform(extra_plugins=[("counter", _counter_plugin())], entry_points=False, fast_path=fast)
+    fan = make_user(p, "fan")
+    app = create_app(p)
+    item = "3f0c6a57-0b8e-4a8e-9d7a-3c4a2b1e0f00"
+    with TestClient(app) as client:
+        op = client.get("/openapi.json").json()["paths"]["/api/v1/counter/items/{item_id}"]["get"]
+        assert op["summary"] == "How often an item was counted"
+        assert "More words" in op["description"] and op["tags"] == ["counter"]
+        assert [(x["name"], x["in"]) for x in op["parameters"]] == [("item_id", "path"), ("times", "query")]
+        assert op["security"] == [{"HTTPBearer": []}]
+        assert op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Count")
+        assert undeclared_routes(app) == []
+        r = client.get(f"/api/v1/counter/items/{item}?times=3", headers=fan.headers)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"item": item, "times": 3, "caller": str(fan.id)}
+        remaining = [int(client.get(f"/api/v1/counter/items/{item}", headers=fan.headers).headers["ratelimit"]
+                         .rsplit("r=", 1)[1].split(";")[0]) for _ in range(2)]
+        assert remaining[0] - remaining[1] == 1  # counted once per request on either path
+        problem(client.get(f"/api/v1/counter/items/{item}"), 401, "unauthorized")
+        tok = client.post("/api/v1/me/tokens", headers=fan.headers,
+                          json={"name": "n", "scopes": ["profile:read"]}).json()["token"]
+        problem(client.get(f"/api/v1/counter/items/{item}", headers=bearer(tok)), 403, "insufficient-scope")
+        p.plugins.apply_state({"counter": False})
+        problem(client.get(f"/api/v1/counter/items/{item}", headers=fan.headers), 404, "plugin-disabled")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
 from ..contracts import Actor
@@ -13,27 +13,20 @@ from ..identity.passwords import check_policy
 from ..models import ApiToken, User
 from ..platform import Platform
 from ..fastpath import FastRequest, FastResponse, FastRoute
-from .deps import get_platform, public, require_scope, scope, session_only, user_snapshot
+from .deps import get_platform, public, require_scope, scope, session_only
 from .schemas import ApiTokenCreated, ApiTokenIn, ApiTokenOut, EntitlementOut, MePatch, UserOut, entitlement_dict
 
 router = APIRouter(tags=["me"])
 JSON = "application/json"
 
 
-@router.get("/me", response_model=UserOut, responses={401: {"description": "not signed in"}})
-async def me(request: Request, actor: Actor = Depends(require_scope("profile:read"))):
-    """The signed-in user. A fast-path route: served from the coherent cache, no database work
-    on a hit (this FastAPI route documents it and serves it when the fast path is off)."""
-    snap = getattr(request.state, "user", None) or await user_snapshot(request.app.state.platform, actor.user_id)
-    return Response(snap.me, media_type=JSON)
-
-
 async def me_fast(req: FastRequest) -> FastResponse:
+    """The signed-in user: served from the coherent cache, no database work on a hit."""
     await req.actor()
     return FastResponse(req.state["user"].me)
 
 
-FAST_ROUTES = [FastRoute("GET", "/api/v1/me", me_fast, scope="profile:read")]
+FAST_ROUTES = [FastRoute("GET", "/api/v1/me", me_fast, scope="profile:read", response_model=UserOut)]
 
 
 @router.patch("/me", response_model=UserOut)

@@ -17,11 +17,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 
 from musicconnect import NotFound, Problem, Resource, resource_of
-from musicconnect.fastpath import FastRequest, FastResponse, FastRoute, parse_uuid
+from musicconnect.fastpath import FastRequest, FastResponse, FastRoute, QueryParam, parse_uuid
 from musicconnect.models import ContentItem
 from musicconnect.web import actor_for
 
@@ -108,6 +107,8 @@ def _query(req: FastRequest) -> dict[str, str]:
 # ---------------------------------------------------------------- handlers (fast path)
 
 async def master(req: FastRequest) -> FastResponse:
+    """HLS master playlist with the measured BANDWIDTH / AVERAGE-BANDWIDTH of each rendition.
+    Anonymous for public tracks; send the Authorization header for gated ones."""
     platform = req.platform
     cid = parse_uuid(req.params["track_id"], "track_id")
     info = await playback_info(platform, cid)
@@ -150,6 +151,8 @@ def _signed_body(platform, info: PlaybackInfo, rendition: dict) -> tuple[str, st
 
 
 async def variant(req: FastRequest) -> FastResponse:
+    """Variant playlist with signed, expiring segment URLs and the key URI; the playback token
+    ``pt`` from the master playlist is the guard (no Authorization header)."""
     platform = req.platform
     cid = parse_uuid(req.params["track_id"], "track_id")
     q = _query(req)
@@ -180,7 +183,8 @@ async def variant(req: FastRequest) -> FastResponse:
 
 
 async def key(req: FastRequest) -> FastResponse:
-    """The track's AES-128 key, only after the access decision says yes (every time)."""
+    """The track's 16-byte AES-128 key, only after the access decision allows ``stream`` for this
+    listener (every time)."""
     platform = req.platform
     cid = parse_uuid(req.params["track_id"], "track_id")
     info = await playback_info(platform, cid)
@@ -211,11 +215,12 @@ async def key(req: FastRequest) -> FastResponse:
 # The fast routes, with their scope declarations. The master playlist and the key read content
 # (``content:read``; anonymous listeners allowed, a token without the scope counts as anonymous);
 # variant playlists need no authentication: the signed playback token they carry is the guard.
-MASTER = FastRoute("GET", f"{BASE}/{{track_id}}/master.m3u8", master, scope="content:read", optional=True)
-VARIANT = FastRoute("GET", f"{BASE}/{{track_id}}/{{rendition}}/index.m3u8", variant, scope="public")
-KEY = FastRoute("GET", f"{BASE}/{{track_id}}/key", key, scope="content:read", optional=True)
+PT = QueryParam("pt", "the playback token of the master playlist's variant links")
+MASTER = FastRoute("GET", f"{BASE}/{{track_id}}/master.m3u8", master, scope="content:read", optional=True,
+                   media_type=M3U8, response_description="HLS master playlist")
+VARIANT = FastRoute("GET", f"{BASE}/{{track_id}}/{{rendition}}/index.m3u8", variant, scope="public",
+                    query=(PT,), media_type=M3U8, response_description="HLS variant playlist")
+KEY = FastRoute("GET", f"{BASE}/{{track_id}}/key", key, scope="content:read", optional=True, query=(PT,),
+                media_type="application/octet-stream", response_description="16-byte AES-128 key")
 FAST_ROUTES = (MASTER, VARIANT, KEY)
 
-
-def playlist_doc() -> str:
-    return orjson.dumps({"note": "served by the fast path"}).decode()
