@@ -185,7 +185,10 @@ def test_serve_demo_turns_the_sandbox_on(monkeypatch):
         raise Stop
 
     monkeypatch.setattr(cli, "connected", fake_connected)
-    monkeypatch.delenv("MC_BILLING_SANDBOX", raising=False)
+    # set first, so that teardown restores the variable as it was before the test (absent, or its
+    # value), not the "true" serve --demo put there, which would leak into later tests
+    monkeypatch.setenv("MC_BILLING_SANDBOX", "placeholder")
+    monkeypatch.delenv("MC_BILLING_SANDBOX")
     for demo, expected in ((False, None), (True, "true")):
         try:
             cli.serve(host="127.0.0.1", port=1, demo=demo, workers=1, migrate_db=False)

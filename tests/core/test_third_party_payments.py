@@ -33,7 +33,7 @@ def env(request, mc_make_platform):
     # billing with neither Stripe nor the sandbox: it registers no provider of its own, and
     # contributes only its routes and the platform fee (10%)
     p = mc_make_platform(extra_plugins=[("billing", billing), ("invoice", plugin)], entry_points=False,
-                         fast_path=request.param)
+                         fast_path=request.param, plugin_config={"billing": {"sandbox": False}})
     artist = make_user(p, "artist", artist_name="Nova")
     fan = make_user(p, "fan")
     with TestClient(create_app(p)) as client:
