@@ -154,9 +154,12 @@ class MusicConnectApp(FastAPI):
 
     def openapi(self):
         from .access import document_perks
+        from .api.schemas import document_content_kinds, document_scopes
         from .openapi_problems import complete
 
-        return document_perks(self.state.platform, complete(self, super().openapi()))
+        platform = self.state.platform
+        doc = document_perks(platform, complete(self, super().openapi()))
+        return document_content_kinds(platform, document_scopes(platform, doc))
 
 
 def fast_routes_of(platform: Platform) -> list[tuple[str, FastRoute]]:

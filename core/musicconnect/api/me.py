@@ -89,8 +89,8 @@ def create_token(body: ApiTokenIn, actor: Actor = Depends(session_only), platfor
     known = platform.scopes()
     bad = sorted(sc for sc in set(body.scopes) if sc not in known)
     if bad:
-        raise Problem(422, "unknown-scope", f"unknown scope(s): {', '.join(bad)}; see GET /api/v1/scopes",
-                      unknown=bad)
+        raise Problem(422, "unknown-scope", f"unknown scope(s): {', '.join(bad)}; known: {', '.join(sorted(known))} "
+                      "(GET /api/v1/scopes)", unknown=bad, known=sorted(known))
     with platform.session() as s:
         user = s.get(User, actor.user_id)
         expires = platform.clock.now() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
