@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, select
 
-from musicconnect import Metric, NotFound, Problem
+from musicconnect import Metric, NotFound, Problem, Unauthorized
 from musicconnect.models import ContentItem
 
 from .models import Play
@@ -76,9 +76,17 @@ def report(platform, s, play: Play, event: str, position: float, address: str | 
     return play
 
 
-def get_play(s, session_id: uuid.UUID, listener: str) -> Play:
+def get_play(s, session_id: uuid.UUID, actor) -> Play:
+    """The listening session a report is about. Its id is the server's random UUID, handed only to
+    whoever started it: for an anonymous session the id alone is the capability (no ``client_id``
+    needed, so a changed address or a lost client id does not orphan it); a signed-in listener's
+    session takes reports from that listener only (anyone else: 404, as for an unknown id)."""
     play = s.get(Play, session_id)
-    if play is None or play.listener != listener:
+    if play is None:
+        raise NotFound("listening session")
+    if play.user_id is not None and (actor is None or actor.user_id != play.user_id):
+        if actor is None:
+            raise Unauthorized("this listening session was started signed in: report it with that account's token")
         raise NotFound("listening session")
     return play
 

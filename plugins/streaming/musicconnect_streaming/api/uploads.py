@@ -36,7 +36,10 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data
                                       "early_access perk hear it earlier"},
         "preview_start": {"type": "number", "minimum": 0, "description": "seconds; default: the loudest 30 s"},
         "artwork": {"type": "string", "format": "binary", "description": "JPEG or PNG cover (else the embedded one)"},
-    }}}}}}
+    },
+    # a form, not JSON: curl -F file=@take-me-home.flac -F title="Take Me Home" -F visibility=public ...
+    "examples": [{"file": "(the audio file: take-me-home.flac)", "title": "Take Me Home", "visibility": "public",
+                  "publish_at": "2031-06-01T18:00:00Z", "preview_start": 42}]}}}}}
 
 
 def _check_artwork(art) -> None:
@@ -141,7 +144,8 @@ async def upload(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(
                  platform=Depends(get_platform)):
     """Upload a track (streamed to disk, probed and decoded before anything is stored), then
     transcode it in the background. Poll ``GET /tracks/{id}`` or ``GET /api/v1/jobs/{job_id}``.
-    Needs ``content:write``."""
+    Needs ``content:write``. A ``multipart/form-data`` form, e.g.
+    ``curl -H "Authorization: Bearer $TOKEN" -F file=@take-me-home.flac -F title="Take Me Home" -F visibility=public``."""
     ensure_artist_owner(actor, artist_id)
     form = await read_form(request, platform, max_bytes=_settings(platform).max_upload_mb * 1024 * 1024,
                            file_fields={"file", "artwork"})
@@ -192,7 +196,8 @@ def _create(platform, actor, artist_id, f, probe, art, title, description, visib
 
 @router.post("/tracks/{track_id}/audio", status_code=202, openapi_extra={"requestBody": {
     "required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                                                      "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
+                                                                      "properties": {"file": {"type": "string", "format": "binary"}},
+                                                                      "examples": [{"file": "(the new audio file)"}]}}}}})
 @body_limit(UPLOAD_BODY_LIMIT)
 async def replace_audio(track_id: uuid.UUID, request: Request, actor: Actor = Depends(WRITE),
                         platform=Depends(get_platform)):
