@@ -119,6 +119,8 @@ def my_membership(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:re
 # ---------------------------------------------------------------- direct messages
 
 class MessageIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"body": "Loved the Leipzig show. Will you play it live again?"}]}}
+
     body: str = Field(min_length=1, max_length=4000)
 
 
@@ -216,6 +218,8 @@ def reply(artist_id: uuid.UUID, fan_id: uuid.UUID, body: MessageIn, actor: Actor
 # ---------------------------------------------------------------- backstage
 
 class BackstageIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"body": "Setlist ideas for Friday? Reply with one song each."}]}}
+
     body: str = Field(min_length=1, max_length=10000)
 
 

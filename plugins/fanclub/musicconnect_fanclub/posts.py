@@ -48,12 +48,16 @@ def _resize(data: bytes) -> list[tuple[str, bytes, int, int]]:
                        "description": "with its time zone; years 1900 to 2999"},
         "track_ids": {"type": "string", "description": "comma-separated ids of this artist's tracks",
                       "pattern": rf"^\s*({_UUID}\s*(,\s*{_UUID}\s*)*)?$"},
-        "images": {"type": "array", "maxItems": MAX_IMAGES, "items": {"type": "string", "format": "binary"}}}}}}}})
+        "images": {"type": "array", "maxItems": MAX_IMAGES, "items": {"type": "string", "format": "binary"}}},
+    "examples": [{"title": "Studio diary, week 3", "body": "Mixing the new single today.", "visibility": "public"}]}}}}})
 @body_limit(MAX_POST_BYTES)
 async def create_post(artist_id: uuid.UUID, request: Request, actor: Actor = Depends(scope("fanclub:write")),
                       platform=Depends(get_platform)):
     """An exclusive post: text, up to 10 images (resized to 1600 and 400 px) and attached tracks,
-    visible to everyone or to members of a tier and above."""
+    visible to everyone or to members of a tier and above. A ``multipart/form-data`` form, where the
+    text is the form field ``body`` (``curl -F title=... -F body=... -F images=@photo.jpg``); a text-only
+    post may also go through the generic content API as JSON, with the text inside ``data``:
+    ``POST /api/v1/artists/{id}/content`` ``{"kind": "post", "title": ..., "data": {"body": ...}}``."""
     ensure_artist_owner(actor, artist_id)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_POST_BYTES:
@@ -221,6 +225,8 @@ def _member_item(s, platform, actor: Actor, content_id: uuid.UUID, action: str) 
 
 
 class CommentIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"body": "This one gives me chills."}]}}
+
     body: str = Field(min_length=1, max_length=2000)
 
 

@@ -45,11 +45,18 @@ class PostImage(_Strict):
 class PostData(BaseModel):
     """A post's ``data``: its text, the images the server stored for it, the tracks it attaches."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [
+        {"body": "Mixing the new single today."},
+        {"body": "Two new demos, for you first.", "tracks": ["5d0c2b8e-7f3a-4c61-b0e9-3a1f6d2c8b47"]}]})
 
-    body: str = Field("", max_length=MAX_BODY, strict=True)
-    images: list[PostImage] = Field(default_factory=list, max_length=MAX_IMAGES)
-    tracks: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_TRACKS)
+    body: str = Field("", max_length=MAX_BODY, strict=True, description=(
+        "the post's text: in the generic content API it goes inside `data` "
+        "(`{\"kind\": \"post\", \"title\": ..., \"data\": {\"body\": ...}}`), not at the top level"))
+    images: list[PostImage] = Field(default_factory=list, max_length=MAX_IMAGES, description=(
+        "the images the server stored for the post (their sizes); images are uploaded with the post form "
+        "(POST /api/v1/fanclub/artists/{id}/posts), never named by a client"))
+    tracks: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_TRACKS,
+                                    description="ids of this artist's tracks to attach")
 
     def stored(self) -> dict[str, Any]:
         """What the row keeps (text posts keep only ``body``)."""

@@ -201,6 +201,8 @@ def my_wrapped(month: Month, actor: Actor = Depends(scope("fanclub:read")), plat
 
 
 class ShareIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"sections": ["minutes", "top_artists", "support"], "show_name": True}]}}
+
     sections: list[Literal[SECTIONS]] = Field(default_factory=lambda: ["minutes", "top_artists"], min_length=1)
     show_name: bool = False
 
