@@ -21,6 +21,9 @@ class HelloSettings(PluginSettings):
 
 
 class GreetingIn(BaseModel):
+    # every request body carries an example in the OpenAPI document (tests/test_openapi_examples.py)
+    model_config = {"json_schema_extra": {"examples": [{"message": "Hello from Leipzig!"}]}}
+
     message: str = Field(min_length=1, max_length=500)
 
 

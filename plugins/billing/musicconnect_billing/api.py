@@ -27,7 +27,12 @@ _URL_RULE = ("an absolute http(s) URL on this platform's own address (MC_BASE_UR
 
 
 class CheckoutIn(BaseModel):
-    tier_id: uuid.UUID
+    model_config = {"json_schema_extra": {"examples": [
+        {"tier_id": "0b9f6c2e-4d1a-4e7b-9a53-2f8c1d7e6a40", "interval": "month"},
+        {"tier_id": "0b9f6c2e-4d1a-4e7b-9a53-2f8c1d7e6a40", "interval": "year", "provider": "sandbox",
+         "success_url": "http://127.0.0.1:8000/?checkout=success"}]}}
+
+    tier_id: uuid.UUID = Field(description="a paid tier of the artist (GET /api/v1/artists/{id}/tiers)")
     interval: Literal["month", "year"] = "month"
     provider: str | None = Field(default=None, description="a payment provider id; default: Stripe when configured, "
                                                             "else the sandbox when it is turned on")
@@ -36,28 +41,43 @@ class CheckoutIn(BaseModel):
 
 
 class CheckoutOut(BaseModel):
+    """A checkout to send the fan to (`url`). With the offline sandbox (`sandbox: true`) `url`
+    is the sandbox's hosted checkout page, `/api/v1/billing/sandbox/checkout/{id}`: a browser pays
+    with the page's button (a form POST to `{url}/pay`, answered 303 to `success_url`); an API
+    client pays with `POST {url}/pay` and `Accept: application/json` (no body), answered
+    `{status, subscription, subscription_id}`. Either way the membership is active at once."""
+
     provider: str
-    id: str
-    url: str
+    id: str = Field(description="the checkout session's id (the sandbox pays it at /api/v1/billing/sandbox/checkout/{id}/pay)")
+    url: str = Field(description="where the fan pays: the provider's hosted page (sandbox: POST {url}/pay to pay it)")
     expires_at: int | None = None
     sandbox: bool = Field(default=False, description="true: the offline sandbox (test mode, no real money moves)")
 
 
 class PortalIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{}, {"return_url": "http://127.0.0.1:8000/account"}]}}
+
     provider: str | None = None
     return_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
 
 
 class ChangeIn(BaseModel):
-    tier_id: uuid.UUID
+    model_config = {"json_schema_extra": {"examples": [{"tier_id": "0b9f6c2e-4d1a-4e7b-9a53-2f8c1d7e6a40"}]}}
+
+    tier_id: uuid.UUID = Field(description="another paid tier of the same artist (GET .../preview shows the proration)")
 
 
 class FeeIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"percent": 7.5}, {"percent": None}]}}
+
     percent: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=2,
                                     description="the platform fee for this artist; null restores the default")
 
 
 class ConnectIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{}, {"return_url": "http://127.0.0.1:8000/artist/payouts",
+                                                        "refresh_url": "http://127.0.0.1:8000/artist/payouts?retry=1"}]}}
+
     return_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
     refresh_url: str | None = Field(default=None, max_length=2000, description=_URL_RULE)
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from musicconnect import Actor, NotFound, Problem
@@ -114,7 +114,9 @@ def portal_page(token: str, return_url: str | None = None, platform=Depends(get_
 
 
 @router.post("/portal/{token}/subscriptions/{sub_id}/{action}", dependencies=[Depends(public)], status_code=303,
-             response_class=RedirectResponse, responses={303: {"description": "back to the portal page"}})
+             response_class=RedirectResponse, responses={303: {"description": "back to the portal page"}},
+             openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {
+                 "example": {"tier_id": "0b9f6c2e-4d1a-4e7b-9a53-2f8c1d7e6a40"}}}}})
 def portal_action(token: str, sub_id: uuid.UUID, action: Literal["cancel", "resume", "change"], request: Request,
                   tier_id: uuid.UUID = Form(None, description="the tier to switch to (change)"),
                   platform=Depends(get_platform)):
@@ -133,7 +135,9 @@ def portal_action(token: str, sub_id: uuid.UUID, action: Literal["cancel", "resu
 
 
 class RenewIn(BaseModel):
-    fail: bool = False
+    model_config = {"json_schema_extra": {"examples": [{}, {"fail": True}]}}
+
+    fail: bool = Field(default=False, description="make this renewal's payment fail (the subscription becomes past due)")
 
 
 @router.post("/subscriptions/{sub_id}/renew")
