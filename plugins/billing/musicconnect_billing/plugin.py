@@ -168,8 +168,8 @@ def register_metrics(platform):
 
 @hookimpl
 def seed_demo(platform, session, demo):
-    """Give the demo tiers yearly prices (two months free), so both intervals can be bought in the sandbox."""
-    for key, yearly in (("supporter", 5000), ("superfan", 10000)):
-        tier = demo.tiers.get(key)
-        if tier is not None and tier.yearly_amount is None and tier.price_amount > 0:
-            tier.yearly_amount = yearly
+    """Yearly prices on the demo tiers (two months free), and the cast's paid memberships as sandbox
+    subscriptions with their payments (``demo.py``)."""
+    from .demo import seed
+
+    seed(platform, session, demo)

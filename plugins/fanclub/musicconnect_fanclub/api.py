@@ -12,7 +12,8 @@ from musicconnect.models import Artist, Tier, User
 from musicconnect.web import ensure_artist_owner, get_platform, scope
 
 from . import atomic, quota
-from .models import BackstagePost, Follow, Message
+from .models import BackstagePost, Follow, Message, Privacy
+from .people import people, person, shown_id
 from .quota import month_bounds
 
 router = APIRouter()
@@ -124,8 +125,15 @@ class MessageIn(BaseModel):
     body: str = Field(min_length=1, max_length=4000)
 
 
-def _msg(m: Message) -> dict:
-    return {"id": str(m.id), "sender": m.sender, "body": m.body, "created_at": m.created_at.isoformat()}
+def _msg(m: Message, names: dict | None = None) -> dict:
+    """A message; ``sender_name``: the fan's display name or the artist's name (a direct message
+    is addressed to the artist, so it carries the fan's name whatever their privacy choice)."""
+    return {"id": str(m.id), "sender": m.sender, "sender_name": (names or {}).get(m.sender), "body": m.body,
+            "created_at": m.created_at.isoformat()}
+
+
+def _names(s, artist: Artist | None, fan_id: uuid.UUID) -> dict:
+    return {"artist": artist.name if artist else None, "fan": s.scalar(select(User.display_name).where(User.id == fan_id))}
 
 
 @router.post("/artists/{artist_id}/messages", status_code=201,
@@ -153,7 +161,7 @@ def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends
                     created_at=platform.clock.now())
         s.add(m)
         platform.emit(s, "fan.messaged", actor_id=actor.user_id, artist_id=artist_id, subject=("message", m.id))
-        return {**_msg(m), "remaining": max(0, state["limit"] - used), "resets_at": state["resets_at"]}
+        return {**_msg(m, _names(s, artist, actor.user_id)), "remaining": max(0, state["limit"] - used), "resets_at": state["resets_at"]}
 
 
 Limit = Query(100, ge=1, le=200, description="at most this many rows")
@@ -163,12 +171,13 @@ Offset = Query(0, ge=0, le=MAX_OFFSET, description="skip this many rows")
 @router.get("/artists/{artist_id}/messages")
 def my_conversation(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset,
                     actor: Actor = Depends(scope("messages:read")), platform=Depends(get_platform)):
-    """Your conversation with this artist, oldest first."""
+    """Your conversation with this artist, oldest first (each message with its sender's name)."""
     with platform.session() as s:
-        _artist(s, artist_id)
+        artist = _artist(s, artist_id)
         rows = s.scalars(select(Message).where(Message.artist_id == artist_id, Message.fan_id == actor.user_id)
                          .order_by(Message.created_at, Message.id).limit(limit).offset(offset)).all()
-        return [_msg(m) for m in rows]
+        names = _names(s, artist, actor.user_id)
+        return [_msg(m, names) for m in rows]
 
 
 @router.get("/artists/{artist_id}/conversations")
@@ -180,12 +189,11 @@ def conversations(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset
         rows = s.execute(select(Message.fan_id, func.max(Message.created_at), func.count())
                          .where(Message.artist_id == artist_id).group_by(Message.fan_id)
                          .order_by(func.max(Message.created_at).desc(), Message.fan_id).limit(limit).offset(offset)).all()
-        out = []
-        for fan_id, last, n in rows:
-            u = s.get(User, fan_id)
-            out.append({"fan_id": str(fan_id), "display_name": u.display_name if u else None,
-                        "last_message_at": last.isoformat() if hasattr(last, "isoformat") else str(last), "messages": n})
-        return out
+        names = dict(s.execute(select(User.id, User.display_name).where(User.id.in_([r[0] for r in rows]))).all()) \
+            if rows else {}  # one query for the page, not one per fan
+        return [{"fan_id": str(fan_id), "display_name": names.get(fan_id),
+                 "last_message_at": last.isoformat() if hasattr(last, "isoformat") else str(last), "messages": n}
+                for fan_id, last, n in rows]
 
 
 @router.get("/artists/{artist_id}/conversations/{fan_id}")
@@ -195,7 +203,8 @@ def conversation(artist_id: uuid.UUID, fan_id: uuid.UUID, limit: int = Limit, of
     with platform.session() as s:
         rows = s.scalars(select(Message).where(Message.artist_id == artist_id, Message.fan_id == fan_id)
                          .order_by(Message.created_at, Message.id).limit(limit).offset(offset)).all()
-        return [_msg(m) for m in rows]
+        names = _names(s, s.get(Artist, artist_id), fan_id)
+        return [_msg(m, names) for m in rows]
 
 
 @router.post("/artists/{artist_id}/conversations/{fan_id}/messages", status_code=201)
@@ -212,7 +221,7 @@ def reply(artist_id: uuid.UUID, fan_id: uuid.UUID, body: MessageIn, actor: Actor
         s.add(m)
         platform.emit(s, "artist.replied", actor_id=actor.user_id, artist_id=artist_id, subject=("message", m.id),
                       data={"fan_id": str(fan_id)})
-        return _msg(m)
+        return _msg(m, _names(s, s.get(Artist, artist_id), fan_id))
 
 
 # ---------------------------------------------------------------- backstage
@@ -230,27 +239,33 @@ def _backstage_allowed(platform, actor: Actor, artist_id: uuid.UUID) -> None:
         raise Problem(403, "no-backstage-perk", "the backstage is for members whose tier includes it")
 
 
-def _post(p: BackstagePost) -> dict:
-    return {"id": str(p.id), "author_id": str(p.author_id), "parent_id": str(p.parent_id) if p.parent_id else None,
-            "body": p.body, "created_at": p.created_at.isoformat()}
+def _post(p: BackstagePost, found: dict) -> dict:
+    """A backstage post or reply with its ``author`` (display name; "A fan" for a fan who chose to
+    be anonymous, whose id is then not shown either)."""
+    return {"id": str(p.id), "author_id": shown_id(found, p.author_id), "author": person(found, p.author_id),
+            "parent_id": str(p.parent_id) if p.parent_id else None, "body": p.body,
+            "created_at": p.created_at.isoformat()}
 
 
 @router.get("/artists/{artist_id}/backstage")
 def backstage(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=200), offset: int = Offset,
               actor: Actor = Depends(scope("messages:read")), platform=Depends(get_platform)):
-    """Backstage posts, newest first, each with its replies (oldest first)."""
+    """Backstage posts, newest first, each with its replies (oldest first) and every author's name
+    (a fixed number of queries for the page: posts, replies, people)."""
     with platform.session() as s:
         _artist(s, artist_id)
         _backstage_allowed(platform, actor, artist_id)
         posts = s.scalars(select(BackstagePost).where(BackstagePost.artist_id == artist_id,
                                                       BackstagePost.parent_id.is_(None))
                           .order_by(BackstagePost.created_at.desc(), BackstagePost.id).limit(limit).offset(offset)).all()
-        out = []
-        for p in posts:
-            replies = s.scalars(select(BackstagePost).where(BackstagePost.parent_id == p.id)
-                                .order_by(BackstagePost.created_at)).all()
-            out.append({**_post(p), "replies": [_post(r) for r in replies]})
-        return out
+        replies: dict[uuid.UUID, list[BackstagePost]] = {p.id: [] for p in posts}
+        if posts:
+            for r in s.scalars(select(BackstagePost).where(BackstagePost.parent_id.in_(list(replies)))
+                               .order_by(BackstagePost.created_at, BackstagePost.id)):
+                replies[r.parent_id].append(r)
+        found = people(s, [p.author_id for p in posts] + [r.author_id for rs in replies.values() for r in rs],
+                       actor.user_id)
+        return [{**_post(p, found), "replies": [_post(r, found) for r in replies[p.id]]} for p in posts]
 
 
 @router.post("/artists/{artist_id}/backstage", status_code=201)
@@ -263,7 +278,7 @@ def backstage_post(artist_id: uuid.UUID, body: BackstageIn, actor: Actor = Depen
                           created_at=platform.clock.now())
         s.add(p)
         platform.emit(s, "backstage.posted", actor_id=actor.user_id, artist_id=artist_id, subject=("backstage", p.id))
-        return _post(p)
+        return _post(p, people(s, [actor.user_id], actor.user_id))
 
 
 @router.post("/artists/{artist_id}/backstage/{post_id}/replies", status_code=201)
@@ -278,4 +293,33 @@ def backstage_reply(artist_id: uuid.UUID, post_id: uuid.UUID, body: BackstageIn,
         p = BackstagePost(id=uuid.uuid4(), artist_id=artist_id, author_id=actor.user_id, parent_id=post_id,
                           body=body.body, created_at=platform.clock.now())
         s.add(p)
-        return _post(p)
+        return _post(p, people(s, [actor.user_id], actor.user_id))
+
+
+# ---------------------------------------------------------------- privacy
+
+class PrivacyIn(BaseModel):
+    anonymous: bool = Field(description='appear as "A fan" (no name, no id) in the backstage, comments and top fans',
+                            examples=[True])
+
+
+@router.get("/me/privacy")
+def my_privacy(actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
+    """How the fan club shows you to others: by your display name, or as "A fan" (``anonymous``).
+    Never by your email. Direct messages to an artist always carry your name."""
+    with platform.session() as s:
+        row = s.get(Privacy, actor.user_id)
+        return {"anonymous": bool(row and row.anonymous)}
+
+
+@router.put("/me/privacy")
+def set_privacy(body: PrivacyIn, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
+    """Choose how the fan club shows you to others (takes effect at once, on past posts too)."""
+    from sqlalchemy import update
+
+    now = platform.clock.now()
+    with platform.session() as s:  # two at once: one inserts, the other updates (no 500)
+        if not atomic.insert_once(s, Privacy, user_id=actor.user_id, anonymous=body.anonymous, updated_at=now):
+            s.execute(update(Privacy).where(Privacy.user_id == actor.user_id)
+                      .values(anonymous=body.anonymous, updated_at=now))
+        return {"anonymous": body.anonymous}

@@ -5,6 +5,8 @@ from sqlalchemy import func, or_, select
 
 from musicconnect.models import DomainEvent, Entitlement, Tier
 
+from .people import people, person, shown_id
+
 
 def _effective(now):
     return (Entitlement.status.in_(("active", "past_due", "cancelled")), Entitlement.starts_at <= now,
@@ -49,6 +51,8 @@ def top_fans(platform, artist_id, window):
         ranks = dict(s.execute(select(Entitlement.user_id, func.max(Tier.rank)).join(Tier, Tier.id == Entitlement.tier_id)
                                .where(Entitlement.artist_id == artist_id, *_effective(now))
                                .group_by(Entitlement.user_id)).all())
-    fans = set(plays) | set(ranks)
-    ranked = sorted(fans, key=lambda u: (-(ranks.get(u) or 0), -plays.get(u, 0), str(u)))[:10]
-    return [{"user_id": str(u), "plays": plays.get(u, 0), "tier_rank": ranks.get(u)} for u in ranked]
+        fans = set(plays) | set(ranks)
+        ranked = sorted(fans, key=lambda u: (-(ranks.get(u) or 0), -plays.get(u, 0), str(u)))[:10]
+        found = people(s, ranked)  # one query: names, and "A fan" for those who chose to be anonymous
+    return [{"user_id": shown_id(found, u), "name": person(found, u)["name"], "anonymous": person(found, u)["anonymous"],
+             "plays": plays.get(u, 0), "tier_rank": ranks.get(u)} for u in ranked]

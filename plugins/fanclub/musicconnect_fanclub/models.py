@@ -83,3 +83,14 @@ class DmCounter(Base):
     artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True)
     period_start: Mapped[datetime] = mapped_column(primary_key=True)
     used: Mapped[int] = mapped_column(default=0)
+
+
+class Privacy(Base):
+    """A fan's choice of how the fan club shows them to others: ``anonymous`` fans appear as
+    "A fan" (no name, no id) in the backstage, comments and the top-fans metric. No row: shown by
+    their display name."""
+
+    __tablename__ = "fanclub_privacy"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column()

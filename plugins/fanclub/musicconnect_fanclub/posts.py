@@ -20,6 +20,7 @@ from musicconnect.web import body_limit, denial, ensure_artist_owner, get_platfo
 from . import atomic
 from . import images as images_
 from .models import Comment, Follow, Reaction
+from .people import people, person, shown_id
 from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
 from .times import YEAR_PATTERN, cursor, parse_time
 from .tracks import check_tracks
@@ -176,7 +177,9 @@ def feed(limit: int = Query(30, ge=1, le=100),
          before: datetime | None = Query(None, description="an ISO 8601 date-time with its time zone"),
          actor: Actor = Depends(scope("fanclub:read")), platform=Depends(get_platform)):
     """Posts and tracks of the artists you follow or support, newest first. Gated items you cannot
-    open yet appear as locked teasers; unreleased ones only once your early access opens.
+    open yet appear as locked teasers (id, title, kind, the tier needed; no body or media); an
+    unreleased item too once a tier's early access to it has opened (``early_access: true``, and
+    ``required_tier_id`` the tier that hears it now); other unreleased items not at all.
     Page with ``before`` = the last item's ``publish_at`` (with its time zone)."""
     before, nothing_older = cursor(before, "before")
     if nothing_older:
@@ -196,13 +199,38 @@ def feed(limit: int = Query(30, ge=1, le=100),
             if platform.access.decide(actor, "view", resource_of(item)).allowed:
                 out.append({**platform.content.serialize(item, actor), "locked": False})
             elif item.publish_at <= now:
-                out.append({"id": str(item.id), "artist_id": str(item.artist_id), "kind": item.kind, "title": item.title,
-                            "visibility": item.visibility, "publish_at": item.publish_at.isoformat(),
-                            "required_tier_id": str(item.required_tier_id) if item.required_tier_id else None,
-                            "locked": True})
+                out.append(_teaser(item, item.required_tier_id))
+            else:
+                opened = _early_access_tier(platform.access.context(actor, item.artist_id), item, now)
+                if opened is not None:
+                    out.append({**_teaser(item, opened.id), "early_access": True})
             if len(out) >= limit:
                 break
         return out
+
+
+def _teaser(item: ContentItem, tier_id) -> dict:
+    """A locked item as the feed shows it: what it is and which tier opens it, nothing of its body."""
+    return {"id": str(item.id), "artist_id": str(item.artist_id), "kind": item.kind, "title": item.title,
+            "visibility": item.visibility, "publish_at": item.publish_at.isoformat(),
+            "required_tier_id": str(tier_id) if tier_id else None, "locked": True}
+
+
+def _early_access_tier(context, item: ContentItem, now: datetime):
+    """The lowest tier whose early access to this unreleased item is open now (``None``: none),
+    read from the artist's tiers in the access context (no query)."""
+    required = context.tier(item.required_tier_id) if item.visibility == "tier" else None
+    if item.visibility == "tier" and required is None:
+        return None
+    from datetime import timedelta
+
+    for tier in sorted(context.tiers, key=lambda t: t.rank):
+        hours = (tier.perks or {}).get("early_access")
+        if (tier.is_active and isinstance(hours, (int, float)) and not isinstance(hours, bool) and hours > 0
+                and (required is None or tier.rank >= required.rank)
+                and now >= item.publish_at - timedelta(hours=hours)):
+            return tier
+    return None
 
 
 def _member_item(s, platform, actor: Actor, content_id: uuid.UUID, action: str) -> ContentItem:
@@ -244,8 +272,9 @@ def comments(content_id: uuid.UUID, limit: int = Query(50, ge=1, le=100, descrip
                          .order_by(Comment.created_at, Comment.id).limit(limit).offset(offset)).all()
         counts = dict(s.execute(select(Reaction.kind, func.count()).where(Reaction.content_id == content_id)
                                 .group_by(Reaction.kind)).all())
-        return {"comments": [{"id": str(c.id), "user_id": str(c.user_id), "body": c.body,
-                              "created_at": c.created_at.isoformat()} for c in rows],
+        found = people(s, [c.user_id for c in rows], actor.user_id if actor else None)
+        return {"comments": [{"id": str(c.id), "user_id": shown_id(found, c.user_id), "author": person(found, c.user_id),
+                              "body": c.body, "created_at": c.created_at.isoformat()} for c in rows],
                 "reactions": {k: counts.get(k, 0) for k in REACTIONS}}
 
 
@@ -258,7 +287,9 @@ def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(s
                     created_at=platform.clock.now())
         s.add(c)
         platform.emit(s, "fan.commented", actor_id=actor.user_id, artist_id=item.artist_id, subject=("content", item.id))
-        return {"id": str(c.id), "body": c.body, "created_at": c.created_at.isoformat()}
+        found = people(s, [actor.user_id], actor.user_id)
+        return {"id": str(c.id), "user_id": str(actor.user_id), "author": person(found, actor.user_id), "body": c.body,
+                "created_at": c.created_at.isoformat()}
 
 
 @router.put("/content/{content_id}/reactions/{kind}", status_code=204)

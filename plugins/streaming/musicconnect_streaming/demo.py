@@ -1,60 +1,158 @@
-"""Demo tracks for the demo artist: public, supporter-exclusive, and an early-access release."""
+"""Demo tracks for the demo artist (public, supporter-exclusive, and an early-access release inside
+its window), and a few weeks of plays by the demo's cast.
+
+The tracks are real: generated audio (24 s each, to keep the seed fast), transcoded by the
+ordinary job. The plays are the rows and events that :mod:`.plays` writes for real sessions
+(``streaming_plays``; ``play.started`` / ``play.counted`` / ``play.completed``), inserted in bulk and
+spread over the past three weeks relative to ``platform.clock.now()``: who may play what at a
+given time follows the cast's tiers (the supporter track only while supporting, the early-access
+one only inside the superfans' window). Idempotent: each part is written once."""
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from musicconnect import on_commit
-from musicconnect.models import ContentItem
+from musicconnect.models import ContentItem, DomainEvent
 
 from . import media
-from .models import Track, TrackVersion
+from .models import Play, Track, TrackVersion
 from .pipeline import JOB, prefix
 from .scratch import Scratch
 
+#: title, visibility, tier, released (days from now; negative: in the past), tone frequency, seed
 DEMO_TRACKS = (
-    ("Night Drive", "public", None, 0, 220, 0),
-    ("Garage Demo #3", "tier", "supporter", 0, 330, 1),
-    ("Next Single (early access)", "tier", "superfan", 3, 262, 2),
+    ("Night Drive", "public", None, -30, 220, 0),
+    ("Garage Demo #3", "tier", "supporter", -20, 330, 1),
+    # superfans hear it 24 h early (their early_access perk): published 12 h from now, so on the
+    # first run it is inside that window: superfans can play it, everyone else sees a locked teaser
+    ("Next Single (early access)", "tier", "superfan", 0.5, 262, 2),
 )
+EARLY_ACCESS_HOURS = 24
+HISTORY_DAYS = 21
 
 
 def seed(platform, session, demo) -> None:
     artist = demo.artist_profile
-    has = session.scalar(select(func.count()).select_from(ContentItem).where(
-        ContentItem.artist_id == artist.id, ContentItem.kind == "track"))
-    if has:
-        return
     superfan = demo.tiers.get("superfan")
     if superfan is not None and "offline_downloads" not in (superfan.perks or {}):
         superfan.perks = {**(superfan.perks or {}), "offline_downloads": 20}  # the core seeds bare tiers
         on_commit(session, lambda: platform.invalidate(("tiers", artist.id)))
-    with Scratch(platform, "demo") as work:
-        _seed_tracks(platform, session, demo, artist, work)
+    has = session.scalar(select(func.count()).select_from(ContentItem).where(
+        ContentItem.artist_id == artist.id, ContentItem.kind == "track"))
+    if not has:
+        with Scratch(platform, "demo") as work:
+            _seed_tracks(platform, session, demo, artist, work)
+    if getattr(demo, "population", None) and not session.scalar(
+            select(func.count()).select_from(Play).where(Play.artist_id == artist.id)):
+        _seed_plays(platform, session, demo, artist)
 
 
 def _seed_tracks(platform, session, demo, artist, work) -> None:
+    now = platform.clock.now()
     for title, visibility, tier_key, days, freq, seed_n in DEMO_TRACKS:
         src = work / f"{seed_n}.flac"
         media.generated_tone(src, 24, seed=seed_n + 1, freq=freq)
         probe = media.probe(src)
         cid = uuid.uuid4()
         tier = demo.tiers[tier_key].id if tier_key else None
-        publish_at = platform.clock.now() + timedelta(days=days) if days else None
         platform.content.create(session, artist_id=artist.id, kind="track", title=title, visibility=visibility,
-                                required_tier_id=tier, publish_at=publish_at, data={"duration": probe.duration},
-                                status="processing", actor_id=demo.artist.id, item_id=cid)
-        session.add(Track(content_id=cid, artist_id=artist.id, version=0, pending_version=1,
-                          created_at=platform.clock.now()))
+                                required_tier_id=tier, publish_at=now + timedelta(days=days),
+                                data={"duration": probe.duration}, status="processing", actor_id=demo.artist.id,
+                                item_id=cid)
+        session.add(Track(content_id=cid, artist_id=artist.id, version=0, pending_version=1, created_at=now))
         key = f"{prefix(cid, 1)}/original.flac"
         platform.storage.put_file(key, src)
         session.add(TrackVersion(content_id=cid, version=1, state="processing", original_key=key,
                                  original_filename=src.name, size_bytes=src.stat().st_size, probe=probe.as_dict(),
                                  duration=probe.duration, aes_key=secrets.token_bytes(16),
-                                 aes_iv="0x" + secrets.token_hex(16), artwork={}, created_at=platform.clock.now()))
+                                 aes_iv="0x" + secrets.token_hex(16), artwork={}, created_at=now))
         session.flush()
         platform.jobs.enqueue(JOB, session=session, subject=("content", cid), owner_id=demo.artist.id,
                               content_id=str(cid), version=1)
+
+
+def _playable(track: ContentItem, needed: int, tier_rank: dict, fan, when: datetime) -> bool:
+    """Whether ``fan`` could play ``track`` (needing rank ``needed``) at ``when`` (the tier rule and
+    the early-access window)."""
+    held = fan.paid_at(when) if fan is not None else None
+    rank = tier_rank.get(held, 0) if held else 0
+    if rank < needed:
+        return False
+    if when >= track.publish_at:
+        return True
+    return held == "superfan" and when >= track.publish_at - timedelta(hours=EARLY_ACCESS_HOURS)
+
+
+def _seed_plays(platform, session, demo, artist) -> None:
+    settings = platform.plugin_settings("streaming")
+    now = platform.clock.now()
+    rng = demo.rng("streaming")
+    tracks = list(session.scalars(select(ContentItem).where(ContentItem.artist_id == artist.id,
+                                                            ContentItem.kind == "track").order_by(ContentItem.title)))
+    if not tracks:
+        return
+    tier_rank = {t.key: t.rank for t in demo.tiers.values()}
+    ranks = {t.id: t.rank for t in demo.tiers.values()}
+    needed = {t.id: ranks.get(t.required_tier_id, 0) if t.visibility == "tier" else 0 for t in tracks}
+    weights = {"Night Drive": 5, "Garage Demo #3": 3}
+    start = now - timedelta(days=HISTORY_DAYS)
+    month_start = now.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    sessions: list[tuple] = []  # (listener, user_id, track, started_at, fan)
+    for fan in demo.population:
+        begin = max(start, fan.since)
+        span = (now - begin).total_seconds()
+        n = round(fan.plays_per_week * span / (7 * 86400))
+        times = [begin + timedelta(seconds=rng.uniform(0, span)) for _ in range(n)]
+        if fan.signs_in:  # whoever signs in has listened this month too (their Wrapped is never empty)
+            recent = (now - max(month_start, begin)).total_seconds()
+            times += [max(month_start, begin) + timedelta(seconds=rng.uniform(0, recent)) for _ in range(8)]
+        for when in sorted(times):
+            options = [t for t in tracks if _playable(t, needed[t.id], tier_rank, fan, when)]
+            if options:
+                track = rng.choices(options, [weights.get(t.title, 8) for t in options])[0]
+                sessions.append((f"u:{fan.user_id}", fan.user_id, track, when, fan))
+    public = [t for t in tracks if t.visibility == "public"]
+    for i in range(40):  # listeners without an account (public tracks only)
+        when = start + timedelta(seconds=rng.uniform(0, HISTORY_DAYS * 86400))
+        options = [t for t in public if t.publish_at <= when]
+        if options:
+            listener = "a:" + hashlib.sha256(f"demo-anon-{i % 25}".encode()).hexdigest()[:32]
+            sessions.append((listener, None, rng.choice(options), when, None))
+    plays, events = [], []
+    last_counted: dict[tuple, datetime] = {}
+    dedupe = timedelta(minutes=settings.play_dedupe_minutes)
+    for listener, user_id, track, when, fan in sorted(sessions, key=lambda x: x[3]):
+        duration = float((track.data or {}).get("duration") or 0) or 24.0
+        threshold = min(settings.play_count_seconds, duration)
+        complete = rng.random() < 0.8
+        listened = duration if complete else round(rng.uniform(3, duration * 0.6), 1)
+        end = when + timedelta(seconds=listened)
+        if end > now:
+            continue
+        counted_at = None
+        if listened >= threshold:
+            prev = last_counted.get((listener, track.id))
+            if prev is None or when + timedelta(seconds=threshold) - prev > dedupe:
+                counted_at = when + timedelta(seconds=threshold)
+                last_counted[(listener, track.id)] = counted_at
+        pid = uuid.uuid4()
+        plays.append({"id": pid, "content_id": track.id, "artist_id": artist.id, "listener": listener,
+                      "user_id": user_id, "started_at": when, "last_report_at": end, "seconds": listened,
+                      "duration": duration, "counted_at": counted_at, "completed": complete})
+        base = {"actor_id": user_id, "artist_id": artist.id, "subject_type": "content", "subject_id": str(track.id)}
+        events.append({**base, "id": uuid.uuid4(), "type": "play.started", "occurred_at": when,
+                       "data": {"session_id": str(pid), "listener": listener}})
+        if counted_at is not None:
+            events.append({**base, "id": uuid.uuid4(), "type": "play.counted", "occurred_at": counted_at,
+                           "data": {"session_id": str(pid), "seconds": threshold}})
+        if complete:
+            events.append({**base, "id": uuid.uuid4(), "type": "play.completed", "occurred_at": end,
+                           "data": {"session_id": str(pid), "seconds": listened}})
+    if plays:
+        session.execute(insert(Play), plays)
+        session.execute(insert(DomainEvent), events)
