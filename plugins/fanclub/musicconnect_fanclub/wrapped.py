@@ -7,15 +7,17 @@ it works with whichever plugins emit them. Months are calendar months in UTC."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import logging
 import re
 import secrets
 import threading
 import uuid
 from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
@@ -25,9 +27,12 @@ from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, ContentItem, DomainEvent, Entitlement, Tier, User
 from musicconnect.web import get_platform, public, scope
 
+from . import wrapped_card
 from .models import WrappedShare
+from .wrapped_card import money
 
 router = APIRouter()
+log = logging.getLogger("musicconnect.fanclub.wrapped")
 SECTIONS = ("minutes", "top_artists", "top_tracks", "support", "milestones")
 #: a calendar month as the routes take it (the OpenAPI document states it: a 422 otherwise)
 MONTH = r"2\d{3}-(0[1-9]|1[0-2])"  # years 2000-2999: nothing older exists, and no month after 2999-12
@@ -72,8 +77,9 @@ def build(platform, user_id: uuid.UUID, month: str) -> dict:
                     track_plays[e.subject_id] += 1
             else:
                 milestones.append({"milestone": e.data.get("milestone"), "artist_id": str(e.artist_id),
-                                   "at": e.occurred_at.isoformat()})
-        names = {a.id: a.name for a in s.scalars(select(Artist).where(Artist.id.in_(list(artist_plays))))} if artist_plays else {}
+                                   "at": e.occurred_at.isoformat(),
+                                   **({"rank": e.data["rank"]} if e.data.get("rank") else {})})
+        milestones.sort(key=lambda m: m["at"])
         titles = {}
         if track_plays:
             ids = [uuid.UUID(t) for t in track_plays if t]
@@ -81,86 +87,68 @@ def build(platform, user_id: uuid.UUID, month: str) -> dict:
         held = s.execute(select(Entitlement, Tier).join(Tier, Tier.id == Entitlement.tier_id).where(
             Entitlement.user_id == user_id, Entitlement.starts_at < end,
             (Entitlement.expires_at.is_(None)) | (Entitlement.expires_at > start), Tier.rank > 0)).all()
-        support_artists = {a.id: a.name for a in s.scalars(select(Artist).where(Artist.id.in_([e.artist_id for e, _ in held])))} if held else {}
+        # support paid: the core's payment facts (``payment.succeeded``, less ``payment.refunded``)
         payments = s.scalars(select(DomainEvent).where(
-            DomainEvent.actor_id == user_id, DomainEvent.type == "payment.succeeded",
+            DomainEvent.actor_id == user_id, DomainEvent.type.in_(("payment.succeeded", "payment.refunded")),
             DomainEvent.occurred_at >= start, DomainEvent.occurred_at < end)).all()
-    paid: Counter = Counter()
+        wanted = ({a for _, a in titles.values()} | set(artist_plays) | {e.artist_id for e, _ in held}
+                  | {e.artist_id for e in payments} | {uuid.UUID(m["artist_id"]) for m in milestones if m["artist_id"] != "None"})
+        wanted.discard(None)
+        names = {a.id: a.name for a in s.scalars(select(Artist).where(Artist.id.in_(list(wanted))))} if wanted else {}
+    for m in milestones:
+        m["artist"] = names.get(uuid.UUID(m["artist_id"])) if m["artist_id"] != "None" else None
+    paid: dict[str, Counter] = defaultdict(Counter)  # currency -> artist -> minor units
     for pmt in payments:
-        if pmt.data.get("amount") and pmt.data.get("currency"):
-            paid[pmt.data["currency"]] += int(pmt.data["amount"])
+        amount, currency = pmt.data.get("amount"), pmt.data.get("currency")
+        if isinstance(amount, int) and currency:
+            paid[str(currency).upper()][pmt.artist_id] += amount if pmt.type == "payment.succeeded" else -amount
+    support_paid = []
+    for currency, by_artist in sorted(paid.items()):
+        total = sum(v for v in by_artist.values() if v > 0)
+        if total > 0:
+            support_paid.append({"currency": currency, "amount": total, "formatted": money(total, currency),
+                                 "artists": [names.get(a) for a, v in by_artist.most_common() if v > 0 and names.get(a)]})
     return {
         "month": month,
         "minutes": round(sum(seconds.values()) / 60, 1),
+        "plays": sum(track_plays.values()),
         "top_artists": [{"artist_id": str(a), "name": names.get(a), "plays": n} for a, n in artist_plays.most_common(5)],
-        "top_tracks": [{"content_id": t, "title": titles.get(t, (None,))[0], "plays": n}
-                       for t, n in track_plays.most_common(5) if t in titles],
-        "support": {"tiers": [{"artist": support_artists.get(e.artist_id), "tier": t.name, "source": e.source}
+        "top_tracks": [{"content_id": t, "title": titles[t][0], "artist": names.get(titles[t][1]), "plays": n}
+                       for t, n in track_plays.most_common() if t in titles][:5],
+        "support": {"tiers": [{"artist": names.get(e.artist_id), "tier": t.name, "source": e.source}
                               for e, t in held],
-                    "paid": [{"currency": c, "amount": a} for c, a in sorted(paid.items())]},
+                    "paid": support_paid},
         "milestones": milestones,
     }
 
 
-def card_png(report: dict, name: str | None) -> bytes:
-    from PIL import Image, ImageDraw, ImageFont
-
-    W, H = 1080, 1350
-    im = Image.new("RGB", (W, H), (24, 16, 48))
-    d = ImageDraw.Draw(im)
-    for y in range(H):  # a vertical gradient
-        c = int(24 + 80 * y / H)
-        d.line([(0, y), (W, y)], fill=(c, 16 + c // 3, 48 + c // 2))
-
-    def font(size):
-        try:
-            return ImageFont.load_default(size=size)
-        except TypeError:
-            return ImageFont.load_default()
-
-    y = 80
-    d.text((80, y), "MusicConnect Wrapped", font=font(56), fill=(255, 214, 102))
-    y += 90
-    d.text((80, y), (f"{name} · " if name else "") + report["month"], font=font(40), fill=(235, 235, 245))
-    y += 110
-    if "minutes" in report:
-        d.text((80, y), f"{report['minutes']:g}", font=font(150), fill=(255, 255, 255))
-        y += 170
-        d.text((80, y), "minutes listened", font=font(40), fill=(200, 200, 220))
-        y += 100
-    for key, label, field in (("top_artists", "Top artists", "name"), ("top_tracks", "Top tracks", "title")):
-        if report.get(key):
-            d.text((80, y), label, font=font(44), fill=(255, 214, 102))
-            y += 64
-            for i, row in enumerate(report[key][:5], 1):
-                d.text((100, y), f"{i}. {row.get(field) or '—'}  ({row['plays']})", font=font(36), fill=(240, 240, 250))
-                y += 52
-            y += 30
-    if report.get("milestones"):
-        d.text((80, y), f"{len(report['milestones'])} milestone(s) reached", font=font(40), fill=(170, 230, 190))
-    buf = io.BytesIO()
-    im.save(buf, "PNG", optimize=True)
-    return buf.getvalue()
+def card_png(report: dict, name: str | None, cover: bytes | None = None) -> bytes:
+    """The 1080×1350 card (see ``wrapped_card``: the layout, the type, the geometry it reports)."""
+    return wrapped_card.render(report, name, cover).png
 
 
 class _Cards:
-    """Rendered cards by content (the report and the name shown): rendering costs ~0.15 s of CPU,
-    so a card is drawn once per distinct content and served from here after that. Small LRU."""
+    """Rendered cards by content (the report, the name shown and the cover's storage key): a
+    card costs ~0.1-0.2 s of CPU, so it is drawn once per distinct content and served from here
+    after that (a new play, payment or milestone changes the report, hence the digest). Small LRU."""
 
     def __init__(self, maxsize: int = 64):
         self.maxsize = maxsize
         self._data: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, report: dict, name: str | None) -> tuple[bytes, str]:
-        digest = hashlib.sha256(json.dumps([report, name], sort_keys=True, separators=(",", ":"),
-                                           default=str).encode()).hexdigest()[:32]
+    def get(self, report: dict, name: str | None, cover: tuple[str, Callable[[], bytes | None]] | None = None
+            ) -> tuple[bytes, str]:
+        """``cover``: ``(storage key, loader)``; the key is part of the digest, the loader runs
+        only when the card is drawn."""
+        digest = hashlib.sha256(json.dumps([report, name, cover[0] if cover else None], sort_keys=True,
+                                           separators=(",", ":"), default=str).encode()).hexdigest()[:32]
         with self._lock:
             png = self._data.get(digest)
             if png is not None:
                 self._data.move_to_end(digest)
                 return png, digest
-        png = card_png(report, name)
+        png = card_png(report, name, cover[1]() if cover else None)
         with self._lock:
             self._data[digest] = png
             while len(self._data) > self.maxsize:
@@ -173,10 +161,74 @@ class _Cards:
 
 
 CARDS = _Cards()
+COVER_BYTES = 8_000_000  # a cover larger than this is not read (the generated art is drawn instead)
 
 
-def _card_response(request: Request, report: dict, name: str | None, cache_control: str) -> Response:
-    png, digest = CARDS.get(report, name)
+def _cover(platform, report: dict) -> tuple[str, Callable[[], bytes | None]] | None:
+    """The cover of the first top track that has one, as ``(storage key, loader)``: read through
+    the content item's serialization (``serialize_content``: the streaming plugin puts signed
+    cover links under ``extra.<plugin>.covers``), resolved back to the stored object. Only for a
+    report that shows its top tracks (a shared card without them must not reveal one)."""
+    ids = [t["content_id"] for t in report.get("top_tracks") or []]
+    for cid in ids:
+        key = ("fanclub-wrapped-cover", cid)
+        hit = platform.cache.get(key)
+        if hit is None:
+            generation = platform.cache.generation()
+            hit = _cover_key(platform, cid) or ""
+            platform.cache.set(key, hit, generation=generation)
+        if hit:
+            return hit, lambda k=hit: _read_cover(platform, k)
+    return None
+
+
+def _cover_key(platform, content_id: str) -> str | None:
+    try:
+        with platform.session() as s:
+            item = s.get(ContentItem, uuid.UUID(content_id))
+            if item is None or item.status != "ready":
+                return None
+            extra = platform.content.serialize(item, None).get("extra") or {}
+    except Exception:  # noqa: BLE001 - no cover is no reason to fail the card
+        log.warning("wrapped: the cover of %s could not be looked up", content_id, exc_info=True)
+        return None
+    for part in extra.values():
+        covers = part.get("covers") if isinstance(part, dict) else None
+        if isinstance(covers, dict) and covers:
+            url = covers.get("600") or covers.get("1200") or next(iter(covers.values()))
+            return _stored_key(platform, url, content_id) if isinstance(url, str) else None
+    return None
+
+
+def _stored_key(platform, url: str, content_id: str) -> str | None:
+    """The storage key behind a signed link: the longest tail of its path that names a stored
+    object and lies under the item's own folder (the key names the content id), whatever the
+    backend (``/media/<key>`` locally, ``/<bucket>/<key>`` or a CDN path on S3)."""
+    parts = [unquote(x) for x in urlsplit(url).path.split("/") if x]
+    if content_id not in parts:
+        return None
+    for i in range(parts.index(content_id) + 1):
+        key = "/".join(parts[i:])
+        try:
+            if platform.storage.exists(key):
+                return key
+        except Exception:  # noqa: BLE001 - an invalid key (StorageError) or an unreachable store
+            continue
+    return None
+
+
+def _read_cover(platform, key: str) -> bytes | None:
+    try:
+        data = platform.storage.get_bytes(key)
+    except Exception:  # noqa: BLE001 - the card falls back to the generated art
+        log.warning("wrapped: cover %s could not be read", key, exc_info=True)
+        return None
+    return data if len(data) <= COVER_BYTES else None
+
+
+def _card_response(request: Request, platform, report: dict, name: str | None, cache_control: str) -> Response:
+    cover = _cover(platform, report) if report.get("top_tracks") else None
+    png, digest = CARDS.get(report, name, cover)
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": cache_control}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
@@ -191,7 +243,7 @@ def my_wrapped_png(month: Month, request: Request, actor: Actor = Depends(scope(
                    platform=Depends(get_platform)):
     with platform.session() as s:
         name = s.get(User, actor.user_id).display_name
-    return _card_response(request, build(platform, actor.user_id, month), name, "private, max-age=60")
+    return _card_response(request, platform, build(platform, actor.user_id, month), name, "private, max-age=60")
 
 
 @router.get("/me/wrapped/{month}")
@@ -273,7 +325,7 @@ def _shared_uncached(platform, token: str) -> tuple[dict, str | None]:
 def shared_card(token: str, request: Request, platform=Depends(get_platform)):
     """The shared report as a PNG card (drawn once per distinct content, then served from memory)."""
     report, name = _shared(platform, token)
-    return _card_response(request, report, name, "public, max-age=600")
+    return _card_response(request, platform, report, name, "public, max-age=600")
 
 
 @router.get("/wrapped/{token}", dependencies=[Depends(public)])
