@@ -233,3 +233,63 @@ def test_shared_card_shows_only_what_is_shared(env, monkeypatch):
     texts = " ".join(t.text for t in card.texts)
     assert "Club" in texts and "Secret Song" not in texts and "$9.00" not in texts
     assert "top_tracks" not in card.sections and "support" not in card.sections
+
+
+def test_card_shows_the_top_tracks_cover(mc_make_platform, monkeypatch):
+    """A track whose serialization carries signed cover links (as the streaming plugin's does):
+    the card reads the stored cover behind the link and draws it; a share without the top
+    tracks keeps the generated art (the cover would reveal the track)."""
+    from types import SimpleNamespace
+
+    from starlette.testclient import TestClient
+
+    import musicconnect_fanclub.plugin as fanclub
+    from musicconnect import hookimpl
+    from musicconnect.app import create_app
+    from musicconnect.testing import make_user
+
+    covered: dict[str, str] = {}
+
+    @hookimpl
+    def serialize_content(platform, item, viewer):
+        key = covered.get(str(item.id))
+        if key is None:
+            return None
+        within = key.rsplit("/", 1)[0]
+        return {"covers_test": {"covers": {"300": platform.storage.signed_url(key, 60, within=within),
+                                           "600": platform.storage.signed_url(key, 60, within=within)}}}
+
+    p = mc_make_platform(extra_plugins=[("fanclub", fanclub), ("covers_test", SimpleNamespace(
+        serialize_content=serialize_content))], entry_points=False)
+    artist = make_user(p, "artist", artist_name="Nova")
+    fan = make_user(p, "fan")
+    item = listen(p, fan, artist, "Green Room", 2, 200)
+    key = f"tracks/{item.id}/v1/cover-600.png"
+    buf = io.BytesIO()
+    Image.new("RGB", (600, 600), (0, 200, 0)).save(buf, "PNG")
+    p.storage.put_bytes(key, buf.getvalue(), "image/png")
+    covered[str(item.id)] = key
+    seen = []
+    real = wrapped_card.render
+    monkeypatch.setattr(wrapped_card, "render", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    wrapped.CARDS.clear()
+
+    def art_pixel(card):
+        x0, y0, _, y1 = card.sections["hero"]
+        with Image.open(io.BytesIO(card.png)) as im:
+            return im.convert("RGB").getpixel((x0 + 40, (y0 + y1) // 2))
+
+    with TestClient(create_app(p)) as client:
+        assert client.get("/api/v1/fanclub/me/wrapped/2026-06.png", headers=fan.headers).status_code == 200
+        assert art_pixel(seen[-1]) == (0, 200, 0)
+        check_geometry(seen[-1])
+        for sections, green in ((["minutes", "top_artists"], False), (["minutes", "top_tracks"], True)):
+            share = client.post("/api/v1/fanclub/me/wrapped/2026-06/shares", headers=fan.headers,
+                                json={"sections": sections}).json()
+            assert client.get(share["image"]).status_code == 200
+            assert (art_pixel(seen[-1]) == (0, 200, 0)) is green, sections
+        # the cover goes away from the store: the card falls back to the generated art
+        p.storage.delete(key)
+        wrapped.CARDS.clear()
+        assert client.get("/api/v1/fanclub/me/wrapped/2026-06.png", headers=fan.headers).status_code == 200
+        assert art_pixel(seen[-1]) != (0, 200, 0)
