@@ -34,8 +34,22 @@ def guarded(fn):
                 fail("invalid settings: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
             if "Problem" in type(exc).__name__:
                 fail(str(exc))
+            if _missing_table(exc):
+                fail("the database has no MusicConnect tables yet (or misses some): run `musicconnect db upgrade` "
+                     "first (`serve` does it when it starts)")
             raise
     return wrapper
+
+
+def _missing_table(exc: Exception) -> bool:
+    """A query against a table that does not exist: SQLite's "no such table", PostgreSQL's
+    UndefinedTable (42P01)."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if not isinstance(exc, (OperationalError, ProgrammingError)):
+        return False
+    orig = getattr(exc, "orig", None)
+    return "no such table" in str(orig) or getattr(orig, "sqlstate", None) == "42P01"
 
 
 def settings_or_exit():

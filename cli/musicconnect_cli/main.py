@@ -174,6 +174,8 @@ def plugins_enable(name: str):
     from musicconnect.plugin_state import build_settings, set_enabled, stored_config
 
     p = connected()
+    if migrate.status_of(p, "core")["current"] is None:  # a fresh database: create the core's tables first
+        migrate.upgrade(p, only="core")
     rec = _record(p, name)
     if rec.builtin:
         raise UsageError("the core is always enabled")

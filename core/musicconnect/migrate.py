@@ -112,6 +112,15 @@ def _current(platform, h: History) -> str | None:
     return ",".join(heads) if heads else None
 
 
+def status_of(platform, name: str) -> dict:
+    """One history's current and head revision (``current`` is ``None`` on a fresh database)."""
+    h = histories(platform, only=name)[0]
+    with platform.db.engine.connect() as conn:
+        head = ScriptDirectory.from_config(_config(h, conn)).get_current_head()
+    cur = _current(platform, h)
+    return {"name": h.name, "current": cur, "head": head, "up_to_date": cur == head}
+
+
 def status(platform) -> list[dict]:
     """Per history: current revision, head revision, and whether it is up to date."""
     out = []

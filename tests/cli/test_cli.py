@@ -149,3 +149,13 @@ def test_plugins_install(cli, tmp_path):
         assert rows["tiny"]["enabled"] and rows["tiny"]["hooks"] == ["register_metrics"]
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "musicconnect-tiny"], capture_output=True)
+
+
+def test_a_fresh_database_gets_one_line_advice_and_enable_initialises_it(cli, tmp_path):
+    fresh = {"MC_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db", "MC_DATA_DIR": str(tmp_path / "fresh")}
+    line = one_line_error(cli("plugins", "disable", "hello", ok=False, extra_env=fresh), 1)
+    assert "musicconnect db upgrade" in line
+    # enabling a plugin on a fresh database creates the core's tables first, then the plugin's
+    assert cli("plugins", "enable", "hello", extra_env=fresh).stdout.strip() == "hello enabled"
+    assert cli("hello", "stats", extra_env=fresh).stdout.strip() == "0 greetings"
+    assert cli("plugins", "disable", "hello", extra_env=fresh).stdout.strip() == "hello disabled"
