@@ -12,6 +12,6 @@ if __name__ == "__main__":
     install(with_test=False)
     args = sys.argv[1:]
     os.chdir(ROOT)
-    log("starting: sign in as fan@demo.com or artist@demo.com with password123; API docs at /docs")
+    log("starting: sign in as fan@demo.com, superfan@demo.com or artist@demo.com with password123; API docs at /docs")
     exe = str(VENV / "bin" / "musicconnect")
     os.execv(exe, [exe, "serve", "--demo", *args])
