@@ -80,11 +80,11 @@ def test_disabled_plugin_routes_answer_404_and_come_back(mc_client, mc_platform,
     set_enabled(mc_platform.db, "hello", False)  # what `musicconnect plugins disable hello` does
     _eventually(lambda: mc_client.get(url).status_code == 404)
     problem(mc_client.get(url), 404, "plugin-disabled")
-    assert "greetings_30d" not in _metric_ids(mc_client, artist)
+    assert "hello_greetings_30d" not in _metric_ids(mc_client, artist)
     set_enabled(mc_platform.db, "hello", True)
     _eventually(lambda: mc_client.get(url).status_code == 200)
     assert len(mc_client.get(url).json()) == 1  # data was kept
-    assert "greetings_30d" in _metric_ids(mc_client, artist)
+    assert "hello_greetings_30d" in _metric_ids(mc_client, artist)
 
 
 def test_plugin_settings_validation(mc_client, mc_platform, mc_users, monkeypatch):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from musicconnect import (ContentKind, JobSpec, Metric, NotFound, PluginSettings, Problem, Vote, emit, hookimpl)
+from musicconnect import (ContentKind, JobSpec, Metric, NotFound, PluginSettings, Problem, Verdict, emit, hookimpl)
 from musicconnect.web import ensure_artist_owner, get_platform, public, scope
 
 from .models import Greeting
@@ -98,19 +98,19 @@ class NoteData(BaseModel):
 
 @hookimpl
 def register_content_kinds(platform):
-    return [ContentKind("note", "Note", "A short text note for fans.", data_model=NoteData)]
+    return [ContentKind("hello_note", "Note", "A short text note for fans.", data_model=NoteData)]
 
 
 @hookimpl
 def check_access(actor, action, resource, context):
     """Free previews for registered users: ``data.hello_preview`` opens an item to anyone signed in."""
     if actor is not None and resource.status == "ready" and resource.data.get("hello_preview"):
-        return Vote.ALLOW
+        return Verdict.allow("a free preview for signed-in fans")
     return None
 
 
 def _greetings_30d(platform, artist_id, window):
-    with platform.session() as s:
+    with platform.read() as s:
         return s.scalar(select(func.count()).select_from(Greeting).where(
             Greeting.artist_id == artist_id, Greeting.created_at >= window.start,
             Greeting.created_at <= window.end)) or 0
@@ -118,7 +118,7 @@ def _greetings_30d(platform, artist_id, window):
 
 @hookimpl
 def register_metrics(platform):
-    return [Metric("greetings_30d", "Greetings", "Greetings fans left in the window.", _greetings_30d)]
+    return [Metric("hello_greetings_30d", "Greetings", "Greetings fans left in the window.", _greetings_30d)]
 
 
 def count_greetings(ctx, artist_id: str):

@@ -35,7 +35,7 @@ def test_the_preview_rule_opens_a_tier_note_to_signed_in_users(mc_client, mc_use
 
     def note(preview: bool) -> str:
         r = mc_client.post(f"/api/v1/artists/{artist.artist_id}/content", headers=artist.headers,
-                           json={"kind": "note", "title": "Liner notes", "visibility": "tier", "required_tier_id": tier["id"],
+                           json={"kind": "hello_note", "title": "Liner notes", "visibility": "tier", "required_tier_id": tier["id"],
                                  "data": {"text": "track by track", "hello_preview": preview}})
         assert r.status_code == 201, r.text
         return r.json()["id"]
@@ -45,7 +45,7 @@ def test_the_preview_rule_opens_a_tier_note_to_signed_in_users(mc_client, mc_use
     assert mc_client.get(f"/api/v1/content/{open_note}").status_code == 401  # anonymous: the rule needs a user
     assert mc_client.get(f"/api/v1/content/{closed_note}", headers=mc_users.fan.headers).status_code == 403
     r = mc_client.post(f"/api/v1/artists/{artist.artist_id}/content", headers=artist.headers,
-                       json={"kind": "note", "title": "x", "data": {"colour": "red"}})
+                       json={"kind": "hello_note", "title": "x", "data": {"colour": "red"}})
     assert r.status_code == 422  # the kind's data model refuses unknown fields
 
 
@@ -53,11 +53,11 @@ def test_metric_job_and_command_count_greetings(mc_client, mc_users, mc_platform
     artist = mc_users.artist
     for who in (mc_users.fan, mc_users.make()):
         assert greet(mc_client, artist, who).status_code == 201
-    r = mc_client.get(f"/api/v1/artists/{artist.artist_id}/metrics", params={"metric": "greetings_30d"},
+    r = mc_client.get(f"/api/v1/artists/{artist.artist_id}/metrics", params={"metric": "hello_greetings_30d"},
                       headers=artist.headers)
     assert r.status_code == 200
     [metric] = r.json()["metrics"]
-    assert (metric["id"], metric["plugin"], metric["value"]) == ("greetings_30d", "hello", 2)
+    assert (metric["id"], metric["plugin"], metric["value"]) == ("hello_greetings_30d", "hello", 2)
 
     job = mc_client.post(f"/api/v1/hello/artists/{artist.artist_id}/recount", headers=artist.headers)
     assert job.status_code == 202
