@@ -1,0 +1,1 @@
+"""MusicConnect live: listening parties, synced playback, chat with moderation."""

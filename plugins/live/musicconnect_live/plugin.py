@@ -1,0 +1,84 @@
+"""Hook implementations of the live plugin (the entry point): listening parties, their chat and
+the artist's live room. The work lives in ``parties``, ``chat``, ``api``, ``sockets`` and ``demo``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from musicconnect import JobSpec, hookimpl
+
+from . import models  # noqa: F401 (its tables join the metadata whenever the plugin loads)
+
+SCOPES = {
+    "live:read": "see listening parties, their recaps and chat, and the artist's live room",
+    "live:write": "RSVP, chat and react; artists: schedule and host parties, moderate",
+}
+
+
+@hookimpl
+def register_routes(platform):
+    from .api import router
+
+    return [router]
+
+
+@hookimpl
+def register_scopes(platform):
+    return dict(SCOPES)
+
+
+@hookimpl
+def register_migrations(platform):
+    return Path(__file__).parent / "migrations"
+
+
+def _sweep(ctx):
+    from .parties import sweep
+
+    return {"changed": sweep(ctx.platform)}
+
+
+@hookimpl
+def register_jobs(platform):
+    # starting soon (T-15 min), started, ended at the end of the playlist: idempotent transitions
+    return [JobSpec("sweep", _sweep, max_retries=1, every_seconds=30)]
+
+
+@hookimpl
+def seed_demo(platform, session, demo):
+    from .demo import seed
+
+    seed(platform, session, demo)
+
+
+# ---- going live (RTMP ingest, live HLS, recordings): ingest.py, livehls.py, recording.py
+from . import ingest_models  # noqa: E402,F401 (live_stream_keys, live_stream_sessions)
+
+
+@hookimpl(specname="register_routes")
+def register_ingest_routes(platform):
+    from . import livehls, recording  # noqa: F401 (their routes join the ingest router)
+    from .ingest import router
+
+    return [router]
+
+
+@hookimpl(specname="register_settings")
+def register_ingest_settings(platform):
+    # a settings model of the whole plugin should subclass ingest.IngestSettings and replace this
+    from .ingest import IngestSettings
+
+    return IngestSettings
+
+
+@hookimpl(specname="check_access")
+def check_live_session_access(platform, actor, action, resource, context):
+    from .livehls import live_session_rule
+
+    return live_session_rule(platform, actor, action, resource, context)
+
+
+@hookimpl(specname="on_shutdown")
+def stop_ingests(platform):
+    from .ingest import stop_all
+
+    stop_all(platform)
