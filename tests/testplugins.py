@@ -116,6 +116,7 @@ def make_recorder():
         "register_commands": lambda platform: typer.Typer(),
         "register_fast_routes": lambda platform: [FastRoute("GET", "/api/v1/recorder/echo/{word}", fast_echo,
                                                                            scope="public")],
+        "register_socket_routes": None,
         "register_jobs": lambda platform: [JobSpec("noop", lambda ctx, **kw: {"ok": True}, max_retries=0)],
         "register_migrations": None,
         "register_settings": lambda platform: RecSettings,

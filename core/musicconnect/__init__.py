@@ -32,6 +32,6 @@ __all__ = [
 #: the core modules a plugin may import; the rest of the package is internal
 PUBLIC_MODULES = (
     "musicconnect", "musicconnect.clock", "musicconnect.contracts", "musicconnect.db", "musicconnect.errors",
-    "musicconnect.events", "musicconnect.fastpath", "musicconnect.models", "musicconnect.storage",
+    "musicconnect.events", "musicconnect.fastpath", "musicconnect.models", "musicconnect.realtime", "musicconnect.storage",
     "musicconnect.testing", "musicconnect.web",
 )

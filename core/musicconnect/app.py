@@ -135,6 +135,10 @@ class MusicConnectApp(FastAPI):
     pending = 0
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            from .realtime import serve_socket
+
+            return await serve_socket(self, scope, receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         begin_unit(f"{scope['method']} {scope['path']}")
@@ -226,6 +230,9 @@ def mount_plugin_routes(app: FastAPI, platform: Platform) -> list[str]:
     mounted.update(added)
     if added:
         app.openapi_schema = None
+    from .realtime import mount_socket_routes
+
+    mount_socket_routes(app, platform)
     return added
 
 
@@ -300,6 +307,10 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     for module in (me, auth, artists, content):  # the hottest routes are matched first
         close_undeclared(module.router, "core", fallback=session_only)
         app.include_router(module.router, prefix="/api/v1")
+    from .realtime import router as realtime_router
+
+    close_undeclared(realtime_router, "core", fallback=session_only)
+    app.include_router(realtime_router, prefix="/api/v1")
     close_undeclared(system.router, "core", fallback=session_only)
     app.include_router(system.router)
     app.router.routes.append(Route("/media/{key:path}", system.media, methods=["GET", "HEAD"]))

@@ -150,6 +150,16 @@ def register_fast_routes(platform):
 
 
 @spec(COLLECT)
+def register_socket_routes(platform):
+    """Return a list of :class:`musicconnect.realtime.SocketRoute`: this plugin's WebSocket
+    endpoints (absolute paths, ``/api/v1/<plugin>/...``). Each declares its ``scope`` like an HTTP
+    route (a route without one is not mounted); handlers are ``async def handler(sock)`` and the
+    socket closes when they return. While the plugin is disabled its sockets are refused (close
+    4404 ``plugin-disabled``). See docs/plugins.md, "Real-time sockets".
+    """
+
+
+@spec(COLLECT)
 def register_commands(platform):
     """Return a ``typer.Typer`` app; it appears as ``musicconnect <plugin> ...``.
 

@@ -83,6 +83,13 @@ class Platform:
         return RedisPubSub(self.settings.redis_url) if self.settings.redis_url else InProcessPubSub()
 
     @cached_property
+    def realtime(self):
+        """The real-time hub (:class:`musicconnect.realtime.Hub`): rooms of open sockets."""
+        from .realtime_hub import Hub
+
+        return Hub(self)
+
+    @cached_property
     def ratelimiter(self):
         from .ratelimit import RateLimiter
 
@@ -235,6 +242,8 @@ class Platform:
             self.jobs.stop()
         if "pubsub" in self.__dict__:
             self.pubsub.close()
+        if "realtime" in self.__dict__:
+            self.__dict__.pop("realtime").close()
         if "db" in self.__dict__:
             self.db.dispose()
         self.started = False

@@ -46,4 +46,8 @@ def uvicorn_options(settings) -> dict:
     BoundedHttpToolsProtocol.max_header_bytes = settings.max_header_bytes
     return {"http": BoundedHttpToolsProtocol, "log_config": None, "access_log": False,
             "proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips,
-            "timeout_keep_alive": settings.keep_alive_seconds, "backlog": settings.listen_backlog}
+            "timeout_keep_alive": settings.keep_alive_seconds, "backlog": settings.listen_backlog,
+            # real-time sockets (musicconnect.realtime): the server pings; frames are capped here
+            "ws": settings.realtime_ws, "ws_ping_interval": settings.realtime_ping_seconds,
+            "ws_ping_timeout": settings.realtime_ping_seconds, "ws_max_size": settings.realtime_max_frame_bytes,
+            "ws_per_message_deflate": settings.realtime_compression}

@@ -67,6 +67,19 @@ class Settings(BaseSettings):
         "bearer token for /metrics; unset: /metrics answers loopback clients and admins only"))
     fast_path: bool = True  # serve hot routes before FastAPI (see musicconnect.fastpath)
 
+    # real-time sockets (musicconnect.realtime; docs/plugins.md, "Real-time sockets")
+    realtime_ping_seconds: float = Field(default=20.0, gt=0, description=(
+        "the server pings each socket this often; one that does not answer within as long is closed"))
+    realtime_send_queue: int = Field(default=256, ge=1, description=(
+        "messages queued per socket; a client that falls this far behind is dropped (close 1013)"))
+    realtime_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, description=(
+        "the largest client frame the server reads (1009 past it); routes declare smaller caps"))
+    realtime_ticket_seconds: int = Field(default=30, ge=1, description="lifetime of a socket ticket")
+    realtime_ws: Literal["websockets", "websockets-sansio", "wsproto"] = Field(default="websockets", description=(
+        "uvicorn's WebSocket implementation"))
+    realtime_compression: bool = Field(default=False, description=(
+        "permessage-deflate: less traffic for tens of KiB more memory per socket"))
+
     # storage
     storage_backend: Literal["local", "s3"] | None = None  # None: s3 when s3_bucket is set
     media_dir: Path | None = None
