@@ -285,12 +285,15 @@ async def sanction(artist_id: uuid.UUID, body: SanctionIn, actor=Depends(scope("
     def run():
         with platform.session() as s:
             row = chat.sanction(platform, s, actor, artist_id, body.user_id, body.kind, body.minutes)
+            rooms = [parties.room_of(pid) for pid in s.scalars(select(Party.id).where(
+                Party.artist_id == artist_id, Party.status != "ended"))]
             return {"user_id": str(row.user_id), "kind": row.kind,
-                    "until": row.until.isoformat() if row.until else None}
+                    "until": row.until.isoformat() if row.until else None}, rooms
 
-    out = await run_in_threadpool(run)
-    if body.kind == "ban":  # clients drop the banned user's messages
-        await publish(platform, f"artist:{artist_id}", {"type": "banned", "user_id": out["user_id"]})
+    out, rooms = await run_in_threadpool(run)
+    if body.kind == "ban":  # clients drop the banned user's messages, in the live room and open parties
+        for room in [f"artist:{artist_id}", *rooms]:
+            await publish(platform, room, {"type": "banned", "user_id": out["user_id"]})
     return out
 
 

@@ -22,6 +22,16 @@ def register_routes(platform):
 
 
 @hookimpl
+def register_socket_routes(platform):
+    from musicconnect.realtime import SocketRoute
+
+    from .sockets import party_socket
+
+    return [SocketRoute("/api/v1/live/parties/{party_id}/socket", party_socket, scope="live:read", optional=True,
+                        max_frame_bytes=16_384)]
+
+
+@hookimpl
 def register_scopes(platform):
     return dict(SCOPES)
 
