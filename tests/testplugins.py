@@ -4,7 +4,7 @@ from __future__ import annotations
 import types
 from collections import defaultdict
 
-from musicconnect import ContentKind, Metric, RevenueShare, Vote, hookimpl
+from musicconnect import ContentKind, Metric, NotificationKind, RevenueShare, Vote, hookimpl
 
 
 class membership:
@@ -137,6 +137,9 @@ def make_recorder():
         "revenue_shares": lambda platform, artist_id, amount, currency: RevenueShare("platform", amount // 10, "fee"),
         "on_event": None,
         "register_metrics": lambda platform: [Metric("memo_count", "Memos", "test metric", lambda p, a, w: 42)],
+        "register_notification_kinds": lambda platform: [NotificationKind(
+            "recorder.memo", "Memo", "content.published", {"title": "memo", "body": "memo"}, "followers")],
+        "audience_members": None,
     }
     import inspect
 

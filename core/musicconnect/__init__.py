@@ -7,7 +7,7 @@ shows the same lists, and tests/test_public_api.py fails when the docs and this 
 or when a plugin in this repository (or the ``plugins new`` scaffold) imports anything else.
 """
 from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, JobSpec, Metric,
-                        MetricWindow, PaymentEvent, PaymentProvider, PerkSpec, Resource, RevenueShare, TierInfo,
+                        MetricWindow, NotificationKind, PaymentEvent, PaymentProvider, PerkSpec, Resource, RevenueShare, TierInfo,
                         Verdict, Vote)
 from .accounts import normalise_email
 from .budget import Budget
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "Event",
-    "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "PaymentEvent",
+    "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentEvent",
     "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "RevenueShare",
     "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "hookimpl", "normalise_email", "on_commit",
     "resource_of", "uuid_pk",

@@ -55,3 +55,21 @@ def register_metrics(platform):
         Metric("events_by_type", "Activity", "Domain events about this artist in the window, by type.",
                _events_by_type, unit="table"),
     ]
+
+
+@hookimpl
+def audience_members(platform, artist_id, audience):
+    """``members`` (any current entitlement) and ``tier:N`` (a current entitlement of rank N or
+    above) of the artist; other audiences belong to plugins."""
+    if audience == "members":
+        rank = 0
+    elif audience.startswith("tier:") and audience[5:].isdigit():
+        rank = int(audience[5:])
+    else:
+        return None
+    now = platform.clock.now()
+    with platform.db.session() as s:
+        return list(s.scalars(select(Entitlement.user_id).distinct().join(Tier, Tier.id == Entitlement.tier_id).where(
+            Entitlement.artist_id == artist_id, Tier.rank >= rank,
+            Entitlement.status.in_(("active", "past_due", "cancelled")), Entitlement.starts_at <= now,
+            (Entitlement.expires_at.is_(None)) | (Entitlement.expires_at > now))))

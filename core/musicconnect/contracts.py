@@ -267,6 +267,29 @@ class Metric:
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationKind:
+    """A notification a plugin's domain events produce (``register_notification_kinds``).
+
+    ``event_type`` is the domain event that triggers it (``when``, if given, filters those events:
+    ``when(event) -> bool``). ``template`` maps ``"title"``, ``"body"`` and optionally ``"url"`` to
+    ``str.format`` strings over the event's ``data`` plus ``artist_id``, ``artist_name``,
+    ``subject_id`` and ``actor_id``. ``recipients`` is either a declared audience the core
+    resolves through ``audience_members`` (``"followers"``, ``"members"``, ``"tier:N"``, ...) or
+    ``"subject"`` (the event's subject user) / ``"actor"`` (its actor), or a callable
+    ``recipients(platform, event) -> iterable of user ids``. ``default_channels`` are on unless
+    the recipient turns them off; ``digestible`` kinds may be batched into a digest."""
+
+    id: str
+    title: str
+    event_type: str
+    template: Mapping[str, str]
+    recipients: str | Callable[..., Any]
+    default_channels: tuple[str, ...] = ("inbox",)
+    digestible: bool = False
+    when: Callable[[Any], bool] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """A background job a plugin offers. The function is called as ``fn(ctx, **kwargs)`` where
     ``ctx`` (:class:`musicconnect.jobs.JobContext`) reports progress. ``name`` is local to the

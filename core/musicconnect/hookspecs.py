@@ -351,5 +351,27 @@ def register_metrics(platform):
     and compute. Metric ids are global; prefer names like ``plays_30d``."""
 
 
+
+# --------------------------------------------------------------------------- notifications
+
+@spec(COLLECT)
+def register_notification_kinds(platform):
+    """Return a list of :class:`musicconnect.contracts.NotificationKind`: the notifications this
+    plugin's domain events produce (trigger event type, template, who receives it, default
+    channels, digestible or not). A notifications plugin reads them (``platform.notification_kinds()``)
+    and never imports the plugin that declares them. Kind ids are global; prefer ``<plugin>.<what>``.
+    """
+
+
+@spec(COLLECT)
+def audience_members(platform, artist_id, audience):
+    """Return the user ids of ``audience`` of the artist ``artist_id`` (an iterable), or ``None``
+    for an audience this plugin does not know. Audiences are strings: ``"followers"`` (a plugin
+    that keeps follows), ``"members"`` (any current entitlement) and ``"tier:N"`` (a current
+    entitlement of rank N or above; both answered by the core), ``"played:<content id>"`` and
+    others added by plugins (analytics segments). The answers are united
+    (``platform.audience_members(artist_id, audience)``).
+    """
+
 #: ``{hook: Calling}`` for every core hook (the table the registry dispatches on)
 CALLING = declarations(sys.modules[__name__])

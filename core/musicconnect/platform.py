@@ -192,6 +192,30 @@ class Platform:
         ``platform.access.perks()``)."""
         return {name: spec.description for name, (_, spec) in self.access.perks().items()}
 
+    def notification_kinds(self) -> dict[str, tuple[str, Any]]:
+        """``{kind id: (plugin, NotificationKind)}`` of every enabled plugin
+        (``register_notification_kinds``); a kind id a second plugin claims is ignored (logged)."""
+        from .contracts import NotificationKind
+
+        out: dict[str, tuple[str, Any]] = {}
+        for plugin, kind in self.plugins.collect("register_notification_kinds", platform=self):
+            if not isinstance(kind, NotificationKind):
+                log.error("plugin %s returned %r from register_notification_kinds", plugin, kind)
+            elif kind.id in out:
+                log.error("plugin %s declares notification kind %s, already declared by %s", plugin, kind.id,
+                          out[kind.id][0])
+            else:
+                out[kind.id] = (plugin, kind)
+        return out
+
+    def audience_members(self, artist_id: uuid.UUID, audience: str) -> set[uuid.UUID]:
+        """The user ids in ``audience`` of the artist (``audience_members``: the answers united)."""
+        out: set[uuid.UUID] = set()
+        for _plugin, user_id in self.plugins.collect("audience_members", platform=self, artist_id=artist_id,
+                                                     audience=audience):
+            out.add(user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id)))
+        return out
+
     @cached_property
     def api_limits(self):
         from .apilimits import ApiLimits
