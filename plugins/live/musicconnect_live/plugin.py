@@ -53,7 +53,7 @@ def register_jobs(platform):
     return [JobSpec("sweep", _sweep, max_retries=1, every_seconds=30)]
 
 
-@hookimpl
+@hookimpl(trylast=True)  # after the streaming plugin's demo tracks exist
 def seed_demo(platform, session, demo):
     from .demo import seed
 
