@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     realtime_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, description=(
         "the largest client frame the server reads (1009 past it); routes declare smaller caps"))
     realtime_ticket_seconds: int = Field(default=30, ge=1, description="lifetime of a socket ticket")
-    realtime_ws: Literal["websockets", "websockets-sansio", "wsproto"] = Field(default="websockets", description=(
+    realtime_ws: Literal["websockets-sansio", "websockets", "wsproto"] = Field(default="websockets-sansio", description=(
         "uvicorn's WebSocket implementation"))
     realtime_compression: bool = Field(default=False, description=(
         "permessage-deflate: less traffic for tens of KiB more memory per socket"))

@@ -259,4 +259,4 @@ def test_server_options_carry_the_socket_settings(mc_settings):
     s = mc_settings.model_copy(update={"realtime_ping_seconds": 7.0, "realtime_max_frame_bytes": 4096})
     opts = uvicorn_options(s)
     assert opts["ws_ping_interval"] == 7.0 and opts["ws_ping_timeout"] == 7.0
-    assert opts["ws_max_size"] == 4096 and opts["ws"] == "websockets" and opts["ws_per_message_deflate"] is False
+    assert opts["ws_max_size"] == 4096 and opts["ws"] == "websockets-sansio" and opts["ws_per_message_deflate"] is False
