@@ -260,3 +260,100 @@ def test_server_options_carry_the_socket_settings(mc_settings):
     opts = uvicorn_options(s)
     assert opts["ws_ping_interval"] == 7.0 and opts["ws_ping_timeout"] == 7.0
     assert opts["ws_max_size"] == 4096 and opts["ws"] == "websockets-sansio" and opts["ws_per_message_deflate"] is False
+
+
+def _frames(data: bytes) -> list[int]:
+    """The opcodes of the (unmasked) server frames in ``data``."""
+    out, i = [], 0
+    while i + 2 <= len(data):
+        op, n = data[i] & 0x0F, data[i + 1] & 0x7F
+        i += 2
+        if n == 126:
+            n, i = int.from_bytes(data[i:i + 2], "big"), i + 2
+        elif n == 127:
+            n, i = int.from_bytes(data[i:i + 8], "big"), i + 8
+        out.append(op)
+        i += n
+    return out
+
+
+def test_the_server_pings_and_drops_a_client_that_never_answers(proc_env, mc_make_platform, mc_clock):
+    """Under uvicorn (``musicconnect serve``): a raw client that never answers the server's pings
+    is disconnected after about two ping periods; a client that answers them stays."""
+    import asyncio
+    import base64
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    import httpx
+    import websockets
+
+    mc_clock.set(datetime.now(timezone.utc))  # the server runs on the real clock
+    p = mc_make_platform()
+    fan = make_user(p, "fan")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**proc_env, "MC_REALTIME_PING_SECONDS": "1", "MC_PLUGINS": ""}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "musicconnect"), "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+        async def scenario():
+            async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/realtime",
+                                          additional_headers=fan.headers, ping_interval=None) as polite:
+                assert json_of(await polite.recv())["type"] == "hello"
+                raw = socket.create_connection(("127.0.0.1", port))
+                key = base64.b64encode(os.urandom(16)).decode()
+                raw.sendall((f"GET /api/v1/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                             f"Authorization: {fan.headers['Authorization']}\r\n\r\n").encode())
+                raw.settimeout(0.2)
+                data, started = b"", time.monotonic()
+                while time.monotonic() - started < 10:
+                    try:
+                        chunk = raw.recv(65536)
+                    except socket.timeout:
+                        await asyncio.sleep(0.05)
+                        continue
+                    if not chunk:
+                        break
+                    data += chunk
+                took = time.monotonic() - started
+                raw.close()
+                head, _, frames = data.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 101"), head
+                ops = _frames(frames)
+                assert ops[0] == 0x1 and 0x9 in ops, ops  # the hello, then the server's ping
+                assert 1.0 <= took < 8, took  # dropped for not answering, well before our 10 s
+                await polite.send('{"type": "ping"}')  # the client that answers pings is still served
+                assert json_of(await asyncio.wait_for(polite.recv(), 5)) == {"type": "pong"}
+
+        asyncio.run(scenario())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def json_of(frame) -> dict:
+    import json
+
+    return json.loads(frame)
