@@ -43,7 +43,9 @@ def test_schedule_validation(live):
     r = post(playlist=[str(foreign)])
     assert r.status_code == 422 and r.json()["type"].endswith("/invalid-playlist")
     assert post(playlist=[str(draft)]).json()["type"].endswith("/invalid-playlist")
-    assert post(playlist=[str(live.tracks[0])] * 2).status_code == 422
+    assert post(playlist=[str(live.tracks[0])] * 2).json()["type"].endswith("/invalid-playlist")
+    assert post(starts_at="9999-12-31T23:59:59-23:00").json()["type"].endswith("/invalid-party")  # no overflow
+    assert post(starts_at="2028-06-03T20:00:00+00:00").status_code == 422  # more than a year ahead
     assert post(starts_at="2026-06-03T20:00:00").status_code == 422  # no time zone
     r = post(starts_at="2026-05-01T20:00:00+00:00")
     assert r.status_code == 422 and "future" in r.json()["detail"]

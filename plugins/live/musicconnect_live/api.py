@@ -31,7 +31,8 @@ class PartyIn(BaseModel):
     description: str = Field("", max_length=5000)
     starts_at: AwareDatetime
     timezone: str | None = Field(None, max_length=64, description="IANA zone the artist announces it in")
-    playlist: list[uuid.UUID] = Field(default_factory=list, max_length=parties.MAX_TRACKS)
+    playlist: list[uuid.UUID] = Field(default_factory=list, max_length=parties.MAX_TRACKS,
+                                      json_schema_extra={"uniqueItems": True})
     visibility: Literal["public", "followers", "tier"] = "public"
     min_tier_id: uuid.UUID | None = None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from .models import Attendance, ChatMessage, Moderator, Party, Rsvp
 STARTING_SOON = timedelta(minutes=15)
 DEFAULT_DURATION = 180.0
 MAX_TRACKS = 100
+MAX_AHEAD = timedelta(days=366)
 
 
 def room_of(party_id: uuid.UUID) -> str:
@@ -106,26 +108,30 @@ def create(platform, s: Session, actor: Actor, *, artist_id: uuid.UUID, title: s
         ZoneInfo(tz)
     except Exception:
         raise Problem(422, "invalid-party", f"unknown time zone {tz!r}") from None
-    if starts_at <= platform.clock.now():
-        raise Problem(422, "invalid-party", "starts_at must be in the future")
+    now = platform.clock.now()
+    try:
+        starts_at = starts_at.astimezone(dt_timezone.utc)
+    except (OverflowError, ValueError):
+        starts_at = None
+    if starts_at is None or not now < starts_at <= now + MAX_AHEAD:
+        raise Problem(422, "invalid-party", "starts_at must be in the future, within a year")
     if visibility == "tier":
         tier = s.get(Tier, min_tier_id) if min_tier_id else None
         if tier is None or tier.artist_id != artist_id:
-            raise Problem(422, "invalid-party", "a tier party needs min_tier_id, one of the artist's tiers")
-    elif min_tier_id is not None:
-        raise Problem(422, "invalid-party", "min_tier_id goes with visibility 'tier'")
+            raise Problem(422, "invalid-party", "min_tier_id is not a tier of this artist (a tier party needs one)")
+    else:
+        min_tier_id = None  # only a tier party has a minimum tier
     if len(set(playlist)) != len(playlist):
-        raise Problem(422, "invalid-party", "a track appears twice in the playlist")
+        raise Problem(422, "invalid-playlist", "a track appears twice in the playlist")
     items = {i.id: i for i in s.scalars(select(ContentItem).where(ContentItem.id.in_(playlist)))} if playlist else {}
     entries = []
     for track_id in playlist:
         item = items.get(track_id)
         if item is None or item.kind != "track" or item.artist_id != artist_id or item.status != "ready":
-            raise Problem(422, "invalid-playlist", "every playlist entry must be one of the artist's ready tracks",
+            raise Problem(422, "invalid-playlist", f"{track_id} is not a track of this artist that is ready to play",
                           track_id=str(track_id))
         duration = float((item.data or {}).get("duration") or 0) or DEFAULT_DURATION
         entries.append({"track_id": str(track_id), "duration": duration})
-    now = platform.clock.now()
     party = Party(id=uuid.uuid4(), artist_id=artist_id, host_id=actor.user_id, title=title, description=description,
                   starts_at=starts_at, timezone=tz, visibility=visibility, min_tier_id=min_tier_id, playlist=entries,
                   status="scheduled", created_at=now)
