@@ -173,3 +173,15 @@ def seed_demo(platform, session, demo):
     from .demo import seed
 
     seed(platform, session, demo)
+
+
+# ---------------------------------------------------------------- notifications (read by a notifications plugin)
+
+@hookimpl
+def register_notification_kinds(platform):
+    from musicconnect import NotificationKind
+
+    return [NotificationKind("billing.payment_failed", "Failed payments", "payment.failed",
+                             {"title": "Your payment to {artist_name} failed",
+                              "body": "We could not charge your card. Update your payment method to keep your membership.",
+                              "url": "/settings/billing"}, "actor", default_channels=("inbox", "email"))]

@@ -3,6 +3,7 @@ purpose: access rules and perks in ``rules``, milestone jobs in ``milestones``, 
 ``metrics``, demo data in ``demo``, routes in ``api``, ``posts`` and ``wrapped``."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -158,3 +159,50 @@ def seed_demo(platform, session, demo):
     from .demo import seed
 
     seed(platform, session, demo)
+
+
+# ---------------------------------------------------------------- notifications (read by a notifications plugin)
+
+def _post_audience(platform, event):
+    """A tier post: members of its tier rank or above; a public post: followers and members."""
+    from musicconnect.models import ContentItem
+
+    with platform.session() as s:
+        item = s.get(ContentItem, uuid.UUID(event.subject_id))
+        tier = s.get(Tier, item.required_tier_id) if item is not None and item.required_tier_id else None
+    if item is None:
+        return []
+    if tier is not None:
+        return platform.audience_members(item.artist_id, f"tier:{tier.rank}")
+    return platform.audience_members(item.artist_id, "followers") | platform.audience_members(item.artist_id, "members")
+
+
+@hookimpl
+def register_notification_kinds(platform):
+    from musicconnect import NotificationKind
+
+    return [
+        NotificationKind("fanclub.new_post", "New posts in your fan clubs", "content.published",
+                         {"title": "New post from {artist_name}", "body": "{artist_name} posted in the fan club.",
+                          "url": "/content/{subject_id}"}, _post_audience, default_channels=("inbox", "push"),
+                         when=lambda e: e.data.get("kind") == "post" and e.subject_type == "content"),
+        NotificationKind("fanclub.dm_reply", "Replies to your messages", "artist.replied",
+                         {"title": "{artist_name} replied to your message", "body": "Open the conversation to read it.",
+                          "url": "/artists/{artist_id}/messages"},
+                         lambda platform, e: [e.data["fan_id"]] if e.data.get("fan_id") else [],
+                         default_channels=("inbox", "push", "email")),
+        NotificationKind("fanclub.milestone", "Your milestones", "fan.milestone",
+                         {"title": "A milestone with {artist_name}", "body": "You reached a milestone: {milestone}.",
+                          "url": "/artists/{artist_id}"}, "actor", digestible=True),
+    ]
+
+
+@hookimpl
+def audience_members(platform, artist_id, audience):
+    """``followers``: the fans following the artist."""
+    if audience != "followers":
+        return None
+    from .models import Follow
+
+    with platform.session() as s:
+        return list(s.scalars(select(Follow.user_id).where(Follow.artist_id == artist_id)))

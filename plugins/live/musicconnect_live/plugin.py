@@ -92,3 +92,19 @@ def stop_ingests(platform):
     from .ingest import stop_all
 
     stop_all(platform)
+
+
+# ---------------------------------------------------------------- notifications (read by a notifications plugin)
+
+@hookimpl
+def register_notification_kinds(platform):
+    from musicconnect import NotificationKind
+
+    return [
+        NotificationKind("live.party_starting", "Listening parties starting soon", "live.party_starting",
+                         {"title": "{artist_name}: {title} starts soon", "body": "The listening party starts in 15 minutes.",
+                          "url": "/parties/{subject_id}"}, "followers", default_channels=("inbox", "push")),
+        NotificationKind("live.artist_live", "Artists going live", "live.started",
+                         {"title": "{artist_name} is live", "body": "{title}", "url": "/live/{subject_id}"},
+                         "followers", default_channels=("inbox", "push")),
+    ]

@@ -186,3 +186,37 @@ def register_commands(platform):
     from .cli import make_app
 
     return make_app(platform)
+
+
+# ---------------------------------------------------------------- notifications (read by a notifications plugin)
+
+@hookimpl
+def register_notification_kinds(platform):
+    from musicconnect import NotificationKind
+
+    return [NotificationKind("streaming.new_release", "New releases", "content.published",
+                             {"title": "New release from {artist_name}", "body": "Listen now.",
+                              "url": "/content/{subject_id}"}, "followers",
+                             default_channels=("inbox", "push", "email"), digestible=True,
+                             when=lambda e: e.data.get("kind") == "track" and e.subject_type == "content")]
+
+
+@hookimpl
+def audience_members(platform, artist_id, audience):
+    """``played:<content id>``: the signed-in fans with a counted play of that track."""
+    if not audience.startswith("played:"):
+        return None
+    import uuid
+
+    from sqlalchemy import select
+
+    from .models import Play
+
+    try:
+        content_id = uuid.UUID(audience[7:])
+    except ValueError:
+        return None
+    with platform.session() as s:
+        return list(s.scalars(select(Play.user_id).distinct().where(
+            Play.content_id == content_id, Play.artist_id == artist_id, Play.user_id.is_not(None),
+            Play.counted_at.is_not(None))))
