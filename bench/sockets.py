@@ -183,7 +183,7 @@ def run_clients(urls: list[str], headers: dict, per: int, messages: int, concurr
     for p in procs:
         p.join(timeout=30)
     return {"held": held, "connect_errors": errors, "missed": missed, "connect_s": connect_s,
-            "deliveries": deliveries, "to_last": list(last.values()), **extra}
+            "deliveries": deliveries, "to_last": [last[k] for k in sorted(last)], **extra}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -290,7 +290,7 @@ def bench_bare(args) -> dict:
                 s.kill()
 
 
-def report(name: str, r: dict, per_process: int) -> None:
+def report(name: str, r: dict, per_process: int, verbose: bool = False) -> None:
     per_conn = [(after - before) / max(1, per_process) for before, after in zip(r["rss_before_kib"], r["rss_after_kib"])]
     print(f"{name}: {r['held']} listeners held ({r['connect_errors']} connect errors, {r['missed']} missed "
           f"deliveries), connected in {r['connect_s']:.1f} s")
@@ -298,6 +298,8 @@ def report(name: str, r: dict, per_process: int) -> None:
           f"{', '.join(f'{b // 1024}->{a // 1024} MiB' for b, a in zip(r['rss_before_kib'], r['rss_after_kib']))})")
     print(f"  broadcast to the last listener: p50 {pct(r['to_last'], 0.5):.0f} ms, p99 {pct(r['to_last'], 0.99):.0f} ms"
           f" ({len(r['to_last'])} messages)")
+    if verbose:
+        print("  to the last listener, message by message (ms):", " ".join(f"{x * 1000:.0f}" for x in r["to_last"]))
     print(f"  per delivery: p50 {pct(r['deliveries'], 0.5):.0f} ms, p99 {pct(r['deliveries'], 0.99):.0f} ms"
           f" ({len(r['deliveries'])} deliveries)")
 
@@ -311,6 +313,7 @@ def main() -> None:
     ap.add_argument("--ws", default="websockets-sansio", help="MC_REALTIME_WS (uvicorn's implementation)")
     ap.add_argument("--redis-url", default=os.environ.get("MC_REDIS_URL"))
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help="print each message's latency")
     args = ap.parse_args()
     print(f"fd limit: {raise_fd_limit()}; {os.cpu_count()} cores; {args.listeners} listeners over 2 processes")
     redis_proc = None
@@ -327,9 +330,9 @@ def main() -> None:
             redis_url = f"redis://127.0.0.1:{port}/0"
         try:
             r = bench_musicconnect(args, redis_url, Path(tmp))
-            report(f"musicconnect ({args.ws}, Redis fan-out)", r, args.listeners // 2)
+            report(f"musicconnect ({args.ws}, Redis fan-out)", r, args.listeners // 2, args.verbose)
             if not args.skip_reference:
-                report("bare websockets broadcast", bench_bare(args), args.listeners // 2)
+                report("bare websockets broadcast", bench_bare(args), args.listeners // 2, args.verbose)
         finally:
             if redis_proc is not None:
                 redis_proc.terminate()

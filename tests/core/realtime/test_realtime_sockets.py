@@ -203,6 +203,10 @@ def test_admins_push_to_a_users_open_sockets(rt):
             assert two.receive_json() == {"type": "notice", "n": 1}
             theirs.send_json({"type": "ping"})
             assert theirs.receive_json() == {"type": "pong"}  # the other user got nothing before it
+            # from synchronous code (a job thread): the same delivery, without an event loop
+            p.realtime.publish_threadsafe(f"user:{fan.id}", {"type": "from-a-thread"})
+            assert one.receive_json() == {"type": "from-a-thread"}
+            assert two.receive_json() == {"type": "from-a-thread"}
 
 
 def test_a_client_that_falls_behind_is_dropped_not_buffered(rt):
