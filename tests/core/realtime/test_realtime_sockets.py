@@ -281,9 +281,10 @@ def _frames(data: bytes) -> list[int]:
     return out
 
 
-def test_the_server_pings_and_drops_a_client_that_never_answers(proc_env, mc_make_platform, mc_clock):
+def test_under_uvicorn_pings_drop_a_silent_client_and_refusals_reach_clients(proc_env, mc_make_platform, mc_clock):
     """Under uvicorn (``musicconnect serve``): a raw client that never answers the server's pings
-    is disconnected after about two ping periods; a client that answers them stays."""
+    is disconnected after about two ping periods while a client that answers them stays; no
+    route is an HTTP 404 problem on the upgrade, no credentials a 4401 close."""
     import asyncio
     import base64
     import os
@@ -347,6 +348,16 @@ def test_the_server_pings_and_drops_a_client_that_never_answers(proc_env, mc_mak
                 assert 1.0 <= took < 8, took  # dropped for not answering, well before our 10 s
                 await polite.send('{"type": "ping"}')  # the client that answers pings is still served
                 assert json_of(await asyncio.wait_for(polite.recv(), 5)) == {"type": "pong"}
+            # the refusals as a real client sees them: an HTTP 404 for no route, a close code otherwise
+            with pytest.raises(websockets.InvalidStatus) as denied:
+                async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/nowhere"):
+                    pass
+            assert denied.value.response.status_code == 404
+            assert json_of(denied.value.response.body)["type"] == "/problems/not-found"
+            async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/realtime") as anonymous:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(anonymous.recv(), 5)
+                assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "unauthorized")
 
         asyncio.run(scenario())
     finally:
