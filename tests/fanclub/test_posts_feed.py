@@ -103,3 +103,23 @@ def test_comments_and_reactions_by_members(env, mc_clock):
     gated = post(client, artist, title="Superfans", visibility="tier", required_tier_id=tiers["superfan"].id).json()
     problem(client.post(f"/api/v1/fanclub/content/{gated['id']}/comments", headers=fan.headers, json={"body": "x"}), 403)
     problem(client.get(f"/api/v1/fanclub/content/{gated['id']}/comments", headers=fan.headers), 404)
+
+
+def test_the_feed_follows_follows_and_entitlements_at_once(env):
+    """The fan's artist set is cached per fan; following, unfollowing and an entitlement change
+    drop it, so the very next feed read shows the change."""
+    client, p, artist, fan, tiers = env
+    aid = artist.artist_id
+    made = client.post(f"/api/v1/fanclub/artists/{aid}/posts", headers=artist.headers,
+                       data={"title": "Hello", "body": "x"})
+    assert made.status_code == 201, made.text
+    feed = "/api/v1/fanclub/feed"
+    assert client.get(feed, headers=fan.headers).json() == []  # cached: follows nobody
+    assert client.post(f"/api/v1/fanclub/artists/{aid}/follow", headers=fan.headers).status_code == 204
+    assert [i["title"] for i in client.get(feed, headers=fan.headers).json()] == ["Hello"]
+    assert client.delete(f"/api/v1/fanclub/artists/{aid}/follow", headers=fan.headers).status_code == 204
+    assert client.get(feed, headers=fan.headers).json() == []
+    r = client.post(f"/api/v1/artists/{aid}/comps", headers=artist.headers,
+                    json={"email": fan.email, "tier_id": str(tiers["superfan"].id)})
+    assert r.status_code == 201, r.text
+    assert [i["title"] for i in client.get(feed, headers=fan.headers).json()] == ["Hello"]  # a supporter now

@@ -11,7 +11,7 @@ from musicconnect import Actor, NotFound, Problem
 from musicconnect.models import Artist, Tier, User
 from musicconnect.web import ensure_artist_owner, get_platform, scope
 
-from . import atomic, quota
+from . import atomic, feed_artists, quota
 from .models import BackstagePost, Follow, Message, Privacy
 from .people import people, person, shown_id
 from .quota import month_bounds
@@ -36,6 +36,7 @@ def follow(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")),
     with platform.session() as s:
         _artist(s, artist_id)
         if atomic.insert_once(s, Follow, user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now()):
+            feed_artists.forget(platform, s, actor.user_id)
             platform.emit(s, "fan.followed", actor_id=actor.user_id, artist_id=artist_id, subject=("artist", artist_id))
     return Response(status_code=204)
 
@@ -45,6 +46,7 @@ def unfollow(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")
     """Stop following (idempotent; one ``fan.unfollowed`` event however many arrive at once)."""
     with platform.session() as s:
         if atomic.delete_once(s, Follow, Follow.user_id == actor.user_id, Follow.artist_id == artist_id):
+            feed_artists.forget(platform, s, actor.user_id)
             platform.emit(s, "fan.unfollowed", actor_id=actor.user_id, artist_id=artist_id, subject=("artist", artist_id))
     return Response(status_code=204)
 
@@ -73,6 +75,7 @@ def join(artist_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")), p
                                           source="fanclub", source_ref=f"free:{artist_id}:{actor.user_id}",
                                           status="active", actor_id=actor.user_id)
         atomic.insert_once(s, Follow, user_id=actor.user_id, artist_id=artist_id, created_at=platform.clock.now())
+        feed_artists.forget(platform, s, actor.user_id)
         return {"entitlement_id": str(ent.id), "tier": free.key}
 
 

@@ -106,7 +106,11 @@ def register_content_kinds(platform):
 
 @hookimpl
 def on_entitlement_changed(platform, entitlement, change):
-    """First support: the first paid entitlement a fan ever gets from an artist."""
+    """First support: the first paid entitlement a fan ever gets from an artist. (And any change
+    of a fan's entitlements changes which artists reach their feed.)"""
+    from .feed_artists import key
+
+    platform.invalidate(key(entitlement.user_id))
     if change != "granted" or entitlement.tier_rank <= 0:
         return
     with platform.session() as s:

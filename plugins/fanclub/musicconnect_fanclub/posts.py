@@ -10,16 +10,16 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from musicconnect import Actor, NotFound, Problem, resource_of
-from musicconnect.models import ContentItem, Entitlement
+from musicconnect.models import ContentItem
 from musicconnect.web import body_limit, denial, ensure_artist_owner, get_platform, scope
 
-from . import atomic
+from . import atomic, feed_artists
 from . import images as images_
-from .models import Comment, Follow, Reaction
+from .models import Comment, Reaction
 from .people import people, person, shown_id
 from .schema import MAX_IMAGES, SIZES, image_key, parse_post_data, stored_image
 from .times import YEAR_PATTERN, cursor, parse_time
@@ -163,13 +163,8 @@ def with_image_urls(platform, post_id, data) -> dict | None:
     return {"images": out} if out else None
 
 
-def supported_or_followed(s, platform, user_id) -> set[uuid.UUID]:
-    now = platform.clock.now()
-    follows = set(s.scalars(select(Follow.artist_id).where(Follow.user_id == user_id)))
-    held = set(s.scalars(select(Entitlement.artist_id).where(
-        Entitlement.user_id == user_id, Entitlement.status.in_(("active", "past_due", "cancelled")),
-        or_(Entitlement.expires_at.is_(None), Entitlement.expires_at > now))))
-    return follows | held
+def supported_or_followed(s, platform, user_id) -> frozenset[uuid.UUID]:
+    return feed_artists.artists_of(s, platform, user_id)
 
 
 @router.get("/feed")
