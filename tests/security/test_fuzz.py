@@ -101,6 +101,9 @@ SEMANTIC_TYPES = {
     "invalid-perks": "plugins veto perk combinations they cannot honour",
     "invalid-signature": "a webhook must carry the provider's signature",
     "nul-character": "no text may hold U+0000 (PostgreSQL cannot store it; refused on every database)",
+    "invalid-push-subscription": "whether a key is a point on P-256 and an endpoint a public host is decided by decoding them",
+    "invalid-unsubscribe-link": "an unsubscribe link must carry this deployment's signature",
+    "unsubscribe-link-expired": "relative to the server's clock",
 }
 SEMANTIC_DETAILS = {
     "special-use or reserved name": "email addresses on reserved domains (.test, .invalid...) are refused",

@@ -459,7 +459,7 @@ def session_out(platform, row: LiveStreamSession, owner: bool) -> SessionOut:
 
 def _artist(actor: Actor) -> uuid.UUID:
     if actor.artist_id is None:
-        raise Problem(403, "artist-required", "only artists can go live")
+        raise Problem(403, "forbidden", "only artists can go live")
     return actor.artist_id
 
 
