@@ -119,3 +119,23 @@ def test_locks_per_listener_and_refusals(live):
         with pytest.raises(WebSocketDisconnect) as e:
             ws.receive_json()
         assert e.value.code == 4409
+
+
+def test_artist_live_room_socket_chat_and_resume(live):
+    c = live.client
+    path = f"/api/v1/live/artists/{live.artist.artist_id}/room/socket"
+    with c.websocket_connect(path, headers=live.fan.headers) as fan, c.websocket_connect(path) as anon:
+        w = fan.receive_json()
+        assert w["room"] == f"artist:{live.artist.artist_id}" and w["moderator"] is False
+        anon.receive_json()
+        fan.send_json({"type": "chat", "text": "hello room"})
+        got = until(anon, "chat")
+        assert got["text"] == "hello room"
+        anon.send_json({"type": "chat", "text": "me too"})
+        assert until(anon, "error")["problem"] == "unauthorized"
+    c.post(f"/api/v1/live/rooms/artist-{live.artist.artist_id}/messages", json={"text": "later"},
+           headers=live.artist.headers)
+    with c.websocket_connect(f"{path}?last_seen_id={got['id']}", headers=live.fan.headers) as fan:
+        assert [m["text"] for m in fan.receive_json()["messages"]] == ["later"]
+    with c.websocket_connect("/api/v1/live/artists/00000000-0000-0000-0000-000000000000/room/socket") as ws:
+        assert ws.receive_json()["problem"] == "room-not-found"

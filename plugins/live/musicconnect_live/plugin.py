@@ -25,9 +25,11 @@ def register_routes(platform):
 def register_socket_routes(platform):
     from musicconnect.realtime import SocketRoute
 
-    from .sockets import party_socket
+    from .sockets import party_socket, room_socket
 
     return [SocketRoute("/api/v1/live/parties/{party_id}/socket", party_socket, scope="live:read", optional=True,
+                        max_frame_bytes=16_384),
+            SocketRoute("/api/v1/live/artists/{artist_id}/room/socket", room_socket, scope="live:read", optional=True,
                         max_frame_bytes=16_384)]
 
 

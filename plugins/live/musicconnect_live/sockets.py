@@ -152,3 +152,74 @@ def _to_int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------- the artist's live room
+
+def _room_welcome(platform, actor, room: str, last_seen: int | None) -> dict[str, Any]:
+    with platform.session() as s:
+        key, artist_id, _ = chat.resolve(platform, s, actor, room)
+        history = chat.history(s, key, artist_id, after=last_seen,
+                               limit=chat.MAX_PAGE if last_seen is not None else chat.HISTORY)
+        return {"type": "welcome", "room": key, "messages": history, "resumed": last_seen is not None,
+                "moderator": chat.is_moderator(platform, s, actor, artist_id),
+                "user_id": str(actor.user_id) if actor else None}
+
+
+def _room_post(platform, actor, room, text):
+    with platform.session() as s:
+        return chat.post(platform, s, actor, room, text)
+
+
+def _room_history(platform, actor, room, before, after):
+    with platform.session() as s:
+        key, artist_id, _ = chat.resolve(platform, s, actor, room)
+        return {"type": "history", "messages": chat.history(s, key, artist_id, before=before, after=after)}
+
+
+async def room_socket(sock) -> None:
+    """``/api/v1/live/artists/{artist_id}/room/socket``: the artist's live room (chat only)."""
+    platform, actor = sock.platform, sock.actor
+    try:
+        room = f"artist-{uuid.UUID(sock.params['artist_id'])}"
+        welcome = await run_in_threadpool(_room_welcome, platform, actor, room,
+                                          _int(_to_int(sock.query.get("last_seen_id"))))
+    except ValueError:
+        welcome = None
+        problem = Problem(404, "room-not-found", "no artist with this id")
+    except Problem as p:
+        welcome, problem = None, p
+    if welcome is None:
+        await sock.send(_error(problem))
+        await sock.close(CLOSE.get(problem.status, 4400), problem.slug)
+        return
+    key = welcome["room"]
+    await sock.join(key)
+    await sock.send(welcome)
+    async for msg in sock:
+        received = platform.clock.now().timestamp()
+        kind = msg.get("type")
+        try:
+            if kind == "ping":
+                t0 = msg.get("t0")
+                await sock.send({"type": "pong", "t0": t0 if isinstance(t0, (int, float)) else None,
+                                 "t1": received, "t2": platform.clock.now().timestamp()})
+            elif kind == "chat":
+                text = msg.get("text")
+                if not isinstance(text, str):
+                    raise Problem(422, "invalid-message", "chat needs text")
+                await publish(platform, key, await run_in_threadpool(_room_post, platform, actor, room, text))
+            elif kind == "react":
+                mid, emoji = _int(msg.get("message_id")), msg.get("emoji")
+                if mid is None or emoji not in chat.EMOJI:
+                    raise Problem(422, "invalid-message", f"react needs message_id and one of {' '.join(chat.EMOJI)}")
+                if actor is None:
+                    raise Problem(401, "unauthorized", "sign in to react")
+                await publish(platform, key, await run_in_threadpool(_react, platform, actor, mid, emoji))
+            elif kind == "history":
+                await sock.send(await run_in_threadpool(_room_history, platform, actor, room,
+                                                        _int(msg.get("before")), _int(msg.get("after"))))
+            else:
+                raise Problem(422, "invalid-message", "type is one of ping, chat, react, history")
+        except Problem as p:
+            await sock.send(_error(p))
