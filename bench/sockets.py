@@ -5,7 +5,8 @@ N listeners (default 10,000) hold the core's personal channel (``/api/v1/realtim
 in as one user, so all in the room ``user:<id>``) on two API processes (``musicconnect serve``
 on two ports, half the listeners each) that share rooms through Redis. The bench then pushes M
 messages (``POST /api/v1/realtime/users/{id}/messages`` on process A: delivered to A's
-listeners directly and to B's through Redis) and reports:
+listeners directly and to B's through Redis), one at a time: the next leaves when the previous
+has reached every listener (so latencies measure a broadcast, not a queue of them), and reports:
 
 * memory per connection: (RSS with the listeners connected - RSS before) / listeners, per
   server process;
@@ -89,7 +90,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 # ---------------------------------------------------------------------------- client processes
 
-def client_main(url: str, headers: dict, n: int, messages: int, concurrency: int, ready, go, out) -> None:
+def client_main(url: str, headers: dict, n: int, messages: int, concurrency: int, ready, go, out, progress) -> None:
     """One client process: ``n`` listeners on ``url``; reports connect errors and, per message,
     the latency of every delivery (seconds, from the ``t`` the publisher stamped)."""
     raise_fd_limit()
@@ -103,6 +104,7 @@ def client_main(url: str, headers: dict, n: int, messages: int, concurrency: int
         lat: dict[int, list[float]] = {i: [] for i in range(messages)}
         done = asyncio.Event()
         got = [0]
+        per_seq = [0] * messages
 
         async def listen(ws):
             try:
@@ -112,6 +114,9 @@ def client_main(url: str, headers: dict, n: int, messages: int, concurrency: int
                     if "seq" in msg:
                         lat[msg["seq"]].append(now - msg["t"])
                         got[0] += 1
+                        per_seq[msg["seq"]] += 1
+                        if per_seq[msg["seq"]] == len(socks):
+                            progress.put(msg["seq"])  # every listener of this process has it
                         if got[0] == n * messages:
                             done.set()
             except Exception:
@@ -157,8 +162,8 @@ def run_clients(urls: list[str], headers: dict, per: int, messages: int, concurr
     """Start one client process per url, wait for every listener, call ``publish()`` (which
     measures RSS and sends the messages), then gather the latencies."""
     ctx = mp.get_context("spawn")
-    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=client_main, args=(u, headers, per, messages, concurrency, ready, go, out))
+    ready, out, go, progress = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=client_main, args=(u, headers, per, messages, concurrency, ready, go, out, progress))
              for u in urls]
     t0 = time.monotonic()
     for p in procs:
@@ -170,7 +175,17 @@ def run_clients(urls: list[str], headers: dict, per: int, messages: int, concurr
         errors += e
     connect_s = time.monotonic() - t0
     time.sleep(settle)
-    extra = publish()
+    def delivered(seq: int) -> None:
+        """Wait until every client process has the message (closed loop: no message is sent
+        before the previous one reached every listener, so latencies do not queue up)."""
+        for _ in procs:
+            try:
+                got = progress.get(timeout=60)
+            except Exception:
+                return
+            assert got == seq, (got, seq)
+
+    extra = publish(delivered)
     go.set()
     deliveries, last, missed = [], {}, 0
     for _ in procs:
@@ -227,7 +242,7 @@ def bench_musicconnect(args, redis_url: str, tmp: Path) -> dict:
         httpx.post(f"{a}/api/v1/realtime/users/{user_id}/messages", headers=admin, json={"warm": True})
         base = [rss_kib(s.pid) for s in servers]
 
-        def publish():
+        def publish(delivered):
             rss = [rss_kib(s.pid) for s in servers]
             with httpx.Client() as http:
                 for seq in range(args.messages):
@@ -236,6 +251,7 @@ def bench_musicconnect(args, redis_url: str, tmp: Path) -> dict:
                                   json={"seq": seq, "t": t})
                     if r.status_code != 202:
                         raise SystemExit(f"publish failed: {r.status_code} {r.text}")
+                    delivered(seq)
                     time.sleep(args.interval)
             return {"rss_before_kib": base, "rss_after_kib": rss}
 
@@ -261,7 +277,7 @@ def bench_bare(args) -> dict:
         time.sleep(0.5)
         base = [rss_kib(s.pid) for s in servers]
 
-        def publish():
+        def publish(delivered):
             rss = [rss_kib(s.pid) for s in servers]
 
             async def send_all():
@@ -272,6 +288,7 @@ def bench_bare(args) -> dict:
                     frame = orjson.dumps({"seq": seq, "t": time.monotonic()}).decode()
                     for ws in pubs:
                         await ws.send(frame)
+                    await asyncio.get_running_loop().run_in_executor(None, delivered, seq)
                     await asyncio.sleep(args.interval)
                 for ws in pubs:
                     await ws.close()
@@ -308,7 +325,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--listeners", type=int, default=10_000)
     ap.add_argument("--messages", type=int, default=20)
-    ap.add_argument("--interval", type=float, default=1.0, help="seconds between messages")
+    ap.add_argument("--interval", type=float, default=0.5,
+                    help="pause after a message reached every listener, before the next")
     ap.add_argument("--concurrency", type=int, default=200, help="connects in flight per client process")
     ap.add_argument("--ws", default="websockets-sansio", help="MC_REALTIME_WS (uvicorn's implementation)")
     ap.add_argument("--redis-url", default=os.environ.get("MC_REDIS_URL"))

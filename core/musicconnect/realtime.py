@@ -74,6 +74,9 @@ CLOSED = Counter("musicconnect_realtime_closes_total", "real-time sockets closed
 Handler = Callable[["Socket"], Awaitable[None]]
 
 
+_BY_CLIENT = "closed by the client"
+
+
 class SocketClosed(Exception):
     """The socket is closed (the client left, or was dropped): raised by :meth:`Socket.send`.
     A handler may let it propagate; the core ends the connection quietly."""
@@ -174,7 +177,7 @@ class Socket:
         try:
             while self._queue:
                 await self._send({"type": "websocket.send", "text": self._queue.popleft()})
-            if self._close is not None:
+            if self._close is not None and self._close[1] is not _BY_CLIENT:
                 code, reason = self._close
                 CLOSED.labels(str(code)).inc()
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -233,7 +236,10 @@ class Socket:
             kind = message["type"]
             if kind == "websocket.disconnect":
                 self.closed = True
-                CLOSED.labels(str(message.get("code", 1005))).inc()
+                code = message.get("code", 1005)
+                self._close = (code, _BY_CLIENT)  # nothing left to send, no close to send
+                self._queue.clear()
+                CLOSED.labels(str(code)).inc()
                 break
             if kind != "websocket.receive":
                 continue
