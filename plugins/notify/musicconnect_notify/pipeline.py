@@ -128,7 +128,7 @@ def fanout(ctx, kind: str, event: dict) -> dict:
     recipients = [str(u) for u in resolve(platform, k, ev)]
     common = {"kind": kind, "object_key": object_key(ev), "artist_id": event.get("artist_id"),
               "title": text["title"], "body": text["body"], "url": text["url"], "data": ev.data,
-              "channels": list(k.default_channels), "digestible": k.digestible}
+              "channels": list(k.default_channels), "digestible": k.digestible, "at": event["occurred_at"]}
     batches = [recipients[i:i + BATCH] for i in range(0, len(recipients), BATCH)]
     if len(batches) == 1:
         insert_batch(platform, recipients=batches[0], **common)
@@ -151,9 +151,12 @@ def _insert(session):
 
 
 def insert_batch(platform, *, recipients: list[str], kind: str, object_key: str, artist_id: str | None, title: str,
-                 body: str, url: str | None, data: dict, channels: list[str], digestible: bool) -> dict:
-    """Insert the deliveries of one batch (idempotent) and hand the new ones on."""
+                 body: str, url: str | None, data: dict, channels: list[str], digestible: bool,
+                 at: str | None = None) -> dict:
+    """Insert the deliveries of one batch (idempotent) and hand the new ones on. Rows are dated
+    ``at`` (the event's time), so the inbox orders by when things happened."""
     now = platform.clock.now()
+    created_at = datetime.fromisoformat(at) if at else now
     artist = uuid.UUID(artist_id) if artist_id else None
     user_ids = [uuid.UUID(r) for r in recipients]
     rows: list[dict[str, Any]] = []
@@ -178,7 +181,7 @@ def insert_batch(platform, *, recipients: list[str], kind: str, object_key: str,
                 rows.append({"id": uuid.uuid4(), "kind": kind, "object_key": object_key, "recipient_id": uid,
                              "channel": channel, "artist_id": artist, "title": title, "body": body, "url": url,
                              "data": data, "status": status, "not_before": not_before, "attempts": 0,
-                             "created_at": now, "sent_at": now if status == "sent" else None})
+                             "created_at": created_at, "sent_at": now if status == "sent" else None})
         created = []
         if rows:
             table = Row.__table__
