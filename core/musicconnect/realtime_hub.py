@@ -41,6 +41,7 @@ class Hub:
     def __init__(self, platform: "Platform"):
         self.platform = platform
         self.settings = platform.settings
+        # one event loop per process serves sockets (uvicorn's); tests may run several in turn
         self.rooms: dict[str, set["Socket"]] = {}
         self.origin = uuid.uuid4().hex.encode()  # 32 bytes that prefix this process's Redis messages
         self._redis_url = platform.settings.redis_url
@@ -54,7 +55,10 @@ class Hub:
         text = orjson.dumps(message)
         self._deliver(room, text)
         if self._redis_url:
-            await self._link().publish(room, self.origin + text)
+            try:
+                await self._link().publish(room, self.origin + text)
+            except Exception as exc:  # local members were served; a Redis outage must not kill the caller
+                _redis_failed(exc)
 
     def publish_threadsafe(self, room: str, message: dict[str, Any]) -> None:
         """:meth:`publish` from synchronous code (a job, a thread): never blocks on a socket."""
@@ -172,6 +176,19 @@ class Hub:
         self._links.clear()
 
 
+_FAILED_AT = [0.0]
+
+
+def _redis_failed(exc: Exception) -> None:
+    import time
+
+    now = time.monotonic()
+    if now - _FAILED_AT[0] > 10:  # at most one line per 10 s
+        _FAILED_AT[0] = now
+        log.error("real-time Redis failed (%s: %s); remote members miss messages until it is back",
+                  type(exc).__name__, exc)
+
+
 def _ticket_key(ticket: str) -> str:
     import hashlib
 
@@ -192,6 +209,7 @@ class _RedisLink:
         self.subscribed: set[str] = set()
         self._pubsub = None
         self._reader: asyncio.Task | None = None
+        self._broken = False
         self._lock = asyncio.Lock()
 
     async def publish(self, room: str, data: bytes) -> None:
@@ -199,7 +217,16 @@ class _RedisLink:
 
     async def reconcile(self, room: str) -> None:
         """Make the subscription to ``room`` match whether this process has members in it (the
-        lock orders SUBSCRIBE/UNSUBSCRIBE of joins and leaves that interleave)."""
+        lock orders SUBSCRIBE/UNSUBSCRIBE of joins and leaves that interleave). A failure is
+        logged and repaired by resubscribing every room with members (the reader retries)."""
+        try:
+            await self._reconcile(room)
+        except Exception as exc:
+            _redis_failed(exc)
+            self._broken = True
+            self._ensure_reader()
+
+    async def _reconcile(self, room: str) -> None:
         async with self._lock:
             want = bool(self.hub.rooms.get(room))
             if want == (room in self.subscribed):
@@ -219,9 +246,12 @@ class _RedisLink:
             client = redis.asyncio.Redis.from_url(self.url)
             self._pubsub = client.pubsub(ignore_subscribe_messages=True)
             self._pubsub_client = client
+        self._ensure_reader()
+        return self._pubsub
+
+    def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
             self._reader = asyncio.get_running_loop().create_task(self._read())
-        return self._pubsub
 
     async def _read(self) -> None:
         n = len(CHANNEL_PREFIX)
@@ -229,6 +259,8 @@ class _RedisLink:
         k = len(origin)
         while True:
             try:
+                if self._broken:
+                    raise ConnectionError("a subscription change failed")
                 ps = self._pubsub
                 if ps is None or not ps.subscribed:
                     await asyncio.sleep(0.05)
@@ -244,13 +276,18 @@ class _RedisLink:
                 self.hub._deliver(room, data[k:])
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("real-time subscription failed; resubscribing")
+            except Exception as exc:  # Redis went away: resubscribe every room with members, once a second
+                _redis_failed(exc)
                 await asyncio.sleep(1)
-                await self._resubscribe()
+                try:
+                    await self._resubscribe()
+                except Exception as again:
+                    _redis_failed(again)
+                    self._broken = True
 
     async def _resubscribe(self) -> None:
         async with self._lock:
+            self._broken = False
             old, self._pubsub = self._pubsub, None
             self.subscribed.clear()
             if old is not None:

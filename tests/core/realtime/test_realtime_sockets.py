@@ -372,3 +372,22 @@ def json_of(frame) -> dict:
     import json
 
     return json.loads(frame)
+
+
+def test_a_redis_outage_still_serves_local_members(mc_make_platform, caplog):
+    """Redis unreachable: joins and publishes are logged, not raised, and the members of this
+    process still get what is published here."""
+    from musicconnect.app import create_app
+
+    p = mc_make_platform(redis_url="redis://127.0.0.1:9/0")  # nothing listens on the discard port
+    with TestClient(create_app(p)) as client:
+        with client.websocket_connect("/api/v1/echoer/rooms/down/socket") as a, \
+                client.websocket_connect("/api/v1/echoer/rooms/down/socket") as b:
+            a.receive_json(), b.receive_json()
+            a.send_json({"say": "still here"})
+            assert a.receive_json() == {"type": "said", "text": "still here"}
+            assert b.receive_json() == {"type": "said", "text": "still here"}
+            b.send_json({"say": "and again"})  # neither handler died of the failed publish
+            assert a.receive_json() == {"type": "said", "text": "and again"}
+            assert b.receive_json() == {"type": "said", "text": "and again"}
+    assert "real-time Redis failed" in caplog.text
