@@ -170,7 +170,7 @@ def test_live_end_to_end(mc_client, mc_users, mc_platform):
     r = mc_client.get(f"/api/v1/live/sessions/{sid}/live.m3u8", headers=fan.headers)
     assert r.status_code == 409 and r.json()["type"].endswith("/live-not-live")
 
-    enc = encoder(f"{sess['server']}/{key}", seconds=8)
+    enc = encoder(f"{sess['server']}/{key}", seconds=20)
     body = wait_status(mc_client, sid, artist.headers, ("live", "failed", "ended"))
     assert body["status"] == "live", body
 
@@ -220,15 +220,17 @@ def test_tier_session_lets_members_of_the_tier_in(mc_client, mc_users, mc_platfo
     grant(mc_platform, fan.id, artist.artist_id, ts["superfan"])
     key = stream_key(mc_client, artist)
     sess = open_session(mc_client, artist, access="tier", required_tier_id=str(ts["supporter"]))
-    enc = encoder(f"{sess['server']}/{key}", seconds=5)
-    assert wait_status(mc_client, sess["id"], artist.headers, ("live", "failed"))["status"] == "live"
+    enc = encoder(f"{sess['server']}/{key}", seconds=20)
+    assert wait_status(mc_client, sess["id"], artist.headers, ("live", "failed", "ended"))["status"] == "live"
     assert mc_client.get(f"/api/v1/live/sessions/{sess['id']}/key", headers=fan.headers).status_code == 200
     r = mc_client.get(f"/api/v1/live/sessions/{sess['id']}/key", headers=other.headers)
     assert r.status_code == 403 and r.json()["type"].endswith("/tier-required")
     # the artist themself may listen
     assert mc_client.get(f"/api/v1/live/sessions/{sess['id']}/key", headers=artist.headers).status_code == 200
-    enc.wait(20)
+    mc_client.post(f"/api/v1/live/sessions/{sess['id']}/stop", headers=artist.headers)
     assert wait_status(mc_client, sess["id"], artist.headers, ("ended",))["status"] == "ended"
+    enc.kill()
+    enc.wait()
 
 
 def test_wrong_stream_key_is_refused(mc_client, mc_users, mc_platform):
@@ -238,7 +240,7 @@ def test_wrong_stream_key_is_refused(mc_client, mc_users, mc_platform):
     enc = encoder(f"{sess['server']}/mc_live_not-the-key", seconds=6)
     body = wait_status(mc_client, sess["id"], artist.headers, ("failed", "live", "ended"))
     assert body["status"] == "failed" and body["problem"] == "live-wrong-stream-key", body
-    assert "wrong stream key" in body["reason"]
+    assert "wrong stream key" in body["reason"] and "not-the-key" not in body["reason"]
     assert enc.wait(20) != 0                      # the encoder is cut off
     r = mc_client.get(f"/api/v1/live/sessions/{sess['id']}/live.m3u8")
     assert r.status_code == 409
@@ -306,3 +308,29 @@ def test_recording_becomes_a_track(mc_client, mc_users, mc_platform):
         time.sleep(0.3)
     assert t["status"] == "ready", t
     assert 3.0 <= t["data"]["duration"] <= 5.5, t["data"]       # the 4 s the encoder sent
+
+
+def test_a_session_whose_process_died_is_failed_and_frees_the_artist(mc_client, mc_users, mc_platform, mc_clock):
+    from datetime import timedelta
+
+    from musicconnect_live.ingest_models import LiveStreamSession
+
+    artist = mc_users.artist
+    stream_key(mc_client, artist)
+    with mc_platform.session() as s:
+        row = LiveStreamSession(artist_id=artist.artist_id, title="Crashed", status="live", access="public",
+                                port=1, aes_key=b"k" * 16, created_at=mc_clock.now() - timedelta(minutes=5),
+                                started_at=mc_clock.now() - timedelta(minutes=5),
+                                heartbeat_at=mc_clock.now() - timedelta(seconds=5))
+        s.add(row)
+    sid = str(row.id)
+    # beating recently (another API process): still live, and the artist cannot open a second one
+    assert mc_client.get(f"/api/v1/live/sessions/{sid}", headers=artist.headers).json()["status"] == "live"
+    r = mc_client.post("/api/v1/live/sessions", json={"title": "again"}, headers=artist.headers)
+    assert r.status_code == 409 and r.json()["session_id"] == sid
+    mc_clock.advance(seconds=30)
+    body = mc_client.get(f"/api/v1/live/sessions/{sid}", headers=mc_users.artist.headers).json()
+    assert body["status"] == "failed" and body["problem"] == "live-ingest-lost"
+    new = open_session(mc_client, mc_users.artist)
+    assert new["status"] == "waiting"
+    mc_client.post(f"/api/v1/live/sessions/{new['id']}/stop", headers=mc_users.artist.headers)

@@ -186,8 +186,10 @@ class Ingest:
             line = line.strip()
             if not line:
                 continue
-            self.tail.append(line)
             m = re.search(r"Unexpected stream (\S+), expecting", line)
+            # the published name is the stream key: it never reaches a log, a reason or the database
+            self.tail.append(re.sub(r"Unexpected stream \S+,", "Unexpected stream <key>,", line)
+                             .replace(self.expect, "<expected>"))
             if m and not self.key_ok and self.failure is None:
                 if hmac.compare_digest(hash_key(m.group(1)), self.key_hash):
                     self.key_ok = True
@@ -399,6 +401,25 @@ def notify_live(platform, loop, artist_id: uuid.UUID, msg: dict[str, Any]) -> No
             log.warning("live: no event loop to notify members of %s", artist_id)
 
 
+STALE_SECONDS = 15
+
+
+def alive(platform, row: LiveStreamSession) -> bool:
+    """An active session is run by this process, or by another one that beat recently."""
+    if running(row.id) is not None:
+        return True
+    last = row.heartbeat_at or row.created_at
+    return (platform.clock.now() - last).total_seconds() < STALE_SECONDS
+
+
+def reap(platform, row: LiveStreamSession) -> None:
+    """An active session whose process died is failed (``live-ingest-lost``)."""
+    if row.status in ACTIVE and not alive(platform, row):
+        row.status, row.problem = "failed", "live-ingest-lost"
+        row.reason = "the server process running this session stopped"
+        row.ended_at = row.ended_at or platform.clock.now()
+
+
 def _port_free(bind: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -519,10 +540,13 @@ def _start(platform, artist_id: uuid.UUID, body: SessionIn, loop) -> SessionOut:
             raise Problem(409, "live-no-stream-key", "create a stream key first: POST /api/v1/live/stream-key")
         active = s.scalars(select(LiveStreamSession).where(LiveStreamSession.status.in_(ACTIVE))).all()
         for other in active:
-            if other.artist_id == artist_id and running(other.id) is not None:
+            reap(platform, other)
+        active = [o for o in active if o.status in ACTIVE]
+        for other in active:
+            if other.artist_id == artist_id:
                 raise Problem(409, "live-session-active", "this artist already has an active live session",
                               session_id=str(other.id))
-        used = {o.port for o in active if running(o.id) is not None}
+        used = {o.port for o in active}
         port = next((p for p in range(st.rtmp_port, st.rtmp_port + st.rtmp_ports)
                      if p not in used and _port_free(st.rtmp_bind, p)), None)
         if port is None:
@@ -532,11 +556,6 @@ def _start(platform, artist_id: uuid.UUID, body: SessionIn, loop) -> SessionOut:
                                 port=port, aes_key=secrets.token_bytes(16), created_at=platform.clock.now())
         s.add(row)
         s.flush()
-        # sessions of this artist left active by a process that died are over
-        for other in active:
-            if other.artist_id == artist_id and running(other.id) is None:
-                other.status, other.problem = "failed", "live-ingest-lost"
-                other.reason = other.reason or "the server process running this session stopped"
         ingest = Ingest(platform, row, key.key_hash, loop)
         out = session_out(platform, row, owner=True)
         _INGESTS[row.id] = ingest
@@ -561,8 +580,9 @@ def _load(platform, s, session_id: uuid.UUID) -> LiveStreamSession:
 @router.get("/sessions/{session_id}", response_model=SessionOut)
 def get_session(session_id: uuid.UUID, actor: Actor | None = Depends(READ), platform=Depends(get_platform)):
     """A live session: its status; for the artist also why it failed and where to stream."""
-    with platform.read() as s:
+    with platform.session() as s:
         row = _load(platform, s, session_id)
+        reap(platform, row)
         owner = platform.access.manages(actor, row.artist_id)
         if not owner and row.status not in ("live", "ended"):
             raise NotFound("live session")
