@@ -221,7 +221,7 @@ def unsubscribe_url(platform, recipient_id, kind: str) -> str | None:
         from . import unsubscribe
     except ImportError:
         return None
-    make = getattr(unsubscribe, "url_for", None)
+    make = getattr(unsubscribe, "unsubscribe_url", None)
     return make(platform, recipient_id, kind) if make else None
 
 
