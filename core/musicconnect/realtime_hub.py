@@ -53,12 +53,17 @@ class Hub:
     async def publish(self, room: str, message: dict[str, Any]) -> None:
         """Send ``message`` (a JSON-able dict) to every member of ``room`` in every process."""
         text = orjson.dumps(message)
+        if not self._redis_url:
+            self._deliver(room, text)
+            return
+        # the PUBLISH goes out first (its task is scheduled before the local writers), so other
+        # processes deliver while this one does, not after
+        sent = asyncio.ensure_future(self._link().publish(room, self.origin + text))
         self._deliver(room, text)
-        if self._redis_url:
-            try:
-                await self._link().publish(room, self.origin + text)
-            except Exception as exc:  # local members were served; a Redis outage must not kill the caller
-                _redis_failed(exc)
+        try:
+            await sent
+        except Exception as exc:  # local members were served; a Redis outage must not kill the caller
+            _redis_failed(exc)
 
     def publish_threadsafe(self, room: str, message: dict[str, Any]) -> None:
         """:meth:`publish` from synchronous code (a job, a thread): never blocks on a socket."""
