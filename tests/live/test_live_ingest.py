@@ -213,7 +213,10 @@ def test_live_end_to_end(mc_client, mc_users, mc_platform):
     assert any(m["type"] == "artist_live_ended" for _, m in rt.sent)
 
 
-def test_tier_session_lets_members_of_the_tier_in(mc_client, mc_users, mc_platform):
+def test_tier_session_lets_members_of_the_tier_in(mc_client, mc_users, mc_platform, monkeypatch):
+    import musicconnect_live.ingest as ingest
+
+    monkeypatch.setattr(ingest, "segment_linger", lambda st: 1.0)
     artist, fan = mc_users.artist, mc_users.fan
     other = mc_users.make("fan")
     ts = tiers(mc_platform, artist.artist_id)
@@ -225,12 +228,19 @@ def test_tier_session_lets_members_of_the_tier_in(mc_client, mc_users, mc_platfo
     assert mc_client.get(f"/api/v1/live/sessions/{sess['id']}/key", headers=fan.headers).status_code == 200
     r = mc_client.get(f"/api/v1/live/sessions/{sess['id']}/key", headers=other.headers)
     assert r.status_code == 403 and r.json()["type"].endswith("/tier-required")
+    assert any(k.endswith("/live.m3u8") for k in mc_platform.storage.list(f"live/{sess['id']}/"))
     # the artist themself may listen
     assert mc_client.get(f"/api/v1/live/sessions/{sess['id']}/key", headers=artist.headers).status_code == 200
     mc_client.post(f"/api/v1/live/sessions/{sess['id']}/stop", headers=artist.headers)
     assert wait_status(mc_client, sess["id"], artist.headers, ("ended",))["status"] == "ended"
     enc.kill()
     enc.wait()
+    # the live copies go shortly after the end; the recording stays
+    deadline = time.monotonic() + 10
+    while list(mc_platform.storage.list(f"live/{sess['id']}/")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not list(mc_platform.storage.list(f"live/{sess['id']}/"))
+    assert list(mc_platform.storage.list(f"live-recordings/{sess['id']}/"))
 
 
 def test_wrong_stream_key_is_refused(mc_client, mc_users, mc_platform):

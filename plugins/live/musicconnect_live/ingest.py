@@ -106,6 +106,11 @@ def rtmp_server(platform, port: int) -> str:
     return f"rtmp://{rtmp_host(platform)}:{port}/live"
 
 
+def segment_linger(st: IngestSettings) -> float:
+    """Seconds the live segments stay after the end: players finish the playlist's last ones."""
+    return st.hls_time * (st.hls_list_size + 3) + 60
+
+
 def live_prefix(session_id: uuid.UUID) -> str:
     """Storage prefix of a session's live segments and playlist."""
     return f"live/{session_id}"
@@ -338,6 +343,16 @@ class Ingest:
         if self.live:
             notify_live(self.platform, self.loop, self.artist_id, {
                 "type": "artist_live_ended", "artist_id": str(self.artist_id), "session_id": str(self.id)})
+            # players finish the last segments, then the live copies go (the recording stays)
+            timer = threading.Timer(segment_linger(self.settings), self._drop_segments)
+            timer.daemon = True
+            timer.start()
+
+    def _drop_segments(self) -> None:
+        try:
+            self.platform.storage.delete_prefix(live_prefix(self.id) + "/")
+        except Exception:  # noqa: BLE001 - the platform may be gone (shutdown); the files are harmless
+            log.warning("live: could not delete the segments of %s", self.id)
 
     def _why_no_stream(self) -> tuple[str, str]:
         if self.stop_reason:
