@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
 from musicconnect import Actor, NotFound, Problem
@@ -25,31 +25,28 @@ SEGMENT = re.compile(r"^(followers|members|tier:\d{1,3}|played:[0-9a-f-]{36})$")
 # ---------------------------------------------------------------- preferences
 
 class PreferencesBody(BaseModel):
-    channels: dict[str, dict[Literal["inbox", "push", "email"], bool]] = Field(default_factory=dict)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"channels": {"fanclub_new_post": {"push": True, "email": False}}, "muted_artists": [],
+         "quiet_start": "22:00", "quiet_end": "08:00", "email_opt_out": False, "digest": "daily",
+         "timezone": "Europe/Berlin"}]})
+
+    channels: dict[str, dict[Literal["inbox", "push", "email"], bool]] = Field(
+        default_factory=dict, description="per notification kind (GET /preferences lists them): channel -> on/off")
     muted_artists: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
-    quiet_start: str | None = None
-    quiet_end: str | None = None
+    quiet_start: str | None = Field(None, pattern=HHMM.pattern, description="local time HH:MM (with quiet_end)")
+    quiet_end: str | None = Field(None, pattern=HHMM.pattern, description="local time HH:MM (with quiet_start)")
     email_opt_out: bool = False
     digest: Literal["off", "daily", "weekly"] = "daily"
     timezone: str = Field("UTC", max_length=64, description="your IANA time zone (quiet hours, digest hour)")
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, v):
-        from zoneinfo import ZoneInfo
 
-        try:
-            ZoneInfo(v)
-        except Exception:
-            raise ValueError("an IANA time zone such as Europe/Berlin") from None
-        return v
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo
 
-    @field_validator("quiet_start", "quiet_end")
-    @classmethod
-    def _hhmm(cls, v):
-        if v is not None and not HHMM.match(v):
-            raise ValueError("a local time HH:MM")
-        return v
+    try:
+        ZoneInfo(name)
+    except Exception:
+        raise Problem(422, "unknown-time-zone", f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
 
 
 class PreferencesOut(PreferencesBody):
@@ -77,6 +74,7 @@ def get_preferences(actor: Actor = Depends(scope("notify:read")), platform=Depen
 def put_preferences(body: PreferencesBody, actor: Actor = Depends(scope("notify:write")), platform=Depends(get_platform)):
     """Replace your preferences: per kind x channel on/off, muted artists, quiet hours (local
     time, in your account's time zone: deferred, not dropped), the email opt-out, the digest."""
+    _check_zone(body.timezone)
     if (body.quiet_start is None) != (body.quiet_end is None):
         raise Problem(422, "invalid-quiet-hours", "give both quiet_start and quiet_end, or neither")
     known = platform.notification_kinds()
@@ -169,16 +167,13 @@ def mark_all_read(actor: Actor = Depends(scope("notify:write")), platform=Depend
 # ---------------------------------------------------------------- artists' messages
 
 class MessageBody(BaseModel):
-    segment: str = Field(..., description="followers, members, tier:N (rank N or above) or played:<content id>")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"segment": "tier:1", "title": "New merch", "body": "Supporters get the vinyl first, this Friday."}]})
+
+    segment: str = Field(..., pattern=SEGMENT.pattern,
+                         description="followers, members, tier:N (rank N or above) or played:<content id>")
     title: str = Field(..., min_length=1, max_length=200)
     body: str = Field(..., min_length=1, max_length=5000)
-
-    @field_validator("segment")
-    @classmethod
-    def _segment(cls, v):
-        if not SEGMENT.match(v):
-            raise ValueError("followers, members, tier:N or played:<content id>")
-        return v
 
 
 class MessageOut(BaseModel):
