@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from .access import core_rule
 from .contracts import Metric
 from .hookimpl import hookimpl
-from .models import ContentItem, DomainEvent, Entitlement, Tier
+from .models import Artist, ContentItem, DomainEvent, Entitlement, Tier
 
 
 @hookimpl
@@ -73,3 +73,32 @@ def audience_members(platform, artist_id, audience):
             Entitlement.artist_id == artist_id, Tier.rank >= rank,
             Entitlement.status.in_(("active", "past_due", "cancelled")), Entitlement.starts_at <= now,
             (Entitlement.expires_at.is_(None)) | (Entitlement.expires_at > now))))
+
+
+def _new_supporter_recipients(platform, event):
+    """The artist's own user, when the granted tier is a paid one (rank above 0)."""
+    tier_id = (event.data or {}).get("tier_id")
+    if event.artist_id is None or not tier_id:
+        return []
+    import uuid
+
+    with platform.db.session() as s:
+        tier = s.get(Tier, uuid.UUID(str(tier_id)))
+        artist = s.get(Artist, event.artist_id)
+        if tier is None or tier.rank <= 0 or artist is None:
+            return []
+        return [artist.user_id]
+
+
+@hookimpl
+def register_notification_kinds(platform):
+    """``core.new_supporter``: the artist is told when a fan gets one of their paid tiers (not of a
+    comp the artist gives themselves: nobody is notified of what they did)."""
+    from .contracts import NotificationKind
+
+    return [
+        NotificationKind("core.new_supporter", "New supporters (artists)", "entitlement.granted",
+                         {"title": "{artist_name} has a new supporter", "body": "A fan joined one of your paid tiers.",
+                          "url": "/artists/{artist_id}/members"}, _new_supporter_recipients,
+                         default_channels=("inbox", "push")),
+    ]

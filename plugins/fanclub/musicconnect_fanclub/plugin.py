@@ -181,6 +181,15 @@ def _post_audience(platform, event):
     return platform.audience_members(item.artist_id, "followers") | platform.audience_members(item.artist_id, "members")
 
 
+def _artist_user(platform, event):
+    """The artist's own user (the recipient of the artist's notifications)."""
+    from musicconnect.models import Artist
+
+    with platform.session() as s:
+        artist = s.get(Artist, event.artist_id) if event.artist_id else None
+        return [artist.user_id] if artist is not None else []
+
+
 @hookimpl
 def register_notification_kinds(platform):
     from musicconnect import NotificationKind
@@ -194,6 +203,10 @@ def register_notification_kinds(platform):
                          {"title": "{artist_name} replied to your message", "body": "Open the conversation to read it.",
                           "url": "/artists/{artist_id}/messages"},
                          lambda platform, e: [e.data["fan_id"]] if e.data.get("fan_id") else [],
+                         default_channels=("inbox", "push", "email")),
+        NotificationKind("fanclub.dm_received", "Messages from fans (artists)", "fan.messaged",
+                         {"title": "A fan sent {artist_name} a message", "body": "Open your inbox to read it.",
+                          "url": "/artists/{artist_id}/conversations"}, _artist_user,
                          default_channels=("inbox", "push", "email")),
         NotificationKind("fanclub.milestone", "Your milestones", "fan.milestone",
                          {"title": "A milestone with {artist_name}", "body": "You reached a milestone: {milestone}.",

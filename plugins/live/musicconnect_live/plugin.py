@@ -98,6 +98,15 @@ def stop_ingests(platform):
 
 # ---------------------------------------------------------------- notifications (read by a notifications plugin)
 
+def _artist_user(platform, event):
+    """The artist's own user (told when a party they hosted ends on its own or by a moderator)."""
+    from musicconnect.models import Artist
+
+    with platform.session() as s:
+        artist = s.get(Artist, event.artist_id) if event.artist_id else None
+        return [artist.user_id] if artist is not None else []
+
+
 @hookimpl
 def register_notification_kinds(platform):
     from musicconnect import NotificationKind
@@ -106,6 +115,10 @@ def register_notification_kinds(platform):
         NotificationKind("live.party_starting", "Listening parties starting soon", "live.party_starting",
                          {"title": "{artist_name}: {title} starts soon", "body": "The listening party starts in 15 minutes.",
                           "url": "/parties/{subject_id}"}, "followers", default_channels=("inbox", "push")),
+        NotificationKind("live.party_recap", "Listening party recaps (artists)", "live.party_ended",
+                         {"title": "The recap of your listening party is ready",
+                          "body": "Peak listeners: {peak_listeners}.", "url": "/parties/{subject_id}/recap"},
+                         _artist_user, default_channels=("inbox", "push")),
         NotificationKind("live.artist_live", "Artists going live", "live.started",
                          {"title": "{artist_name} is live", "body": "{title}", "url": "/live/{subject_id}"},
                          "followers", default_channels=("inbox", "push")),
