@@ -94,3 +94,12 @@ class Privacy(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     anonymous: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class Notice(Base):
+    """One row per notification-worthy fact the fan club's jobs emitted (``early:<item>:<tier>``,
+    ``wrapped:<user>:<YYYY-MM>``): the primary key refuses a second emission, whoever races."""
+
+    __tablename__ = "fanclub_notices"
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column()

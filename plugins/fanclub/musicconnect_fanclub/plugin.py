@@ -14,6 +14,7 @@ from musicconnect.models import DomainEvent, Entitlement, Tier
 from . import models, rules  # noqa: F401 (models: their tables join the metadata whenever the plugin loads)
 from .metrics import funnel, members_by_tier, top_fans
 from .milestones import _milestone, anniversaries, monthly_top_fans
+from .notices import early_access_opened, wrapped_ready
 from .schema import PostData, validate_post
 
 
@@ -139,7 +140,9 @@ def register_jobs(platform):
     from musicconnect import JobSpec
 
     return [JobSpec("anniversaries", anniversaries, every_seconds=3600, max_retries=2),
-            JobSpec("monthly_top_fans", monthly_top_fans, every_seconds=3600, max_retries=2)]
+            JobSpec("monthly_top_fans", monthly_top_fans, every_seconds=3600, max_retries=2),
+            JobSpec("early_access_opened", early_access_opened, every_seconds=60, max_retries=2),
+            JobSpec("wrapped_ready", wrapped_ready, every_seconds=3600, max_retries=2)]
 
 
 # ---------------------------------------------------------------- metrics (metrics.py)
@@ -190,6 +193,14 @@ def _artist_user(platform, event):
         return [artist.user_id] if artist is not None else []
 
 
+def _early_access_audience(platform, event):
+    """The members of the tier whose window opened, or of a higher one."""
+    rank = event.data.get("tier_rank")
+    if not isinstance(rank, int) or event.artist_id is None:
+        return []
+    return platform.audience_members(event.artist_id, f"tier:{rank}")
+
+
 @hookimpl
 def register_notification_kinds(platform):
     from musicconnect import NotificationKind
@@ -211,6 +222,13 @@ def register_notification_kinds(platform):
         NotificationKind("fanclub.milestone", "Your milestones", "fan.milestone",
                          {"title": "A milestone with {artist_name}", "body": "You reached a milestone: {milestone}.",
                           "url": "/artists/{artist_id}"}, "actor", digestible=True),
+        NotificationKind("fanclub.early_access", "Early access opening for your tier", "fanclub.early_access_opened",
+                         {"title": "Early access from {artist_name}",
+                          "body": "Something new from {artist_name} is open to you before its release.",
+                          "url": "/content/{subject_id}"}, _early_access_audience, default_channels=("inbox", "push")),
+        NotificationKind("fanclub.wrapped_ready", "Your monthly Wrapped", "fanclub.wrapped_ready",
+                         {"title": "Your Wrapped for {month} is ready", "body": "See your month in music.",
+                          "url": "/wrapped/{month}"}, "subject", default_channels=("inbox", "push")),
     ]
 
 
