@@ -26,14 +26,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import glob
 import os
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 class PushService:
@@ -132,18 +139,92 @@ def latency(p, artist, n: int) -> None:
           f"p50 {pct(rms, 50):.1f} ms, p95 {pct(rms, 95):.1f} ms")
 
 
+@contextlib.contextmanager
+def services():
+    """A throwaway PostgreSQL cluster (as the postgres user when run as root: initdb refuses root)
+    and a Redis server, each on a free loopback port; both stopped afterwards. A small copy of what
+    ``scripts/test.py`` does (that one also starts an S3 server and installs packages)."""
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def wait_port(port: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"error: nothing listens on 127.0.0.1:{port}")
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
+    if not found[-1] or not shutil.which("redis-server"):
+        raise SystemExit("error: --distributed needs PostgreSQL (initdb, pg_ctl) and redis-server")
+    bindir = Path(found[-1]).parent
+    work = Path(tempfile.mkdtemp(prefix="mc-notify-bench-services-"))
+    pgdata, pgport, rport = work / "pg", free_port(), free_port()
+    pgdata.mkdir()
+    as_pg: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(work, "postgres")
+        shutil.chown(pgdata, "postgres")
+        as_pg = ["runuser", "-u", "postgres", "--"]
+    stops = []
+    try:
+        subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres"],
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(pgdata / "log"), "-o",
+                        f"-p {pgport} -k {pgdata} -c listen_addresses=127.0.0.1 -c max_connections=100", "start"],
+                       check=True, stdout=subprocess.DEVNULL)
+        stops.append(lambda: subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"],
+                                            stdout=subprocess.DEVNULL))
+        subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", str(rport), "--daemonize", "yes",
+                        "--save", "", "--appendonly", "no", "--dir", str(work), "--pidfile", str(work / "redis.pid")],
+                       check=True, stdout=subprocess.DEVNULL)
+        stops.append(lambda: subprocess.run(["redis-cli", "-p", str(rport), "shutdown", "nosave"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(pgport)
+        wait_port(rport)
+        yield f"postgresql://postgres@127.0.0.1:{pgport}/postgres", f"redis://127.0.0.1:{rport}/0", work
+    finally:
+        for stop in reversed(stops):
+            stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+#: a ``musicconnect worker`` process whose notify plugin has only the channels the bench measures
+WORKER = ("import sys\nfrom musicconnect_notify import channels\n"
+          "for c in sys.argv[1].split(','):\n    c and channels.CHANNELS.pop(c, None)\n"
+          "sys.argv = ['musicconnect', 'worker']\nfrom musicconnect_cli.main import main\nmain()\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--followers", type=int, default=100_000)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--followers", type=int, default=None, help="100,000; 10,000 with --push")
+    ap.add_argument("--workers", type=int, default=2, help="worker threads (embedded) or worker processes (distributed)")
     ap.add_argument("--latency-events", type=int, default=50)
+    ap.add_argument("--distributed", action="store_true",
+                    help="throwaway PostgreSQL + Redis broker, separate 'musicconnect worker' processes")
+    ap.add_argument("--push", action="store_true", help="every follower has a push device; push channel on")
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mc-notify-bench-")
-    os.environ.setdefault("MC_DATA_DIR", tmp)
-    os.environ.setdefault("MC_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
-    os.environ.pop("MC_REDIS_URL", None)
+    n = args.followers if args.followers is not None else (10_000 if args.push else 100_000)
+    if args.distributed:
+        with services() as (db_url, redis_url, work):
+            os.environ.update({"MC_DATABASE_URL": db_url, "MC_REDIS_URL": redis_url, "MC_DATA_DIR": str(work)})
+            run(args, n, work)
+    else:
+        tmp = tempfile.mkdtemp(prefix="mc-notify-bench-")
+        os.environ.setdefault("MC_DATA_DIR", tmp)
+        os.environ.setdefault("MC_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
+        os.environ.pop("MC_REDIS_URL", None)
+        run(args, n, Path(tmp))
+
+
+def run(args, n: int, work: Path) -> None:
     os.environ.setdefault("MC_ARGON2_TIME_COST", "1")
     os.environ.setdefault("MC_ARGON2_MEMORY_COST", "1024")
+    os.environ["MC_NOTIFY_PUSH_ALLOW_HTTP_LOOPBACK"] = "true"
+    os.environ["MC_NOTIFY_VAPID_SUBJECT"] = "mailto:ops@example.org"
 
     from sqlalchemy import func, insert, select
 
@@ -155,65 +236,127 @@ def main() -> None:
     from musicconnect.testing import make_user
     from musicconnect_fanclub.models import Follow
     from musicconnect_notify import channels
+    from musicconnect_notify.channel_models import PushSubscription
     from musicconnect_notify.models import Delivery
+    from musicconnect_notify.push import endpoint_hash
 
-    channels.CHANNELS.pop("email", None)  # push stays for the latency run; the fan-out bench keeps inbox only
-    p = Platform(Settings(worker_threads=args.workers,
-                          plugin_config={"notify": {"push_allow_http_loopback": True,
-                                                    "vapid_subject": "mailto:ops@example.org"}}),
-                 entry_points=[ep for ep in installed_entry_points() if ep.name in ("notify", "fanclub", "streaming")])
+    dropped = ["email"] if args.push else ["email", "push"]
+    for c in ("email",):  # push stays for the latency run; the fan-out keeps inbox (and push with --push)
+        channels.CHANNELS.pop(c, None)
+    settings = Settings(worker_threads=args.workers,
+                        plugin_config={"notify": {"push_allow_http_loopback": True,
+                                                  "vapid_subject": "mailto:ops@example.org"}})
+    # distributed: every installed plugin (the worker processes load them all, so all are migrated)
+    p = Platform(settings) if args.distributed else Platform(
+        settings, entry_points=[ep for ep in installed_entry_points() if ep.name in ("notify", "fanclub", "streaming")])
     migrate.upgrade(p)
     artist = make_user(p, "artist", artist_name="Bench")
-    n = args.followers
-    if args.latency_events > 0:
-        p.run_worker = True
-        p.start()
-        latency(p, artist, args.latency_events)
-    if n <= 0:
+    procs: list[subprocess.Popen] = []
+    svc = PushService() if args.push else None
+    try:
+        if args.distributed:
+            env = {**os.environ, "MC_WORKER_THREADS": "2"}
+            for i in range(args.workers):
+                procs.append(subprocess.Popen([sys.executable, "-c", WORKER, ",".join(dropped)], env=env,
+                                              stdout=open(work / f"worker{i}.log", "w"), stderr=subprocess.STDOUT))
+            print(f"distributed: {len(procs)} worker processes, pids {[w.pid for w in procs]}", file=sys.stderr)
+            p.start(worker=False)
+        if args.latency_events > 0 and not args.distributed:
+            p.run_worker = True
+            p.start()
+            latency(p, artist, args.latency_events)
+        if n <= 0:
+            return
+        if not args.push:
+            channels.CHANNELS.pop("push", None)
+        t0 = time.perf_counter()
+        now = p.clock.now()
+        ids = [uuid.uuid4() for _ in range(n)]
+        p256dh, auth = device()  # one device key for all fans: each message is still encrypted on its own
+        for i in range(0, n, 5000):
+            chunk = ids[i:i + 5000]
+            with p.session() as s:
+                s.execute(insert(User), [{"id": u, "email": f"f{u.hex}@bench.invalid", "password_hash": "!",
+                                          "display_name": "fan", "role": "fan", "is_active": True,
+                                          "created_at": now, "updated_at": now} for u in chunk])
+                s.execute(insert(Follow), [{"user_id": u, "artist_id": artist.artist_id, "created_at": now}
+                                           for u in chunk])
+                if svc:
+                    s.execute(insert(PushSubscription), [
+                        {"id": uuid.uuid4(), "user_id": u, "endpoint": f"{svc.origin}/f/{u.hex}",
+                         "endpoint_hash": endpoint_hash(f"{svc.origin}/f/{u.hex}"), "p256dh": p256dh, "auth": auth,
+                         "created_at": now} for u in chunk])
+        print(f"setup: {n} followers in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+
+        if not args.distributed and not p.started:
+            p.run_worker = True
+            p.start()
+        t0 = time.perf_counter()
+        with p.session() as s:
+            p.emit(s, "content.published", actor_id=artist.id, artist_id=artist.artist_id,
+                   subject=("content", uuid.uuid4()), data={"kind": "track", "publish_at": now.isoformat()})
+        inbox_s = push_s = None
+        while inbox_s is None or (svc and push_s is None):
+            with p.session() as s:
+                have = s.scalar(select(func.count()).select_from(Delivery).where(
+                    Delivery.kind == "streaming.new_release", Delivery.channel == "inbox"))
+            if inbox_s is None and have >= n:
+                inbox_s = time.perf_counter() - t0
+            if svc and push_s is None:
+                with svc.cond:
+                    pushed = sum(1 for k in svc.arrived if k.startswith("/f/"))
+                if pushed >= n:
+                    push_s = max(svc.arrived.values()) - t0
+            if any(w.poll() is not None for w in procs):
+                raise SystemExit(f"error: a worker process exited; see {work}/worker*.log")
+            if time.perf_counter() - t0 > 1800:
+                raise SystemExit(f"error: timed out (inbox rows {have}/{n})")
+            time.sleep(0.05)
+        if not args.distributed:
+            p.jobs.wait_idle(600)
+
+        t0 = time.perf_counter()
+        for i in range(0, n, 1000):
+            with p.session() as s:
+                s.execute(insert(Delivery), [
+                    {"id": uuid.uuid4(), "kind": "bench.reference", "object_key": "content:ref", "recipient_id": u,
+                     "channel": "inbox", "artist_id": artist.artist_id, "title": "New release from Bench",
+                     "body": "Listen now.", "url": "/content/ref", "data": {}, "status": "sent", "attempts": 0,
+                     "created_at": now, "sent_at": now} for u in ids[i:i + 1000]])
+        bare_s = time.perf_counter() - t0
+        db = "postgresql" if p.db.engine.dialect.name == "postgresql" else "sqlite"
+        mode = f"distributed, {len(procs)} worker processes" if args.distributed else "embedded"
+        print(f"notify fan-out to {n} followers ({db}, {mode}): inbox rows {inbox_s:.2f}s ({n / inbox_s:,.0f} rows/s); "
+              f"reference bare insert loop {bare_s:.2f}s ({n / bare_s:,.0f} rows/s); ratio {inbox_s / bare_s:.2f}x")
+        if svc:
+            from py_vapid import Vapid
+            from pywebpush import webpush
+
+            vapid = Vapid()
+            vapid.generate_keys()
+            payload = '{"id": "%s", "kind": "streaming.new_release", "title": "New release from Bench", ' \
+                      '"body": "Listen now.", "url": "http://localhost/content/ref"}' % uuid.uuid4()
+            t0 = time.perf_counter()
+            for u in ids:
+                webpush({"endpoint": f"{svc.origin}/ref/{u.hex}", "keys": {"p256dh": p256dh, "auth": auth}},
+                        data=payload, vapid_private_key=vapid, vapid_claims={"sub": "mailto:ops@example.org"},
+                        content_encoding="aes128gcm", ttl=86400)
+            ref_s = time.perf_counter() - t0
+            print(f"push fan-out to {n} devices ({db}, {mode}): all pushes at the push service {push_s:.2f}s "
+                  f"({n / push_s:,.0f}/s); reference bare pywebpush loop {ref_s:.2f}s ({n / ref_s:,.0f}/s); "
+                  f"ratio {push_s / ref_s:.2f}x")
+    finally:
+        for w in procs:
+            w.send_signal(signal.SIGTERM)
+        for w in procs:
+            try:
+                w.wait(15)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
+        if svc:
+            svc.close()
         p.close()
-        return
-    channels.CHANNELS.pop("push", None)
-    t0 = time.perf_counter()
-    now = p.clock.now()
-    ids = [uuid.uuid4() for _ in range(n)]
-    for i in range(0, n, 5000):
-        chunk = ids[i:i + 5000]
-        with p.session() as s:
-            s.execute(insert(User), [{"id": u, "email": f"f{u.hex}@bench.invalid", "password_hash": "!",
-                                      "display_name": "fan", "role": "fan", "is_active": True,
-                                      "created_at": now, "updated_at": now} for u in chunk])
-            s.execute(insert(Follow), [{"user_id": u, "artist_id": artist.artist_id, "created_at": now} for u in chunk])
-    print(f"setup: {n} followers in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-
-    if not p.run_worker:
-        p.run_worker = True
-        p.start()
-    t0 = time.perf_counter()
-    with p.session() as s:
-        p.emit(s, "content.published", actor_id=artist.id, artist_id=artist.artist_id,
-               subject=("content", uuid.uuid4()), data={"kind": "track", "publish_at": now.isoformat()})
-    while True:
-        with p.session() as s:
-            have = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.kind == "streaming.new_release"))
-        if have >= n:
-            break
-        time.sleep(0.05)
-    pipeline_s = time.perf_counter() - t0
-    p.jobs.wait_idle(600)
-
-    t0 = time.perf_counter()
-    for i in range(0, n, 1000):
-        with p.session() as s:
-            s.execute(insert(Delivery), [
-                {"id": uuid.uuid4(), "kind": "bench.reference", "object_key": "content:ref", "recipient_id": u,
-                 "channel": "inbox", "artist_id": artist.artist_id, "title": "New release from Bench", "body": "Listen now.",
-                 "url": "/content/ref", "data": {}, "status": "sent", "attempts": 0, "created_at": now, "sent_at": now}
-                for u in ids[i:i + 1000]])
-    bare_s = time.perf_counter() - t0
-    db = "postgresql" if p.db.engine.dialect.name == "postgresql" else "sqlite"
-    print(f"notify fan-out to {n} followers ({db}): pipeline {pipeline_s:.2f}s ({n / pipeline_s:,.0f} rows/s); "
-          f"reference bare insert loop {bare_s:.2f}s ({n / bare_s:,.0f} rows/s); ratio {pipeline_s / bare_s:.2f}x")
-    p.close()
 
 
 if __name__ == "__main__":
