@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark: fan-out of one release to N followers (default 100,000) through the notify plugin.
 
-In one process (embedded broker and worker, the database of ``MC_DATABASE_URL``, default a
+By default in one process (embedded broker and worker, the database of ``MC_DATABASE_URL``, default a
 throwaway SQLite file): an artist with N followers (inserted in bulk), then one
 ``content.published`` event of a track. Measured: the time from the event until every delivery
 row exists (``notify_deliveries``: one inbox row per follower; the fan-out resolves the
 followers, renders the template once and inserts in batched ``notify.batch`` jobs of 1,000 with
-``INSERT ... ON CONFLICT DO NOTHING``). Push and email are left out (``CHANNELS`` holds only the
-inbox here), so the figure is the pipeline's own cost.
+``INSERT ... ON CONFLICT DO NOTHING``). Email is left out, push too unless ``--push``
+(``CHANNELS`` holds only the inbox then), so the figure is the pipeline's own cost.
 
 Reference, same run: a bare loop inserting the same N rows (executemany in chunks of 1,000, one
 transaction per chunk, no preferences, no idempotency key check beyond the table's).
@@ -19,8 +19,19 @@ a push service on loopback (a small HTTP server that records when each message a
 from the event's commit until the push service has the message. Reference, same run: a bare
 ``pywebpush.webpush`` send (VAPID signing and aes128gcm encryption included) to the same service.
 
+``--push``: every follower also has a push device (all on the loopback push service; one key pair
+shared, each message still encrypted on its own) and the push channel is on; also timed: until
+the push service has every message, beside a bare loop of ``pywebpush.webpush`` sends of the same
+payload to as many devices. Default N with ``--push``: 10,000.
+
+``--distributed``: a throwaway PostgreSQL cluster and Redis (free loopback ports, stopped
+afterwards), the platform on them (``MC_DATABASE_URL``, ``MC_REDIS_URL``: the Redis broker) and
+``--workers`` separate ``musicconnect worker`` processes (2 threads each; their notify plugin has
+only the measured channels); the event is emitted from this process. The latency run is embedded
+only.
+
 Usage: python bench/notify_fanout.py [--followers 100000] [--workers 2] [--latency-events 50]
-  (``--followers 0`` skips the fan-out measurement)
+  [--push] [--distributed]   (``--followers 0`` skips the fan-out measurement)
 """
 from __future__ import annotations
 
@@ -208,6 +219,7 @@ def main() -> None:
     ap.add_argument("--push", action="store_true", help="every follower has a push device; push channel on")
     args = ap.parse_args()
     n = args.followers if args.followers is not None else (10_000 if args.push else 100_000)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a SIGTERM still stops the services and workers
     if args.distributed:
         with services() as (db_url, redis_url, work):
             os.environ.update({"MC_DATABASE_URL": db_url, "MC_REDIS_URL": redis_url, "MC_DATA_DIR": str(work)})
