@@ -1,0 +1,1 @@
+"""MusicConnect analytics plugin: rollups, revenue and audience metrics, models, charts."""
