@@ -311,3 +311,52 @@ def test_subscriptions_need_sign_in_and_delete_only_ones_own(mc_client, mc_users
     assert mc_client.delete(f"/api/v1/notify/push/subscriptions/{sub['id']}", headers=fan.headers).status_code == 204
     assert mc_client.get("/api/v1/notify/push/subscriptions", headers=fan.headers).json() == []
     assert mc_client.delete(f"/api/v1/notify/push/subscriptions/{sub['id']}", headers=fan.headers).status_code == 404
+
+
+def test_a_batch_goes_out_at_once_each_row_gets_its_own_outcome(mc_client, mc_platform, mc_users, mc_clock, service):
+    """The pipeline hands the push channel a whole claimed batch: every device of every fan gets its
+    own message once (sent concurrently), a gone device is deleted, a throttled one makes only its
+    row retry, and re-running the batch sends nothing twice."""
+    from musicconnect.testing import make_user
+    from musicconnect_notify import pipeline
+    from musicconnect_notify.models import Delivery as Row
+
+    fans = [make_user(mc_platform, "fan") for _ in range(12)]
+    devices = {}
+    for fan in fans:
+        devices[fan.id] = [Device(service, f"f{i}") for i in range(2)]
+        for dev in devices[fan.id]:
+            subscribe(mc_client, fan, dev)
+    gone_fan, throttled_fan, nodevice_fan = fans[0], fans[1], make_user(mc_platform, "fan")
+    service.plan[devices[gone_fan.id][0].path] = [410]
+    service.plan[devices[gone_fan.id][1].path] = [404]
+    service.plan[devices[throttled_fan.id][1].path] = [429]
+    ids = {}
+    with mc_platform.session() as s:
+        for fan in fans + [nodevice_fan]:
+            row = Row(kind="release", object_key="content:batch", recipient_id=fan.id, channel="push", title="Out now",
+                      body=f"For {fan.email}", url="/releases/9", data={}, status="pending", attempts=0,
+                      created_at=mc_clock.now())
+            s.add(row)
+            s.flush()
+            ids[fan.id] = row.id
+    outcome = pipeline.deliver_ids(mc_platform, list(ids.values()))
+    assert outcome == {"sent": 11, "retry": 1, "failed": 1, "skipped": 0}, outcome
+    with mc_platform.read() as s:
+        status = {fid: (s.get(Row, rid).status, s.get(Row, rid).reason) for fid, rid in ids.items()}
+    assert status[gone_fan.id][0] == "failed" and "deleted" in status[gone_fan.id][1]
+    assert status[throttled_fan.id][0] == "pending" and "429" in status[throttled_fan.id][1]
+    assert status[nodevice_fan.id] == ("sent", "skipped: no push subscription")
+    for fan in fans[2:]:
+        assert status[fan.id] == ("sent", "pushed to 2 device(s)")
+        for dev in devices[fan.id]:
+            [msg] = service.to(dev.path)
+            doc = dev.decrypt(msg["body"])  # encrypted for that device, with that fan's text
+            assert doc["id"] == str(ids[fan.id]) and doc["body"] == f"For {fan.email}"
+    assert mc_client.get("/api/v1/notify/push/subscriptions", headers=gone_fan.headers).json() == []
+    # nothing is sent twice: running the batch again only touches the throttled row once it is due
+    assert pipeline.deliver_ids(mc_platform, list(ids.values()))["skipped"] == 13
+    mc_clock.advance(hours=1)
+    assert pipeline.deliver_ids(mc_platform, list(ids.values())) == {"sent": 1, "retry": 0, "failed": 0, "skipped": 12}
+    assert len(service.to(devices[throttled_fan.id][0].path)) == 1
+    assert len(service.to(devices[throttled_fan.id][1].path)) == 2

@@ -12,6 +12,10 @@ idempotently, so a channel is called at most once per successful delivery row:
   a hard bounce): the row is marked ``failed`` with the reason and the address / subscription is
   disabled (the channel does its own disabling; email addresses also go to the suppression list).
 
+A channel may also offer ``deliver_many(platform, deliveries) -> list`` (one ``DeliveryResult`` or
+exception *instance* per delivery, in order): the pipeline then hands it a whole claimed batch, so
+it can read what it needs in a few queries and send concurrently (the push channel does).
+
 Channels register themselves in :data:`CHANNELS` (``{"inbox": ..., "push": ..., "email": ...}``);
 the pipeline only creates deliveries for channels present there.
 """

@@ -10,8 +10,9 @@
    channel) makes a retried job insert, and so send, nothing twice. Inbox rows are delivered by
    existing (plus a live message on the fan's socket); push and email rows are handed to
    ``notify.deliver`` jobs.
-4. ``deliver`` claims each row (``pending`` -> ``sending``, a conditional UPDATE, so two runners
-   never send the same row) and calls the channel: ok -> ``sent``; ``TemporaryFailure`` ->
+4. ``deliver`` claims its rows (``pending`` -> ``sending``, a conditional UPDATE, so two runners
+   never send the same row) and hands them to the channel (all at once when it has
+   ``deliver_many``): ok -> ``sent``; ``TemporaryFailure`` ->
    ``pending`` again with ``not_before`` backed off exponentially; ``PermanentFailure`` ->
    ``failed`` with the reason. The periodic ``notify.due`` job sends whatever is due (quiet hours
    over, back-off elapsed).
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from prometheus_client import Counter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from musicconnect import Event, PermanentJobError
 from musicconnect.models import Artist
@@ -234,45 +235,93 @@ def deliver(ctx, ids: list[str]) -> dict:
 
 
 def deliver_ids(platform, ids: list[uuid.UUID]) -> dict:
+    """Claim the due rows among ``ids`` (one conditional UPDATE per chunk), hand them to their
+    channels (a channel with ``deliver_many`` gets them all at once) and write the outcomes back
+    in one transaction."""
     outcome = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
-    for did in ids:
-        now = platform.clock.now()
+    claimed = _claim(platform, ids)
+    outcome["skipped"] = len(ids) - len(claimed)
+    by_channel: dict[str, list[tuple[Delivery, int]]] = {}
+    for item in claimed:
+        by_channel.setdefault(item[0].channel, []).append(item)
+    writes: list[dict[str, Any]] = []
+    for channel_id, items in by_channel.items():
+        results = _send(platform, CHANNELS.get(channel_id), channel_id, [d for d, _ in items])
+        for (d, attempts), result in zip(items, results):
+            values, key = _outcome(platform, d, attempts, result)
+            writes.append({"b_id": uuid.UUID(d.id), **values})
+            DELIVERIES.labels(d.channel, key).inc()
+            outcome[key] += 1
+    if writes:
+        t = Row.__table__
+        stmt = t.update().where(t.c.id == bindparam("b_id"), t.c.status == "sending").values(
+            status=bindparam("b_status"), reason=bindparam("b_reason"), sent_at=bindparam("b_sent_at"),
+            not_before=bindparam("b_not_before"))
         with platform.session() as s:
-            claimed = s.execute(update(Row).where(
-                Row.id == did, Row.status == "pending", or_(Row.not_before.is_(None), Row.not_before <= now))
-                .values(status="sending", attempts=Row.attempts + 1)).rowcount
-            row = s.get(Row, did) if claimed else None
-            if row is None:
-                outcome["skipped"] += 1
-                continue
-            d = Delivery(id=str(row.id), recipient_id=str(row.recipient_id), kind=row.kind, channel=row.channel,
-                         title=row.title, body=row.body, url=row.url, data=dict(row.data or {}),
-                         unsubscribe_url=None if row.channel == "inbox" else unsubscribe_url(platform, row.recipient_id, row.kind))
-            attempts = row.attempts
-        channel = CHANNELS.get(d.channel)
-        values: dict[str, Any]
-        try:
-            if channel is None:
-                raise TemporaryFailure(f"channel {d.channel} is not available")
-            result = channel.deliver(platform, d)
-            values = {"status": "sent", "sent_at": platform.clock.now(), "reason": (getattr(result, "detail", "") or None)}
-            key = "sent"
-        except PermanentFailure as exc:
-            values, key = {"status": "failed", "reason": str(exc.reason)[:500]}, "failed"
-        except Exception as exc:  # TemporaryFailure and anything unexpected: try again later
-            if attempts >= MAX_ATTEMPTS:
-                values, key = {"status": "failed", "reason": f"gave up after {attempts} attempts: {exc}"[:500]}, "failed"
-            else:
-                values = {"status": "pending", "reason": f"{type(exc).__name__}: {exc}"[:500],
-                          "not_before": platform.clock.now() + backoff(attempts)}
-                key = "retry"
-                if not isinstance(exc, TemporaryFailure):
-                    log.exception("channel %s raised on delivery %s", d.channel, d.id)
-        with platform.session() as s:
-            s.execute(update(Row).where(Row.id == did, Row.status == "sending").values(**values))
-        DELIVERIES.labels(d.channel, key).inc()
-        outcome[key] += 1
+            s.execute(stmt, writes)
     return outcome
+
+
+def _claim(platform, ids: list[uuid.UUID]) -> list[tuple[Delivery, int]]:
+    """``pending`` and due -> ``sending`` (attempts + 1): a row another runner claimed, or that
+    is not due, is not returned, so no two runners ever send the same row."""
+    now = platform.clock.now()
+    rows = []
+    with platform.session() as s:
+        for i in range(0, len(ids), 500):
+            rows.extend(s.execute(update(Row).where(
+                Row.id.in_(ids[i:i + 500]), Row.status == "pending",
+                or_(Row.not_before.is_(None), Row.not_before <= now))
+                .values(status="sending", attempts=Row.attempts + 1)
+                .returning(Row.id, Row.recipient_id, Row.kind, Row.channel, Row.title, Row.body, Row.url, Row.data,
+                           Row.attempts)
+                .execution_options(synchronize_session=False)).all())
+    return [(Delivery(id=str(r.id), recipient_id=str(r.recipient_id), kind=r.kind, channel=r.channel, title=r.title,
+                      body=r.body, url=r.url, data=dict(r.data or {}),
+                      unsubscribe_url=None if r.channel == "inbox" else unsubscribe_url(platform, r.recipient_id, r.kind)),
+             r.attempts) for r in rows]
+
+
+def _send(platform, channel, channel_id: str, deliveries: list[Delivery]) -> list:
+    """One result per delivery: a ``DeliveryResult`` or the exception the channel raised."""
+    if channel is None:
+        return [TemporaryFailure(f"channel {channel_id} is not available")] * len(deliveries)
+    many = getattr(channel, "deliver_many", None)
+    if many is not None:
+        try:
+            results = list(many(platform, deliveries))
+        except Exception as exc:  # the whole batch failed: every row is retried
+            log.exception("channel %s failed a batch of %d", channel_id, len(deliveries))
+            return [exc] * len(deliveries)
+        if len(results) == len(deliveries):
+            return results
+        log.error("channel %s answered %d results for %d deliveries", channel_id, len(results), len(deliveries))
+        return [TemporaryFailure("channel answered the wrong number of results")] * len(deliveries)
+    out = []
+    for d in deliveries:
+        try:
+            out.append(channel.deliver(platform, d))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+def _outcome(platform, d: Delivery, attempts: int, result) -> tuple[dict[str, Any], str]:
+    """The row's new values and the outcome's name for one channel result."""
+    none = {"b_sent_at": None, "b_not_before": None}
+    if not isinstance(result, Exception):
+        return {**none, "b_status": "sent", "b_sent_at": platform.clock.now(),
+                "b_reason": (getattr(result, "detail", "") or None)}, "sent"
+    if isinstance(result, PermanentFailure):
+        return {**none, "b_status": "failed", "b_reason": str(result.reason)[:500]}, "failed"
+    # TemporaryFailure and anything unexpected: try again later
+    if attempts >= MAX_ATTEMPTS:
+        return {**none, "b_status": "failed",
+                "b_reason": f"gave up after {attempts} attempts: {result}"[:500]}, "failed"
+    if not isinstance(result, TemporaryFailure):
+        log.error("channel %s raised on delivery %s", d.channel, d.id, exc_info=result)
+    return {**none, "b_status": "pending", "b_reason": f"{type(result).__name__}: {result}"[:500],
+            "b_not_before": platform.clock.now() + backoff(attempts)}, "retry"
 
 
 def deliver_due(platform, limit: int = 5000) -> dict:

@@ -18,14 +18,16 @@ import hashlib
 import ipaddress
 import json
 import logging
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import SecretStr
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from musicconnect import PluginSettings
 
@@ -48,6 +50,7 @@ class PushSettings(PluginSettings):
     vapid_private_key: SecretStr | None = None  # PEM or base64url DER/raw; the stored key when unset
     push_ttl_seconds: int = 86_400  # how long a push service keeps a message for an offline device
     push_timeout_seconds: float = 10.0
+    push_concurrency: int = 16  # messages in flight at once per process (each thread keeps its connections)
     push_allow_http_loopback: bool = False  # accept http://127.0.0.1 endpoints (tests, local push services)
 
 
@@ -73,9 +76,16 @@ class Vapid:
     public_key: str  # base64url of the uncompressed point: the browser's applicationServerKey
 
     def signer(self):
-        from py_vapid import Vapid02
+        """The parsed key (parsed once per key: PEM parsing costs more than a signature)."""
+        found = _SIGNERS.get(self.private_pem)
+        if found is None:
+            from py_vapid import Vapid02
 
-        return Vapid02.from_pem(self.private_pem.encode())
+            found = _SIGNERS[self.private_pem] = Vapid02.from_pem(self.private_pem.encode())
+        return found
+
+
+_SIGNERS: dict[str, Any] = {}
 
 
 def _generate() -> tuple[str, str]:
@@ -277,65 +287,187 @@ def payload(platform, delivery) -> bytes:
 
 # ---------------------------------------------------------------------------------------------- channel
 class PushChannel:
+    """Sends a batch of deliveries at once: the recipients' devices and the devices already
+    reached are read in two queries, the VAPID header is signed once per push service, messages
+    go out concurrently (``push_concurrency`` threads, each keeping its HTTP connections alive),
+    and the outcome is written back in one transaction."""
+
     id = "push"
 
     def deliver(self, platform, delivery) -> DeliveryResult:
-        from pywebpush import WebPusher
+        result = self.deliver_many(platform, [delivery])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-        devices = subscriptions_of(platform, uuid.UUID(str(delivery.recipient_id)))
-        if not devices:
-            return DeliveryResult(ok=False, detail="skipped: no push subscription")
+    def deliver_many(self, platform, deliveries: list) -> list[DeliveryResult | Exception]:
+        if not deliveries:
+            return []
+        users = {uuid.UUID(str(d.recipient_id)) for d in deliveries}
+        ids = [str(d.id) for d in deliveries]
+        devices: dict[str, list[PushSubscription]] = {}
+        done: set[tuple[str, uuid.UUID]] = set()
         with platform.read() as s:
-            done = set(s.scalars(select(PushSent.subscription_id).where(PushSent.delivery_id == str(delivery.id))))
+            for chunk in _chunks(sorted(users), 500):
+                for sub in s.scalars(select(PushSubscription).where(PushSubscription.user_id.in_(chunk))
+                                     .order_by(PushSubscription.created_at, PushSubscription.id)):
+                    s.expunge(sub)
+                    devices.setdefault(str(sub.user_id), []).append(sub)
+            for chunk in _chunks(ids, 500):
+                done.update((d, sid) for d, sid in s.execute(
+                    select(PushSent.delivery_id, PushSent.subscription_id).where(PushSent.delivery_id.in_(chunk))))
         conf = push_settings(platform)
-        key = vapid(platform)
-        signer = key.signer()
-        data = payload(platform, delivery)
-        sent, gone, temporary, refused = len(done), [], [], []
-        for sub in devices:
-            if sub.id in done:
-                continue
-            parts = urlsplit(sub.endpoint)
-            # the JWT's expiry is checked by the push service against the real time, not the
-            # platform clock: RFC 8292 allows at most 24 h
-            claims = {"aud": f"{parts.scheme}://{parts.netloc}", "exp": int(time.time()) + 12 * 3600,
-                      "sub": vapid_subject(platform)}
-            headers = {**signer.sign(claims), "Urgency": "normal"}
-            info = {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
-            try:
-                resp = WebPusher(info).send(data, headers, ttl=conf.push_ttl_seconds, content_encoding="aes128gcm",
-                                            timeout=conf.push_timeout_seconds)
-                status = resp.status_code
-            except Exception as exc:  # network: refused, reset, timeout, DNS
-                log.warning("push to %s failed: %s", parts.netloc, exc)
-                temporary.append(f"{type(exc).__name__}")
-                continue
-            if 200 <= status < 300:
-                sent += 1
-                with platform.session() as s:
-                    s.merge(PushSent(delivery_id=str(delivery.id), subscription_id=sub.id))
-                    row = s.get(PushSubscription, sub.id)
-                    if row is not None:
-                        row.last_success_at = platform.clock.now()
-            elif status in (404, 410):
-                gone.append(sub.id)
-            elif status == 429 or status >= 500:
-                temporary.append(str(status))
+        headers = _VapidHeaders(platform)
+        sends = []
+        for d in deliveries:
+            data = None
+            for sub in devices.get(str(d.recipient_id), ()):
+                if (str(d.id), sub.id) in done:
+                    continue
+                data = data if data is not None else payload(platform, d)
+                sends.append((str(d.id), sub, data))
+        answers = _send_all(sends, headers, conf)
+        reached: list[tuple[str, uuid.UUID]] = []
+        gone: set[uuid.UUID] = set()
+        per: dict[str, dict[str, list[str]]] = {}
+        for (did, sub, _), answer in zip(sends, answers):
+            tally = per.setdefault(did, {"temporary": [], "refused": []})
+            host = urlsplit(sub.endpoint).netloc
+            if isinstance(answer, Exception):  # network: refused, reset, timeout, DNS
+                log.warning("push to %s failed: %s", host, answer)
+                tally["temporary"].append(type(answer).__name__)
+            elif 200 <= answer[0] < 300:
+                reached.append((did, sub.id))
+            elif answer[0] in (404, 410):
+                gone.add(sub.id)
+            elif answer[0] == 429 or answer[0] >= 500:
+                tally["temporary"].append(str(answer[0]))
             else:
-                refused.append(str(status))
-                log.warning("push service %s refused a message with %s: %s", parts.netloc, status, resp.text[:200])
+                tally["refused"].append(str(answer[0]))
+                log.warning("push service %s refused a message with %s: %s", host, answer[0], answer[1])
+        _record(platform, reached, gone)
+        sent_before: dict[str, int] = {}
+        for did, _ in done:
+            sent_before[did] = sent_before.get(did, 0) + 1
+        sent_now: dict[str, int] = {}
+        for did, _ in reached:
+            sent_now[did] = sent_now.get(did, 0) + 1
+        out: list[DeliveryResult | Exception] = []
+        for d in deliveries:
+            did = str(d.id)
+            sent = sent_before.get(did, 0) + sent_now.get(did, 0)
+            tally = per.get(did, {"temporary": [], "refused": []})
+            if not devices.get(str(d.recipient_id)):
+                out.append(DeliveryResult(ok=False, detail="skipped: no push subscription"))
+            elif tally["temporary"]:
+                out.append(TemporaryFailure(f"push service unavailable ({', '.join(tally['temporary'])}); "
+                                            f"{sent} device(s) reached"))
+            elif sent:
+                out.append(DeliveryResult(ok=True, detail=f"pushed to {sent} device(s)"))
+            elif tally["refused"]:
+                out.append(PermanentFailure(f"push service refused the message ({', '.join(tally['refused'])})"))
+            else:
+                out.append(PermanentFailure("push subscription expired (404/410): deleted"))
         if gone:
-            with platform.session() as s:
-                s.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
-                s.execute(delete(PushSent).where(PushSent.subscription_id.in_(gone)))
-            log.info("deleted %d expired push subscription(s) of %s", len(gone), delivery.recipient_id)
-        if temporary:
-            raise TemporaryFailure(f"push service unavailable ({', '.join(temporary)}); {sent} device(s) reached")
-        if sent:
-            return DeliveryResult(ok=True, detail=f"pushed to {sent} device(s)")
-        if refused:
-            raise PermanentFailure(f"push service refused the message ({', '.join(refused)})")
-        raise PermanentFailure("push subscription expired (404/410): deleted")
+            log.info("deleted %d expired push subscription(s)", len(gone))
+        return out
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class _VapidHeaders:
+    """The VAPID ``Authorization`` header per push service origin, signed once per batch (the JWT
+    is valid 12 h by the real clock: push services check it against theirs, RFC 8292 allows 24 h)."""
+
+    def __init__(self, platform):
+        self.signer = vapid(platform).signer()
+        self.subject = vapid_subject(platform)
+        self.signed: dict[str, dict[str, str]] = {}
+
+    def __call__(self, endpoint: str) -> dict[str, str]:
+        parts = urlsplit(endpoint)
+        aud = f"{parts.scheme}://{parts.netloc}"
+        if aud not in self.signed:
+            claims = {"aud": aud, "exp": int(time.time()) + 12 * 3600, "sub": self.subject}
+            self.signed[aud] = {**self.signer.sign(claims), "Urgency": "normal"}
+        return dict(self.signed[aud])
+
+
+_local = threading.local()
+_pool_lock = threading.Lock()
+_pool: dict[int, ThreadPoolExecutor] = {}
+
+
+def _http():
+    """This thread's HTTP session: connections to a push service are kept alive between sends."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        import requests
+
+        session = _local.session = requests.Session()
+    return session
+
+
+def _executor(size: int) -> ThreadPoolExecutor:
+    with _pool_lock:
+        pool = _pool.get(size)
+        if pool is None:
+            pool = _pool[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="mc-push")
+        return pool
+
+
+def _send_one(item, headers: _VapidHeaders, conf) -> tuple[int, str] | Exception:
+    from pywebpush import WebPusher
+
+    _, sub, data = item
+    info = {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
+    try:
+        resp = WebPusher(info, requests_session=_http()).send(
+            data, headers(sub.endpoint), ttl=conf.push_ttl_seconds, content_encoding="aes128gcm",
+            timeout=conf.push_timeout_seconds)
+    except Exception as exc:
+        return exc
+    return resp.status_code, ("" if 200 <= resp.status_code < 300 else resp.text[:200])
+
+
+def _send_all(sends: list, headers: _VapidHeaders, conf) -> list[tuple[int, str] | Exception]:
+    """Encrypt and post every message; concurrently when there are several."""
+    if len(sends) <= 1:
+        return [_send_one(item, headers, conf) for item in sends]
+    pool = _executor(max(1, int(conf.push_concurrency)))
+    return list(pool.map(lambda item: _send_one(item, headers, conf), sends))
+
+
+def _record(platform, reached: list[tuple[str, uuid.UUID]], gone: set[uuid.UUID]) -> None:
+    """Which devices got which delivery (a retry never pushes them twice), their last success,
+    and the deletion of subscriptions the push service says are gone — one transaction."""
+    if not reached and not gone:
+        return
+    now = platform.clock.now()
+    with platform.session() as s:
+        if reached:
+            insert = _dialect_insert(s)
+            for chunk in _chunks(reached, 1000):
+                s.execute(insert(PushSent.__table__).values(
+                    [{"delivery_id": did, "subscription_id": sid} for did, sid in chunk]).on_conflict_do_nothing())
+            for chunk in _chunks(sorted({sid for _, sid in reached}), 500):
+                s.execute(update(PushSubscription).where(PushSubscription.id.in_(chunk))
+                          .values(last_success_at=now).execution_options(synchronize_session=False))
+        if gone:
+            for chunk in _chunks(sorted(gone), 500):
+                s.execute(delete(PushSubscription).where(PushSubscription.id.in_(chunk)))
+                s.execute(delete(PushSent).where(PushSent.subscription_id.in_(chunk)))
+
+
+def _dialect_insert(session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 CHANNEL = register_channel(PushChannel())
