@@ -1,0 +1,154 @@
+"""Audience metrics, read from the rollups (:mod:`.rollups`), never from raw events.
+
+* **Active audience**: the distinct signed-in fans with at least one intentional play (a play that
+  counted: 30 s or more, the streaming plugin's ``play.counted``) in the 28 days ending at the end
+  of the period (Spotify for Artists' definition; anonymous listeners cannot be told apart and
+  are left out).
+* **Listener segments** of that active audience, by the number of distinct days they played the
+  artist in those 28 days (Spotify does not publish its thresholds; these are ours):
+  **super** = 10 days or more (several times a week), **moderate** = 3 to 9 days (about weekly),
+  **light** = 1 or 2 days.
+* **Followers** and **members over time**: a running total per day (follows minus unfollows;
+  entitlements granted minus ended), with the day's additions and removals.
+* **Cohort retention**: fans grouped by the month of their first payment to the artist (first
+  support); for each month since, the share of the cohort that paid again in that month.
+
+Public: :func:`active_audience`, :func:`segments`, :func:`running` (and the ``METRICS``).
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import case, func, select
+
+from . import rollups
+from .rollups import Rollup, define, days_of
+
+ACTIVE_DAYS = 28
+SUPER_DAYS = 10
+MODERATE_DAYS = 3
+
+
+def _last28(window) -> tuple[date, date]:
+    end = days_of(window)[1]
+    return end - timedelta(days=ACTIVE_DAYS - 1), end
+
+
+def active_audience(platform, artist_id, end: date) -> int:
+    rollups.flush(platform)
+    with platform.read() as s:
+        return int(s.scalar(select(func.count(func.distinct(Rollup.dimension))).where(
+            Rollup.artist_id == artist_id, Rollup.metric == "fan_plays", Rollup.dimension != "",
+            Rollup.day >= end - timedelta(days=ACTIVE_DAYS - 1), Rollup.day <= end, Rollup.value > 0)) or 0)
+
+
+def segments(platform, artist_id, end: date) -> dict[str, int]:
+    rollups.flush(platform)
+    per_fan = (select(Rollup.dimension, func.count().label("days")).where(
+        Rollup.artist_id == artist_id, Rollup.metric == "fan_plays", Rollup.dimension != "",
+        Rollup.day >= end - timedelta(days=ACTIVE_DAYS - 1), Rollup.day <= end, Rollup.value > 0)
+        .group_by(Rollup.dimension).subquery())
+    with platform.read() as s:
+        days = per_fan.c.days
+        sup, mod, light = s.execute(select(
+            func.coalesce(func.sum(case((days >= SUPER_DAYS, 1), else_=0)), 0),
+            func.coalesce(func.sum(case(((days >= MODERATE_DAYS) & (days < SUPER_DAYS), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((days < MODERATE_DAYS, 1), else_=0)), 0))).one()
+    return {"super": int(sup), "moderate": int(mod), "light": int(light)}
+
+
+def running(platform, artist_id, start: date, end: date, plus: str, minus: str | None, name: str) -> list[dict]:
+    """A running total per day: ``plus`` adds (``minus`` removes) every day since the beginning."""
+    base = rollups.before(platform, artist_id, plus, start) - (
+        rollups.before(platform, artist_id, minus, start) if minus else 0)
+    adds = rollups.series(platform, artist_id, plus, start, end)
+    subs = rollups.series(platform, artist_id, minus, start, end) if minus else {}
+    out, day, value = [], start, base
+    while day <= end:
+        value += adds.get(day, 0) - subs.get(day, 0)
+        out.append({"day": day.isoformat(), name: value})
+        day += timedelta(days=1)
+    return out
+
+
+def _active(platform, artist_id, window):
+    return active_audience(platform, artist_id, days_of(window)[1])
+
+
+def _segments(platform, artist_id, window):
+    return segments(platform, artist_id, days_of(window)[1])
+
+
+def _followers(platform, artist_id, window):
+    start, end = days_of(window)
+    rows = running(platform, artist_id, start, end, "follows", "unfollows", "followers")
+    follows = rollups.series(platform, artist_id, "follows", start, end)
+    unfollows = rollups.series(platform, artist_id, "unfollows", start, end)
+    for r in rows:
+        d = date.fromisoformat(r["day"])
+        r["follows"], r["unfollows"] = follows.get(d, 0), unfollows.get(d, 0)
+    return rows
+
+
+def _members(platform, artist_id, window):
+    start, end = days_of(window)
+    rows = running(platform, artist_id, start, end, "members", None, "members")
+    joined = rollups.series(platform, artist_id, "new_members", start, end)
+    left = rollups.series(platform, artist_id, "ended_members", start, end)
+    for r in rows:
+        d = date.fromisoformat(r["day"])
+        r["joined"], r["left"] = joined.get(d, 0), left.get(d, 0)
+    return rows
+
+
+def _month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def cohorts(platform, artist_id, start: date, end: date) -> dict:
+    """Cohorts by first-support month from ``start``'s month to ``end``'s month."""
+    rollups.flush(platform)
+    with platform.read() as s:
+        rows = s.execute(select(Rollup.dimension, Rollup.day).where(
+            Rollup.artist_id == artist_id, Rollup.metric == "fan_paid_month", Rollup.dimension != "",
+            Rollup.day <= end, Rollup.value > 0)).all()
+    months: dict[str, set[int]] = {}
+    for fan, day in rows:
+        months.setdefault(fan, set()).add(_month_index(day))
+    first_month, last_month = _month_index(start), _month_index(end)
+    groups: dict[int, list[set[int]]] = {}
+    for paid in months.values():
+        first = min(paid)
+        if first >= first_month:
+            groups.setdefault(first, []).append(paid)
+    table = []
+    for first in sorted(groups):
+        fans = groups[first]
+        retained = [sum(1 for paid in fans if first + k in paid) for k in range(last_month - first + 1)]
+        table.append({"cohort": f"{first // 12:04d}-{first % 12 + 1:02d}", "fans": len(fans), "retained": retained,
+                      "retention": [round(n / len(fans), 4) for n in retained]})
+    return {"months_since_first_support": list(range(last_month - first_month + 1)), "cohorts": table}
+
+
+def _cohorts(platform, artist_id, window):
+    return cohorts(platform, artist_id, *days_of(window))
+
+
+METRICS = [
+    define("analytics_active_audience", "Active audience",
+           "Distinct signed-in fans with at least one intentional play (30 s or more) in the 28 days ending at the "
+           "end of the period.", _active, unit="fans"),
+    define("analytics_listener_segments", "Listener segments",
+           "The active audience by how many days of those 28 days they played the artist: super (10 days or more), "
+           "moderate (3 to 9 days), light (1 or 2 days).", _segments, unit="fans", dimension="segment"),
+    define("analytics_followers", "Followers over time",
+           "Per day: followers at the end of the day (follows minus unfollows since the beginning), the day's "
+           "follows and unfollows.", _followers, unit="fans", dimension="day"),
+    define("analytics_members", "Members over time",
+           "Per day: members at the end of the day (memberships granted minus ended, any tier or source), the "
+           "day's new and ended memberships.", _members, unit="fans", dimension="day"),
+    define("analytics_cohort_retention", "Cohort retention",
+           "Fans grouped by the month of their first payment to the artist (cohorts starting in the period); for "
+           "each month since (0 = the first), how many of the cohort paid in that month and the share.",
+           _cohorts, unit="share of the cohort", dimension="cohort x month"),
+]
