@@ -63,6 +63,8 @@ class PushService:
         svc = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real push services (FCM, autopush) allow
+
             def do_POST(self):  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with svc.cond:

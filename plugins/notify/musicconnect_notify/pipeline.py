@@ -186,9 +186,11 @@ def insert_batch(platform, *, recipients: list[str], kind: str, object_key: str,
         created = []
         if rows:
             table = Row.__table__
-            stmt = _insert(s)(table).values(rows).on_conflict_do_nothing().returning(
+            # executemany: the statement compiles once (cached) and SQLAlchemy batches the rows
+            # into multi-row INSERTs ("insertmanyvalues"); RETURNING answers only the new rows
+            stmt = _insert(s)(table).on_conflict_do_nothing().returning(
                 table.c.id, table.c.recipient_id, table.c.channel, table.c.status, table.c.not_before)
-            created = s.execute(stmt).all()
+            created = s.execute(stmt, rows).all()
     for r in created:
         if r.channel == "inbox":
             DELIVERIES.labels("inbox", "sent").inc()
