@@ -95,7 +95,7 @@ def test_only_the_artist_or_an_admin_may_watch(mc_client, mc_platform, mc_users)
     other = make_user(mc_platform, "artist", artist_name="Other")
     for who in (mc_users.fan, other):
         with mc_client.websocket_connect(_path(a), headers=who.headers) as ws:
-            assert ws.receive_json()["problem"] == "forbidden"
+            assert ws.receive_json()["problem"] == "analytics-not-your-artist"
             with pytest.raises(WebSocketDisconnect) as exc:
                 ws.receive_json()
             assert exc.value.code == 4403

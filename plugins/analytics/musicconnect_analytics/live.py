@@ -158,7 +158,7 @@ def on_event(platform, event) -> None:
 # ---------------------------------------------------------------------------------- sockets
 def _check_artist(platform, actor, artist_id: uuid.UUID) -> None:
     if not (actor.is_admin or actor.artist_id == artist_id):
-        raise Problem(403, "forbidden", "only this artist (or an admin) can watch their live figures")
+        raise Problem(403, "analytics-not-your-artist", "only this artist (or an admin) can watch their live figures")
     with platform.read() as s:
         if s.get(Artist, artist_id) is None:
             raise Problem(404, "not-found", "no artist with this id")
