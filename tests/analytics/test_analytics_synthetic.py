@@ -43,7 +43,7 @@ def test_generator_writes_events_rows_and_truths(mc_platform):
     assert sum(by_type.values()) + registered == truths["events"]
     assert ents == by_type["entitlement.granted"]
     assert truths["ltv"]["supporter"]["ltv"] == pytest.approx(500 / 0.10)
-    assert truths["ltv"]["superfan"]["ltv"] == pytest.approx(1000 / 0.06)
+    assert truths["ltv"]["superfan"]["ltv"] == pytest.approx(1000 / 0.07)
     assert truths["best_slot"] == {"weekday": 4, "hour": 20}
     assert truths["viral_track_id"] in truths["tracks"]
     with mc_platform.read() as s:

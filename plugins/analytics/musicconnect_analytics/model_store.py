@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Uuid, delete, distinct, select
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Uuid, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from musicconnect import Base, uuid_pk
@@ -90,4 +90,4 @@ def fit_value(platform, artist_id: uuid.UUID, model: str, empty: dict) -> dict:
 
 def artist_ids(platform) -> list[uuid.UUID]:
     with platform.read() as s:
-        return list(s.scalars(select(distinct(Artist.id))))
+        return list(s.scalars(select(Artist.id).order_by(Artist.created_at)))

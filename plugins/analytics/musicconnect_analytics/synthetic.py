@@ -50,7 +50,7 @@ from .model_store import ShareClick, ShareLink
 #: planted activity peak, in each fan's own time zone (Monday = 0)
 BEST_WEEKDAY, BEST_HOUR = 4, 20
 #: constant monthly cancellation hazard per paid tier key (others: DEFAULT_HAZARD)
-HAZARDS = {"supporter": 0.10, "superfan": 0.06}
+HAZARDS = {"supporter": 0.10, "superfan": 0.07}
 DEFAULT_HAZARD = 0.08
 MONTH = timedelta(days=30)
 TIME_ZONES = (("America/New_York", 4), ("Europe/Berlin", 3), ("America/Los_Angeles", 2), ("Asia/Tokyo", 1),
@@ -83,7 +83,8 @@ class _Writer:
         for t in [t for t in first if t in self.rows] + [t for t in self.rows if t not in first]:
             buf = self.rows.get(t)
             if buf:
-                self.session.execute(insert(t), buf)
+                # the Core table, not the ORM entity: one plain executemany per chunk
+                self.session.execute(insert(getattr(t, "__table__", t)), buf)
                 self.counts[t] = self.counts.get(t, 0) + len(buf)
                 self.rows[t] = []
 
@@ -219,7 +220,7 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
         sub_end = None
         tier = None
         if paid and rng.random() < subscribe_share:
-            tier = paid[0] if len(paid) == 1 or rng.random() < 0.6 else paid[1 + rng.randrange(len(paid) - 1)]
+            tier = paid[0] if len(paid) == 1 or rng.random() < 0.5 else paid[1 + rng.randrange(len(paid) - 1)]
             hazard = ltv[tier.key]["hazard"]
             sub_start = joined + timedelta(days=rng.uniform(0, 10))
             if sub_start >= now:
@@ -261,28 +262,26 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
                     event("payment.succeeded", due, uid, ("payment", f"syn-{tag}-{i}-{k}"), pdata)
                 k += 1
                 due = sub_start + k * MONTH
-        # plays, week by week in the fan's zone
+        # plays: a Poisson number over the fan's weeks, each in a random week, in the fan's zone
         week0 = joined - timedelta(days=joined.weekday())
-        week = week0
+        n_weeks = max(1, math.ceil((now - week0).total_seconds() / (7 * 86400)))
         noise_drop_at = now - timedelta(days=rng.uniform(5, 30)) if rng.random() < 0.08 else None
-        while week < now:
-            n = _poisson(rng, rate)
-            for _ in range(n):
-                if rng.random() < 0.4:
-                    at = local_time(zone, week, BEST_WEEKDAY, BEST_HOUR)
-                else:
-                    at = local_time(zone, week, rng.randrange(7), rng.choices(range(24), HOUR_WEIGHTS)[0])
-                if at < joined:
+        for _ in range(_poisson(rng, rate * n_weeks)):
+            week = week0 + timedelta(days=7 * rng.randrange(n_weeks))
+            if rng.random() < 0.4:
+                at = local_time(zone, week, BEST_WEEKDAY, BEST_HOUR)
+            else:
+                at = local_time(zone, week, rng.randrange(7), rng.choices(range(24), HOUR_WEIGHTS)[0])
+            if at < joined or at >= now:
+                continue
+            if (signal_from is not None and at >= signal_from) or (noise_drop_at and at >= noise_drop_at):
+                if rng.random() > 0.15:  # the listening drop
                     continue
-                if (signal_from is not None and at >= signal_from) or (noise_drop_at and at >= noise_drop_at):
-                    if rng.random() > 0.15:  # the listening drop
-                        continue
-                if sub_end is not None and at >= sub_end and rng.random() > 0.3:
-                    continue
-                track = viral if rng.random() < 0.2 else track_ids[1 + rng.randrange(len(track_ids) - 1)] \
-                    if len(track_ids) > 1 else viral
-                play(uid, track, at)
-            week += timedelta(days=7)
+            if sub_end is not None and at >= sub_end and rng.random() > 0.3:
+                continue
+            track = viral if len(track_ids) == 1 or rng.random() < 0.2 else \
+                track_ids[1 + rng.randrange(len(track_ids) - 1)]
+            play(uid, track, at)
         # engagement with posts (members engage more; silence before a cancellation)
         n_eng = _poisson(rng, (weeks / 4) * (1.5 if tier is not None else 0.3))
         for _ in range(n_eng):
