@@ -76,3 +76,41 @@ class PeakRSS:
     @property
     def growth_mb(self) -> float:
         return (self.peak - self.base) / 1024 / 1024
+
+
+# ---------------------------------------------------------------- API processes (tests across processes)
+
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_process(env: dict, port: int):
+    """``musicconnect serve --port PORT`` in a child process (output kept for a failure message)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    binary = Path(sys.executable).parent / "musicconnect"
+    return subprocess.Popen([str(binary), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_ready(proc, base: str, timeout: float = 90) -> None:
+    """Until ``base``/healthz answers 200; fails with the process's output when it exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API process did not start"
+        time.sleep(0.3)

@@ -5,46 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
 from conftest import add_track
+from helpers import free_port, serve_process, wait_ready
 from musicconnect.testing import make_user
-
-BIN = Path(sys.executable).parent / "musicconnect"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_ready(proc: subprocess.Popen, base: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the API process did not start"
-        time.sleep(0.3)
-
 
 class Listener:
     """A party socket that keeps every frame it received, to check what came and how often."""
@@ -83,12 +54,12 @@ def test_chat_and_host_controls_cross_processes(proc_env, mc_redis_url, mc_make_
     speaker, listener = make_user(p, "fan"), make_user(p, "fan")
     tracks = [add_track(p, artist.artist_id, "One", duration=600.0), add_track(p, artist.artist_id, "Two")]
     env = {**proc_env, "MC_REDIS_URL": mc_redis_url, "MC_PLUGINS": "live", "MC_REALTIME_PING_SECONDS": "5"}
-    ports = _free_port(), _free_port()
-    procs = [_serve(env, port) for port in ports]
+    ports = free_port(), free_port()
+    procs = [serve_process(env, port) for port in ports]
     a, b = (f"http://127.0.0.1:{port}" for port in ports)
     try:
         for proc, base in zip(procs, (a, b)):
-            _wait_ready(proc, base)
+            wait_ready(proc, base)
         starts = datetime.now(timezone.utc) + timedelta(seconds=3)
         r = httpx.post(f"{a}/api/v1/live/parties", headers=artist.headers, timeout=10,
                        json={"title": "Across", "starts_at": starts.isoformat(), "playlist": [str(t) for t in tracks]})

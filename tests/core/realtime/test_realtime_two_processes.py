@@ -5,45 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
-import sys
-import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
+from helpers import free_port, serve_process, wait_ready
 from musicconnect.testing import make_user
-
-BIN = Path(sys.executable).parent / "musicconnect"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_ready(proc: subprocess.Popen, base: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the API process did not start"
-        time.sleep(0.3)
-
 
 def test_a_push_on_one_process_reaches_a_socket_on_another(proc_env, mc_redis_url, mc_make_platform, mc_clock):
     if not mc_redis_url:
@@ -55,14 +25,14 @@ def test_a_push_on_one_process_reaches_a_socket_on_another(proc_env, mc_redis_ur
     p = mc_make_platform()
     fan, admin = make_user(p, "fan"), make_user(p, "admin")
     env = {**proc_env, "MC_REDIS_URL": mc_redis_url, "MC_REALTIME_PING_SECONDS": "5"}
-    ports = _free_port(), _free_port()
-    procs = [_serve(env, port) for port in ports]
+    ports = free_port(), free_port()
+    procs = [serve_process(env, port) for port in ports]
     a, b = (f"http://127.0.0.1:{port}" for port in ports)
     r = redis.Redis.from_url(mc_redis_url)
     room = f"mc:rt:user:{fan.id}"
     try:
         for proc, base in zip(procs, (a, b)):
-            _wait_ready(proc, base)
+            wait_ready(proc, base)
 
         async def scenario():
             ticket = httpx.post(f"{b}/api/v1/realtime/tickets", headers=fan.headers).json()["ticket"]
