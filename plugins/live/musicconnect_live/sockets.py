@@ -8,6 +8,7 @@ then what is published into the room ``party:<id>`` (``state``, ``chat``, ``reac
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -89,6 +90,34 @@ def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
 
 
+async def _chat_frame(sock, msg: dict, received: float, room: str, post, history) -> bool:
+    """The frames every chat socket answers (``ping``, ``chat``, ``react``, ``history``);
+    ``post(text)`` and ``history(before, after)`` are the socket's own. False: not one of them."""
+    platform, actor = sock.platform, sock.actor
+    kind = msg.get("type")
+    if kind == "ping":
+        t0 = msg.get("t0")
+        await sock.send({"type": "pong", "t0": t0 if isinstance(t0, (int, float)) else None,
+                         "t1": received, "t2": platform.clock.now().timestamp()})
+    elif kind == "chat":
+        text = msg.get("text")
+        if not isinstance(text, str):
+            raise Problem(422, "invalid-message", "chat needs text")
+        await publish(platform, room, await run_in_threadpool(post, text))
+    elif kind == "react":
+        mid, emoji = _int(msg.get("message_id")), msg.get("emoji")
+        if mid is None or emoji not in chat.EMOJI:
+            raise Problem(422, "invalid-message", f"react needs message_id and one of {' '.join(chat.EMOJI)}")
+        if actor is None:
+            raise Problem(401, "unauthorized", "sign in to react")
+        await publish(platform, room, await run_in_threadpool(_react, platform, actor, mid, emoji))
+    elif kind == "history":
+        await sock.send(await run_in_threadpool(history, _int(msg.get("before")), _int(msg.get("after"))))
+    else:
+        return False
+    return True
+
+
 async def party_socket(sock) -> None:
     platform, actor = sock.platform, sock.actor
     try:
@@ -108,37 +137,21 @@ async def party_socket(sock) -> None:
     await sock.join(room)
     await sock.send(welcome)
     stay = await run_in_threadpool(parties.joined, platform, party_id, actor.user_id if actor else None)
+    post = functools.partial(_post, platform, actor, party_id)
+    history = functools.partial(_history, platform, actor, party_id)
     try:
         async for msg in sock:
             received = platform.clock.now().timestamp()
             kind = msg.get("type")
             try:
-                if kind == "ping":
-                    t0 = msg.get("t0")
-                    await sock.send({"type": "pong", "t0": t0 if isinstance(t0, (int, float)) else None,
-                                     "t1": received, "t2": platform.clock.now().timestamp()})
+                if await _chat_frame(sock, msg, received, room, post, history):
+                    pass
                 elif kind == "sync":
                     await sock.send(await run_in_threadpool(_state, platform, party_id))
-                elif kind == "chat":
-                    text = msg.get("text")
-                    if not isinstance(text, str):
-                        raise Problem(422, "invalid-message", "chat needs text")
-                    out = await run_in_threadpool(_post, platform, actor, party_id, text)
-                    await publish(platform, room, out)
-                elif kind == "react":
-                    mid, emoji = _int(msg.get("message_id")), msg.get("emoji")
-                    if mid is None or emoji not in chat.EMOJI:
-                        raise Problem(422, "invalid-message", f"react needs message_id and one of {' '.join(chat.EMOJI)}")
-                    if actor is None:
-                        raise Problem(401, "unauthorized", "sign in to react")
-                    await publish(platform, room, await run_in_threadpool(_react, platform, actor, mid, emoji))
                 elif kind == "control":
                     if actor is None:
                         raise Problem(401, "unauthorized", "sign in to host")
                     await publish(platform, room, await run_in_threadpool(_control, platform, actor, party_id, msg))
-                elif kind == "history":
-                    await sock.send(await run_in_threadpool(_history, platform, actor, party_id,
-                                                            _int(msg.get("before")), _int(msg.get("after"))))
                 else:
                     raise Problem(422, "invalid-message", "type is one of ping, sync, chat, react, control, history")
             except Problem as p:
@@ -196,30 +209,12 @@ async def room_socket(sock) -> None:
     key = welcome["room"]
     await sock.join(key)
     await sock.send(welcome)
+    post = functools.partial(_room_post, platform, actor, room)
+    history = functools.partial(_room_history, platform, actor, room)
     async for msg in sock:
         received = platform.clock.now().timestamp()
-        kind = msg.get("type")
         try:
-            if kind == "ping":
-                t0 = msg.get("t0")
-                await sock.send({"type": "pong", "t0": t0 if isinstance(t0, (int, float)) else None,
-                                 "t1": received, "t2": platform.clock.now().timestamp()})
-            elif kind == "chat":
-                text = msg.get("text")
-                if not isinstance(text, str):
-                    raise Problem(422, "invalid-message", "chat needs text")
-                await publish(platform, key, await run_in_threadpool(_room_post, platform, actor, room, text))
-            elif kind == "react":
-                mid, emoji = _int(msg.get("message_id")), msg.get("emoji")
-                if mid is None or emoji not in chat.EMOJI:
-                    raise Problem(422, "invalid-message", f"react needs message_id and one of {' '.join(chat.EMOJI)}")
-                if actor is None:
-                    raise Problem(401, "unauthorized", "sign in to react")
-                await publish(platform, key, await run_in_threadpool(_react, platform, actor, mid, emoji))
-            elif kind == "history":
-                await sock.send(await run_in_threadpool(_room_history, platform, actor, room,
-                                                        _int(msg.get("before")), _int(msg.get("after"))))
-            else:
+            if not await _chat_frame(sock, msg, received, key, post, history):
                 raise Problem(422, "invalid-message", "type is one of ping, chat, react, history")
         except Problem as p:
             await sock.send(_error(p))
