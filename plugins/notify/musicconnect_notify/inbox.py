@@ -12,8 +12,8 @@ class InboxChannel:
     def deliver(self, platform, delivery: Delivery) -> DeliveryResult:
         from .pipeline import live
 
-        live(platform, delivery.recipient_id, {"type": "notification", "id": delivery.id, "kind": delivery.kind,
-                                               "title": delivery.title, "body": delivery.body, "url": delivery.url})
+        live(platform, [(delivery.recipient_id, {"type": "notification", "id": delivery.id, "kind": delivery.kind,
+                                                 "title": delivery.title, "body": delivery.body, "url": delivery.url})])
         return DeliveryResult(True, "inbox")
 
 

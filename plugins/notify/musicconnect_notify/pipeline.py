@@ -191,11 +191,11 @@ def insert_batch(platform, *, recipients: list[str], kind: str, object_key: str,
             stmt = _insert(s)(table).on_conflict_do_nothing().returning(
                 table.c.id, table.c.recipient_id, table.c.channel, table.c.status, table.c.not_before)
             created = s.execute(stmt, rows).all()
-    for r in created:
-        if r.channel == "inbox":
-            DELIVERIES.labels("inbox", "sent").inc()
-            live(platform, r.recipient_id, {"type": "notification", "id": str(r.id), "kind": kind, "title": title,
-                                            "body": body, "url": url})
+    inbox = [r for r in created if r.channel == "inbox"]
+    if inbox:
+        DELIVERIES.labels("inbox", "sent").inc(len(inbox))
+        live(platform, [(r.recipient_id, {"type": "notification", "id": str(r.id), "kind": kind, "title": title,
+                                          "body": body, "url": url}) for r in inbox])
     due = {}
     for r in created:
         if r.status == "pending" and r.not_before is None:
@@ -205,15 +205,16 @@ def insert_batch(platform, *, recipients: list[str], kind: str, object_key: str,
     return {"created": len(created)}
 
 
-def live(platform, user_id, message: dict) -> None:
-    """The live copy of an inbox row on the fan's open sockets (when the core has them)."""
+def live(platform, messages: list[tuple[Any, dict]]) -> None:
+    """The live copies of inbox rows on the fans' open sockets (when the core has them): all of
+    a batch in one go (one Redis round trip in a distributed deployment)."""
     hub = getattr(platform, "realtime", None)
-    if hub is None or not hasattr(hub, "publish_threadsafe"):
+    if hub is None or not hasattr(hub, "publish_many_threadsafe"):
         return
     try:
-        hub.publish_threadsafe(f"user:{user_id}", message)
+        hub.publish_many_threadsafe([(f"user:{uid}", message) for uid, message in messages])
     except Exception:
-        log.warning("live notification to %s failed", user_id, exc_info=True)
+        log.warning("live notifications to %d fans failed", len(messages), exc_info=True)
 
 
 # ---------------------------------------------------------------- deliveries

@@ -207,6 +207,13 @@ def test_admins_push_to_a_users_open_sockets(rt):
             p.realtime.publish_threadsafe(f"user:{fan.id}", {"type": "from-a-thread"})
             assert one.receive_json() == {"type": "from-a-thread"}
             assert two.receive_json() == {"type": "from-a-thread"}
+            # many at once (a notification batch): each user gets only their own, in order
+            p.realtime.publish_many_threadsafe([(f"user:{fan.id}", {"type": "n", "i": 1}),
+                                                (f"user:{other.id}", {"type": "n", "i": 2}),
+                                                (f"user:{fan.id}", {"type": "n", "i": 3})])
+            assert [one.receive_json()["i"] for _ in range(2)] == [1, 3]
+            assert [two.receive_json()["i"] for _ in range(2)] == [1, 3]
+            assert theirs.receive_json() == {"type": "n", "i": 2}
 
 
 def test_a_client_that_falls_behind_is_dropped_not_buffered(rt):
