@@ -4,7 +4,8 @@
   ``release_time``), written by the scheduled jobs of those modules; metrics read it, never fit.
 * :class:`ShareLink` / :class:`ShareClick`: share links of tracks and the clicks on them
   (:mod:`.viral`).
-* :class:`ChurnAlert`: whether a member's churn-risk alert is raised (one alert per crossing).
+* :class:`ChurnScore`: each member's churn-risk score, reasons and whether its alert is raised
+  (one alert per crossing; :mod:`.churn`).
 
 Public helpers: :func:`save_fit`, :func:`load_fit`, :func:`fit_value` (what a metric returns when
 nothing is fitted yet), :func:`artists_with_events`."""
@@ -56,13 +57,20 @@ class ShareClick(Base):
                       Index("ix_analytics_share_clicks_link_visitor", "link_id", "visitor"))
 
 
-class ChurnAlert(Base):
-    __tablename__ = "analytics_churn_alerts"
+class ChurnScore(Base):
+    """A member's latest churn-risk score, its reasons, and whether the alert is raised (one
+    ``analytics.churn_risk`` per crossing of the threshold)."""
+
+    __tablename__ = "analytics_churn_scores"
     artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    raised: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float] = mapped_column(Float, default=0.0)
-    changed_at: Mapped[datetime] = mapped_column()
+    reasons: Mapped[list] = mapped_column(JSONType, default=list)
+    tier_key: Mapped[str] = mapped_column(String(64), default="")
+    valued: Mapped[bool] = mapped_column(Boolean, default=False)
+    raised: Mapped[bool] = mapped_column(Boolean, default=False)
+    scored_at: Mapped[datetime] = mapped_column()
+    __table_args__ = (Index("ix_analytics_churn_scores_rank", "artist_id", "score"),)
 
 
 def save_fit(session, artist_id: uuid.UUID, model: str, fitted_at: datetime, result: dict) -> None:

@@ -58,6 +58,8 @@ TIME_ZONES = (("America/New_York", 4), ("Europe/Berlin", 3), ("America/Los_Angel
 #: background listening by local hour (evenings heavier); the planted slot is added on top
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 5, 5, 6, 6, 6, 6, 4, 2]
 TRACK_SECONDS = 180.0
+#: the listening drop starts this many days before a cancellation (engagement stops 30 days earlier)
+SIGNAL_DAYS = 50
 
 
 def planted_ltv(price: int, hazard: float) -> float:
@@ -231,7 +233,7 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
                 sub_end = sub_start + life
         rate = plays_per_week * rng.lognormvariate(0, 0.5)
         # the listening-drop / failed-payment / silence window before a cancellation
-        signal_from = sub_end - timedelta(days=35) if sub_end is not None else None
+        signal_from = sub_end - timedelta(days=SIGNAL_DAYS) if sub_end is not None else None
         if tier is not None:
             ended = sub_end <= now
             ent_id = new_id()
@@ -247,7 +249,7 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
             else:
                 churn_labels[str(uid)] = sub_end <= now + timedelta(days=30)
             k, due = 0, sub_start
-            failed_at = sub_end - timedelta(days=rng.uniform(5, 20))
+            failed_at = sub_end - timedelta(days=rng.uniform(20, 45))  # a failed payment, then the end
             noise_fail = rng.random() < 0.05
             while due < min(sub_end, now):
                 fee = tier.price_amount // 10
@@ -286,7 +288,7 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
         n_eng = _poisson(rng, (weeks / 4) * (1.5 if tier is not None else 0.3))
         for _ in range(n_eng):
             at = joined + timedelta(seconds=rng.uniform(0, (now - joined).total_seconds()))
-            if signal_from is not None and at >= signal_from - timedelta(days=25):
+            if signal_from is not None and at >= signal_from - timedelta(days=30):
                 continue
             kind = "fan.commented" if rng.random() < 0.4 else "fan.reacted"
             event(kind, at, uid, ("content", rng.choice(track_ids)), {"synthetic": True})

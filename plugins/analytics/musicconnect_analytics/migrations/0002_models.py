@@ -51,17 +51,21 @@ def upgrade() -> None:
     op.create_index("ix_analytics_share_clicks_artist_time", "analytics_share_clicks", ["artist_id", "clicked_at"])
     op.create_index("ix_analytics_share_clicks_link_visitor", "analytics_share_clicks", ["link_id", "visitor"])
     op.create_table(
-        "analytics_churn_alerts",
+        "analytics_churn_scores",
         sa.Column("artist_id", sa.Uuid(), sa.ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("raised", sa.Boolean(), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
-        sa.Column("changed_at", UTC, nullable=False),
+        sa.Column("reasons", JSON, nullable=False),
+        sa.Column("tier_key", sa.String(64), nullable=False),
+        sa.Column("valued", sa.Boolean(), nullable=False),
+        sa.Column("raised", sa.Boolean(), nullable=False),
+        sa.Column("scored_at", UTC, nullable=False),
     )
+    op.create_index("ix_analytics_churn_scores_rank", "analytics_churn_scores", ["artist_id", "score"])
 
 
 def downgrade() -> None:
-    op.drop_table("analytics_churn_alerts")
+    op.drop_table("analytics_churn_scores")
     op.drop_table("analytics_share_clicks")
     op.drop_table("analytics_share_links")
     op.drop_table("analytics_model_fits")
