@@ -23,7 +23,7 @@ What is written (``when`` spread over ``weeks`` before ``platform.clock.now()``)
 * engagement with posts: ``fan.commented`` / ``fan.reacted``;
 * churn signals: in the weeks before a cancellation (past, or planted within 30 days after now)
   the member listens far less, a payment fails and they stop engaging; a little noise elsewhere;
-* shares: share links (:class:`.model_store.ShareLink`) and clicks; one planted viral track is
+* shares: share links (:class:`.model_store.ShareLink`, ``analytics.shared``) and clicks; one planted viral track is
   shared far more and its visitors (new fans) play it and follow the artist.
 
 The truths: ``{"artist_id", "now", "ltv": {tier key: {"hazard", "price", "ltv"}},
@@ -301,8 +301,10 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
             if at >= now - timedelta(hours=1):
                 continue
             link_id = new_id()
-            w.add(ShareLink, {"id": link_id, "code": f"s{tag[:4]}{link_id.hex[:10]}", "artist_id": artist_id,
+            code = f"s{tag[:4]}{link_id.hex[:10]}"
+            w.add(ShareLink, {"id": link_id, "code": code, "artist_id": artist_id,
                               "content_id": track, "user_id": uid, "created_at": at})
+            event("analytics.shared", at, uid, ("content", track), {"code": code, "channel": "link"})
             clicks = rng.randint(3, 7) if track == viral else rng.randint(0, 2)
             convert = 0.7 if track == viral else 0.15
             for _ in range(clicks):
