@@ -1,0 +1,100 @@
+"""The analytics plugin's demo data (``seed_demo``, idempotent): the demo artist's dashboard is
+populated.
+
+In the demo's transaction, :func:`.synthetic.generate` writes ``FANS`` synthetic fans with
+``WEEKS`` weeks of history for the demo artist (follows, subscriptions with their payments and
+cancellations, plays with a daily rhythm, comments, shares and a viral track), once: a second
+seed finds the synthetic entitlements and adds nothing. The subscriptions' provider facts
+(``payment.subscription.*``, which MRR and its movements are computed from) are added for them
+when the generator has not written any (:func:`subscription_facts`). Once that transaction has committed (so
+the other plugins' demo data, written in the same transaction, is there too), the artist's
+rollups are rebuilt (:func:`.rollups.rebuild`), the models are fitted (LTV and any other model
+module that offers a ``fit_<model>(platform, artist_id)``) and last week's summary is emitted
+(:func:`.summary.summarise`, so the artist's inbox holds one).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+
+from sqlalchemy import select
+
+from musicconnect.db import on_commit
+from musicconnect.models import Entitlement
+
+log = logging.getLogger("musicconnect.analytics")
+
+FANS = 400
+WEEKS = 30
+SEED = 15
+#: model modules fitted after the seed: (module, function); missing ones are skipped
+FITS = (("ltv", "fit_ltv"), ("churn", "fit_churn"), ("viral", "fit_viral"), ("release_time", "fit_release_time"))
+
+
+def seeded(session, artist_id) -> bool:
+    return session.scalar(select(Entitlement.id).where(Entitlement.artist_id == artist_id,
+                                                       Entitlement.source == "synthetic").limit(1)) is not None
+
+
+def seed(platform, session, demo) -> None:
+    artist_id = demo.artist_profile.id
+    if seeded(session, artist_id):
+        return
+    from . import synthetic
+
+    synthetic.generate(platform, artist_id, fans=FANS, weeks=WEEKS, seed=SEED, session=session)
+    subscription_facts(platform, session, artist_id)
+    on_commit(session, lambda: after_commit(platform, artist_id))
+
+
+def subscription_facts(platform, session, artist_id) -> int:
+    """The payment provider's subscription facts (``payment.subscription.created`` / ``.ended``,
+    what the billing plugin publishes and MRR is computed from) for the synthetic subscriptions,
+    when the generator did not write them itself. Returns how many events were added."""
+    from sqlalchemy import insert
+
+    from musicconnect.models import DomainEvent, Tier
+
+    have = session.scalar(select(DomainEvent.id).where(
+        DomainEvent.artist_id == artist_id, DomainEvent.type == "payment.subscription.created").limit(1))
+    if have is not None:
+        return 0
+    rows = session.execute(select(Entitlement.id, Entitlement.user_id, Entitlement.tier_id, Entitlement.status,
+                                  Entitlement.starts_at, Entitlement.expires_at, Tier.price_amount, Tier.currency)
+                           .join(Tier, Tier.id == Entitlement.tier_id)
+                           .where(Entitlement.artist_id == artist_id, Entitlement.source == "synthetic")).all()
+    events = []
+    for ent_id, user_id, tier_id, status, starts, expires, price, currency in rows:
+        data = {"provider": "synthetic", "subscription": f"syn-sub-{ent_id}", "amount": price, "currency": currency,
+                "interval": "month", "tier_id": str(tier_id), "status": "active"}
+        facts = [("payment.subscription.created", starts, data)]
+        if status == "ended" and expires is not None:
+            facts.append(("payment.subscription.ended", expires, {**data, "status": "canceled"}))
+        for etype, at, d in facts:
+            events.append({"id": uuid.uuid4(), "type": etype, "occurred_at": at, "actor_id": user_id,
+                           "artist_id": artist_id, "subject_type": "subscription", "subject_id": d["subscription"][:64],
+                           "data": d})
+    if events:
+        session.execute(insert(DomainEvent), events)
+    return len(events)
+
+
+def after_commit(platform, artist_id) -> None:
+    """Rollups, model fits and last week's summary of the freshly seeded artist."""
+    from . import rollups, summary
+
+    rollups.rebuild(platform, artist_id)
+    for module, function in FITS:
+        try:
+            fit = getattr(importlib.import_module(f"{__package__}.{module}"), function, None)
+        except ModuleNotFoundError:
+            continue
+        if fit is None:
+            continue
+        try:
+            fit(platform, artist_id)
+        except Exception:  # a model that cannot fit must not stop the demo
+            log.exception("demo: fitting %s failed", module)
+    label, start, end = summary.iso_week(now=platform.clock.now())
+    summary.summarise(platform, artist_id, label, start, end)
