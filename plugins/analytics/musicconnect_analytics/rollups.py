@@ -594,8 +594,12 @@ def _rebuild_chunk(platform, artist_id, lo: datetime, hi: datetime) -> tuple[int
         rows = len(merged)
     # money and membership, replayed in order (stateful), in the same code as on_event
     with platform.session() as s:
+        # events of the same instant (a frozen clock, one transaction) in their natural order
+        rank = case({"payment.subscription.created": 0, "entitlement.granted": 0, "payment.subscription.updated": 1,
+                     "entitlement.updated": 1, "payment.subscription.cancelled": 2,
+                     "payment.subscription.ended": 3, "entitlement.revoked": 3}, value=DomainEvent.type, else_=1)
         q = (select(DomainEvent).where(*cond, DomainEvent.type.in_(sorted(MONEY)))
-             .order_by(DomainEvent.occurred_at, DomainEvent.id))
+             .order_by(DomainEvent.occurred_at, rank, DomainEvent.id))
         money: dict[tuple, int] = {}
         for ev in s.scalars(q).all():
             n += 1
