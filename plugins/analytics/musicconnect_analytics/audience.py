@@ -106,27 +106,29 @@ def _month_index(d: date) -> int:
 
 
 def cohorts(platform, artist_id, start: date, end: date) -> dict:
-    """Cohorts by first-support month from ``start``'s month to ``end``'s month."""
+    """Cohorts by first-support month from ``start``'s month to ``end``'s month: counted in SQL
+    (one row per cohort x month comes back, not one per fan)."""
     rollups.flush(platform)
+    paid = [Rollup.artist_id == artist_id, Rollup.metric == "fan_paid_month", Rollup.dimension != "",
+            Rollup.day <= end, Rollup.value > 0]
+    firsts = (select(Rollup.dimension.label("fan"), func.min(Rollup.day).label("first")).where(*paid)
+              .group_by(Rollup.dimension).subquery())
+    first_day = start.replace(day=1)
     with platform.read() as s:
-        rows = s.execute(select(Rollup.dimension, Rollup.day).where(
-            Rollup.artist_id == artist_id, Rollup.metric == "fan_paid_month", Rollup.dimension != "",
-            Rollup.day <= end, Rollup.value > 0)).all()
-    months: dict[str, set[int]] = {}
-    for fan, day in rows:
-        months.setdefault(fan, set()).add(_month_index(day))
+        rows = s.execute(select(firsts.c.first, Rollup.day, func.count()).join(firsts, firsts.c.fan == Rollup.dimension)
+                         .where(*paid, firsts.c.first >= first_day).group_by(firsts.c.first, Rollup.day)).all()
     first_month, last_month = _month_index(start), _month_index(end)
-    groups: dict[int, list[set[int]]] = {}
-    for paid in months.values():
-        first = min(paid)
-        if first >= first_month:
-            groups.setdefault(first, []).append(paid)
+    groups: dict[int, dict[int, int]] = {}
+    for first, day, n in rows:
+        first, day = rollups.as_date(first), rollups.as_date(day)
+        groups.setdefault(_month_index(first), {})[_month_index(day)] = int(n)
     table = []
     for first in sorted(groups):
-        fans = groups[first]
-        retained = [sum(1 for paid in fans if first + k in paid) for k in range(last_month - first + 1)]
-        table.append({"cohort": f"{first // 12:04d}-{first % 12 + 1:02d}", "fans": len(fans), "retained": retained,
-                      "retention": [round(n / len(fans), 4) for n in retained]})
+        counts = groups[first]
+        fans = counts.get(first, 0)
+        retained = [counts.get(first + k, 0) for k in range(last_month - first + 1)]
+        table.append({"cohort": f"{first // 12:04d}-{first % 12 + 1:02d}", "fans": fans, "retained": retained,
+                      "retention": [round(n / fans, 4) if fans else 0.0 for n in retained]})
     return {"months_since_first_support": list(range(last_month - first_month + 1)), "cohorts": table}
 
 

@@ -527,7 +527,7 @@ def _day_expr(dialect: str):
     return func.date(DomainEvent.occurred_at)
 
 
-def _as_date(v) -> date:
+def as_date(v) -> date:
     return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
 
 
@@ -577,7 +577,7 @@ def _rebuild_chunk(platform, artist_id, lo: datetime, hi: datetime) -> tuple[int
             if column is not None:
                 q = q.where(column.is_not(None))
             for row in s.execute(q):
-                a, t, d = row[0], row[1], _as_date(row[2])
+                a, t, d = row[0], row[1], as_date(row[2])
                 ident = row[3] if column is not None else None
                 count = int(row[-1])
                 if kind == "":
