@@ -44,10 +44,11 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import and_, case, delete, func, insert, select
 
-from musicconnect import JobSpec, Metric, NotificationKind, emit
+from musicconnect import JobSpec, NotificationKind, Problem, emit
 from musicconnect.models import Artist, DomainEvent, Entitlement, Tier, User
-from musicconnect.web import ensure_artist_owner, get_platform, scope
+from musicconnect.web import get_platform, scope
 
+from .rollups import define
 from .model_store import ChurnScore, artist_ids, load_fit, save_fit
 
 log = logging.getLogger("musicconnect.analytics.churn")
@@ -293,12 +294,18 @@ class ChurnRiskOut(BaseModel):
 router = APIRouter()
 
 
+def _own(actor, artist_id) -> None:
+    """The artist themselves or an admin (the analytics API's rule and problem type)."""
+    if not (actor.is_admin or actor.artist_id == artist_id):
+        raise Problem(403, "analytics-not-your-artist", "only this artist (or an admin) can read these analytics")
+
+
 @router.get("/artists/{artist_id}/churn-risk", response_model=ChurnRiskOut)
 def churn_risk(artist_id: uuid.UUID, limit: int = Query(50, ge=1, le=500),
                min_score: float = Query(0.0, ge=0.0, le=1.0),
                actor=Depends(scope("analytics:read")), platform=Depends(get_platform)):
     """The artist's paying members ranked by churn risk (highest first), with reasons."""
-    ensure_artist_owner(actor, artist_id)
+    _own(actor, artist_id)
     out = ranked(platform, artist_id, limit=limit, min_score=min_score)
     return ChurnRiskOut(artist_id=artist_id, fitted_at=out.get("fitted_at"), model=out.get("model"),
                         validation_auc=out.get("validation_auc"), members=out.get("ranked", []))
@@ -310,10 +317,10 @@ def _artist_user(platform, event) -> list:
     return [uid] if uid else []
 
 
-METRICS = [Metric("analytics_churn_risk", "Churn risk",
+METRICS = [define("analytics_churn_risk", "Churn risk",
                   "Paying members most likely to cancel within 30 days, with the reasons (listening drop, failed "
                   "payments, no engagement with posts, tenure); logistic regression refitted hourly.",
-                  churn_metric, unit="probability")]
+                  churn_metric, unit="probability", dimension="member")]
 JOBS = [JobSpec("fit_churn", fit_churn_job, max_retries=1, every_seconds=3600)]
 NOTIFICATION_KINDS = [
     NotificationKind("analytics.churn_risk", "Members at risk of cancelling (artists)", "analytics.churn_risk",

@@ -31,9 +31,10 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import select
 
-from musicconnect import JobSpec, Metric
+from musicconnect import JobSpec
 from musicconnect.models import Entitlement, Tier
 
+from .rollups import define
 from .model_store import artist_ids, fit_value, save_fit
 
 log = logging.getLogger("musicconnect.analytics.ltv")
@@ -146,8 +147,8 @@ def ltv_metric(platform, artist_id, window):
     return fit_value(platform, artist_id, "ltv", {"definition": DEFINITION, "unit": "minor units", "tiers": []})
 
 
-METRICS = [Metric("analytics_ltv", "Lifetime value per tier",
+METRICS = [define("analytics_ltv", "Lifetime value per tier",
                   "Monthly price × expected subscription lifetime from a Weibull survival model of subscriptions "
                   "(Kaplan–Meier curve alongside), with 95 % confidence intervals; fitted every 6 hours.",
-                  ltv_metric, unit="minor units")]
+                  ltv_metric, unit="minor units", dimension="tier")]
 JOBS = [JobSpec("fit_ltv", fit_ltv_job, max_retries=1, every_seconds=6 * 3600)]

@@ -38,9 +38,10 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from musicconnect import JobSpec, Metric
+from musicconnect import JobSpec
 from musicconnect.models import Artist, DomainEvent
 
+from .rollups import define
 from .model_store import artist_ids, fit_value, save_fit
 
 log = logging.getLogger("musicconnect.analytics.release_time")
@@ -234,8 +235,8 @@ def release_time_metric(platform, artist_id, window):
                      {"definition": DEFINITION, "best_slots": [], "heatmap": [], "validation": None})
 
 
-METRICS = [Metric("analytics_best_release_time", "Best release time",
+METRICS = [define("analytics_best_release_time", "Best release time",
                   "Hour × weekday (in each follower's time zone) when a release reaches the most followers within "
                   "24 hours, with the activity heatmap and a validation on held-out weeks; refitted every 6 hours.",
-                  release_time_metric, unit="followers")]
+                  release_time_metric, unit="followers", dimension="slot")]
 JOBS = [JobSpec("fit_release_time", fit_release_time_job, max_retries=1, every_seconds=6 * 3600)]

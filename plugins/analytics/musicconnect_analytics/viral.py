@@ -42,10 +42,11 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from musicconnect import JobSpec, Metric, NotFound, emit, resource_of
+from musicconnect import JobSpec, NotFound, Problem, emit, resource_of
 from musicconnect.models import ContentItem, DomainEvent
-from musicconnect.web import ensure_artist_owner, get_platform, scope
+from musicconnect.web import get_platform, scope
 
+from .rollups import define
 from .model_store import ShareClick, ShareLink, artist_ids, fit_value, save_fit
 
 log = logging.getLogger("musicconnect.analytics.viral")
@@ -69,6 +70,12 @@ def visitor_of(actor, client_id: str | None, address: str) -> str:
 
 # ---------------------------------------------------------------- routes
 router = APIRouter()
+
+
+def _own(actor, artist_id) -> None:
+    """The artist themselves or an admin (the analytics API's rule and problem type)."""
+    if not (actor.is_admin or actor.artist_id == artist_id):
+        raise Problem(403, "analytics-not-your-artist", "only this artist (or an admin) can read these analytics")
 
 
 class ShareLinkOut(BaseModel):
@@ -162,7 +169,7 @@ class ViralOut(BaseModel):
 @router.get("/artists/{artist_id}/viral", response_model=ViralOut)
 def viral_tracks(artist_id: uuid.UUID, actor=Depends(scope("analytics:read")), platform=Depends(get_platform)):
     """The artist's tracks ranked by viral potential (the cached fit)."""
-    ensure_artist_owner(actor, artist_id)
+    _own(actor, artist_id)
     value = viral_metric(platform, artist_id, None)
     return ViralOut(artist_id=artist_id, fitted_at=value.get("fitted_at"),
                     tracks=[ViralTrack(**{k: t[k] for k in ViralTrack.model_fields if k in t})
@@ -338,8 +345,8 @@ def viral_metric(platform, artist_id, window):
     return fit_value(platform, artist_id, "viral", {"definition": DEFINITION, "tracks": []})
 
 
-METRICS = [Metric("analytics_viral_potential", "Viral potential of tracks",
+METRICS = [define("analytics_viral_potential", "Viral potential of tracks",
                   "Tracks ranked by k-factor (new listeners brought by share links / listeners), with share rate, "
                   "clicks, attributed plays and follows and the growth curve vs the artist's baseline; refitted "
-                  "hourly.", viral_metric, unit="ranking")]
+                  "hourly.", viral_metric, unit="ranking", dimension="track")]
 JOBS = [JobSpec("fit_viral", fit_viral_job, max_retries=1, every_seconds=3600)]
