@@ -37,12 +37,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import glob
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +48,8 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from _services import services
 
 
 class PushService:
@@ -152,59 +150,6 @@ def latency(p, artist, n: int) -> None:
           f"p50 {pct(rms, 50):.1f} ms, p95 {pct(rms, 95):.1f} ms")
 
 
-@contextlib.contextmanager
-def services():
-    """A throwaway PostgreSQL cluster (as the postgres user when run as root: initdb refuses root)
-    and a Redis server, each on a free loopback port; both stopped afterwards. A small copy of what
-    ``scripts/test.py`` does (that one also starts an S3 server and installs packages)."""
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-    def wait_port(port: int) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-            time.sleep(0.1)
-        raise SystemExit(f"error: nothing listens on 127.0.0.1:{port}")
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
-    if not found[-1] or not shutil.which("redis-server"):
-        raise SystemExit("error: --distributed needs PostgreSQL (initdb, pg_ctl) and redis-server")
-    bindir = Path(found[-1]).parent
-    work = Path(tempfile.mkdtemp(prefix="mc-notify-bench-services-"))
-    pgdata, pgport, rport = work / "pg", free_port(), free_port()
-    pgdata.mkdir()
-    as_pg: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(work, "postgres")
-        shutil.chown(pgdata, "postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"]
-    stops = []
-    try:
-        subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres"],
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(pgdata / "log"), "-o",
-                        f"-p {pgport} -k {pgdata} -c listen_addresses=127.0.0.1 -c max_connections=100", "start"],
-                       check=True, stdout=subprocess.DEVNULL)
-        stops.append(lambda: subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"],
-                                            stdout=subprocess.DEVNULL))
-        subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", str(rport), "--daemonize", "yes",
-                        "--save", "", "--appendonly", "no", "--dir", str(work), "--pidfile", str(work / "redis.pid")],
-                       check=True, stdout=subprocess.DEVNULL)
-        stops.append(lambda: subprocess.run(["redis-cli", "-p", str(rport), "shutdown", "nosave"],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_port(pgport)
-        wait_port(rport)
-        yield f"postgresql://postgres@127.0.0.1:{pgport}/postgres", f"redis://127.0.0.1:{rport}/0", work
-    finally:
-        for stop in reversed(stops):
-            stop()
-        shutil.rmtree(work, ignore_errors=True)
-
-
 #: a ``musicconnect worker`` process whose notify plugin has only the channels the bench measures
 WORKER = ("import sys\nfrom musicconnect_notify import channels\n"
           "for c in sys.argv[1].split(','):\n    c and channels.CHANNELS.pop(c, None)\n"
@@ -223,7 +168,7 @@ def main() -> None:
     n = args.followers if args.followers is not None else (10_000 if args.push else 100_000)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a SIGTERM still stops the services and workers
     if args.distributed:
-        with services() as (db_url, redis_url, work):
+        with services("mc-notify-bench-") as (db_url, redis_url, work):
             os.environ.update({"MC_DATABASE_URL": db_url, "MC_REDIS_URL": redis_url, "MC_DATA_DIR": str(work)})
             run(args, n, work)
     else:

@@ -134,3 +134,19 @@ def test_days_of_a_window():
     assert rollups.days_of(w) == (date(2026, 5, 1), date(2026, 5, 30))
     w = MetricWindow(start=datetime(2026, 5, 1, 12, tzinfo=timezone.utc), end=datetime(2026, 5, 31, 12, tzinfo=timezone.utc))
     assert rollups.days_of(w) == (date(2026, 5, 1), date(2026, 5, 31))
+
+
+def test_the_buffer_is_written_when_the_process_stops(mc_platform, monkeypatch):
+    p = mc_platform
+    monkeypatch.setattr(rollups, "FLUSH_SECONDS", 600)  # no timer flush during the test
+    a = make_user(p, "artist").artist_id
+
+    def stored():
+        with p.session() as s:  # read the table directly: no flush by the reader
+            return s.scalar(select(func.coalesce(func.sum(Rollup.value), 0)).where(
+                Rollup.artist_id == a, Rollup.metric == "plays", Rollup.dimension == ""))
+
+    emit(p, "play.counted", a, actor=uuid.uuid4(), subject=("content", uuid.uuid4()))
+    assert stored() == 0  # still in the buffer
+    p.plugins.notify("on_shutdown", platform=p)  # what Platform.close() does
+    assert stored() == 1

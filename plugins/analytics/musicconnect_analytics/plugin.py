@@ -2,7 +2,7 @@
 
 Each feature module may expose ``METRICS`` (a list of :class:`musicconnect.Metric`), ``router``
 (an APIRouter), ``JOBS`` (a list of :class:`musicconnect.JobSpec`), ``on_event(platform, event)``,
-``SOCKET_ROUTES`` and ``NOTIFICATION_KINDS``; this module gathers them, so that modules are added
+``SOCKET_ROUTES``, ``NOTIFICATION_KINDS`` and ``on_shutdown(platform)``; this module gathers them, so that modules are added
 without editing it. The CLI lives in ``cli``; demo data in ``demo``.
 """
 from __future__ import annotations
@@ -74,6 +74,19 @@ def on_event(platform, event):
         handler = getattr(mod, "on_event", None)
         if handler is not None:
             handler(platform, event)
+
+
+@hookimpl
+def on_shutdown(platform):
+    """Modules with ``on_shutdown(platform)`` write what they hold (the rollup buffer) before the
+    process exits."""
+    for mod in _modules():
+        handler = getattr(mod, "on_shutdown", None)
+        if handler is not None:
+            try:
+                handler(platform)
+            except Exception:
+                log.exception("analytics: %s.on_shutdown failed", mod.__name__)
 
 
 @hookimpl

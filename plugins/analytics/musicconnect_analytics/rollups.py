@@ -434,6 +434,11 @@ def flush(platform) -> int:
     return buf.flush(platform) if buf is not None else 0
 
 
+def on_shutdown(platform) -> None:
+    """The process stops: write what the buffer holds (``atexit`` is the last resort)."""
+    flush(platform)
+
+
 @atexit.register
 def _flush_all() -> None:  # pragma: no cover - process exit
     for platform, buf in list(_buffers.items()):
