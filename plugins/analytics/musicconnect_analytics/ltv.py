@@ -110,6 +110,8 @@ def _fit_tier(tier: Tier, durations: list[float], observed: list[bool], seed: in
         model, mean = "exponential", float(ef.lambda_)
         means = rng.normal(mean, math.sqrt(float(np.asarray(ef.variance_matrix_)[0, 0])), size=2000)
         means = means[means > 0]
+    if len(means) == 0 or not math.isfinite(mean):
+        return {**base, "status": "the survival model did not converge"}
     life_lo, life_hi = (float(x) for x in np.percentile(means, [2.5, 97.5]))
     price = tier.price_amount
     return {**base, "status": "fitted", "model": model, "weibull": {"lambda": round(lam, 4), "rho": round(rho, 4)},

@@ -11,6 +11,7 @@ Public helpers: :func:`save_fit`, :func:`load_fit`, :func:`fit_value` (what a me
 nothing is fitted yet), :func:`artists_with_events`."""
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Any
@@ -73,10 +74,21 @@ class ChurnScore(Base):
     __table_args__ = (Index("ix_analytics_churn_scores_rank", "artist_id", "score"),)
 
 
+def _finite(value):
+    """JSON without NaN or infinities (PostgreSQL's JSONB refuses them): ``None`` instead."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def save_fit(session, artist_id: uuid.UUID, model: str, fitted_at: datetime, result: dict) -> None:
     """Replace the cached fit of ``model`` for the artist."""
     session.execute(delete(ModelFit).where(ModelFit.artist_id == artist_id, ModelFit.model == model))
-    session.add(ModelFit(artist_id=artist_id, model=model, fitted_at=fitted_at, result=result))
+    session.add(ModelFit(artist_id=artist_id, model=model, fitted_at=fitted_at, result=_finite(result)))
     session.flush()
 
 
