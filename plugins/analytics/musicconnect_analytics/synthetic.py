@@ -250,7 +250,7 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
                 churn_labels[str(uid)] = sub_end <= now + timedelta(days=30)
             k, due = 0, sub_start
             failed_at = sub_end - timedelta(days=rng.uniform(20, 45))  # a failed payment, then the end
-            noise_fail = rng.random() < 0.05
+            noise_fail = rng.random() < 0.10
             while due < min(sub_end, now):
                 fee = tier.price_amount // 10
                 pdata = {"provider": "synthetic", "amount": tier.price_amount, "currency": tier.currency,
@@ -285,7 +285,8 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
                 track_ids[1 + rng.randrange(len(track_ids) - 1)]
             play(uid, track, at)
         # engagement with posts (members engage more; silence before a cancellation)
-        n_eng = _poisson(rng, (weeks / 4) * (1.5 if tier is not None else 0.3))
+        lurker = rng.random() < 0.3  # a third of fans hardly ever comment or react, churning or not
+        n_eng = _poisson(rng, (weeks / 4) * (1.5 if tier is not None else 0.3) * (0.1 if lurker else 1.0))
         for _ in range(n_eng):
             at = joined + timedelta(seconds=rng.uniform(0, (now - joined).total_seconds()))
             if signal_from is not None and at >= signal_from - timedelta(days=30):
