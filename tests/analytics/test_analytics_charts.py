@@ -183,7 +183,8 @@ def _get(client, artist_id, chart, headers, **params):
     return client.get(f"/api/v1/analytics/artists/{artist_id}/charts/{chart}", headers=headers, params=params)
 
 
-@pytest.mark.parametrize("chart,days", [("revenue-movements", 60), ("retention", 240), ("survival", None)])
+@pytest.mark.parametrize("chart,days", [("revenue-movements", 60), ("retention", 240), ("survival", None),
+                                        ("activity", None)])
 def test_the_artist_gets_charts_of_their_own_data(mc_client, mc_users, seeded, chart, days):
     artist = mc_users.artist
     params = {"days": days} if days else {}

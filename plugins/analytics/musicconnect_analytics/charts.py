@@ -14,7 +14,7 @@ safely from several threads at once.
   Kaplan–Meier steps (``survival``: ``month``, ``survival``, ``ci``) with their 95 % band, the
   Weibull curve when fitted, the LTV in the legend.
 * :func:`activity_heatmap` ``(matrix, best=())``: 7 weekdays (Monday first) × 24 hours of activity
-  (any unit), the best slots (``(weekday, hour)``) outlined.
+  (any unit; square-root colour scale), the best slots (``(weekday, hour)``) outlined.
 
 Every function takes ``fmt`` (``"png"`` or ``"svg"``), ``width`` and ``height`` in pixels
 (``SIZE`` by default; PNG at ``DPI``) and ``title``.
@@ -28,6 +28,7 @@ from datetime import date
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # Agg without pyplot: no global state
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
@@ -212,7 +213,8 @@ def activity_heatmap(matrix: Sequence[Sequence[float]], best: Sequence[tuple[int
     if not data.any():
         _empty(ax, "No listening activity yet")
         return _render(fig, fmt)
-    im = ax.imshow(data, cmap="magma_r", aspect="auto", vmin=0)
+    # square-root colour scale: a planted peak must not wash out the rest of the week's rhythm
+    im = ax.imshow(data, cmap="magma_r", aspect="auto", norm=PowerNorm(0.5, vmin=0, vmax=float(data.max())))
     for rank, (wd, hour) in enumerate(best):
         ax.add_patch(Rectangle((hour - 0.5, wd - 0.5), 1, 1, fill=False, edgecolor="#00e676", linewidth=2.5))
         ax.text(hour, wd, str(rank + 1), ha="center", va="center", fontsize=9, fontweight="bold", color="#00e676")

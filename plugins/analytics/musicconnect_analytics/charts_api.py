@@ -9,7 +9,7 @@ chart                  data                                                     
 ``revenue-movements``  ``revenue.movements`` (daily MRR movements and MRR)          30
 ``retention``          ``audience.cohorts`` (retention by first-support month)      365
 ``survival``           the cached LTV fit (``ltv``; fitted now if none is cached)  (not used)
-``activity``           ``release_time`` (followers' activity, hour x weekday)       (its own)
+``activity``           the cached release-time fit (``release_time``): heatmap     (its own)
 =====================  ==========================================================  ============
 
 The route is synchronous, so FastAPI renders in its threadpool (never on the event loop); a
@@ -107,20 +107,23 @@ def _retention(platform, artist_id, start: date, end: date, **kw) -> bytes:
     return charts.retention_heatmap([r["cohort"] for r in rows], matrix, [r["fans"] for r in rows], **kw)
 
 
-def _survival(platform, artist_id, start: date, end: date, **kw) -> bytes:
-    ltv = _module("ltv")
+def _fit(platform, artist_id, module: str, function: str) -> dict:
+    """The cached fit of a model (fitted now, once, when the scheduled job has not run yet)."""
+    mod = _module(module)
     from .model_store import load_fit
 
-    found = load_fit(platform, artist_id, "ltv")
-    result = found[1] if found is not None else ltv.fit_ltv(platform, artist_id)
-    return charts.survival_curve(result.get("tiers") or [], **kw)
+    found = load_fit(platform, artist_id, module)
+    return found[1] if found is not None else getattr(mod, function)(platform, artist_id)
+
+
+def _survival(platform, artist_id, start: date, end: date, **kw) -> bytes:
+    return charts.survival_curve(_fit(platform, artist_id, "ltv", "fit_ltv").get("tiers") or [], **kw)
 
 
 def _activity(platform, artist_id, start: date, end: date, **kw) -> bytes:
-    rt = _module("release_time")
-    data = rt.activity(platform, artist_id)
-    best = [(s["weekday"], s["hour"]) for s in (data.get("best") or [])[:3]]
-    return charts.activity_heatmap(data["matrix"], best, unit=data.get("unit", "activity"), **kw)
+    fit = _fit(platform, artist_id, "release_time", "fit_release_time")
+    best = [(s["weekday"], s["hour"]) for s in (fit.get("best_slots") or [])[:3]]
+    return charts.activity_heatmap(fit.get("heatmap") or [], best, unit="followers expected active", **kw)
 
 
 SOURCES = {"revenue-movements": _revenue, "retention": _retention, "survival": _survival, "activity": _activity}
