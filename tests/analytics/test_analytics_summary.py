@@ -70,6 +70,10 @@ def test_the_job_summarises_the_week_once_and_notify_delivers_it(mc_client, mc_p
     _at(p, MONDAY + timedelta(days=1), "fan.followed", a, fans[2].id, ("artist", a))
     _at(p, MONDAY + timedelta(days=2), "entitlement.granted", a, None, ("entitlement", uuid.uuid4()))
     _at(p, MONDAY + timedelta(days=2), "play.counted", uuid.uuid4(), fans[2].id)  # another artist
+    with p.session() as s:  # money: 12.00 paid (1.20 platform fee) this week, 5.00 the week before
+        for when, amount in ((MONDAY + timedelta(days=3), 1200), (MONDAY - timedelta(days=1), 500)):
+            emit(p, s, "payment.succeeded", actor_id=fans[0].id, artist_id=a, at=when, subject=("payment", uuid.uuid4()),
+                 data={"amount": amount, "platform_fee": amount // 10, "currency": "usd"})
 
     queued = p.jobs.run_schedules()
     assert queued
@@ -83,6 +87,7 @@ def test_the_job_summarises_the_week_once_and_notify_delivers_it(mc_client, mc_p
     assert (d["top_track"], d["top_track_plays"]) == ("Night Drive", 4)
     assert (d["new_followers"], d["new_supporters"], d["lost_supporters"]) == (1, 1, 0)
     assert d["start"] == MONDAY.isoformat()
+    assert d["net_revenue"] == 1080 and d["net_revenue_text"].startswith("10.80 ")
 
     # the artist's inbox holds it, rendered; an email went out too
     r = mc_client.get("/api/v1/notify/inbox", headers=artist.headers)
@@ -91,6 +96,7 @@ def test_the_job_summarises_the_week_once_and_notify_delivers_it(mc_client, mc_p
     assert len(items) == 1
     assert items[0]["title"] == "Your week 2026-W22: 5 plays (+150%)"
     assert "3 listeners" in items[0]["body"] and "Night Drive (4 plays)" in items[0]["body"]
+    assert "Net revenue: 10.80 " in items[0]["body"]
     from musicconnect_notify.models import Delivery
 
     with p.read() as s:

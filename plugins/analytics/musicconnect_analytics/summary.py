@@ -6,7 +6,8 @@ plugin turns into an inbox item and an email for the artist.
   before that week ended and has no summary for it yet. Enqueued by hand it takes ``week``
   (``"2026-W22"``) and ``artist_id`` to (re)consider one week or one artist; it never emits twice.
 * The event: ``analytics.weekly_summary``, ``artist_id`` the artist, ``subject ("week", "2026-W22")``,
-  ``data`` the week's figures (:func:`week_figures`).
+  ``data`` the week's figures (:func:`week_figures`): plays and listeners, follows and supporters
+  from the week's events, net revenue and MRR (minor units, and as text) from the rollups.
 * ``NOTIFICATION_KINDS``: ``analytics.weekly_summary`` (inbox + email) to the artist's own user.
 
 Idempotent: the event itself is the record (``domain_events``, looked up through the
@@ -25,7 +26,7 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from sqlalchemy import distinct, func, select
 
 from musicconnect import JobSpec, NotificationKind, PermanentJobError, emit
-from musicconnect.models import Artist, ContentItem, DomainEvent
+from musicconnect.models import Artist, ContentItem, DomainEvent, Tier
 
 EVENT = "analytics.weekly_summary"
 
@@ -92,9 +93,24 @@ def week_figures(platform, artist_id: uuid.UUID, start: datetime, end: datetime)
             "lost_supporters": _count(s, artist_id, "entitlement.revoked", start, end),
             "top_track": top_title, "top_track_plays": top_plays,
         }
+    out.update(_money(platform, artist_id, start, end))
     out["top_track_line"] = (f"Your most played track was {top_title} ({top_plays} plays)."
                              if top_title else "No track was played this week.")
     return out
+
+
+def _money(platform, artist_id, start: datetime, end: datetime) -> dict:
+    """Net revenue of the week and MRR at its end, from the rollups (minor units) and as text."""
+    from . import rollups
+
+    first, last = start.date(), (end - timedelta(days=1)).date()
+    net = rollups.total(platform, artist_id, "net", first, last)
+    mrr = rollups.total(platform, artist_id, "mrr", None, last)
+    with platform.read() as s:
+        currency = (s.scalar(select(Tier.currency).where(Tier.artist_id == artist_id, Tier.price_amount > 0)
+                             .order_by(Tier.rank).limit(1)) or "EUR").upper()
+    return {"net_revenue": net, "mrr": mrr, "currency": currency,
+            "net_revenue_text": f"{net / 100:,.2f} {currency}", "mrr_text": f"{mrr / 100:,.2f} {currency}"}
 
 
 def summarise(platform, artist_id: uuid.UUID, label: str, start: datetime, end: datetime) -> bool:
@@ -152,7 +168,8 @@ NOTIFICATION_KINDS = [
          "body": ("{artist_name}, last week {listeners} listeners played your music {plays} times "
                   "({plays_change} on the week before). {top_track_line} "
                   "New followers: {new_followers} (lost {lost_followers}); "
-                  "new supporters: {new_supporters} (lost {lost_supporters})."),
+                  "new supporters: {new_supporters} (lost {lost_supporters}). "
+                  "Net revenue: {net_revenue_text}; MRR now {mrr_text}."),
          "url": "/artists/{artist_id}/analytics"},
         _artist_user, default_channels=("inbox", "email")),
 ]
