@@ -33,6 +33,7 @@ days}, "tracks", "fans", "events"}``.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import uuid
@@ -85,10 +86,31 @@ class _Writer:
         for t in [t for t in first if t in self.rows] + [t for t in self.rows if t not in first]:
             buf = self.rows.get(t)
             if buf:
-                # the Core table, not the ORM entity: one plain executemany per chunk
-                self.session.execute(insert(getattr(t, "__table__", t)), buf)
+                table = getattr(t, "__table__", t)
+                if not self._copy(table, buf):
+                    # the Core table, not the ORM entity: one plain executemany per chunk
+                    self.session.execute(insert(table), buf)
                 self.counts[t] = self.counts.get(t, 0) + len(buf)
                 self.rows[t] = []
+
+    def _copy(self, table, rows: list[dict]) -> bool:
+        """PostgreSQL: ``COPY ... FROM STDIN`` in the session's transaction (several times faster
+        than an executemany; what makes the 10M-event benchmark data quick to write). False when
+        it does not apply (another database, rows with different keys)."""
+        conn = self.session.connection()
+        if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+            return False
+        keys = rows[0].keys()
+        if any(r.keys() != keys for r in rows):
+            return False
+        cols = list(keys)
+        self.session.flush()  # rows the ORM still holds (parents) go first
+        raw = conn.connection.driver_connection
+        names = ", ".join(f'"{c}"' for c in cols)
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for r in rows:
+                copy.write_row([json.dumps(v) if isinstance(v, (dict, list)) else v for v in (r[c] for c in cols)])
+        return True
 
 
 def _optional_tables(session) -> dict[str, sa.Table]:
