@@ -23,7 +23,8 @@ committed the event and travel through ``platform.realtime.publish_threadsafe`` 
 embedded, Redis pub/sub with ``MC_REDIS_URL``), so a socket held by process A sees an event
 committed by process B. Deltas are coalesced per room (at most one message per
 ``COALESCE_SECONDS`` and room while events keep coming; the first event after a quiet spell goes
-out at once) so that a busy artist, or the platform room, costs a bounded number of messages.
+out at once, what is kept back follows within ``COALESCE_SECONDS``) so that a busy artist, or the
+platform room, costs a bounded number of messages.
 
 "Today" is the UTC day; "listeners now" are the distinct listeners (signed-in users, or the
 player's anonymous id) with a play started, counted or completed in the last
@@ -32,6 +33,7 @@ player's anonymous id) with a play started, counted or completed in the last
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -59,6 +61,7 @@ ARTIST_FIGURES = ("plays_today", "new_supporters_today", "new_followers_today")
 PLATFORM_FIGURES = ("plays_today", "new_supporters_today", "new_followers_today", "signups_today")
 
 PLATFORM_ROOM = "analytics:live:platform"
+log = logging.getLogger("musicconnect.analytics")
 
 
 def artist_room(artist_id) -> str:
@@ -113,12 +116,16 @@ def _listener(actor_id, data) -> str | None:
 
 # ---------------------------------------------------------------------------------- deltas
 class _Coalescer:
-    """Per process: pending additions per room, flushed at most once per ``COALESCE_SECONDS``."""
+    """Per process: pending additions per room, published at most once per ``COALESCE_SECONDS``
+    and room; what is kept back goes out with the room's next event or, at the latest, when a
+    one-shot timer fires ``COALESCE_SECONDS`` later."""
 
-    def __init__(self):
+    def __init__(self, platform):
+        self.platform = platform
         self.lock = threading.Lock()
         self.pending: dict[str, dict[str, int]] = {}
         self.last: dict[str, float] = {}
+        self.timer: threading.Timer | None = None
 
     def add(self, room: str, figure: str) -> dict[str, int] | None:
         """Count one; returns the additions to publish now, or ``None`` (kept for later)."""
@@ -127,15 +134,34 @@ class _Coalescer:
             add = self.pending.setdefault(room, {})
             add[figure] = add.get(figure, 0) + 1
             if now - self.last.get(room, float("-inf")) < COALESCE_SECONDS:
+                if self.timer is None:
+                    self.timer = threading.Timer(COALESCE_SECONDS, self.flush)
+                    self.timer.daemon = True
+                    self.timer.start()
                 return None
             self.last[room] = now
             return self.pending.pop(room)
+
+    def flush(self) -> None:
+        """Publish everything kept back (the timer's job)."""
+        with self.lock:
+            self.timer = None
+            pending, self.pending = self.pending, {}
+            now = time.monotonic()
+            for room in pending:
+                self.last[room] = now
+        at = self.platform.clock.now().isoformat()
+        for room, add in pending.items():
+            try:
+                self.platform.realtime.publish_threadsafe(room, {"type": "delta", "at": at, "add": add})
+            except Exception:  # a closed platform or a Redis outage: the next snapshot corrects
+                log.warning("could not publish a live delta to %s", room, exc_info=True)
 
 
 def _coalescer(platform) -> _Coalescer:
     c = platform.__dict__.get("_analytics_live")
     if c is None:
-        c = platform.__dict__.setdefault("_analytics_live", _Coalescer())
+        c = platform.__dict__.setdefault("_analytics_live", _Coalescer(platform))
     return c
 
 
