@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, case, func, literal, literal_column, select
 
 from . import rollups
 from .rollups import Rollup, define, days_of
@@ -34,9 +34,32 @@ def _last28(window) -> tuple[date, date]:
     return end - timedelta(days=ACTIVE_DAYS - 1), end
 
 
+def _window_bits(end: date):
+    """Per fan (``analytics_fans``): the bitmap of the days they played in the 28 days ending at
+    ``end``, and the condition that picks the fans who may have any."""
+    e = rollups.day_number(end)
+    f = rollups.FanState
+    mask = literal((1 << ACTIVE_DAYS) - 1, BigInteger)
+    d = f.last_play - e  # >= 0: the latest play is after the window's end
+    bits = case((d >= 0, f.play_days.op(">>")(d).op("&")(mask)),
+                else_=f.play_days.op("&")(literal(1, BigInteger).op("<<")(ACTIVE_DAYS + d) - 1))
+    return bits, [f.last_play >= e - (ACTIVE_DAYS - 1)]
+
+
+def _from_fans(s, artist_id, end: date) -> bool:
+    """Whether ``analytics_fans`` answers for a window ending at ``end``: the bitmaps reach back
+    ``PLAY_BITS`` days from each fan's latest play (older windows read the per-day rollups)."""
+    newest = s.scalar(select(func.max(rollups.FanState.last_play)).where(rollups.FanState.artist_id == artist_id))
+    return newest is None or newest - rollups.day_number(end) <= rollups.PLAY_BITS - ACTIVE_DAYS
+
+
 def active_audience(platform, artist_id, end: date) -> int:
     rollups.flush(platform)
     with platform.read() as s:
+        if _from_fans(s, artist_id, end):
+            bits, cond = _window_bits(end)
+            return int(s.scalar(select(func.count()).where(
+                rollups.FanState.artist_id == artist_id, *cond, bits != 0)) or 0)
         return int(s.scalar(select(func.count(func.distinct(Rollup.dimension))).where(
             Rollup.artist_id == artist_id, Rollup.metric == "fan_plays", Rollup.dimension != "",
             Rollup.day >= end - timedelta(days=ACTIVE_DAYS - 1), Rollup.day <= end, Rollup.value > 0)) or 0)
@@ -44,29 +67,41 @@ def active_audience(platform, artist_id, end: date) -> int:
 
 def segments(platform, artist_id, end: date) -> dict[str, int]:
     rollups.flush(platform)
-    per_fan = (select(Rollup.dimension, func.count().label("days")).where(
-        Rollup.artist_id == artist_id, Rollup.metric == "fan_plays", Rollup.dimension != "",
-        Rollup.day >= end - timedelta(days=ACTIVE_DAYS - 1), Rollup.day <= end, Rollup.value > 0)
-        .group_by(Rollup.dimension).subquery())
     with platform.read() as s:
+        if _from_fans(s, artist_id, end):
+            bits, cond = _window_bits(end)
+            w = select(bits.label("w")).where(rollups.FanState.artist_id == artist_id, *cond).subquery()
+            # the number of days (bits) set; shifts by inline integers (PostgreSQL: bigint >> int)
+            days = sum((w.c.w.op(">>")(literal_column(str(i))).op("&")(literal_column("1"))
+                        for i in range(1, ACTIVE_DAYS)), w.c.w.op("&")(literal_column("1")))
+            per_fan = select(days.label("days")).subquery()
+        else:
+            per_fan = (select(func.count().label("days")).where(
+                Rollup.artist_id == artist_id, Rollup.metric == "fan_plays", Rollup.dimension != "",
+                Rollup.day >= end - timedelta(days=ACTIVE_DAYS - 1), Rollup.day <= end, Rollup.value > 0)
+                .group_by(Rollup.dimension).subquery())
         days = per_fan.c.days
         sup, mod, light = s.execute(select(
             func.coalesce(func.sum(case((days >= SUPER_DAYS, 1), else_=0)), 0),
             func.coalesce(func.sum(case(((days >= MODERATE_DAYS) & (days < SUPER_DAYS), 1), else_=0)), 0),
-            func.coalesce(func.sum(case((days < MODERATE_DAYS, 1), else_=0)), 0))).one()
+            func.coalesce(func.sum(case(((days > 0) & (days < MODERATE_DAYS), 1), else_=0)), 0))).one()
     return {"super": int(sup), "moderate": int(mod), "light": int(light)}
 
 
-def running(platform, artist_id, start: date, end: date, plus: str, minus: str | None, name: str) -> list[dict]:
-    """A running total per day: ``plus`` adds (``minus`` removes) every day since the beginning."""
-    base = rollups.before(platform, artist_id, plus, start) - (
-        rollups.before(platform, artist_id, minus, start) if minus else 0)
-    adds = rollups.series(platform, artist_id, plus, start, end)
-    subs = rollups.series(platform, artist_id, minus, start, end) if minus else {}
+def running(platform, artist_id, start: date, end: date, plus: str, minus: str | None, name: str,
+            extra: dict[str, str] | None = None) -> list[dict]:
+    """A running total per day: ``plus`` adds (``minus`` removes) every day since the beginning;
+    ``extra`` adds the day's value of other metrics (``{field: metric}``). Two queries."""
+    signs = {plus: 1, **({minus: -1} if minus else {})}
+    extra = extra or {}
+    base = sum(v * signs[m] for m, v in rollups.befores(platform, artist_id, signs, start).items())
+    got = rollups.series_many(platform, artist_id, {*signs, *extra.values()}, start, end)
     out, day, value = [], start, base
     while day <= end:
-        value += adds.get(day, 0) - subs.get(day, 0)
-        out.append({"day": day.isoformat(), name: value})
+        value += sum(got[m].get(day, 0) * sign for m, sign in signs.items())
+        row = {"day": day.isoformat(), name: value}
+        row.update({field: got[m].get(day, 0) for field, m in extra.items()})
+        out.append(row)
         day += timedelta(days=1)
     return out
 
@@ -80,25 +115,13 @@ def _segments(platform, artist_id, window):
 
 
 def _followers(platform, artist_id, window):
-    start, end = days_of(window)
-    rows = running(platform, artist_id, start, end, "follows", "unfollows", "followers")
-    follows = rollups.series(platform, artist_id, "follows", start, end)
-    unfollows = rollups.series(platform, artist_id, "unfollows", start, end)
-    for r in rows:
-        d = date.fromisoformat(r["day"])
-        r["follows"], r["unfollows"] = follows.get(d, 0), unfollows.get(d, 0)
-    return rows
+    return running(platform, artist_id, *days_of(window), "follows", "unfollows", "followers",
+                   {"follows": "follows", "unfollows": "unfollows"})
 
 
 def _members(platform, artist_id, window):
-    start, end = days_of(window)
-    rows = running(platform, artist_id, start, end, "members", None, "members")
-    joined = rollups.series(platform, artist_id, "new_members", start, end)
-    left = rollups.series(platform, artist_id, "ended_members", start, end)
-    for r in rows:
-        d = date.fromisoformat(r["day"])
-        r["joined"], r["left"] = joined.get(d, 0), left.get(d, 0)
-    return rows
+    return running(platform, artist_id, *days_of(window), "members", None, "members",
+                   {"joined": "new_members", "left": "ended_members"})
 
 
 def _month_index(d: date) -> int:
@@ -106,17 +129,15 @@ def _month_index(d: date) -> int:
 
 
 def cohorts(platform, artist_id, start: date, end: date) -> dict:
-    """Cohorts by first-support month from ``start``'s month to ``end``'s month: counted in SQL
-    (one row per cohort x month comes back, not one per fan)."""
+    """Cohorts by first-support month from ``start``'s month to ``end``'s month: read from the
+    ``cohort`` counters (day = first-support month, dimension = a month paid in), which every
+    payment and refund keeps up to date (:mod:`.rollups`): a few rows per cohort, never one per fan."""
     rollups.flush(platform)
-    paid = [Rollup.artist_id == artist_id, Rollup.metric == "fan_paid_month", Rollup.dimension != "",
-            Rollup.day <= end, Rollup.value > 0]
-    firsts = (select(Rollup.dimension.label("fan"), func.min(Rollup.day).label("first")).where(*paid)
-              .group_by(Rollup.dimension).subquery())
-    first_day = start.replace(day=1)
     with platform.read() as s:
-        rows = s.execute(select(firsts.c.first, Rollup.day, func.count()).join(firsts, firsts.c.fan == Rollup.dimension)
-                         .where(*paid, firsts.c.first >= first_day).group_by(firsts.c.first, Rollup.day)).all()
+        found = s.execute(select(Rollup.day, Rollup.dimension, Rollup.value).where(
+            Rollup.artist_id == artist_id, Rollup.metric == "cohort", Rollup.day >= start.replace(day=1),
+            Rollup.day <= end, Rollup.value != 0)).all()
+    rows = [(first, date.fromisoformat(month), n) for first, month, n in found if date.fromisoformat(month) <= end]
     first_month, last_month = _month_index(start), _month_index(end)
     groups: dict[int, dict[int, int]] = {}
     for first, day, n in rows:

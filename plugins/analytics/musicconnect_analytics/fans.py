@@ -10,8 +10,14 @@ Public: :func:`top_fans` (and the ``METRICS`` and the ``router`` of ``/me/visibi
 """
 from __future__ import annotations
 
+import heapq
+import threading
+import time
 import uuid
-from datetime import datetime
+import weakref
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,15 +46,51 @@ class Visibility(Base):
     updated_at: Mapped[datetime] = mapped_column()
 
 
+#: process-local cache of per-fan sums over past days: {platform: {key: (expires, version, {fan: sum})}}
+_past: "weakref.WeakKeyDictionary[Any, OrderedDict]" = weakref.WeakKeyDictionary()
+_past_lock = threading.Lock()
+PAST_TTL = 600.0  # an event dated a past day written by another process shows within this
+PAST_ENTRIES = 32
+
+
+def _sums(s, artist_id, metric: str, start, end) -> dict[str, int]:
+    return {d: int(v) for d, v in s.execute(select(Rollup.dimension, func.sum(Rollup.value)).where(
+        Rollup.artist_id == artist_id, Rollup.metric == metric, Rollup.dimension != "",
+        Rollup.day >= start, Rollup.day <= end).group_by(Rollup.dimension))}
+
+
+def _past_sums(platform, s, artist_id, metric: str, start, end) -> dict[str, int]:
+    """Per-fan sums over days before today: they change only with late events (see
+    :func:`.rollups.past_version`), so they are computed once and kept (a few entries per process)."""
+    key = (artist_id, metric, start, end)
+    version = rollups.past_version(platform, artist_id)
+    with _past_lock:
+        cache = _past.setdefault(platform, OrderedDict())
+        hit = cache.get(key)
+    if hit is not None and hit[0] > time.monotonic() and hit[1] == version:
+        return hit[2]
+    sums = _sums(s, artist_id, metric, start, end)
+    with _past_lock:
+        cache[key] = (time.monotonic() + PAST_TTL, version, sums)
+        cache.move_to_end(key)
+        while len(cache) > PAST_ENTRIES:
+            cache.popitem(last=False)
+    return sums
+
+
 def top_fans(platform, artist_id, metric: str, start, end, limit: int = LIMIT) -> list[dict]:
-    """The fans with the largest sum of ``metric`` (``fan_plays``, ``fan_paid``) over the days."""
+    """The fans with the largest sum of ``metric`` (``fan_plays``, ``fan_paid``) over the days:
+    the days before today from a kept per-fan map, today's rows read now."""
+    today = platform.clock.now().astimezone(timezone.utc).date()
     rollups.flush(platform)
-    value = func.sum(Rollup.value).label("v")
     with platform.read() as s:
-        ranked = s.execute(select(Rollup.dimension, value).where(
-            Rollup.artist_id == artist_id, Rollup.metric == metric, Rollup.dimension != "",
-            Rollup.day >= start, Rollup.day <= end).group_by(Rollup.dimension)
-            .having(func.sum(Rollup.value) > 0).order_by(value.desc(), Rollup.dimension).limit(limit)).all()
+        past_end = min(end, today - timedelta(days=1))
+        totals = dict(_past_sums(platform, s, artist_id, metric, start, past_end)) if start <= past_end else {}
+        if end >= today:
+            for dim, v in _sums(s, artist_id, metric, max(start, today), end).items():
+                totals[dim] = totals.get(dim, 0) + v
+        ranked = heapq.nsmallest(limit, ((-v, dim) for dim, v in totals.items() if v > 0))
+        ranked = [(dim, -neg) for neg, dim in ranked]
         ids = []
         for dim, _ in ranked:
             try:

@@ -49,9 +49,10 @@ def movements(platform, artist_id, start, end) -> list[dict]:
     """One row per day of ``[start, end]``: MRR at the end of the day and its movements."""
     from datetime import timedelta
 
-    got = {k: rollups.series(platform, artist_id, f"mrr_{k}", start, end) for k in KINDS}
+    found = rollups.series_many(platform, artist_id, ["mrr", *(f"mrr_{k}" for k in KINDS)], start, end)
+    got = {k: found[f"mrr_{k}"] for k in KINDS}
     mrr = rollups.before(platform, artist_id, "mrr", start)
-    daily = rollups.series(platform, artist_id, "mrr", start, end)
+    daily = found["mrr"]
     out = []
     day = start
     while day <= end:

@@ -6,6 +6,7 @@ What this module offers the other analytics modules (read rollups, never raw eve
   ``total(...)`` -> the sum over the days; ``by_dimension(...)`` -> ``{dimension: sum}``;
   ``before(platform, artist_id, metric, day, dimension="")`` -> the sum of every day before
   ``day`` (the base of a running total such as followers).
+* ``series_many(...)`` / ``befores(...)``: the same for several metrics in one query.
 * ``flush(platform)``: write this process's buffer now (every reader calls it first, so a
   process reads its own writes).
 * ``rebuild(platform, artist_id=None)``: recompute everything from the ``domain_events`` table.
@@ -26,10 +27,19 @@ Money and membership events (payments, refunds, subscriptions, entitlements) are
 written at once in their own transaction (the subscription state that MRR movements need,
 ``analytics_subscriptions``, in the same transaction as their increments).
 
+**Per-fan state, so that no metric reads one row per fan x day at request time.** The same flush
+merges each fan's counted plays into ``analytics_fans`` (artist x fan: the latest play day and a
+62-day bitmap of the days played, merged by one SQL expression, so out-of-order and concurrent
+writes lose nothing): the active audience and the listener segments read one row per recently
+active fan. Every payment or refund also moves its fan's cells of the ``cohort`` counters (day =
+first-support month, dimension = a month paid in), under a per-fan advisory lock on PostgreSQL:
+cohort retention reads a few rows per cohort. ``past_version`` tells readers (top fans) when a
+figure of past days they keep may have changed.
+
 **On a crash** the buffer (at most about a second of stream events) is lost: the events are safe
 in ``domain_events`` (written with the change itself), only the counters lag.
 ``musicconnect analytics rebuild`` recomputes every counter from ``domain_events``: it deletes
-the rollups (of one artist with ``--artist``) and the subscription state, then, day range by day
+the rollups (of one artist with ``--artist``), the subscription and per-fan state, then, day range by day
 range (``CHUNK_DAYS``), aggregates the stream with ``GROUP BY`` in SQL and replays the money and
 membership events in order through the same code as ``on_event``. It is idempotent (run it twice:
 same figures). Run it when ingestion is quiet: events arriving during the rebuild's own seconds
@@ -47,7 +57,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, Index, String, case, cast, delete, func, select
+from sqlalchemy import (BigInteger, Boolean, Date, Index, Integer, String, case, cast, delete, func, literal, select,
+                        text)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
@@ -61,6 +72,9 @@ FLUSH_SECONDS = 1.0
 FLUSH_KEYS = 20_000
 CHUNK_DAYS = 31
 NONE = ""  # the dimension of a metric's total
+PLAY_BITS = 62  # days of play history per fan in ``analytics_fans.play_days``
+PLAY_MASK = (1 << PLAY_BITS) - 1
+EPOCH = date(1970, 1, 1)
 
 
 # ---------------------------------------------------------------- tables
@@ -74,6 +88,9 @@ class Rollup(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     dimension: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_analytics_rollups_fan_months", "artist_id", "dimension", "day",
+                            postgresql_where=text("metric = 'fan_paid_month'"),
+                            sqlite_where=text("metric = 'fan_paid_month'")),)
 
 
 class SubscriptionState(Base):
@@ -88,6 +105,24 @@ class SubscriptionState(Base):
     ever_active: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column()
     __table_args__ = (Index("ix_analytics_subscriptions_artist_user", "artist_id", "user_id"),)
+
+
+class FanState(Base):
+    """Per artist x fan state kept by the same flushes as the rollups, so that the audience metrics
+    read one row per fan at most (never one per fan x day):
+
+    * ``last_play``: the UTC day (days since 1970-01-01) of the fan's latest counted play;
+    * ``play_days``: a bitmap of the days they played, bit ``i`` = day ``last_play - i``
+      (``PLAY_BITS`` days: enough for the 28-day active audience and segments of any period
+      ending up to ``PLAY_BITS - 28`` days before the latest play).
+    """
+
+    __tablename__ = "analytics_fans"
+    artist_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    last_play: Mapped[int] = mapped_column(Integer)
+    play_days: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_analytics_fans_artist_last", "artist_id", "last_play", "play_days"),)
 
 
 class Meta(Base):
@@ -130,6 +165,7 @@ STREAM: dict[str, tuple[tuple[str, str], ...]] = {
     "fan.commented": (("engagements", ""), ("fan_engagements", "actor")),
     "fan.reacted": (("engagements", ""), ("fan_engagements", "actor")),
 }
+PLAY = "play.counted"  # the play that makes a fan active (the day bitmap of ``analytics_fans``)
 SHARE_SUFFIX = ".shared"  # any plugin's "<id>.shared" event: a share of its subject
 SHARE_RULES = (("shares", ""), ("shares", "subject"))
 MONEY = frozenset({"payment.succeeded", "payment.refunded", "payment.disputed", "payment.failed",
@@ -360,6 +396,47 @@ def upsert(session, merged: dict[tuple, int]) -> None:
         session.execute(stmt, rows[i:i + 5000])
 
 
+def day_number(d: date) -> int:
+    return (d - EPOCH).days
+
+
+def _shift(bits, by):
+    """``bits`` moved ``by`` days older, the days beyond ``PLAY_BITS`` dropped (SQL or Python)."""
+    if isinstance(by, int):
+        return (bits << by) & PLAY_MASK if by < PLAY_BITS else 0
+    return case((by >= PLAY_BITS, 0), else_=bits.op("<<")(by).op("&")(literal(PLAY_MASK, BigInteger)))
+
+
+def merge_days(old: tuple[int, int] | None, last: int, bits: int) -> tuple[int, int]:
+    """Two (last day, day bitmap) pairs of one fan as one."""
+    if old is None:
+        return last, bits
+    l0, b0 = old
+    if last >= l0:
+        return last, _shift(b0, last - l0) | bits
+    return l0, b0 | _shift(bits, l0 - last)
+
+
+def upsert_fans(session, fans: dict[tuple, tuple[int, int]]) -> None:
+    """Merge ``{(artist, fan): (last day, day bitmap)}`` into ``analytics_fans`` atomically, in key
+    order (the merge is one SQL expression: concurrent writers lose no day)."""
+    if not fans:
+        return
+    t = FanState.__table__
+    dialect = session.get_bind().dialect.name
+    ins = pg_insert(t) if dialect == "postgresql" else sqlite_insert(t)
+    ex = ins.excluded
+    newer = ex.last_play >= t.c.last_play
+    stmt = ins.on_conflict_do_update(index_elements=["artist_id", "user_id"], set_={
+        "last_play": case((newer, ex.last_play), else_=t.c.last_play),
+        "play_days": case((newer, _shift(t.c.play_days, ex.last_play - t.c.last_play).op("|")(ex.play_days)),
+                          else_=t.c.play_days.op("|")(_shift(ex.play_days, t.c.last_play - ex.last_play)))})
+    rows = [{"artist_id": a, "user_id": f, "last_play": last, "play_days": bits}
+            for (a, f), (last, bits) in sorted(fans.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))]
+    for i in range(0, len(rows), 5000):
+        session.execute(stmt, rows[i:i + 5000])
+
+
 def _stamp(session, key: str, at: datetime) -> None:
     table = Meta.__table__
     dialect = session.get_bind().dialect.name
@@ -373,13 +450,18 @@ class _Buffer:
         self.lock = threading.Lock()
         self.flush_lock = threading.Lock()
         self.data: dict[tuple, int] = {}
+        self.fans: dict[tuple, tuple[int, int]] = {}
         self.timer: threading.Timer | None = None
 
-    def add(self, incs) -> bool:
+    def add(self, incs, play: tuple | None = None) -> bool:
         with self.lock:
             for a, d, m, dim, v in incs:
                 k = (a, d, m, dim)
                 self.data[k] = self.data.get(k, 0) + v
+            if play is not None:
+                k, day = play
+                old = self.fans.get(k)
+                self.fans[k] = (day, 1) if old is None else merge_days(old, day, 1)
             if self.timer is None:
                 self.timer = threading.Timer(FLUSH_SECONDS, self._tick)
                 self.timer.daemon = True
@@ -400,16 +482,20 @@ class _Buffer:
         with self.flush_lock:  # one flush at a time per process: increments keep their order
             with self.lock:
                 data, self.data = self.data, {}
-            if not data:
+                fans, self.fans = self.fans, {}
+            if not data and not fans:
                 return 0
             try:
                 with platform.session() as s:
                     upsert(s, data)
+                    upsert_fans(s, fans)
                     _stamp(s, "flushed", platform.clock.now())
             except Exception:
                 with self.lock:
                     for k, v in data.items():
                         self.data[k] = self.data.get(k, 0) + v
+                    for k, (last, bits) in fans.items():
+                        self.fans[k] = merge_days(self.fans.get(k), last, bits)
                 raise
             return len(data)
 
@@ -448,6 +534,21 @@ def _flush_all() -> None:  # pragma: no cover - process exit
             log.warning("analytics: rollup flush at exit failed", exc_info=True)
 
 
+_versions: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def past_version(platform, artist_id) -> int:
+    """Bumped (in this process) whenever an event dated before today reaches the artist's rollups,
+    and by a rebuild: figures of past days cached under one version are still exact."""
+    return _versions.get(platform, {}).get(artist_id, 0) + _versions.get(platform, {}).get(None, 0)
+
+
+def _bump(platform, artist_id) -> None:
+    with _buffers_lock:
+        v = _versions.setdefault(platform, {})
+        v[artist_id] = v.get(artist_id, 0) + 1
+
+
 def on_event(platform, event) -> None:
     """Every domain event after its commit: stream events into the buffer, money and
     membership events written at once."""
@@ -455,11 +556,56 @@ def on_event(platform, event) -> None:
         return
     if event.type in MONEY:
         with platform.session() as s:
-            upsert(s, _merge(money_increments(s, event)))
+            _money(s, event)
+        if event.occurred_at.astimezone(timezone.utc).date() < platform.clock.now().astimezone(timezone.utc).date():
+            _bump(platform, event.artist_id)
         return
     incs = stream_increments(event)
-    if incs and _buffer(platform).add(incs):
+    if not incs:
+        return
+    if incs[0][1] < platform.clock.now().astimezone(timezone.utc).date():
+        _bump(platform, event.artist_id)
+    play = None
+    if event.type == PLAY and event.actor_id:
+        play = ((event.artist_id, event.actor_id), day_number(incs[0][1]))
+    if _buffer(platform).add(incs, play):
         flush(platform)
+
+
+def _money(session, event) -> None:
+    """A money or membership event, live: its increments, and the cohort counters of its fan
+    (``cohort``: day = first-support month, dimension = a month they paid in; one per fan)."""
+    fan = event.actor_id if event.type in ("payment.succeeded", "payment.refunded", "payment.disputed") else None
+    months_before: dict[date, int] = {}
+    if fan is not None:
+        if session.get_bind().dialect.name == "postgresql":  # one payment of a fan at a time
+            session.execute(text("select pg_advisory_xact_lock(hashtextextended(:k, 15))"),
+                            {"k": f"analytics:{event.artist_id}:{fan}"})
+        months_before = _fan_months(session, event.artist_id, str(fan))
+    incs = money_increments(session, event)
+    upsert(session, _merge(incs))
+    if fan is not None:
+        after = dict(months_before)
+        for _a, d, m, dim, v in incs:
+            if m == "fan_paid_month" and dim == str(fan):
+                after[d] = after.get(d, 0) + v
+        diff: dict[tuple, int] = {}
+        for months, sign in ((months_before, -1), (after, 1)):
+            for d, m in _cohort_cells(months):
+                key = (event.artist_id, d, "cohort", m)
+                diff[key] = diff.get(key, 0) + sign
+        upsert(session, {k: v for k, v in diff.items() if v})
+
+
+def _fan_months(session, artist_id, fan: str) -> dict[date, int]:
+    return {as_date(d): int(v) for d, v in session.execute(select(Rollup.day, Rollup.value).where(
+        Rollup.artist_id == artist_id, Rollup.metric == "fan_paid_month", Rollup.dimension == fan))}
+
+
+def _cohort_cells(months: dict[date, int]) -> list[tuple[date, str]]:
+    """A fan's cells of the cohort table: (first month paid, each month paid)."""
+    paid = sorted(d for d, v in months.items() if v > 0)
+    return [(paid[0], d.isoformat()) for d in paid] if paid else []
 
 
 # ---------------------------------------------------------------- reading
@@ -487,6 +633,31 @@ def total(platform, artist_id, metric: str, start: date | None, end: date | None
     with platform.read() as s:
         return int(s.scalar(select(func.coalesce(func.sum(Rollup.value), 0)).where(
             *_where(artist_id, metric, start, end, dimension))) or 0)
+
+
+def series_many(platform, artist_id, metrics: Iterable[str], start: date, end: date,
+                dimension: str = NONE) -> dict[str, dict[date, int]]:
+    """``{metric: {day: value}}`` of several metrics in one query."""
+    metrics = list(metrics)
+    flush(platform)
+    out: dict[str, dict[date, int]] = {m: {} for m in metrics}
+    with platform.read() as s:
+        for m, d, v in s.execute(select(Rollup.metric, Rollup.day, Rollup.value).where(
+                Rollup.artist_id == artist_id, Rollup.metric.in_(metrics), Rollup.day >= start, Rollup.day <= end,
+                Rollup.dimension == dimension)):
+            out[m][as_date(d)] = int(v)
+    return out
+
+
+def befores(platform, artist_id, metrics: Iterable[str], day: date, dimension: str = NONE) -> dict[str, int]:
+    """``{metric: sum of every day before day}`` of several metrics in one query."""
+    metrics = list(metrics)
+    flush(platform)
+    with platform.read() as s:
+        found = dict(s.execute(select(Rollup.metric, func.sum(Rollup.value)).where(
+            Rollup.artist_id == artist_id, Rollup.metric.in_(metrics), Rollup.day < day,
+            Rollup.dimension == dimension).group_by(Rollup.metric)).all())
+    return {m: int(found.get(m) or 0) for m in metrics}
 
 
 def before(platform, artist_id, metric: str, day: date, dimension: str = NONE) -> int:
@@ -546,6 +717,7 @@ def rebuild(platform, artist_id: uuid.UUID | None = None) -> RebuildResult:
         s.execute(delete(Rollup).where(*([Rollup.artist_id == artist_id] if artist_id else [])))
         s.execute(delete(SubscriptionState).where(
             *([SubscriptionState.artist_id == artist_id] if artist_id else [])))
+        s.execute(delete(FanState).where(*([FanState.artist_id == artist_id] if artist_id else [])))
     events = rows = chunks = 0
     if first is not None:
         day = first.astimezone(timezone.utc).date()
@@ -557,9 +729,26 @@ def rebuild(platform, artist_id: uuid.UUID | None = None) -> RebuildResult:
             n, r = _rebuild_chunk(platform, artist_id, lo, hi)
             events, rows, chunks = events + n, rows + r, chunks + 1
             day = stop
+    _bump(platform, artist_id)
     with platform.session() as s:
+        rows += _rebuild_cohorts(s, artist_id)
         _stamp(s, "rebuilt", platform.clock.now())
     return RebuildResult(events=events, rows=rows, chunks=chunks)
+
+
+def _rebuild_cohorts(s, artist_id) -> int:
+    """The cohort counters set-wise from the rebuilt ``fan_paid_month`` rollups (live: :func:`_money`)."""
+    paid = [Rollup.metric == "fan_paid_month", Rollup.dimension != NONE, Rollup.value > 0]
+    if artist_id:
+        paid.append(Rollup.artist_id == artist_id)
+    firsts = (select(Rollup.artist_id.label("a"), Rollup.dimension.label("fan"), func.min(Rollup.day).label("first"))
+              .where(*paid).group_by(Rollup.artist_id, Rollup.dimension).subquery())
+    q = (select(Rollup.artist_id, firsts.c.first, Rollup.day, func.count())
+         .join(firsts, (firsts.c.a == Rollup.artist_id) & (firsts.c.fan == Rollup.dimension))
+         .where(*paid).group_by(Rollup.artist_id, firsts.c.first, Rollup.day))
+    cells = {(a, as_date(first), "cohort", as_date(day).isoformat()): int(n) for a, first, day, n in s.execute(q)}
+    upsert(s, cells)
+    return len(cells)
 
 
 def _rebuild_chunk(platform, artist_id, lo: datetime, hi: datetime) -> tuple[int, int]:
@@ -570,6 +759,7 @@ def _rebuild_chunk(platform, artist_id, lo: datetime, hi: datetime) -> tuple[int
         if artist_id:
             cond.append(DomainEvent.artist_id == artist_id)
         merged: dict[tuple, int] = {}
+        fans: dict[tuple, tuple[int, int]] = {}
         n = 0
         # the stream, set-wise: one GROUP BY per dimension kind
         stream_types = list(STREAM)
@@ -587,6 +777,9 @@ def _rebuild_chunk(platform, artist_id, lo: datetime, hi: datetime) -> tuple[int
                 count = int(row[-1])
                 if kind == "":
                     n += count
+                elif kind == "actor" and t == PLAY:
+                    k = (a, ident if isinstance(ident, uuid.UUID) else uuid.UUID(str(ident)))
+                    fans[k] = merge_days(fans.get(k), day_number(d), 1)
                 rules = SHARE_RULES if t == SHARE_SUFFIX else STREAM[t]
                 for metric, k in rules:
                     if k != kind:
@@ -596,6 +789,7 @@ def _rebuild_chunk(platform, artist_id, lo: datetime, hi: datetime) -> tuple[int
                         key = (a, d, metric, dim)
                         merged[key] = merged.get(key, 0) + count
         upsert(s, merged)
+        upsert_fans(s, fans)
         rows = len(merged)
     # money and membership, replayed in order (stateful), in the same code as on_event
     with platform.session() as s:

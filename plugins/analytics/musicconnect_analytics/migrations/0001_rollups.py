@@ -5,6 +5,8 @@ Revises: None
 Create Date: 2026-11-28 23:30:00
 
 * ``analytics_rollups``: one additive counter per artist x day x metric x dimension;
+* ``analytics_fans``: per artist x fan, the latest play day and a bitmap of the days played
+  (active audience and listener segments without one row per fan x day);
 * ``analytics_subscriptions``: the last known monthly value of every subscription (MRR movements);
 * ``analytics_visibility``: fans who chose to appear by name in an artist's top fans;
 * ``analytics_meta``: when the rollups were last flushed / rebuilt (``musicconnect analytics status``).
@@ -32,6 +34,17 @@ def upgrade() -> None:
     sa.Column('value', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('artist_id', 'metric', 'day', 'dimension', name=op.f('pk_analytics_rollups'))
     )
+    op.create_index('ix_analytics_rollups_fan_months', 'analytics_rollups', ['artist_id', 'dimension', 'day'],
+                    postgresql_where=sa.text("metric = 'fan_paid_month'"),
+                    sqlite_where=sa.text("metric = 'fan_paid_month'"))
+    op.create_table('analytics_fans',
+    sa.Column('artist_id', sa.Uuid(), nullable=False),
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('last_play', sa.Integer(), nullable=False),
+    sa.Column('play_days', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('artist_id', 'user_id', name=op.f('pk_analytics_fans'))
+    )
+    op.create_index('ix_analytics_fans_artist_last', 'analytics_fans', ['artist_id', 'last_play', 'play_days'])
     op.create_table('analytics_subscriptions',
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('artist_id', sa.Uuid(), nullable=False),
@@ -63,4 +76,7 @@ def downgrade() -> None:
     op.drop_table('analytics_visibility')
     op.drop_index('ix_analytics_subscriptions_artist_user', table_name='analytics_subscriptions')
     op.drop_table('analytics_subscriptions')
+    op.drop_index('ix_analytics_fans_artist_last', table_name='analytics_fans')
+    op.drop_table('analytics_fans')
+    op.drop_index('ix_analytics_rollups_fan_months', table_name='analytics_rollups')
     op.drop_table('analytics_rollups')
