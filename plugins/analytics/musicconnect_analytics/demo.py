@@ -8,13 +8,12 @@ seed finds the synthetic entitlements and adds nothing. The subscriptions' provi
 (``payment.subscription.*``, which MRR and its movements are computed from) are added for them
 when the generator has not written any (:func:`subscription_facts`). Once that transaction has committed (so
 the other plugins' demo data, written in the same transaction, is there too), the artist's
-rollups are rebuilt (:func:`.rollups.rebuild`), the models are fitted (LTV and any other model
-module that offers a ``fit_<model>(platform, artist_id)``) and last week's summary is emitted
-(:func:`.summary.summarise`, so the artist's inbox holds one).
+rollups are rebuilt (:func:`.rollups.rebuild`), last week's summary is emitted
+(:func:`.summary.summarise`, so the artist's inbox holds one) and the models' fitting jobs are
+enqueued for the artist (LTV, churn risk, viral potential, release time).
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 
@@ -25,11 +24,11 @@ from musicconnect.models import Entitlement
 
 log = logging.getLogger("musicconnect.analytics")
 
-FANS = 400
-WEEKS = 30
+FANS = 300
+WEEKS = 26
 SEED = 15
-#: model modules fitted after the seed: (module, function); missing ones are skipped
-FITS = (("ltv", "fit_ltv"), ("churn", "fit_churn"), ("viral", "fit_viral"), ("release_time", "fit_release_time"))
+#: the models' fitting jobs, enqueued for the demo artist after the seed (unknown ones are skipped)
+FITS = ("analytics.fit_ltv", "analytics.fit_churn", "analytics.fit_viral", "analytics.fit_release_time")
 
 
 def seeded(session, artist_id) -> bool:
@@ -81,20 +80,15 @@ def subscription_facts(platform, session, artist_id) -> int:
 
 
 def after_commit(platform, artist_id) -> None:
-    """Rollups, model fits and last week's summary of the freshly seeded artist."""
+    """Rollups and last week's summary of the freshly seeded artist; its models are fitted by
+    their jobs (in the background: the demo starts without waiting for them)."""
     from . import rollups, summary
 
     rollups.rebuild(platform, artist_id)
-    for module, function in FITS:
-        try:
-            fit = getattr(importlib.import_module(f"{__package__}.{module}"), function, None)
-        except ModuleNotFoundError:
-            continue
-        if fit is None:
-            continue
-        try:
-            fit(platform, artist_id)
-        except Exception:  # a model that cannot fit must not stop the demo
-            log.exception("demo: fitting %s failed", module)
     label, start, end = summary.iso_week(now=platform.clock.now())
     summary.summarise(platform, artist_id, label, start, end)
+    for job in FITS:
+        try:
+            platform.jobs.enqueue(job, artist_id=str(artist_id))
+        except Exception:  # a model module that is not there: nothing to fit
+            log.info("demo: no job %s", job)
