@@ -107,10 +107,26 @@ class _Writer:
         self.session.flush()  # rows the ORM still holds (parents) go first
         raw = conn.connection.driver_connection
         names = ", ".join(f'"{c}"' for c in cols)
+        text = "".join("\t".join(_copy_text(r[c]) for c in cols) + "\n" for r in rows)
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-            for r in rows:
-                copy.write_row([json.dumps(v) if isinstance(v, (dict, list)) else v for v in (r[c] for c in cols)])
+            copy.write(text.encode())
         return True
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    """One value in COPY's text format (NULL is ``\\N``; backslash, tab and line breaks escaped)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value)
+    return str(value).translate(_COPY_ESCAPES)
 
 
 def _optional_tables(session) -> dict[str, sa.Table]:
