@@ -72,6 +72,15 @@ def test_day_bitmaps_answer_like_the_daily_rollups_in_any_order_and_after_a_rebu
     assert state(p, a) == live
     for end_day in ends:
         assert audience.segments(p, a, end_day) == by_days(p, a, end_day), end_day
+    # a figure of a past day is kept, until an event dated a past day arrives
+    past = END.date() - timedelta(days=8)
+    before = audience.segments(p, a, past)
+    assert before == {"super": 0, "moderate": 2, "light": 1}
+    newcomer = uuid.uuid4()
+    for k in (9, 10, 12):
+        play(p, a, newcomer, END - timedelta(days=k))
+    assert audience.segments(p, a, past) == {"super": 0, "moderate": 3, "light": 1} == by_days(p, a, past)
+    assert audience.active_audience(p, a, past) == 4
 
 
 def test_a_window_older_than_the_bitmaps_reads_the_daily_rollups(mc_platform, mc_users):

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import BigInteger, case, func, literal, literal_column, select
+from sqlalchemy import BigInteger, case, cast, func, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import BIT
 
 from . import rollups
 from .rollups import Rollup, define, days_of
@@ -54,6 +55,12 @@ def _from_fans(s, artist_id, end: date) -> bool:
 
 
 def active_audience(platform, artist_id, end: date) -> int:
+    if end < rollups.today(platform):  # a past figure: computed once and kept
+        return rollups.keep_past(platform, artist_id, ("active", end), lambda: _active_audience(platform, artist_id, end))
+    return _active_audience(platform, artist_id, end)
+
+
+def _active_audience(platform, artist_id, end: date) -> int:
     rollups.flush(platform)
     with platform.read() as s:
         if _from_fans(s, artist_id, end):
@@ -65,16 +72,29 @@ def active_audience(platform, artist_id, end: date) -> int:
             Rollup.day >= end - timedelta(days=ACTIVE_DAYS - 1), Rollup.day <= end, Rollup.value > 0)) or 0)
 
 
+def _popcount(s, w):
+    """The number of bits set in ``w`` (< 2**28): ``bit_count`` on PostgreSQL 14+, else 28 shifts."""
+    dialect = s.get_bind().dialect
+    if dialect.name == "postgresql" and (dialect.server_version_info or (0,)) >= (14,):
+        return func.bit_count(cast(w, BIT(64)))
+    one = literal_column("1")
+    return sum((w.op(">>")(literal_column(str(i))).op("&")(one) for i in range(1, ACTIVE_DAYS)), w.op("&")(one))
+
+
 def segments(platform, artist_id, end: date) -> dict[str, int]:
+    if end < rollups.today(platform):  # a past figure: computed once and kept
+        return dict(rollups.keep_past(platform, artist_id, ("segments", end),
+                                      lambda: _segments_at(platform, artist_id, end)))
+    return _segments_at(platform, artist_id, end)
+
+
+def _segments_at(platform, artist_id, end: date) -> dict[str, int]:
     rollups.flush(platform)
     with platform.read() as s:
         if _from_fans(s, artist_id, end):
             bits, cond = _window_bits(end)
             w = select(bits.label("w")).where(rollups.FanState.artist_id == artist_id, *cond).subquery()
-            # the number of days (bits) set; shifts by inline integers (PostgreSQL: bigint >> int)
-            days = sum((w.c.w.op(">>")(literal_column(str(i))).op("&")(literal_column("1"))
-                        for i in range(1, ACTIVE_DAYS)), w.c.w.op("&")(literal_column("1")))
-            per_fan = select(days.label("days")).subquery()
+            per_fan = select(_popcount(s, w.c.w).label("days")).subquery()
         else:
             per_fan = (select(func.count().label("days")).where(
                 Rollup.artist_id == artist_id, Rollup.metric == "fan_plays", Rollup.dimension != "",

@@ -11,13 +11,8 @@ Public: :func:`top_fans` (and the ``METRICS`` and the ``router`` of ``/me/visibi
 from __future__ import annotations
 
 import heapq
-import threading
-import time
 import uuid
-import weakref
-from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,46 +41,23 @@ class Visibility(Base):
     updated_at: Mapped[datetime] = mapped_column()
 
 
-#: process-local cache of per-fan sums over past days: {platform: {key: (expires, version, {fan: sum})}}
-_past: "weakref.WeakKeyDictionary[Any, OrderedDict]" = weakref.WeakKeyDictionary()
-_past_lock = threading.Lock()
-PAST_TTL = 600.0  # an event dated a past day written by another process shows within this
-PAST_ENTRIES = 32
-
-
 def _sums(s, artist_id, metric: str, start, end) -> dict[str, int]:
     return {d: int(v) for d, v in s.execute(select(Rollup.dimension, func.sum(Rollup.value)).where(
         Rollup.artist_id == artist_id, Rollup.metric == metric, Rollup.dimension != "",
         Rollup.day >= start, Rollup.day <= end).group_by(Rollup.dimension))}
 
 
-def _past_sums(platform, s, artist_id, metric: str, start, end) -> dict[str, int]:
-    """Per-fan sums over days before today: they change only with late events (see
-    :func:`.rollups.past_version`), so they are computed once and kept (a few entries per process)."""
-    key = (artist_id, metric, start, end)
-    version = rollups.past_version(platform, artist_id)
-    with _past_lock:
-        cache = _past.setdefault(platform, OrderedDict())
-        hit = cache.get(key)
-    if hit is not None and hit[0] > time.monotonic() and hit[1] == version:
-        return hit[2]
-    sums = _sums(s, artist_id, metric, start, end)
-    with _past_lock:
-        cache[key] = (time.monotonic() + PAST_TTL, version, sums)
-        cache.move_to_end(key)
-        while len(cache) > PAST_ENTRIES:
-            cache.popitem(last=False)
-    return sums
-
-
 def top_fans(platform, artist_id, metric: str, start, end, limit: int = LIMIT) -> list[dict]:
     """The fans with the largest sum of ``metric`` (``fan_plays``, ``fan_paid``) over the days:
     the days before today from a kept per-fan map, today's rows read now."""
-    today = platform.clock.now().astimezone(timezone.utc).date()
+    today = rollups.today(platform)
     rollups.flush(platform)
     with platform.read() as s:
         past_end = min(end, today - timedelta(days=1))
-        totals = dict(_past_sums(platform, s, artist_id, metric, start, past_end)) if start <= past_end else {}
+        # per-fan sums of past days: computed once, kept until an event dated a past day arrives
+        totals = dict(rollups.keep_past(platform, artist_id, ("top", metric, start, past_end),
+                                        lambda: _sums(s, artist_id, metric, start, past_end))) \
+            if start <= past_end else {}
         if end >= today:
             for dim, v in _sums(s, artist_id, metric, max(start, today), end).items():
                 totals[dim] = totals.get(dim, 0) + v

@@ -12,6 +12,8 @@ What this module offers the other analytics modules (read rollups, never raw eve
 * ``rebuild(platform, artist_id=None)``: recompute everything from the ``domain_events`` table.
 * ``define(id, title, definition, compute, unit=..., dimension=...)``: a ``Metric`` whose
   dimension and definition the analytics API shows (``DIMENSIONS``).
+* ``keep_past(platform, artist_id, key, compute)``: a figure of past days computed once and kept
+  (until an event dated a past day arrives); ``today(platform)``: the UTC day now.
 * ``days_of(window)``: the UTC days ``[first, last]`` a ``MetricWindow`` covers.
 
 **How it works.** ``on_event`` maps each domain event to increments ``(artist, day, metric,
@@ -50,8 +52,10 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -541,6 +545,35 @@ def past_version(platform, artist_id) -> int:
     """Bumped (in this process) whenever an event dated before today reaches the artist's rollups,
     and by a rebuild: figures of past days cached under one version are still exact."""
     return _versions.get(platform, {}).get(artist_id, 0) + _versions.get(platform, {}).get(None, 0)
+
+
+_kept: "weakref.WeakKeyDictionary[Any, OrderedDict]" = weakref.WeakKeyDictionary()
+KEEP_SECONDS = 600.0  # an event dated a past day that another process wrote shows within this
+KEEP_ENTRIES = 64
+
+
+def keep_past(platform, artist_id, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once for a figure of past days only (``key`` says which), kept in this process
+    until an event dated a past day reaches the artist (:func:`past_version`), ``KEEP_SECONDS`` at
+    most; the few latest ``KEEP_ENTRIES`` figures."""
+    version = past_version(platform, artist_id)
+    full = (artist_id, *key)
+    with _buffers_lock:
+        cache = _kept.setdefault(platform, OrderedDict())
+        hit = cache.get(full)
+    if hit is not None and hit[0] > time.monotonic() and hit[1] == version:
+        return hit[2]
+    value = compute()
+    with _buffers_lock:
+        cache[full] = (time.monotonic() + KEEP_SECONDS, version, value)
+        cache.move_to_end(full)
+        while len(cache) > KEEP_ENTRIES:
+            cache.popitem(last=False)
+    return value
+
+
+def today(platform) -> date:
+    return platform.clock.now().astimezone(timezone.utc).date()
 
 
 def _bump(platform, artist_id) -> None:
