@@ -4,9 +4,7 @@ populated.
 In the demo's transaction, :func:`.synthetic.generate` writes ``FANS`` synthetic fans with
 ``WEEKS`` weeks of history for the demo artist (follows, subscriptions with their payments and
 cancellations, plays with a daily rhythm, comments, shares and a viral track), once: a second
-seed finds the synthetic entitlements and adds nothing. The subscriptions' provider facts
-(``payment.subscription.*``, which MRR and its movements are computed from) are added for them
-when the generator has not written any (:func:`subscription_facts`). Once that transaction has committed (so
+seed finds the synthetic entitlements and adds nothing. Once that transaction has committed (so
 the other plugins' demo data, written in the same transaction, is there too), the artist's
 rollups are rebuilt (:func:`.rollups.rebuild`), last week's summary is emitted
 (:func:`.summary.summarise`, so the artist's inbox holds one) and the models' fitting jobs are
@@ -15,7 +13,6 @@ enqueued for the artist (LTV, churn risk, viral potential, release time).
 from __future__ import annotations
 
 import logging
-import uuid
 
 from sqlalchemy import select
 
@@ -43,40 +40,7 @@ def seed(platform, session, demo) -> None:
     from . import synthetic
 
     synthetic.generate(platform, artist_id, fans=FANS, weeks=WEEKS, seed=SEED, session=session)
-    subscription_facts(platform, session, artist_id)
     on_commit(session, lambda: after_commit(platform, artist_id))
-
-
-def subscription_facts(platform, session, artist_id) -> int:
-    """The payment provider's subscription facts (``payment.subscription.created`` / ``.ended``,
-    what the billing plugin publishes and MRR is computed from) for the synthetic subscriptions,
-    when the generator did not write them itself. Returns how many events were added."""
-    from sqlalchemy import insert
-
-    from musicconnect.models import DomainEvent, Tier
-
-    have = session.scalar(select(DomainEvent.id).where(
-        DomainEvent.artist_id == artist_id, DomainEvent.type == "payment.subscription.created").limit(1))
-    if have is not None:
-        return 0
-    rows = session.execute(select(Entitlement.id, Entitlement.user_id, Entitlement.tier_id, Entitlement.status,
-                                  Entitlement.starts_at, Entitlement.expires_at, Tier.price_amount, Tier.currency)
-                           .join(Tier, Tier.id == Entitlement.tier_id)
-                           .where(Entitlement.artist_id == artist_id, Entitlement.source == "synthetic")).all()
-    events = []
-    for ent_id, user_id, tier_id, status, starts, expires, price, currency in rows:
-        data = {"provider": "synthetic", "subscription": f"syn-sub-{ent_id}", "amount": price, "currency": currency,
-                "interval": "month", "tier_id": str(tier_id), "status": "active"}
-        facts = [("payment.subscription.created", starts, data)]
-        if status == "ended" and expires is not None:
-            facts.append(("payment.subscription.ended", expires, {**data, "status": "canceled"}))
-        for etype, at, d in facts:
-            events.append({"id": uuid.uuid4(), "type": etype, "occurred_at": at, "actor_id": user_id,
-                           "artist_id": artist_id, "subject_type": "subscription", "subject_id": d["subscription"][:64],
-                           "data": d})
-    if events:
-        session.execute(insert(DomainEvent), events)
-    return len(events)
 
 
 def after_commit(platform, artist_id) -> None:

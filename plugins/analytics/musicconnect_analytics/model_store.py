@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Uuid, delete, select
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from musicconnect import Base, uuid_pk
@@ -86,10 +86,17 @@ def _finite(value):
 
 
 def save_fit(session, artist_id: uuid.UUID, model: str, fitted_at: datetime, result: dict) -> None:
-    """Replace the cached fit of ``model`` for the artist."""
-    session.execute(delete(ModelFit).where(ModelFit.artist_id == artist_id, ModelFit.model == model))
-    session.add(ModelFit(artist_id=artist_id, model=model, fitted_at=fitted_at, result=_finite(result)))
-    session.flush()
+    """Replace the cached fit of ``model`` for the artist (an upsert: two fits finishing at once
+    both succeed, the later write wins)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    values = {"artist_id": artist_id, "model": model, "fitted_at": fitted_at, "result": _finite(result)}
+    stmt = insert(ModelFit.__table__).values(**values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["artist_id", "model"],
+                                               set_={"fitted_at": stmt.excluded.fitted_at,
+                                                     "result": stmt.excluded.result}))
 
 
 def load_fit(platform, artist_id: uuid.UUID, model: str) -> tuple[datetime, dict] | None:

@@ -14,7 +14,7 @@ What is written (``when`` spread over ``weeks`` before ``platform.clock.now()``)
 * the fan's time zone in ``notify_preferences`` when that table exists (where
   :mod:`.release_time` reads it);
 * subscriptions: ``entitlements`` (source ``synthetic``) with ``entitlement.granted`` /
-  ``entitlement.revoked``, monthly ``payment.succeeded`` while active, ``payment.failed`` before a
+  ``entitlement.revoked`` and the provider's ``payment.subscription.created`` / ``.ended``, monthly ``payment.succeeded`` while active, ``payment.failed`` before a
   cancellation. Each paid tier has a **constant monthly hazard** (lifetimes are exponential), so
   the planted LTV is exactly ``price / hazard`` (minor units; a month = 30 days);
 * plays: ``play.started`` / ``play.counted`` / ``play.completed`` (plus ``streaming_plays`` rows
@@ -282,8 +282,16 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
                                 "updated_at": sub_end if ended else sub_start})
             data = {"user_id": str(uid), "tier_id": str(tier.id), "source": "synthetic", "changes": {}}
             event("entitlement.granted", sub_start, subject=("entitlement", ent_id), data={**data, "status": "active"})
+            # the payment provider's subscription facts, as billing publishes them (MRR and its
+            # movements are computed from these)
+            sub_ref = f"syn-sub-{ent_id}"
+            facts = {"provider": "synthetic", "subscription": sub_ref, "amount": tier.price_amount,
+                     "currency": tier.currency, "interval": "month", "tier_id": str(tier.id), "status": "active"}
+            event("payment.subscription.created", sub_start, uid, ("subscription", sub_ref), facts)
             if ended:
                 event("entitlement.revoked", sub_end, subject=("entitlement", ent_id), data={**data, "status": "ended"})
+                event("payment.subscription.ended", sub_end, uid, ("subscription", sub_ref),
+                      {**facts, "status": "canceled"})
             else:
                 churn_labels[str(uid)] = sub_end <= now + timedelta(days=30)
             k, due = 0, sub_start
