@@ -137,3 +137,24 @@ def test_top_fans_of_past_days_are_kept_until_a_late_event(mc_platform, mc_users
     assert [f["value"] for f in fans.top_fans(p, a, "fan_plays", start, end)] == [4, 3]
     play(p, a, x, now - timedelta(days=40))  # outside the window
     assert [f["value"] for f in fans.top_fans(p, a, "fan_plays", start, end)] == [4, 3]
+
+
+def test_a_late_event_written_by_another_process_drops_the_kept_figures(mc_make_platform):
+    from musicconnect.testing import make_user
+
+    p = mc_make_platform()
+    other = mc_make_platform()  # a second process on the same database
+    a = make_user(p, "artist").artist_id
+    now = p.clock.now()
+    x, y = uuid.uuid4(), uuid.uuid4()
+    for k in range(2):
+        play(p, a, x, now - timedelta(days=3, hours=k))
+    start, end = (now - timedelta(days=29)).date(), now.date()
+    past = (now - timedelta(days=1)).date()
+    assert [f["value"] for f in fans.top_fans(p, a, "fan_plays", start, end)] == [2]
+    assert audience.active_audience(p, a, past) == 1
+    for k in range(3):  # late plays of y, counted by the other process (its buffer, its flush)
+        play(other, a, y, now - timedelta(days=2, hours=k))
+    rollups.flush(other)
+    assert [f["value"] for f in fans.top_fans(p, a, "fan_plays", start, end)] == [3, 2]
+    assert audience.active_audience(p, a, past) == 2

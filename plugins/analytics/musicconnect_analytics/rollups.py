@@ -133,6 +133,7 @@ class Meta(Base):
     __tablename__ = "analytics_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column()
+    n: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # bumped by every stamp
 
 
 # ---------------------------------------------------------------- metric definitions
@@ -444,8 +445,15 @@ def upsert_fans(session, fans: dict[tuple, tuple[int, int]]) -> None:
 def _stamp(session, key: str, at: datetime) -> None:
     table = Meta.__table__
     dialect = session.get_bind().dialect.name
-    ins = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).values(key=key, at=at)
-    session.execute(ins.on_conflict_do_update(index_elements=["key"], set_={"at": ins.excluded.at}))
+    ins = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).values(key=key, at=at, n=1)
+    session.execute(ins.on_conflict_do_update(index_elements=["key"], set_={"at": ins.excluded.at,
+                                                                            "n": table.c.n + 1}))
+
+
+def _stamp_late(session, artists: Iterable, at: datetime) -> None:
+    """Events dated a past day reached these artists' counters (:func:`past_version`)."""
+    for a in sorted({str(a) for a in artists}):
+        _stamp(session, f"late:{a}", at)
 
 
 class _Buffer:
@@ -490,10 +498,15 @@ class _Buffer:
             if not data and not fans:
                 return 0
             try:
+                now = platform.clock.now()
+                day = now.astimezone(timezone.utc).date()
+                late = {k[0] for k in data if k[1] < day} | {k[0] for k, (last, _) in fans.items()
+                                                            if last < day_number(day)}
                 with platform.session() as s:
                     upsert(s, data)
                     upsert_fans(s, fans)
-                    _stamp(s, "flushed", platform.clock.now())
+                    _stamp(s, "flushed", now)
+                    _stamp_late(s, late, now)
             except Exception:
                 with self.lock:
                     for k, v in data.items():
@@ -538,24 +551,25 @@ def _flush_all() -> None:  # pragma: no cover - process exit
             log.warning("analytics: rollup flush at exit failed", exc_info=True)
 
 
-_versions: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
-
-
-def past_version(platform, artist_id) -> int:
-    """Bumped (in this process) whenever an event dated before today reaches the artist's rollups,
-    and by a rebuild: figures of past days cached under one version are still exact."""
-    return _versions.get(platform, {}).get(artist_id, 0) + _versions.get(platform, {}).get(None, 0)
+def past_version(platform, artist_id) -> tuple:
+    """Changes whenever an event dated before today reaches the artist's counters (in any process:
+    stamped in the same transaction as the counters) and with every rebuild: a figure of past
+    days kept under one version is still exact."""
+    flush(platform)
+    with platform.read() as s:
+        return tuple(s.execute(select(Meta.key, Meta.n).where(
+            Meta.key.in_([f"late:{artist_id}", "rebuilt"])).order_by(Meta.key)).all())
 
 
 _kept: "weakref.WeakKeyDictionary[Any, OrderedDict]" = weakref.WeakKeyDictionary()
-KEEP_SECONDS = 600.0  # an event dated a past day that another process wrote shows within this
+KEEP_SECONDS = 86_400.0
 KEEP_ENTRIES = 64
 
 
 def keep_past(platform, artist_id, key: tuple, compute: Callable[[], Any]) -> Any:
     """``compute()`` once for a figure of past days only (``key`` says which), kept in this process
-    until an event dated a past day reaches the artist (:func:`past_version`), ``KEEP_SECONDS`` at
-    most; the few latest ``KEEP_ENTRIES`` figures."""
+    until an event dated a past day reaches the artist in any process (:func:`past_version`); the
+    ``KEEP_ENTRIES`` latest figures, a day at most."""
     version = past_version(platform, artist_id)
     full = (artist_id, *key)
     with _buffers_lock:
@@ -576,12 +590,6 @@ def today(platform) -> date:
     return platform.clock.now().astimezone(timezone.utc).date()
 
 
-def _bump(platform, artist_id) -> None:
-    with _buffers_lock:
-        v = _versions.setdefault(platform, {})
-        v[artist_id] = v.get(artist_id, 0) + 1
-
-
 def on_event(platform, event) -> None:
     """Every domain event after its commit: stream events into the buffer, money and
     membership events written at once."""
@@ -590,14 +598,13 @@ def on_event(platform, event) -> None:
     if event.type in MONEY:
         with platform.session() as s:
             _money(s, event)
-        if event.occurred_at.astimezone(timezone.utc).date() < platform.clock.now().astimezone(timezone.utc).date():
-            _bump(platform, event.artist_id)
+            now = platform.clock.now()
+            if event.occurred_at.astimezone(timezone.utc).date() < now.astimezone(timezone.utc).date():
+                _stamp_late(s, [event.artist_id], now)
         return
     incs = stream_increments(event)
     if not incs:
         return
-    if incs[0][1] < platform.clock.now().astimezone(timezone.utc).date():
-        _bump(platform, event.artist_id)
     play = None
     if event.type == PLAY and event.actor_id:
         play = ((event.artist_id, event.actor_id), day_number(incs[0][1]))
@@ -762,7 +769,6 @@ def rebuild(platform, artist_id: uuid.UUID | None = None) -> RebuildResult:
             n, r = _rebuild_chunk(platform, artist_id, lo, hi)
             events, rows, chunks = events + n, rows + r, chunks + 1
             day = stop
-    _bump(platform, artist_id)
     with platform.session() as s:
         rows += _rebuild_cohorts(s, artist_id)
         _stamp(s, "rebuilt", platform.clock.now())

@@ -67,6 +67,7 @@ def upgrade() -> None:
     op.create_table('analytics_meta',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('at', UTC, nullable=False),
+    sa.Column('n', sa.BigInteger(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_analytics_meta'))
     )
 
