@@ -158,3 +158,22 @@ def test_a_late_event_written_by_another_process_drops_the_kept_figures(mc_make_
     rollups.flush(other)
     assert [f["value"] for f in fans.top_fans(p, a, "fan_plays", start, end)] == [3, 2]
     assert audience.active_audience(p, a, past) == 2
+
+
+def test_top_supporters_with_a_refund_today_are_ranked_among_every_fan(mc_platform, mc_users):
+    p = mc_platform
+    a = mc_users.artist.artist_id
+    now = p.clock.now()
+    payers = [uuid.uuid4() for _ in range(12)]
+    for i, fan in enumerate(payers):  # 12 fans paid 100..1200 over the past days
+        emit(p, "payment.succeeded", a, fan, ("payment", f"in_{i}"), now - timedelta(days=3),
+             {"amount": 100 * (i + 1), "platform_fee": 0, "artist_net": 100 * (i + 1)})
+    start, end = (now - timedelta(days=29)).date(), now.date()
+    top = fans.top_fans(p, a, "fan_paid", start, end)
+    assert [f["value"] for f in top] == [1200, 1100, 1000, 900, 800, 700, 600, 500, 400, 300]
+    # today: the leader is refunded most of it, a fan outside the top ten pays again
+    emit(p, "payment.refunded", a, payers[11], ("payment", "re_1"), now, {"payment": "in_11", "amount": 1150})
+    emit(p, "payment.succeeded", a, payers[0], ("payment", "in_x"), now,
+         {"amount": 50, "platform_fee": 0, "artist_net": 50})
+    top = fans.top_fans(p, a, "fan_paid", start, end)
+    assert [f["value"] for f in top] == [1100, 1000, 900, 800, 700, 600, 500, 400, 300, 200]

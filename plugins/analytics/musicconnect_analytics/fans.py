@@ -47,6 +47,11 @@ def _sums(s, artist_id, metric: str, start, end) -> dict[str, int]:
         Rollup.day >= start, Rollup.day <= end).group_by(Rollup.dimension))}
 
 
+def _leaders(s, artist_id, metric: str, start, end, limit: int) -> tuple[dict[str, int], list[str]]:
+    sums = _sums(s, artist_id, metric, start, end)
+    return sums, [dim for _, dim in heapq.nsmallest(limit, ((-v, dim) for dim, v in sums.items()))]
+
+
 def top_fans(platform, artist_id, metric: str, start, end, limit: int = LIMIT) -> list[dict]:
     """The fans with the largest sum of ``metric`` (``fan_plays``, ``fan_paid``) over the days:
     the days before today from a kept per-fan map, today's rows read now."""
@@ -54,13 +59,17 @@ def top_fans(platform, artist_id, metric: str, start, end, limit: int = LIMIT) -
     rollups.flush(platform)
     with platform.read() as s:
         past_end = min(end, today - timedelta(days=1))
-        # per-fan sums of past days: computed once, kept until an event dated a past day arrives
-        totals = dict(rollups.keep_past(platform, artist_id, ("top", metric, start, past_end),
-                                        lambda: _sums(s, artist_id, metric, start, past_end))) \
-            if start <= past_end else {}
-        if end >= today:
-            for dim, v in _sums(s, artist_id, metric, max(start, today), end).items():
-                totals[dim] = totals.get(dim, 0) + v
+        # per-fan sums of past days and their leaders: computed once, kept until an event dated a
+        # past day arrives; the final top is among those leaders and today's fans (whose sums only
+        # grow by today's rows), so no request walks every fan
+        past, leaders = rollups.keep_past(platform, artist_id, ("top", metric, start, past_end, limit),
+                                          lambda: _leaders(s, artist_id, metric, start, past_end, limit)) \
+            if start <= past_end else ({}, [])
+        now = _sums(s, artist_id, metric, max(start, today), end) if end >= today else {}
+        totals = {dim: past.get(dim, 0) + v for dim, v in now.items()}
+        # (a refund today can push a leader down: then every fan is a candidate)
+        for dim in past if any(v < 0 for v in now.values()) else leaders:
+            totals.setdefault(dim, past[dim])
         ranked = heapq.nsmallest(limit, ((-v, dim) for dim, v in totals.items() if v > 0))
         ranked = [(dim, -neg) for neg, dim in ranked]
         ids = []
