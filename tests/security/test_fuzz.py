@@ -89,6 +89,7 @@ def known_ids(mc_platform, mc_users) -> dict[str, str]:
 # only such refusals the positive-data check tolerates; anything else refused as invalid (a 400 or
 # 422 on a request the document calls valid) means the document does not say what is accepted.
 SEMANTIC_TYPES = {
+    "analytics-invalid-date": "calendar validity (2026-02-30) is not something a pattern can say",
     "unknown-time-zone": "the IANA time-zone database decides which zone names exist",
     "unknown-notification-kind": "the notification kinds on offer depend on the plugins enabled at run time",
     "invalid-quiet-hours": "quiet hours take both ends or neither (a dependency the schema does not express)",

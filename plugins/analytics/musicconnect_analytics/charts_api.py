@@ -137,6 +137,10 @@ def _check(platform, actor, artist_id: uuid.UUID) -> None:
             raise NotFound("artist")
 
 
+#: a date, or a time with a zone (``Z`` or an offset); the calendar itself is checked by ``_end_day``
+END_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2}))?$"
+
+
 def _end_day(platform, end: str | None) -> date:
     if end is None:
         return platform.clock.now().astimezone(timezone.utc).date()
@@ -145,9 +149,9 @@ def _end_day(platform, end: str | None) -> date:
             return date.fromisoformat(end)
         at = datetime.fromisoformat(end.replace("Z", "+00:00"))
     except ValueError:
-        raise Problem(422, "validation", "end must be a date (2026-06-01) or a time with a zone",
-                      errors=[{"loc": ["query", "end"], "msg": "not a date or a time"}]) from None
-    if at.tzinfo is None:
+        raise Problem(422, "analytics-invalid-date", "end is not a day of the calendar (2026-06-01) or a time "
+                      "with a zone", errors=[{"loc": ["query", "end"], "msg": "not a date or a time"}]) from None
+    if at.tzinfo is None:  # the pattern requires a zone; kept for callers of this function
         raise Problem(422, "analytics-naive-time", "end needs a time zone (e.g. 2026-06-01T00:00:00Z)")
     return at.astimezone(timezone.utc).date()
 
@@ -176,7 +180,8 @@ def render(platform, artist_id: uuid.UUID, chart: str, fmt: str = "png", *, days
 def chart_image(artist_id: uuid.UUID, chart: str,
                 format: str = Query("png", pattern="^(png|svg)$", description="png or svg"),
                 days: int | None = Query(None, ge=1, le=3650, description="the period's length in days"),
-                end: str | None = Query(None, description="the period's last day (a date, or a time with a zone)"),
+                end: str | None = Query(None, pattern=END_PATTERN, max_length=40,
+                                        description="the period's last day (a date, or a time with a zone)"),
                 width: int = Query(charts.SIZE[0], ge=200, le=charts.MAX_SIDE, description="pixels"),
                 height: int = Query(charts.SIZE[1], ge=150, le=charts.MAX_SIDE, description="pixels"),
                 actor=Depends(scope("analytics:read")), platform=Depends(get_platform)):
