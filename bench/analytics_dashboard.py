@@ -10,7 +10,8 @@
    and the model fits (LTV, churn, release time, viral; timed).
 2. **Dashboard reads.** Every analytics metric through the HTTP API (in-process ASGI, the
    artist's token: ``GET /api/v1/analytics/artists/{id}/metrics/{metric}``), ``--reps`` times
-   each after one warm-up: p50 / p95 per metric. Target: every p95 < 200 ms.
+   each after a first read (printed too: figures of past days are computed once per process and
+   day, then kept until a late event changes them): p50 / p95 per metric. Target: every p95 < 200 ms.
    Reference, same run: the same figures as one SQL query over the raw ``domain_events`` (plays
    in 30 days, active audience in 28 days, listener segments, followers over time, revenue in
    30 days) — what a dashboard without rollups would run.
@@ -145,6 +146,7 @@ def run(args) -> None:
     # 2. dashboard reads through the HTTP API
     app = create_app(p)
     metrics = [m.id for m in analytics.register_metrics(p)]
+    cold: dict[str, float] = {}
 
     async def reads() -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
@@ -152,7 +154,9 @@ def run(args) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             for mid in metrics:
                 url = f"/api/v1/analytics/artists/{a}/metrics/{mid}"
+                t0 = time.perf_counter()
                 r = await client.get(url, headers=artist.headers)
+                cold[mid] = (time.perf_counter() - t0) * 1000
                 if r.status_code != 200:
                     raise SystemExit(f"error: {url} answered {r.status_code}: {r.text[:300]}")
                 times = []
@@ -170,7 +174,8 @@ def run(args) -> None:
     print(f"\ndashboard metrics of an artist with {args.fans:,} fans and {n_events:,} events "
           f"({p.db.engine.dialect.name}), {args.reps} reads each:")
     for mid, times in got.items():
-        print(f"  {mid:28s} p50 {statistics.median(times):7.1f} ms   p95 {pct(times, 95):7.1f} ms")
+        print(f"  {mid:32s} first {cold[mid]:8.1f} ms   p50 {statistics.median(times):7.1f} ms   "
+              f"p95 {pct(times, 95):7.1f} ms")
     print(f"  slowest p95: {worst:.1f} ms (target < 200 ms): {'PASS' if worst < 200 else 'FAIL'}")
     if p.db.engine.dialect.name == "postgresql":
         print("reference, same figures as one SQL query over raw events (p50 of 3):")
