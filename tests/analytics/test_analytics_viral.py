@@ -102,3 +102,24 @@ def test_no_tracks_is_an_empty_ranking(mc_client, mc_platform, mc_users):
     r = mc_client.get(f"/api/v1/analytics/artists/{artist.artist_id}/viral", headers=artist.headers)
     assert r.status_code == 200 and r.json() == {"artist_id": str(artist.artist_id), "fitted_at": None, "tracks": []}
     assert viral.fit_viral(mc_platform, artist.artist_id)["tracks"] == []
+
+
+def test_anonymous_clicks_are_capped_per_address_and_dead_tracks_do_not_resolve(mc_client, mc_platform, mc_users):
+    """A script cycling client ids from one address cannot inflate a track's clicks; a track that
+    was taken down no longer resolves (nor shows its title)."""
+    p, artist, sharer = mc_platform, mc_users.artist, mc_users.fan
+    song = _track(p, artist.artist_id)
+    code = mc_client.post(f"/api/v1/analytics/tracks/{song}/share-links", headers=sharer.headers).json()["code"]
+    for i in range(viral.ANON_CLICKS_PER_HOUR + 15):
+        r = mc_client.get(f"/api/v1/analytics/s/{code}", params={"client_id": f"bot-client-{i:04d}"})
+        assert r.status_code == 200  # still resolves: only the counting stops
+    with p.read() as s:
+        assert s.scalar(select(func.count()).select_from(ShareClick)) == viral.ANON_CLICKS_PER_HOUR
+    # a signed-in visitor is counted (accounts are not capped by address)
+    mc_client.get(f"/api/v1/analytics/s/{code}", headers=mc_users.make("fan").headers)
+    with p.read() as s:
+        assert s.scalar(select(func.count()).select_from(ShareClick)) == viral.ANON_CLICKS_PER_HOUR + 1
+    with p.session() as s:
+        s.get(ContentItem, song).status = "taken_down"
+    r = mc_client.get(f"/api/v1/analytics/s/{code}")
+    assert r.status_code == 404 and "Song" not in r.text

@@ -53,6 +53,8 @@ log = logging.getLogger("musicconnect.analytics.viral")
 
 ATTRIBUTION = timedelta(days=7)
 CLICK_DEDUPE = timedelta(minutes=30)
+#: clicks recorded per hour from one address without an account (more still resolve, uncounted)
+ANON_CLICKS_PER_HOUR = 30
 WINDOW_DAYS = 90
 CURVE_DAYS = 28
 CHUNK = 500
@@ -129,11 +131,18 @@ def open_share_link(request: Request, code: str = Path(min_length=4, max_length=
         if link is None:
             raise NotFound("share link")
         item = _track(s, link.content_id)
-        visitor = visitor_of(actor, client_id, request.client.host if request.client else "unknown")
+        if item.status != "ready":  # taken down, failed, back to draft: the link leads nowhere
+            raise NotFound("share link")
+        address = request.client.host if request.client else "unknown"
+        visitor = visitor_of(actor, client_id, address)
         own = actor is not None and actor.user_id == link.user_id
-        recent = s.scalar(select(ShareClick.id).where(ShareClick.link_id == link.id, ShareClick.visitor == visitor,
+        # an anonymous visitor names itself (client_id): clicks from one address are capped, so
+        # a script cycling client ids cannot inflate a track's shares
+        capped = actor is None and not platform.ratelimiter.hit(
+            f"{ANON_CLICKS_PER_HOUR}/hour", "analytics-share-click", address).allowed
+        recent = None if capped else s.scalar(select(ShareClick.id).where(ShareClick.link_id == link.id, ShareClick.visitor == visitor,
                                                       ShareClick.clicked_at > now - CLICK_DEDUPE).limit(1))
-        if not own and recent is None:
+        if not own and not capped and recent is None:
             try:
                 with s.begin_nested():
                     s.add(ShareClick(id=uuid.uuid4(), link_id=link.id, artist_id=link.artist_id,
