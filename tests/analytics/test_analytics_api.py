@@ -120,3 +120,29 @@ def test_cli_rebuild_and_status(mc_platform, mc_users):
     assert r.exit_code == 0 and "last_rebuild: 2026-06-01T12:00:00+00:00" in r.output
     from musicconnect_analytics import rollups
     assert rollups.total(p, artist.artist_id, "plays", None, None) == 1
+
+
+def test_csv_cells_that_look_like_formulas_are_defused(mc_client, mc_platform, mc_users):
+    """A fan's display name is theirs to choose: in the artist's spreadsheet it must stay text."""
+    from musicconnect.models import User
+
+    p, artist = mc_platform, mc_users.artist
+    fan = make_user(p, "fan")
+    with p.session() as s:
+        s.get(User, fan.id).display_name = '=HYPERLINK("https://evil.example","click")'
+    assert mc_client.put("/api/v1/analytics/me/visibility", headers=fan.headers,
+                         json={"show_name": True}).status_code == 200
+    with p.session() as s:
+        for k in range(3):
+            p.emit(s, "play.counted", actor_id=fan.id, artist_id=artist.artist_id,
+                   subject=("content", uuid.uuid4()), at=END)
+    r = mc_client.get(f"{base(artist.artist_id)}/export.csv", headers=artist.headers,
+                      params={"metric": "analytics_top_fans_listening", "days": 7, "end": END.isoformat()})
+    assert r.status_code == 200, r.text
+    rows = list(csv.reader(io.StringIO(r.text)))
+    names = [cell for row in rows[1:] for cell in row if "HYPERLINK" in cell]
+    assert names == ['\'=HYPERLINK("https://evil.example","click")'], rows
+    # the JSON keeps the name as the fan wrote it
+    got = mc_client.get(f"{base(artist.artist_id)}/metrics/analytics_top_fans_listening", headers=artist.headers,
+                        params={"days": 7, "end": END.isoformat()}).json()
+    assert '=HYPERLINK("https://evil.example","click")' in str(got)

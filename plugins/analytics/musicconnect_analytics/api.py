@@ -153,6 +153,14 @@ def to_rows(value: Any) -> tuple[list[str], list[list[Any]]]:
     return ["value"], [[value]]
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run: text that starts like a formula (a fan's name
+    or a track title such as ``=HYPERLINK(...)``) is prefixed with ``'`` (OWASP's advice)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 @router.get("/artists/{artist_id}/export.csv", response_class=Response,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                              "description": "the metric as CSV: a header line, then one line per row"}})
@@ -169,8 +177,8 @@ def export_csv(artist_id: uuid.UUID, metric: str = Query(pattern=METRIC_ID, desc
     header, rows = to_rows(row.get("value"))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
+    w.writerow([_cell(h) for h in header])
+    w.writerows([[_cell(v) for v in r] for r in rows])
     name = f"{metric}_{window.start.date().isoformat()}_{window.end.date().isoformat()}.csv"
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
