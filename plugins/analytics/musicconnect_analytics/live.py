@@ -18,7 +18,8 @@ Protocol (server to client, JSON objects):
 
 Where the numbers live: nowhere in process memory. A snapshot is read from the database (the
 ``domain_events`` table through its ``(artist_id, type, occurred_at)`` / ``(type, occurred_at)``
-indexes: small ranges of today), deltas come from ``on_event`` in whichever API or worker process
+indexes: small ranges of today; per room and process at most ``SNAPSHOT_BURST`` reads, then
+``SNAPSHOT_RATE`` a second, shared by the room's sockets), deltas come from ``on_event`` in whichever API or worker process
 committed the event and travel through ``platform.realtime.publish_threadsafe`` (in-process when
 embedded, Redis pub/sub with ``MC_REDIS_URL``), so a socket held by process A sees an event
 committed by process B. Deltas are coalesced per room (at most one message per
@@ -52,6 +53,12 @@ REFRESH_SECONDS = 15.0
 COALESCE_SECONDS = 1.0
 #: "listeners now": a play event in the last this many minutes
 LISTENER_WINDOW = 5
+#: snapshot reads from the database per room and process: a burst of this many, then
+#: ``SNAPSHOT_RATE`` a second; beyond that a socket gets the room's latest snapshot (about a second
+#: old at most), so neither a crowd of sockets nor a client sending refreshes in a loop multiplies
+#: the queries (the core caps connections per caller by rate, not how many stay open)
+SNAPSHOT_BURST = 5
+SNAPSHOT_RATE = 1.0
 
 PLAY_TYPES = ("play.started", "play.counted", "play.completed")
 #: event type -> the figure it adds one to
@@ -112,6 +119,42 @@ def _listener(actor_id, data) -> str | None:
         return f"u:{actor_id}"
     listener = (data or {}).get("listener")
     return f"l:{listener}" if listener else None
+
+
+class _Gate:
+    """One room's snapshot reads in this process (on the event loop: waiting costs no thread)."""
+
+    __slots__ = ("lock", "tokens", "stamp", "value", "read_at")
+
+    def __init__(self):
+        self.lock = asyncio.Lock()
+        self.tokens = float(SNAPSHOT_BURST)
+        self.stamp = time.monotonic()
+        self.value: dict | None = None
+        self.read_at = float("-inf")
+
+
+async def snapshot(platform, artist_id: uuid.UUID | None) -> dict:
+    """The room's snapshot for a socket: read now while the room's budget allows (one read at a
+    time per room; a read started after the caller asked serves it too), else the latest one."""
+    gates = platform.__dict__.setdefault("_analytics_snapshots", {})
+    key = (id(asyncio.get_running_loop()), artist_id)
+    gate = gates.get(key)
+    if gate is None:
+        if len(gates) >= 4096:  # rooms nobody watches any more
+            gates.clear()
+        gate = gates[key] = _Gate()
+    asked = time.monotonic()
+    async with gate.lock:
+        now = time.monotonic()
+        gate.tokens = min(float(SNAPSHOT_BURST), gate.tokens + (now - gate.stamp) * SNAPSHOT_RATE)
+        gate.stamp = now
+        if gate.value is not None and (gate.read_at >= asked or gate.tokens < 1):
+            return gate.value
+        gate.tokens -= 1
+        gate.read_at = now
+        gate.value = await run_in_threadpool(figures, platform, artist_id)
+        return gate.value
 
 
 # ---------------------------------------------------------------------------------- deltas
@@ -193,18 +236,18 @@ def _check_artist(platform, actor, artist_id: uuid.UUID) -> None:
 async def _serve(sock: Socket, room: str, artist_id: uuid.UUID | None) -> None:
     platform = sock.platform
     await sock.join(room)  # join first: a delta published during the snapshot read is not lost
-    await sock.send(await run_in_threadpool(figures, platform, artist_id))
+    await sock.send(await snapshot(platform, artist_id))
 
     async def resync():
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
-            await sock.send(await run_in_threadpool(figures, platform, artist_id))
+            await sock.send(await snapshot(platform, artist_id))
 
     ticker = asyncio.ensure_future(resync())
     try:
         async for msg in sock:
             if msg.get("type") == "refresh":
-                await sock.send(await run_in_threadpool(figures, platform, artist_id))
+                await sock.send(await snapshot(platform, artist_id))
             elif msg.get("type") == "ping":
                 await sock.send({"type": "pong"})
     except SocketClosed:
