@@ -6,7 +6,7 @@ each chart is a fresh :class:`matplotlib.figure.Figure` on its own Agg canvas, s
 safely from several threads at once.
 
 * :func:`revenue_movements` ``(days, movements, mrr=None, currency="EUR")``: stacked daily bars
-  of MRR movements (``new``, ``expansion``, ``reactivation`` up; ``contraction``, ``churn`` down;
+  (buckets of days past ``MAX_BARS`` days) of MRR movements (``new``, ``expansion``, ``reactivation`` up; ``contraction``, ``churn`` down;
   minor units, drawn in major units) and the MRR line on a second axis.
 * :func:`retention_heatmap` ``(cohorts, matrix, sizes=None)``: rows = first-support months,
   columns = months since, values = share still retained (0..1, ``None`` = not yet observed).
@@ -36,6 +36,9 @@ FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 SIZE = (960, 540)
 DPI = 100
 MAX_SIDE = 2400
+#: at most this many bars in :func:`revenue_movements`: a longer period is drawn in buckets of
+#: several days (sums of movements, MRR at each bucket's end), so ten years cost 120 bars, not 3,650
+MAX_BARS = 120
 MOVEMENTS = (("new", "#2e7d32"), ("expansion", "#66bb6a"), ("reactivation", "#26a69a"),
              ("contraction", "#ffa726"), ("churn", "#e53935"))
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -80,12 +83,20 @@ def revenue_movements(days: Sequence[date], movements: dict[str, Sequence[int]],
     if n == 0:
         _empty(ax, "No revenue in this period yet")
         return _render(fig, fmt)
+    for name, _ in MOVEMENTS:
+        if len(movements.get(name) or [0] * n) != n:
+            raise ValueError(f"movement {name!r} has {len(movements[name])} values for {n} days")
+    if n > MAX_BARS:
+        k = math.ceil(n / MAX_BARS)
+        movements = {name: [sum(vs[i:i + k]) for i in range(0, n, k)]
+                     for name, vs in ((name, movements.get(name) or [0] * n) for name, _ in MOVEMENTS)}
+        mrr = [mrr[min(i + k, n) - 1] for i in range(0, n, k)] if mrr is not None else None
+        days = list(days)[::k]
+        n = len(days)
     x = list(range(n))
     up, down = [0.0] * n, [0.0] * n
     for name, color in MOVEMENTS:
         values = [v / 100 for v in (movements.get(name) or [0] * n)]
-        if len(values) != n:
-            raise ValueError(f"movement {name!r} has {len(values)} values for {n} days")
         sign = -1 if name in ("contraction", "churn") else 1
         vals = [sign * abs(v) for v in values]
         base = down if sign < 0 else up
