@@ -1,0 +1,1 @@
+"""MusicConnect AI plugin: recommendations, discovery feed, artist matching, demo prediction, post drafts."""
