@@ -133,6 +133,10 @@ def open_share_link(request: Request, code: str = Path(min_length=4, max_length=
         item = _track(s, link.content_id)
         if item.status != "ready":  # taken down, failed, back to draft: the link leads nowhere
             raise NotFound("share link")
+        if not platform.access.visible(actor, resource_of(item)):
+            # not released yet (an early-access holder's or the artist's own link): its title and
+            # id stay with those who may see it, the same 404 as a link that does not exist
+            raise NotFound("share link")
         address = request.client.host if request.client else "unknown"
         visitor = visitor_of(actor, client_id, address)
         own = actor is not None and actor.user_id == link.user_id
