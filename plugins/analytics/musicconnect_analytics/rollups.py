@@ -564,6 +564,19 @@ def past_version(platform, artist_id) -> tuple:
 _kept: "weakref.WeakKeyDictionary[Any, OrderedDict]" = weakref.WeakKeyDictionary()
 KEEP_SECONDS = 86_400.0
 KEEP_ENTRIES = 64
+#: at most this many items (per-fan sums and the like) kept in all, whatever the entries: one
+#: artist with 100,000 fans asking with 64 different ``end`` or ``days`` would otherwise keep 64
+#: per-fan maps (about a gigabyte); the oldest entries go first
+KEEP_ITEMS = 400_000
+
+
+def _weight(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + 1
+    if isinstance(value, (tuple, list)):
+        return sum(_weight(v) for v in value) + 1 if any(isinstance(v, (dict, tuple, list)) for v in value) \
+            else len(value) + 1
+    return 1
 
 
 def keep_past(platform, artist_id, key: tuple, compute: Callable[[], Any]) -> Any:
@@ -578,11 +591,15 @@ def keep_past(platform, artist_id, key: tuple, compute: Callable[[], Any]) -> An
     if hit is not None and hit[0] > time.monotonic() and hit[1] == version:
         return hit[2]
     value = compute()
+    weight = _weight(value)
     with _buffers_lock:
-        cache[full] = (time.monotonic() + KEEP_SECONDS, version, value)
+        cache[full] = (time.monotonic() + KEEP_SECONDS, version, value, weight)
         cache.move_to_end(full)
-        while len(cache) > KEEP_ENTRIES:
-            cache.popitem(last=False)
+        total = sum(e[3] for e in cache.values())
+        while len(cache) > KEEP_ENTRIES or (total > KEEP_ITEMS and len(cache) > 1):
+            total -= cache.popitem(last=False)[1][3]
+        if total > KEEP_ITEMS:  # one figure larger than the whole budget: not kept
+            cache.clear()
     return value
 
 
