@@ -75,6 +75,8 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         assert p.perks()["recorded"] == "the recorder notes it (boolean)"  # asks register_perks
         assert "recorder.memo" in p.notification_kinds()  # asks register_notification_kinds
         assert p.audience_members(artist.artist_id, "members") >= {fan.id}  # asks audience_members (fan holds a comp)
+        # a text generator (the AI plugin's post drafts ask it; the first answer wins)
+        assert p.plugins.call("generate_text", platform=p, purpose="release", context={}) == ("recorder", "recorded release")
         from musicconnect import migrate
         migrate.histories(p)  # asks register_migrations
         from cli_import import plugin_command_names

@@ -140,6 +140,7 @@ def make_recorder():
         "register_notification_kinds": lambda platform: [NotificationKind(
             "recorder.memo", "Memo", "content.published", {"title": "memo", "body": "memo"}, "followers")],
         "audience_members": None,
+        "generate_text": lambda platform, purpose, context: f"recorded {purpose}",
     }
     import inspect
 

@@ -14,7 +14,7 @@ Conventions
   - ``merge`` (``serialize_content``, ``extra_entitlements``): the answers make one value
     (dicts merged, the first in call order winning a key; sequences concatenated).
   - ``first-result``: pluggy's ``firstresult``: the call stops at the first non-``None`` answer.
-    No core hook needs it today; the mechanism exists (and is tested) for the next one.
+    ``generate_text`` (a plugin's text generator takes over from the default).
 
   Failure policies (what an exception raised by one implementation does):
 
@@ -372,6 +372,21 @@ def audience_members(platform, artist_id, audience):
     others added by plugins (analytics segments). The answers are united
     (``platform.audience_members(artist_id, audience)``).
     """
+
+
+# --------------------------------------------------------------------------- text generation
+
+@spec(FIRST_RESULT)
+def generate_text(platform, purpose, context):
+    """Return the text of a short social-media post, or ``None`` to leave it to the next
+    generator (the AI plugin's post drafts ask; its deterministic template is the default).
+    ``purpose`` is ``"release"``, ``"milestone"`` or ``"party"``; ``context`` is a dict of facts
+    the server established (``network``: ``x``, ``bluesky``, ``mastodon`` or ``instagram``;
+    ``limit`` and ``counting``: the network's length rule; ``artist``, ``title``, ``link``,
+    ``hashtags``, ``note`` and per-purpose figures). A local or hosted model may plug in here;
+    text over the limit is shortened by the caller.
+    """
+
 
 #: ``{hook: Calling}`` for every core hook (the table the registry dispatches on)
 CALLING = declarations(sys.modules[__name__])
