@@ -12,7 +12,8 @@ plugin turns into an inbox item and an email for the artist.
 
 Idempotent: the event itself is the record (``domain_events``, looked up through the
 ``(artist_id, type, occurred_at)`` index); the artist row is locked (``FOR UPDATE`` on PostgreSQL;
-SQLite serialises writers) while one artist's week is checked and emitted, so two workers running
+on SQLite the transaction writes a meta row first, which takes the database's write lock) while
+one artist's week is checked and emitted, so two workers running
 the job at once still emit one summary.
 
 Public functions: :func:`iso_week` (the bounds of a week), :func:`week_figures` (the figures of
@@ -117,6 +118,12 @@ def summarise(platform, artist_id: uuid.UUID, label: str, start: datetime, end: 
     """Emit the summary of this artist's week unless it exists; True when it was emitted now."""
     figures = week_figures(platform, artist_id, start, end)
     with platform.session() as s:
+        if s.get_bind().dialect.name == "sqlite":
+            # SQLite has no FOR UPDATE and the driver begins a transaction only at the first
+            # write: write first (one meta row), so the check below runs under the write lock
+            from .rollups import _stamp
+
+            _stamp(s, "weekly_summary", platform.clock.now())
         artist = s.scalar(select(Artist).where(Artist.id == artist_id).with_for_update())
         if artist is None:
             return False
