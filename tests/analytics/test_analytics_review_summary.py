@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import select, update
 
+from musicconnect import PermanentJobError
 from musicconnect.models import Artist, DomainEvent
 
 from musicconnect_analytics import summary
@@ -44,3 +46,14 @@ def test_two_workers_at_the_worst_moment_emit_one_summary(mc_platform, mc_users,
                                                             DomainEvent.artist_id == a))))
     assert n == 1
     assert sorted([first, *results]) == [False, True]
+
+
+def test_a_malformed_artist_id_fails_the_job_for_good(mc_platform):
+    class Ctx:
+        platform = mc_platform
+
+        def progress(self, *a):
+            pass
+
+    with pytest.raises(PermanentJobError, match="not an artist id"):
+        summary.weekly_summary(Ctx(), week="2026-W22", artist_id="nope")

@@ -150,7 +150,10 @@ def weekly_summary(ctx, week: str | None = None, artist_id: str | None = None) -
     with platform.read() as s:
         q = select(Artist.id).where(Artist.created_at < end).order_by(Artist.id)
         if artist_id is not None:
-            q = q.where(Artist.id == uuid.UUID(str(artist_id)))
+            try:
+                q = q.where(Artist.id == uuid.UUID(str(artist_id)))
+            except ValueError:  # retrying cannot help
+                raise PermanentJobError(f"not an artist id: {artist_id!r}") from None
         artists = list(s.scalars(q))
     emitted = 0
     for i, a in enumerate(artists):
