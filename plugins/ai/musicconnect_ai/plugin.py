@@ -49,6 +49,16 @@ def register_scopes(platform):
 
 
 @hookimpl
+def register_settings(platform):
+    """One settings model for the plugin, made of the ``SETTINGS`` classes (``PluginSettings``
+    subclasses with distinct field names) of the feature modules."""
+    parts = _gather("SETTINGS")
+    if not parts:
+        return None
+    return type("AISettings", tuple(parts), {"__doc__": "Settings of the AI plugin."})
+
+
+@hookimpl
 def register_metrics(platform):
     return _gather("METRICS")
 
