@@ -171,24 +171,12 @@ def build(m: interactions.Matrix, new_tracks: list[tuple[uuid.UUID, uuid.UUID]] 
     binary.data[:] = 1.0
     co = (binary.T @ binary).tocsr().astype(np.float32)
     norms = np.sqrt(np.maximum(co.diagonal(), 1e-9))
-    neigh: list[list[int]] = []
-    neigh_sim: list[list[float]] = []
-    for i in range(n_art):
-        row = co.getrow(i)
-        cols, vals = row.indices, row.data / (norms[i] * norms[row.indices])
-        keep = cols != i
-        cols, vals = cols[keep], vals[keep]
-        order = np.argsort(-vals, kind="stable")[:NEIGHBOURS]
-        neigh.append([int(c) for c in cols[order]])
-        neigh_sim.append([float(v) for v in vals[order]])
-    sims = np.zeros((n_art, NEIGHBOURS), np.float32)
-    for i, vs in enumerate(neigh_sim):
-        sims[i, :len(vs)] = vs
-    fan_top = []
-    for i in range(n_fans):
-        row = fa.getrow(i)
-        order = np.argsort(-row.data, kind="stable")[:TOP_ARTISTS]
-        fan_top.append([int(c) for c in row.indices[order]])
+    co = co.tocoo()
+    keep = co.row != co.col
+    co = sparse.csr_matrix((co.data[keep] / (norms[co.row[keep]] * norms[co.col[keep]]), (co.row[keep], co.col[keep])),
+                           shape=(n_art, n_art))
+    neighbours, sims = _row_topk(co, NEIGHBOURS)
+    fan_top, _ = _row_topk(fa.tocsr(), TOP_ARTISTS)
 
     new_ix = {a: [] for a in range(n_art)}
     for t, a in new_tracks:
@@ -201,12 +189,31 @@ def build(m: interactions.Matrix, new_tracks: list[tuple[uuid.UUID, uuid.UUID]] 
         "fans": _ids(m.fans), "tracks": _ids(m.tracks), "artists": _ids(artists),
         "track_artist": track_artist, "cand": cand, "cand_scores": cand_scores,
         "popular": popular, "listeners": listeners, "artist_tracks": _pad(per_artist, ARTIST_TRACKS),
-        "neighbours": _pad(neigh, NEIGHBOURS), "neighbour_sims": sims, "fan_top": _pad(fan_top, TOP_ARTISTS),
+        "neighbours": neighbours, "neighbour_sims": sims, "fan_top": fan_top,
         "new_tracks": _ids(new_ids), "artist_new": _pad([[new_pos[t] for t in new_ix[a]] for a in range(n_art)], NEW_TRACKS),
     }
     if used == "als":
         arrays["item_factors"] = np.asarray(model.item_factors, dtype=np.float32)
     return arrays, used
+
+
+def _row_topk(m: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest entries of each row of ``m``: (column indexes -1 padded, values), vectorised."""
+    m = m.tocsr()
+    m.sum_duplicates()
+    n = m.shape[0]
+    counts = np.diff(m.indptr)
+    rows = np.repeat(np.arange(n), counts)
+    order = np.lexsort((m.indices, -m.data, rows))      # by row, then value descending, then column
+    rank = np.arange(len(order)) - m.indptr[rows[order]]
+    take = order[rank < k]
+    cols = np.full((n, k), -1, dtype=np.int32)
+    vals = np.zeros((n, k), dtype=np.float32)
+    r = rows[take]
+    pos = (np.arange(len(order)) - m.indptr[rows[order]])[rank < k]
+    cols[r, pos] = m.indices[take]
+    vals[r, pos] = m.data[take]
+    return cols, vals
 
 
 def _ids(ids) -> np.ndarray:
