@@ -82,10 +82,14 @@ def test_cursor_of_someone_else_is_refused(mc_client, mc_platform, mc_users):
     make_track(mc_platform, mc_users.artist.artist_id)
     cursor = page(mc_client, mc_users.fan)["next_cursor"]
     other = mc_users.make("fan")
-    for bad in (cursor, str(uuid.uuid4()), "not-a-cursor"):
-        r = mc_client.get("/api/v1/ai/feed", params={"cursor": bad}, headers=other.headers)
-        assert r.status_code == 400 and r.headers["content-type"].startswith(PROBLEM)
-        assert r.json()["type"].endswith("/invalid-cursor")
+    r = mc_client.get("/api/v1/ai/feed", params={"cursor": cursor}, headers=other.headers)
+    assert r.status_code == 400 and r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["type"].endswith("/invalid-cursor")
+    # a cursor of no session starts a new one (under a new id); a malformed one is a 422
+    unknown = str(uuid.uuid4())
+    body = page(mc_client, other, unknown)
+    assert body["next_cursor"] != unknown and len(body["cards"]) == 1
+    assert mc_client.get("/api/v1/ai/feed", params={"cursor": "x"}, headers=other.headers).status_code == 422
 
 
 def test_feedback_changes_the_next_page(mc_client, mc_platform, mc_users, mc_clock):

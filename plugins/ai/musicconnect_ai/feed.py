@@ -208,7 +208,7 @@ def _candidates(platform, s, actor: Actor, session_id, now) -> list[bandit.Candi
     return out
 
 
-def serve_page(platform, actor: Actor, cursor: str | None, rng: random.Random | None = None) -> dict:
+def serve_page(platform, actor: Actor, cursor: uuid.UUID | None, rng: random.Random | None = None) -> dict:
     """A page of cards for ``actor``; records the impressions."""
     rng = rng or random.Random()
     now = platform.clock.now()
@@ -216,15 +216,14 @@ def serve_page(platform, actor: Actor, cursor: str | None, rng: random.Random | 
     share = setting(platform, "feed_explore_share")
     cap = setting(platform, "feed_max_per_artist")
     with platform.session() as s:
-        if cursor:
-            try:
-                session_id = uuid.UUID(cursor)
-            except ValueError:
-                raise Problem(400, "invalid-cursor", "this cursor was not issued by the feed") from None
-            owner = s.scalar(select(FeedImpression.user_id).where(FeedImpression.session_id == session_id).limit(1))
-            if owner != actor.user_id:
-                raise Problem(400, "invalid-cursor", "this cursor was not issued to you by the feed")
-        else:
+        session_id = None
+        if cursor is not None:
+            owner = s.scalar(select(FeedImpression.user_id).where(FeedImpression.session_id == cursor).limit(1))
+            if owner is not None and owner != actor.user_id:
+                raise Problem(400, "invalid-cursor", "this cursor was issued to someone else")
+            if owner is not None:
+                session_id = cursor
+        if session_id is None:  # no cursor, or one of a session that served nothing: a new session
             session_id = uuid.uuid4()
         cands = _candidates(platform, s, actor, session_id, now)
         items = {}
@@ -272,8 +271,8 @@ def _preview_seconds(duration) -> float:
 
 
 @router.get("/feed", response_model=FeedPage,
-            responses={400: {"description": "a cursor that was not issued to you (`invalid-cursor`)"}})
-def feed(cursor: str | None = Query(None, max_length=64, description="`next_cursor` of the previous page"),
+            responses={400: {"description": "a cursor that was issued to someone else (`invalid-cursor`)"}})
+def feed(cursor: uuid.UUID | None = Query(None, description="`next_cursor` of the previous page"),
          actor: Actor = Depends(scope("ai:read")), platform=Depends(get_platform)):
     """The next page of the discovery feed: cards of 30-second previews of tracks you may play,
     a share of them from new and small artists. Send what you do with each card to
