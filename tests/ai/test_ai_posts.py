@@ -139,7 +139,7 @@ def test_milestone_counts_plays_on_the_server(mc_client, mc_users, mc_platform):
     tid = make_track(mc_platform, mc_users.artist.artist_id, "Hit")
     h = mc_users.artist.headers
     r = mc_client.post("/api/v1/ai/posts/drafts", headers=h, json={"purpose": "milestone", "content_id": str(tid)})
-    assert r.status_code == 422 and r.json()["type"] == "/problems/ai-no-milestone" and r.json()["plays"] == 0
+    assert r.status_code == 409 and r.json()["type"] == "/problems/ai-no-milestone" and r.json()["plays"] == 0
     plays(mc_platform, mc_users.artist.artist_id, tid, 27)
     d = mc_client.post("/api/v1/ai/posts/drafts", headers=h, json={"purpose": "milestone", "content_id": str(tid)}).json()
     assert d["facts"]["plays"] == 27 and d["facts"]["milestone"] == 25
@@ -147,7 +147,11 @@ def test_milestone_counts_plays_on_the_server(mc_client, mc_users, mc_platform):
     whole = mc_client.post("/api/v1/ai/posts/drafts", headers=h, json={"purpose": "milestone"}).json()
     assert whole["facts"]["milestone"] == 25 and whole["facts"]["title"] is None
     r = mc_client.post("/api/v1/ai/posts/drafts", headers=h, json={"purpose": "release"})
-    assert r.status_code == 422 and r.json()["type"] == "/problems/ai-invalid-draft"
+    assert r.status_code == 422  # a release names its track (the schema says so)
+    r = mc_client.post("/api/v1/ai/posts/drafts", headers=h, json={"purpose": "party"})
+    assert r.status_code == 422
+    r = mc_client.post("/api/v1/ai/posts/drafts", headers=mc_users.fan.headers, json={"purpose": "milestone"})
+    assert r.status_code == 403  # a fan has no tracks of their own
     r = mc_client.post("/api/v1/ai/posts/drafts", headers=h, json={"purpose": "release", "plays": 1_000_000})
     assert r.status_code == 422  # a count from the client is not even accepted
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ForeignKey, Index, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from musicconnect import Base, NotFound, Problem, resource_of
+from musicconnect import Base, Forbidden, NotFound, Problem, resource_of
 from musicconnect.db import JSONType
 from musicconnect.models import Artist, ContentItem, DomainEvent
 from musicconnect.web import get_platform, scope
@@ -55,20 +55,38 @@ EXAMPLE_TRACK = "3f1c9a52-7b4e-4d2a-9c61-8e0d5b7a2f14"
 EXAMPLE_PARTY = "9a7e2c41-5d3b-4f8e-b2a6-1c0f4e8d7b35"
 
 
-class DraftIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"purpose": "release", "content_id": EXAMPLE_TRACK},
-        {"purpose": "milestone", "content_id": EXAMPLE_TRACK, "networks": ["x", "bluesky"]},
-        {"purpose": "party", "party_id": EXAMPLE_PARTY, "note": "Bring your questions about the new album!"},
-    ]})
-    purpose: Literal["release", "milestone", "party"] = Field(
-        description="release: a track (content_id); milestone: the plays of a track (content_id) or of all your "
-                    "tracks (none); party: a listening party (party_id; content_id optional, for the image)")
-    content_id: uuid.UUID | None = None
-    party_id: uuid.UUID | None = None
+class _DraftBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     networks: list[Literal["x", "bluesky", "mastodon", "instagram"]] | None = Field(
         default=None, min_length=1, max_length=4, description="default: all four")
     note: str | None = Field(default=None, max_length=200, description="a line of your own, kept if it fits")
+
+
+class ReleaseDraftIn(_DraftBase):
+    """A post about a track's release."""
+    purpose: Literal["release"]
+    content_id: uuid.UUID
+
+
+class MilestoneDraftIn(_DraftBase):
+    """A plays milestone: of one track (``content_id``) or of all your tracks (none)."""
+    purpose: Literal["milestone"]
+    content_id: uuid.UUID | None = None
+
+
+class PartyDraftIn(_DraftBase):
+    """A listening party (``content_id``, optional: a track whose cover makes the image)."""
+    purpose: Literal["party"]
+    party_id: uuid.UUID
+    content_id: uuid.UUID | None = None
+
+
+DraftIn = Annotated[Union[ReleaseDraftIn, MilestoneDraftIn, PartyDraftIn], Field(discriminator="purpose")]
+DRAFT_EXAMPLES = [
+    {"purpose": "release", "content_id": EXAMPLE_TRACK},
+    {"purpose": "milestone", "content_id": EXAMPLE_TRACK, "networks": ["x", "bluesky"]},
+    {"purpose": "party", "party_id": EXAMPLE_PARTY, "note": "Bring your questions about the new album!"},
+]
 
 
 class PostOut(BaseModel):
@@ -140,14 +158,12 @@ def _party(platform, s, actor, party_id) -> dict:
     return {"artist_id": ev.artist_id, "title": str(data.get("title") or "")[:200], "starts_at": starts}
 
 
-def gather(platform, s, actor, body: DraftIn) -> dict:
+def gather(platform, s, actor, body) -> dict:
     """The draft's facts, checked: the caller's own track / party, counts from events."""
     base = platform.settings.base_url.rstrip("/")
     item = _track(platform, s, actor, body.content_id) if body.content_id else None
     facts: dict = {"purpose": body.purpose}
     if body.purpose == "release":
-        if item is None:
-            raise Problem(422, "ai-invalid-draft", "a release post names its track (content_id)")
         now = platform.clock.now()
         facts.update(artist_id=item.artist_id, title=item.title, released=item.publish_at <= now,
                      when=_when(item.publish_at), link=f"{base}/tracks/{item.id}", subject_id=str(item.id))
@@ -157,17 +173,15 @@ def gather(platform, s, actor, body: DraftIn) -> dict:
             facts.update(title=item.title, link=f"{base}/tracks/{item.id}", subject_id=str(item.id))
         else:
             if actor.artist_id is None:
-                raise Problem(422, "ai-invalid-draft", "a milestone of all tracks is an artist's: name a track (content_id)")
+                raise Forbidden("a milestone of all your tracks is an artist's: name a track (content_id)")
             artist_id, plays = actor.artist_id, _plays(s, actor.artist_id)
             facts.update(title=None, link=f"{base}/artists/{artist_id}", subject_id=None)
         reached = [m for m in MILESTONES if m <= plays]
         if not reached:
-            raise Problem(422, "ai-no-milestone", f"{plays} plays so far: the first milestone is {MILESTONES[0]}",
+            raise Problem(409, "ai-no-milestone", f"{plays} plays so far: the first milestone is {MILESTONES[0]}",
                           plays=plays)
         facts.update(artist_id=artist_id, plays=plays, milestone=reached[-1])
     else:
-        if body.party_id is None:
-            raise Problem(422, "ai-invalid-draft", "a party post names its party (party_id)")
         party = _party(platform, s, actor, body.party_id)
         if item is not None and item.artist_id != party["artist_id"]:
             raise _forbidden("track")
@@ -235,8 +249,8 @@ router = APIRouter()
 @router.post("/posts/drafts", response_model=DraftOut, status_code=201,
              responses={403: {"description": "another artist's track or party (`ai-not-your-track`, `ai-not-your-party`)"},
                         404: {"description": "no such track or party"},
-                        422: {"description": "`ai-invalid-draft`, `ai-no-milestone`"}})
-def create_draft(body: DraftIn, actor=Depends(scope("ai:read")), platform=Depends(get_platform)):
+                        409: {"description": "`ai-no-milestone`: fewer plays than the first milestone"}})
+def create_draft(body: Annotated[DraftIn, Body(examples=DRAFT_EXAMPLES)], actor=Depends(scope("ai:read")), platform=Depends(get_platform)):
     """Draft posts for a release, a plays milestone or a listening party: one text per network
     within its length limit, hashtags, and a 1080x1080 image (``image_url``)."""
     with platform.read() as s:
