@@ -41,6 +41,7 @@ class Candidate:
     affinity: float = 0.0
     popularity: float = 0.0
     explore: bool = False
+    boost: float = 0.0  # personal recommendation (the reco model's candidates for this fan), 0..1
     extra: dict = field(default_factory=dict)
 
 
@@ -51,9 +52,9 @@ def sample(c: Candidate, rng: random.Random) -> float:
 
 def score(c: Candidate, theta: float, bucket: str) -> float:
     """The ranking score of a candidate: the fan's affinity for the artist dominates (a liked
-    artist's tracks come before strangers', a skipped artist's after), then the completion draw;
-    in the main bucket popularity adds up to 0.5."""
-    s = c.affinity + theta
+    artist's tracks come before strangers', a skipped artist's after), then the completion draw
+    and the personal recommendation boost; in the main bucket popularity adds up to 0.5."""
+    s = c.affinity + theta + c.boost
     if bucket == MAIN:
         s += 0.5 * c.popularity
     return s

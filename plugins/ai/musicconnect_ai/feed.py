@@ -17,6 +17,7 @@ preview exists), and allowed to ``stream`` for the caller by the core's access d
 """
 from __future__ import annotations
 
+import logging
 import math
 import random
 import uuid
@@ -42,6 +43,12 @@ CARD_TTL = timedelta(days=7)
 #: the window of the fan's own feedback that shapes their feed
 AFFINITY_WINDOW = timedelta(days=30)
 EVENT_TYPES = ("like", "skip", "watch", "follow", "subscribe_click")
+#: the reco model's personal candidates that get a boost in the feed (the best gets +1)
+RECO_BOOSTED = 100
+#: affinity for an artist the fan engages with outside the feed (plays, follows, supports)
+ENGAGED_BONUS = 0.5
+
+log = logging.getLogger("musicconnect.ai.feed")
 
 
 class FeedSettings(PluginSettings):
@@ -166,16 +173,46 @@ def _affinities(s, user_id, now) -> tuple[dict, set]:
     return {k: max(-4.0, min(6.0, v)) for k, v in aff.items()}, skipped
 
 
+def _personal(platform, user_id) -> tuple[dict, set, set]:
+    """What the recommendation side knows of the fan: a boost in (0, 1] for the reco model's
+    personal candidates (the best 1, the last of them near 0; not its popularity fallback: the
+    feed has its own), the artists the fan engages with outside the feed (plays, follows,
+    supports) and the tracks they already play (not discovery). Never fails the feed."""
+    boosts: dict = {}
+    engaged: set = set()
+    played: set = set()
+    try:
+        from . import interactions, recommend
+
+        engaged = set(interactions.followed_artists(platform, user_id))
+        played = {t for t, w in interactions.fan_tracks(platform, user_id).items() if w > 0}
+        model = recommend.active(platform)
+        ranked: list = []
+        if model is not None:
+            for c in recommend.candidates(platform, user_id, model):
+                if c.source == "popular" or len(ranked) >= RECO_BOOSTED:
+                    break
+                if c.track_id not in boosts:
+                    boosts[c.track_id] = 0.0
+                    ranked.append(c.track_id)
+        boosts = {tid: 1.0 - i / len(ranked) for i, tid in enumerate(ranked)}
+    except Exception:  # the reco side failing must not take the feed down
+        log.exception("ai feed: recommendations unavailable for the feed")
+    return boosts, engaged, played
+
+
 def _candidates(platform, s, actor: Actor, session_id, now) -> list[bandit.Candidate]:
     from .matching import ArtistStats
 
     served = set(s.scalars(select(FeedImpression.content_id).where(FeedImpression.session_id == session_id)))
     affinity, skipped = _affinities(s, actor.user_id, now)
+    boosts, engaged, played = _personal(platform, actor.user_id)
     rows = s.execute(select(ContentItem.id, ContentItem.artist_id, ContentItem.data)
                      .where(ContentItem.kind == "track", ContentItem.status == "ready", ContentItem.publish_at <= now)
                      .order_by(ContentItem.publish_at.desc(), ContentItem.id)
                      .limit(setting(platform, "feed_candidates"))).all()
-    rows = [r for r in rows if r.id not in served and r.id not in skipped and r.artist_id != actor.artist_id
+    rows = [r for r in rows if r.id not in served and r.id not in skipped and r.id not in played
+            and r.artist_id != actor.artist_id
             and (r.data or {}).get("version")]  # a published version: the preview exists
     if not rows:
         return []
@@ -203,7 +240,8 @@ def _candidates(platform, s, actor: Actor, session_id, now) -> list[bandit.Candi
         out.append(bandit.Candidate(
             track_id=r.id, artist_id=r.artist_id,
             completions=st.completions if st else 0, non_completions=st.skips if st else 0,
-            affinity=affinity.get(r.artist_id, 0.0), popularity=math.log1p(f or 0) / top,
+            affinity=affinity.get(r.artist_id, 0.0) + (ENGAGED_BONUS if r.artist_id in engaged else 0.0),
+            popularity=math.log1p(f or 0) / top, boost=boosts.get(r.id, 0.0),
             explore=f is None or f < small or is_new))
     return out
 
