@@ -253,6 +253,11 @@ router = APIRouter()
 def create_draft(body: Annotated[DraftIn, Body(examples=DRAFT_EXAMPLES)], actor=Depends(scope("ai:read")), platform=Depends(get_platform)):
     """Draft posts for a release, a plays milestone or a listening party: one text per network
     within its length limit, hashtags, and a 1080x1080 image (``image_url``)."""
+    return make_draft(platform, actor, body)
+
+
+def make_draft(platform, actor, body) -> DraftOut:
+    """Gather the facts, write the posts and the image, store the draft."""
     with platform.read() as s:
         facts = gather(platform, s, actor, body)
     networks = list(dict.fromkeys(body.networks or NETWORK_IDS))
