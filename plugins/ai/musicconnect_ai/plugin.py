@@ -75,6 +75,7 @@ def register_jobs(platform):
 
 @hookimpl
 def register_migrations(platform):
+    _modules()   # the feature modules declare the tables: they join Base.metadata with the migrations
     return Path(__file__).parent / "migrations"
 
 

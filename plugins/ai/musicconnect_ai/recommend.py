@@ -32,7 +32,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from scipy import sparse
-from sqlalchemy import Float, Integer, String, Uuid, func, select
+from sqlalchemy import Float, Index, Integer, String, Uuid, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from musicconnect import Actor, Base, JobSpec, on_commit, resource_of
@@ -69,6 +69,7 @@ class RecoModel(Base):
     seconds: Mapped[float] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     meta: Mapped[dict] = mapped_column(JSONType, default=dict)
+    __table_args__ = (Index("ix_ai_models_status_time", "status", "fitted_at"),)
 
 
 # ---------------------------------------------------------------- fitting
