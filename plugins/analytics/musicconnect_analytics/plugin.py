@@ -65,6 +65,7 @@ def register_jobs(platform):
 
 @hookimpl
 def register_migrations(platform):
+    _modules()  # the feature modules' tables join the metadata the migrations are checked against
     return Path(__file__).parent / "migrations"
 
 
