@@ -11,6 +11,7 @@ of its own. Only the artist (or an admin) drafts posts about the artist's tracks
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal, Union
@@ -210,7 +211,7 @@ def draft_posts(platform, facts: dict, networks, note: str | None) -> tuple[list
                    "note": note or "", "released": facts.get("released", True), "when": facts.get("when"),
                    "plays": facts.get("plays"), "milestone": facts.get("milestone")}
         text, generator = textgen.generate(platform, purpose, context)
-        used = [t for t in tags if t in text]
+        used = [t for t in tags if re.search(re.escape(t) + r"(?!\w)", text)]
         posts.append({"network": net_id, "text": text, "length": textgen.count(text, net_id), "limit": net.limit,
                       "counting": net.counting, "hashtags": used, "generator": generator})
     return posts, tags
