@@ -67,6 +67,9 @@ def test_connect_checkout_webhooks_and_the_platform_fee(stripe_env):
         [rev] = s.scalars(select(Revenue)).all()
         assert (rev.kind, rev.gross, rev.platform_fee, rev.artist_net, rev.currency) == ("payment", 500, 50, 450, "USD")
         assert rev.provider_fee == 45  # Stripe's fee from the charge's balance transaction: 2.9% + 30 cents
+        # the event carries it too: dashboards (analytics' net revenue) show what the artist keeps
+        [paid] = s.scalars(select(DomainEvent).where(DomainEvent.type == "payment.succeeded")).all()
+        assert paid.data["provider_fee"] == 45 and paid.data["artist_net"] == 450
     assert _events(env, "payment.succeeded") == 1 and _events(env, "entitlement.granted") == 1
 
     # every delivery again: acknowledged as duplicates, nothing granted or recorded twice

@@ -64,13 +64,15 @@ def record_payment(platform, session: Session, provider: str, invoice: dict[str,
     currency = str(invoice.get("currency") or row.currency).upper()
     at = ts((invoice.get("status_transitions") or {}).get("paid_at")) or platform.clock.now()
     charge_ref = charge_ref_of(invoice)
-    # the core splits it (every plugin's revenue_shares) and publishes payment.succeeded once
+    provider_fee = fee_of_charge(charge_ref) if fee_of_charge and charge_ref else None
+    # the core splits it (every plugin's revenue_shares) and publishes payment.succeeded once; the
+    # provider's fee goes with it, so that dashboards can show what the artist really keeps
     split = platform.payments.record_payment(
         session, provider=provider, external_id=invoice["id"], user_id=row.user_id, artist_id=row.artist_id,
-        tier_id=row.tier_id, amount=amount, currency=currency, occurred_at=at, data={"subscription": sub_id})
+        tier_id=row.tier_id, amount=amount, currency=currency, occurred_at=at,
+        data={"subscription": sub_id, **({"provider_fee": provider_fee} if provider_fee is not None else {})})
     if split is None:
         return "payment already recorded"
-    provider_fee = fee_of_charge(charge_ref) if fee_of_charge and charge_ref else None
     session.add(Revenue(id=uuid.uuid4(), provider=provider, kind="payment", external_id=invoice["id"],
                         charge_ref=charge_ref, subscription_id=sub_id, artist_id=row.artist_id,
                         user_id=row.user_id, tier_id=row.tier_id, gross=amount, currency=currency,
