@@ -15,6 +15,7 @@ from .content import resource_of
 from .db import Base, UTCDateTime, on_commit, uuid_pk
 from .errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized
 from .events import Event, emit
+from .features import feature_hooks
 from .hookimpl import hookimpl
 from .jobs import JobContext, PermanentJobError
 from .plugin_state import PluginSettings
@@ -25,7 +26,7 @@ __all__ = [
     "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "Event",
     "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentEvent",
     "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "RevenueShare",
-    "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "hookimpl", "normalise_email", "on_commit",
+    "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "feature_hooks", "hookimpl", "normalise_email", "on_commit",
     "resource_of", "uuid_pk",
 ]
 
