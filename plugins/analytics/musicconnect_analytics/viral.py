@@ -208,16 +208,23 @@ def _attribute(s, artist_id, clicks, now) -> dict[str, dict]:
     plays: dict[str, list] = defaultdict(list)  # visitor -> [(at, track)]
     follows: dict[str, list] = defaultdict(list)
     first_play: dict[str, object] = {}
-    for chunk in _chunks(users):
+    if users:
+        # one pass over the artist's plays and follows since the first click (the index is on
+        # artist, type, time: a filter on the visitors per chunk would scan the same range again
+        # for every chunk), kept only for the visitors who clicked
         for type_, actor, subject, at in s.execute(
                 select(DomainEvent.type, DomainEvent.actor_id, DomainEvent.subject_id, DomainEvent.occurred_at)
                 .where(DomainEvent.artist_id == artist_id, DomainEvent.type.in_(("play.started", "fan.followed")),
-                       DomainEvent.actor_id.in_(chunk), DomainEvent.occurred_at >= start)):
-            (plays if type_ == "play.started" else follows)[f"u:{actor}"].append((at, subject))
+                       DomainEvent.actor_id.is_not(None), DomainEvent.occurred_at >= start)
+                .execution_options(yield_per=20_000)):
+            if actor in users:
+                (plays if type_ == "play.started" else follows)[f"u:{actor}"].append((at, subject))
         for actor, first in s.execute(select(DomainEvent.actor_id, func.min(DomainEvent.occurred_at))
                                       .where(DomainEvent.artist_id == artist_id, DomainEvent.type == "play.started",
-                                             DomainEvent.actor_id.in_(chunk)).group_by(DomainEvent.actor_id)):
-            first_play[f"u:{actor}"] = first
+                                             DomainEvent.actor_id.is_not(None)).group_by(DomainEvent.actor_id)
+                                      .execution_options(yield_per=20_000)):
+            if actor in users:
+                first_play[f"u:{actor}"] = first
     if anons:
         for subject, at, data in s.execute(
                 select(DomainEvent.subject_id, DomainEvent.occurred_at, DomainEvent.data)
