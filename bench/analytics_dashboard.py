@@ -169,6 +169,7 @@ def run(args) -> None:
         return out
 
     p.start(worker=False)
+    artist.renew(p)  # generating and fitting outlast an access token
     got = asyncio.run(reads())
     worst = max(pct(v, 95) for v in got.values())
     print(f"\ndashboard metrics of an artist with {args.fans:,} fans and {n_events:,} events "
