@@ -73,10 +73,11 @@ def time_zones(session, user_ids, default: str) -> dict:
     return out
 
 
-def _followers(platform, session, artist_id) -> set:
-    found = platform.audience_members(artist_id, "followers")
-    if found:
-        return found
+def _followers(platform, session, artist_id, declared: set | None = None) -> set:
+    """The artist's followers: those a plugin declares (``declared``, resolved by the caller before
+    it opened ``session``: the hooks read with their own connection), else from the events."""
+    if declared:
+        return declared
     latest: dict = {}
     for actor, type_ in session.execute(select(DomainEvent.actor_id, DomainEvent.type).where(
             DomainEvent.artist_id == artist_id, DomainEvent.type.in_(("fan.followed", "fan.unfollowed")),
@@ -96,11 +97,11 @@ def _slots(times, zone: str):
     return np.asarray(local.weekday * 24 + local.hour, dtype=np.int64)
 
 
-def _activity(platform, session, artist_id, now):
+def _activity(platform, session, artist_id, now, declared: set | None = None):
     """(fan index, week index, slot) of every follower's play, unique; streamed in partitions so
     that memory stays bounded on millions of plays."""
     artist_tz = session.scalar(select(Artist.timezone).where(Artist.id == artist_id)) or "UTC"
-    followers = _followers(platform, session, artist_id)
+    followers = _followers(platform, session, artist_id, declared)
     since = now - timedelta(weeks=HISTORY_WEEKS)
     zones = time_zones(session, followers, artist_tz) if followers else {}
     index: dict = {}
@@ -178,8 +179,9 @@ def _slot(s: int) -> dict:
 def fit_release_time(platform, artist_id: uuid.UUID) -> dict:
     """Fit, validate and cache the artist's release-time model now."""
     now = platform.clock.now()
+    declared = set(platform.audience_members(artist_id, "followers") or ())  # before the session: one connection at a time
     with platform.session() as s:
-        n_fans, n_followers, triples = _activity(platform, s, artist_id, now)
+        n_fans, n_followers, triples = _activity(platform, s, artist_id, now, declared)
     decayed, flat = _weights(True), _weights(False)
     validation = None
     train = range(0, HISTORY_WEEKS - HOLDOUT_WEEKS)
