@@ -21,9 +21,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from musicconnect import MetricWindow, NotFound, Problem
-from musicconnect.models import Artist
+from musicconnect import MetricWindow, Problem
 from musicconnect.web import get_platform, scope
+
+from .readers import check_reader
 
 from .rollups import DIMENSIONS
 
@@ -62,14 +63,6 @@ def index(platform) -> dict[str, Any]:
             if plugin == "analytics"}
 
 
-def _check(platform, actor, artist_id: uuid.UUID) -> None:
-    if not (actor.is_admin or actor.artist_id == artist_id):
-        raise Problem(403, "analytics-not-your-artist", "only this artist (or an admin) can read these analytics")
-    with platform.read() as s:
-        if s.get(Artist, artist_id) is None:
-            raise NotFound("artist")
-
-
 def _window(platform, days: int, end: datetime | None) -> tuple[MetricWindow, Period]:
     if end is not None and end.tzinfo is None:
         raise Problem(422, "analytics-naive-time", "end needs a time zone (e.g. 2026-06-01T00:00:00Z)")
@@ -102,7 +95,7 @@ End = Query(None, description="the period's end, with a time zone (now by defaul
 def all_metrics(artist_id: uuid.UUID, days: int = Days, end: datetime | None = End,
                 actor=Depends(scope("analytics:read")), platform=Depends(get_platform)):
     """Every analytics metric of this artist over the period, with its definition and dimension."""
-    _check(platform, actor, artist_id)
+    check_reader(platform, actor, artist_id)
     window, period = _window(platform, days, end)
     return {"artist_id": artist_id, "period": period,
             "metrics": [compute(platform, m, artist_id, window, period) for m in index(platform).values()]}
@@ -120,7 +113,7 @@ def _metric(platform, metric_id: str):
 def one_metric(artist_id: uuid.UUID, metric_id: str = Path(pattern=METRIC_ID), days: int = Days,
                end: datetime | None = End, actor=Depends(scope("analytics:read")), platform=Depends(get_platform)):
     """One analytics metric of this artist over the period."""
-    _check(platform, actor, artist_id)
+    check_reader(platform, actor, artist_id)
     metric = _metric(platform, metric_id)
     window, period = _window(platform, days, end)
     return compute(platform, metric, artist_id, window, period)
@@ -168,7 +161,7 @@ def export_csv(artist_id: uuid.UUID, metric: str = Query(pattern=METRIC_ID, desc
                days: int = Days, end: datetime | None = End, actor=Depends(scope("analytics:read")),
                platform=Depends(get_platform)):
     """One analytics metric as CSV (``text/csv``), with its period in the file name."""
-    _check(platform, actor, artist_id)
+    check_reader(platform, actor, artist_id)
     m = _metric(platform, metric)
     window, period = _window(platform, days, end)
     row = compute(platform, m, artist_id, window, period)

@@ -29,9 +29,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from musicconnect import NotFound, Problem
-from musicconnect.models import Artist, Tier
+from musicconnect import Problem
+from musicconnect.models import Tier
 from musicconnect.web import get_platform, scope
+
+from .readers import check_reader
 
 from . import charts
 
@@ -129,14 +131,6 @@ def _activity(platform, artist_id, start: date, end: date, **kw) -> bytes:
 SOURCES = {"revenue-movements": _revenue, "retention": _retention, "survival": _survival, "activity": _activity}
 
 
-def _check(platform, actor, artist_id: uuid.UUID) -> None:
-    if not (actor.is_admin or actor.artist_id == artist_id):
-        raise Problem(403, "analytics-not-your-artist", "only this artist (or an admin) can read these analytics")
-    with platform.read() as s:
-        if s.get(Artist, artist_id) is None:
-            raise NotFound("artist")
-
-
 #: a date, or a time with a zone (``Z`` or an offset); the calendar itself is checked by ``_end_day``
 END_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2}))?$"
 
@@ -187,7 +181,7 @@ def chart_image(artist_id: uuid.UUID, chart: str,
                 actor=Depends(scope("analytics:read")), platform=Depends(get_platform)):
     """One chart of the artist's dashboard as PNG or SVG: ``revenue-movements``, ``retention``,
     ``survival`` (LTV) or ``activity`` (release times)."""
-    _check(platform, actor, artist_id)
+    check_reader(platform, actor, artist_id)
     body = render(platform, artist_id, chart, format, days=days, end=_end_day(platform, end), width=width,
                   height=height)
     return Response(body, media_type=charts.FORMATS[format],
