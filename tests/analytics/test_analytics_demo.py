@@ -33,6 +33,12 @@ def test_the_demo_artist_has_a_populated_dashboard(mc_client, mc_platform):
     artist_id = demo.artist_profile.id
     events, users = _counts(mc_platform, artist_id)
     assert users > 300 and events > 10_000
+    # the listening is on the demo's own tracks (they have audio): nothing unplayable is added
+    from musicconnect.models import ContentItem
+
+    with mc_platform.read() as s:
+        titles = set(s.scalars(select(ContentItem.title).where(ContentItem.artist_id == artist_id)))
+    assert titles and not any(t.startswith("Synthetic") for t in titles), titles
 
     h = _login(mc_client, "artist@demo.com")
     r = mc_client.get(f"/api/v1/analytics/artists/{artist_id}/metrics", headers=h, params={"days": 90})

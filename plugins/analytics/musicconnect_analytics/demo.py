@@ -39,7 +39,14 @@ def seed(platform, session, demo) -> None:
         return
     from . import synthetic
 
-    synthetic.generate(platform, artist_id, fans=FANS, weeks=WEEKS, seed=SEED, session=session)
+    from musicconnect.models import ContentItem
+
+    # the demo's own tracks (they have audio): no unplayable synthetic ones in its catalogue
+    tracks = list(session.scalars(select(ContentItem.id).where(
+        ContentItem.artist_id == artist_id, ContentItem.kind == "track", ContentItem.status.in_(("ready", "processing")))
+        .order_by(ContentItem.created_at, ContentItem.id)))
+    synthetic.generate(platform, artist_id, fans=FANS, weeks=WEEKS, seed=SEED, session=session,
+                       existing_tracks=tracks or None)
     on_commit(session, lambda: after_commit(platform, artist_id))
 
 

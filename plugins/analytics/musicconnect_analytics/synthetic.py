@@ -151,13 +151,16 @@ def _optional_tables(session) -> dict[str, sa.Table]:
 
 def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 26, seed: int = 15,
              plays_per_week: float = 3.0, tracks: int = 6, subscribe_share: float = 0.5,
-             chunk: int = 5000, session=None) -> dict:
+             chunk: int = 5000, session=None, existing_tracks: list[uuid.UUID] | None = None) -> dict:
     """Write the synthetic population of ``artist_id`` (see the module docstring); returns the
-    planted truths. ``session``: write in that transaction (default: a new one)."""
+    planted truths. ``session``: write in that transaction (default: a new one).
+    ``existing_tracks``: listen to these tracks of the artist (the first is the viral one)
+    instead of writing ``tracks`` synthetic ones (the demo: its tracks have audio)."""
     if session is None:
         with platform.session() as s:
             return generate(platform, artist_id, fans=fans, weeks=weeks, seed=seed, plays_per_week=plays_per_week,
-                            tracks=tracks, subscribe_share=subscribe_share, chunk=chunk, session=s)
+                            tracks=tracks, subscribe_share=subscribe_share, chunk=chunk, session=s,
+                            existing_tracks=existing_tracks)
     s = session
     rng = random.Random(seed)  # the behaviour: the same for a seed, whatever the artist
     ids = random.Random(f"{seed}:{artist_id}")  # row ids: unique per artist
@@ -185,8 +188,8 @@ def generate(platform, artist_id: uuid.UUID, *, fans: int = 3000, weeks: int = 2
                    "currency": t.currency} for t in paid}
 
     # tracks: released over the first half of the history; track 0 is the viral one
-    track_ids = []
-    for i in range(tracks):
+    track_ids = list(existing_tracks or [])
+    for i in range(0 if track_ids else tracks):
         tid = new_id()
         at = start + timedelta(days=rng.uniform(0, weeks * 7 / 2))
         track_ids.append(tid)
