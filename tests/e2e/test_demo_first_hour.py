@@ -38,7 +38,10 @@ def demo(mc_platform, mc_client):
     p.jobs.wait_idle(timeout=120)
     took = time.perf_counter() - t0
     print(f"demo seed (transcoding included): {took:.2f} s")
-    assert took < 30  # a generous guard; the figure on this machine is in the report (< 10 s for the CLI)
+    # a generous guard against a pathological slowdown: the seed now includes 26 weeks of synthetic
+    # listening for the analytics dashboard and waits here for every model's first fit (the CLI's
+    # demo starts serving without waiting for them); 49 s were seen on PostgreSQL beside a CI run
+    assert took < 90
     return p, mc_client, ctx
 
 
