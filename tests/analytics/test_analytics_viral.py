@@ -123,3 +123,17 @@ def test_anonymous_clicks_are_capped_per_address_and_dead_tracks_do_not_resolve(
         s.get(ContentItem, song).status = "taken_down"
     r = mc_client.get(f"/api/v1/analytics/s/{code}")
     assert r.status_code == 404 and "Song" not in r.text
+
+
+def test_the_click_cap_holds_when_requests_arrive_at_once(mc_client, mc_platform, mc_users):
+    """60 anonymous clicks from one address at the same moment: no more than the cap is counted."""
+    from musicconnect.testing import concurrently
+
+    p, artist, sharer = mc_platform, mc_users.artist, mc_users.fan
+    song = _track(p, artist.artist_id)
+    code = mc_client.post(f"/api/v1/analytics/tracks/{song}/share-links", headers=sharer.headers).json()["code"]
+    codes = concurrently(60, lambda i: mc_client.get(f"/api/v1/analytics/s/{code}",
+                                                     params={"client_id": f"burst-client-{i:04d}"}).status_code)
+    assert codes == [200] * 60
+    with p.read() as s:
+        assert s.scalar(select(func.count()).select_from(ShareClick)) == viral.ANON_CLICKS_PER_HOUR
