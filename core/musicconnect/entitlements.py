@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 _UNSET = object()
 
 
+def _chunks(xs: list, n: int):
+    for i in range(0, len(xs), n):
+        yield xs[i:i + n]
+
+
 def info_of(e: Entitlement, rank: int) -> EntitlementInfo:
     return EntitlementInfo(id=e.id, user_id=e.user_id, artist_id=e.artist_id, tier_id=e.tier_id, tier_rank=rank,
                            source=e.source, source_ref=e.source_ref, status=e.status, starts_at=e.starts_at,
@@ -52,6 +57,38 @@ class Entitlements:
         if cacheable:
             cache.set(key, value, generation=gen)
         return value
+
+    def for_user_many(self, user_id: uuid.UUID, artist_ids) -> dict[uuid.UUID, tuple[EntitlementInfo, ...]]:
+        """:meth:`for_user` for many artists at once: cache hits as they are, every miss in one
+        query (plus the ``extra_entitlements`` hook per missed artist). For lists of items."""
+        cache = self.platform.cache
+        out: dict[uuid.UUID, tuple[EntitlementInfo, ...]] = {}
+        missing = []
+        for artist_id in dict.fromkeys(artist_ids):
+            hit = cache.get(("ent", user_id, artist_id))
+            if hit is None:
+                missing.append(artist_id)
+            else:
+                out[artist_id] = hit
+        if not missing:
+            return out
+        gen = cache.generation()
+        stored: dict[uuid.UUID, list[EntitlementInfo]] = {a: [] for a in missing}
+        with self.platform.db.read() as s:
+            for chunk in _chunks(missing, 500):
+                for e, rank in s.execute(select(Entitlement, Tier.rank).join(Tier, Tier.id == Entitlement.tier_id)
+                                         .where(Entitlement.user_id == user_id, Entitlement.artist_id.in_(chunk))):
+                    stored[e.artist_id].append(info_of(e, rank))
+            cacheable = not wrote(s)
+        for artist_id in missing:
+            extra = tuple(v for v in self.platform.plugins.merge(
+                "extra_entitlements", platform=self.platform, user_id=user_id, artist_id=artist_id)
+                if isinstance(v, EntitlementInfo))
+            value = tuple(stored[artist_id]) + extra
+            if cacheable:
+                cache.set(("ent", user_id, artist_id), value, generation=gen)
+            out[artist_id] = value
+        return out
 
     def for_user_all(self, session: Session, user_id: uuid.UUID) -> list[tuple[Entitlement, Tier]]:
         return list(session.execute(select(Entitlement, Tier).join(Tier, Tier.id == Entitlement.tier_id)

@@ -125,3 +125,60 @@ async def test_async_hook_and_async_decide(world):
     assert not (await p.access.adecide(actor(fan), "view", closed)).allowed
     # the sync path resolves the awaitable too (from a worker thread)
     assert (await anyio.to_thread.run_sync(p.access.decide, actor(fan), "view", gated)).allowed
+
+
+def test_contexts_for_many_artists_match_one_by_one_in_two_queries(mc_make_platform):
+    """``access.contexts`` (lists of items of many artists) answers what ``context`` answers per
+    artist, plugins' extra entitlements included, with every miss in two queries."""
+    from sqlalchemy import event
+
+    from musicconnect import EntitlementInfo, hookimpl
+    from musicconnect.testing import make_user
+
+    granted_by_plugin = {}
+
+    class extra:
+        @hookimpl
+        def extra_entitlements(platform, user_id, artist_id):
+            return granted_by_plugin.get(artist_id, [])
+
+    p = mc_make_platform(extra_plugins=[("extra", extra)], entry_points=False)
+    artists = [make_user(p, "artist", artist_name=f"A{i}") for i in range(12)]
+    fan = make_user(p, "fan")
+    tiers = {a.artist_id: {t.key: t for t in p.access.tiers(a.artist_id)} for a in artists}
+    with p.session() as s:
+        for a in artists[:5]:
+            p.entitlements.grant(s, user_id=fan.id, artist_id=a.artist_id, tier_id=tiers[a.artist_id]["supporter"].id,
+                                 source="test", source_ref=f"t-{a.artist_id}")
+    gift = artists[7]
+    granted_by_plugin[gift.artist_id] = [EntitlementInfo(
+        id=uuid.uuid4(), user_id=fan.id, artist_id=gift.artist_id, tier_id=tiers[gift.artist_id]["superfan"].id,
+        tier_rank=tiers[gift.artist_id]["superfan"].rank, source="gift", source_ref="g", status="active",
+        starts_at=p.clock.now() - timedelta(days=1), expires_at=None)]
+    p.cache.clear()
+    statements = []
+    listener = lambda *a, **k: statements.append(a[2])  # noqa: E731
+    event.listen(p.db.engine, "before_cursor_execute", listener)
+    try:
+        ids = [a.artist_id for a in artists] + [artists[0].artist_id]      # a repeat is answered once
+        got = p.access.contexts(actor(fan), ids)
+    finally:
+        event.remove(p.db.engine, "before_cursor_execute", listener)
+    assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) == 2, statements
+    assert set(got) == {a.artist_id for a in artists}
+    for a in artists:
+        one = p.access.context(actor(fan), a.artist_id)
+        assert got[a.artist_id].tiers == one.tiers and len(one.tiers) == 3
+        assert got[a.artist_id].entitlements == one.entitlements
+    assert [len(got[a.artist_id].effective()) for a in artists] == [1] * 5 + [0, 0, 1] + [0] * 4
+    gated = res(gift.artist_id, visibility="tier", required_tier_id=tiers[gift.artist_id]["superfan"].id)
+    assert p.access.decide(actor(fan), "view", gated, got[gift.artist_id]).allowed
+    statements.clear()
+    event.listen(p.db.engine, "before_cursor_execute", listener)
+    try:
+        again = p.access.contexts(actor(fan), ids)                           # all cached now: no query
+        anonymous = p.access.contexts(None, ids)
+    finally:
+        event.remove(p.db.engine, "before_cursor_execute", listener)
+    assert statements == [] and again.keys() == got.keys()
+    assert all(c.entitlements == () for c in anonymous.values())

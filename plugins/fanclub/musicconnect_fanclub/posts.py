@@ -190,13 +190,15 @@ def feed(limit: int = Query(30, ge=1, le=100),
         if before is not None:
             stmt = stmt.where(ContentItem.publish_at < before)
         out = []
-        for item in s.scalars(stmt):
-            if platform.access.decide(actor, "view", resource_of(item)).allowed:
+        items = list(s.scalars(stmt))
+        contexts = platform.access.contexts(actor, [item.artist_id for item in items])
+        for item in items:
+            if platform.access.decide(actor, "view", resource_of(item), contexts[item.artist_id]).allowed:
                 out.append({**platform.content.serialize(item, actor), "locked": False})
             elif item.publish_at <= now:
                 out.append(_teaser(item, item.required_tier_id))
             else:
-                opened = _early_access_tier(platform.access.context(actor, item.artist_id), item, now)
+                opened = _early_access_tier(contexts[item.artist_id], item, now)
                 if opened is not None:
                     out.append({**_teaser(item, opened.id), "early_access": True})
             if len(out) >= limit:

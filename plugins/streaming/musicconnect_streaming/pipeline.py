@@ -156,6 +156,7 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         children.append(download)
         pcm = media.read_pcm(out / "wave.pcm")
+        tempo = media.estimate_tempo(pcm)
         (out / "waveform.json").write_text(json.dumps({"rate": len(pcm) / duration if duration else 0,
                                                        "peaks": media.waveform_peaks(pcm)}))
         length = min(settings.preview_seconds, duration)
@@ -184,7 +185,7 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         finally:
             pool.shutdown(wait=True)
         ctx.progress(0.95, "publishing", force=True)
-        return {"renditions": renditions, "lufs": lufs, "peak": peak, "preview_start": start,
+        return {"renditions": renditions, "lufs": lufs, "peak": peak, "preview_start": start, "tempo_bpm": tempo,
                 "covers": {size: f"{base}/{fname}" for size, fname in covers.items()}}
     finally:
         for child in children:
@@ -221,12 +222,13 @@ def _publish(platform, cid, version, result) -> None:
                 superseded.append(other.version)
         data = dict(item.data or {})
         data.update({"duration": row.duration, "loudness_lufs": row.loudness_lufs, "true_peak_db": row.true_peak_db,
-                     "version": track.version})
+                     "tempo_bpm": result.get("tempo_bpm"), "version": track.version})
         item.data = data
         if item.status in ("processing", "failed", "draft"):
             platform.content.set_status(s, item, "ready")
         platform.emit(s, "track.transcoded", artist_id=item.artist_id, subject=("content", cid),
-                      data={"version": version, "loudness_lufs": row.loudness_lufs})
+                      data={"version": version, "loudness_lufs": row.loudness_lufs,
+                            "tempo_bpm": result.get("tempo_bpm")})
     platform.invalidate(("streaming", cid))
     for v in superseded:
         platform.storage.delete_prefix(prefix(cid, v) + "/")

@@ -154,7 +154,7 @@ def serialize_content(platform, item, viewer):
         return None
     data = item.data or {}
     base = f"{playback.BASE}/{item.id}"
-    out = {"duration": data.get("duration"), "loudness_lufs": data.get("loudness_lufs"),
+    out = {"duration": data.get("duration"), "loudness_lufs": data.get("loudness_lufs"), "tempo_bpm": data.get("tempo_bpm"),
            "true_peak_db": data.get("true_peak_db"), "master_playlist": f"{base}/master.m3u8",
            "preview": f"{base}/preview", "waveform": f"{base}/waveform"}
     version = data.get("version")
