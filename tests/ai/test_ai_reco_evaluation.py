@@ -45,6 +45,11 @@ def test_cli_evaluate_prints_the_table(mc_platform):
     lines = r.output.strip().splitlines()
     assert lines[0].startswith("| method | recall@10 | NDCG@10")
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == ["als", "itemitem", "popularity", "random"]
+    r = CliRunner().invoke(app, ["evaluate", "--fans", "300", "--tracks", "200", "--clusters", "4", "--new-tracks"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert lines[0].startswith("| method | tracks | recall@10")
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == ["content"] * 2 + ["artist-only"] * 2 + ["random"] * 2
     r = CliRunner().invoke(app, ["evaluate", "--tracks", "20", "--clusters", "20"])
     assert r.exit_code == 1 and "error: need at least two tracks per cluster" in r.output
 
@@ -55,3 +60,19 @@ def test_cli_fit_and_rebuild_with_no_listening(mc_platform):
     assert r.exit_code == 0 and "0 fan-track pairs" in r.output, r.output
     r = CliRunner().invoke(app, ["fit"])
     assert r.exit_code == 0 and "status: skipped" in r.output, r.output
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_new_tracks_placed_by_content_beat_the_artist_alone_and_random(seed):
+    """Cold start of uploads nobody has heard: placing them by tags, tempo and loudness (and the
+    artist's audience) finds the fans who will play them; new artists' tracks are reached only
+    through their content."""
+    rows = {(r["method"], r["tracks"]): r for r in evaluation.evaluate_new(synthetic.generate(seed=seed), seed=seed,
+                                                                            threads=1)}
+    everything, newcomers = "all new tracks", "new artists' tracks"
+    assert rows[("content", everything)]["fans"] > 300 and rows[("content", newcomers)]["fans"] > 100
+    assert rows[("content", everything)]["placed"] == 1.0
+    assert rows[("content", everything)]["recall@10"] > rows[("artist-only", everything)]["recall@10"] + 0.05, rows
+    assert rows[("artist-only", everything)]["recall@10"] > rows[("random", everything)]["recall@10"], rows
+    assert rows[("content", newcomers)]["recall@10"] > 2 * rows[("random", newcomers)]["recall@10"], rows
+    assert rows[("artist-only", newcomers)]["placed"] == 0.0      # nothing known of a new artist but its content

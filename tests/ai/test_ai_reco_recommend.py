@@ -19,11 +19,11 @@ from sqlalchemy import select
 URL = "/api/v1/ai/recommendations"
 
 
-def make_track(p, artist_id, title, **kw):
+def make_track(p, artist_id, title, data=None, **kw):
     tid = uuid.uuid4()
     with p.session() as s:
         s.add(ContentItem(id=tid, artist_id=artist_id, kind="track", title=title, status="ready",
-                          visibility="public", publish_at=p.clock.now() - timedelta(days=3), data={}, **kw))
+                          visibility="public", publish_at=p.clock.now() - timedelta(days=3), data=data or {}, **kw))
     return tid
 
 
@@ -154,3 +154,34 @@ def test_item_item_fallback_when_als_cannot_fit(mc_client, world, monkeypatch):
     body = get(mc_client, fan, limit=4)
     assert body["model"]["algorithm"] == "itemitem"
     assert {uuid.UUID(t["track_id"]) for t in body["tracks"]} <= set(world.rock)
+
+
+def test_a_new_artists_upload_reaches_fans_of_what_it_sounds_like(mc_client, world):
+    """An upload nobody has heard, by an artist nobody plays, is placed by its content features
+    (tags, tempo and loudness as the streaming plugin measures them) beside the tracks it sounds
+    like, and served in the `new` slots of the fans of that taste, explained."""
+    p, fan = world.p, world.fan
+    rock_sound = {"tags": ["rock", "#Garage"], "tempo_bpm": 142.0, "loudness_lufs": -8.0}
+    jazz_sound = {"tags": ["jazz", "brushes"], "tempo_bpm": 96.0, "loudness_lufs": -18.0}
+    with p.session() as s:
+        for tid in world.rock:
+            s.get(ContentItem, tid).data = dict(rock_sound)
+        for tid in world.jazz:
+            s.get(ContentItem, tid).data = dict(jazz_sound)
+    newcomer = make_user(p, "artist", artist_name="Newcomer").artist_id
+    rocky = make_track(p, newcomer, "Newcomer Loud", data={"tags": ["Rock"], "tempo_bpm": 140.5, "loudness_lufs": -8.5})
+    jazzy = make_track(p, newcomer, "Newcomer Soft", data={"tags": ["jazz"], "tempo_bpm": 95.0, "loudness_lufs": -17.0})
+    blank = make_track(p, newcomer, "Newcomer Unknown")        # no tags, no analysis: not placed
+    assert recommend.fit(p, threads=1)["algorithm"] == "als"
+    model = recommend.active(p)
+    placed = {model.new_tracks[int(t)] for t in model.a["fan_new"][model.fans[fan.id]] if t >= 0}
+    assert rocky in placed and blank not in placed
+    assert model.new_tracks.index(blank) >= 0 and model.a["new_like"][model.new_tracks.index(blank)] == -1
+    body = get(mc_client, fan, limit=10)
+    new = [t for t in body["tracks"] if t["source"] == "new"]
+    assert str(rocky) in [t["track_id"] for t in new], body
+    got = next(t for t in new if t["track_id"] == str(rocky))
+    assert got["artist_name"] == "Newcomer" and got["reason"] in (
+        "new, and it sounds like Alpha", "new, and it sounds like Beta", "new, and it sounds like Solo"), got
+    ranks = {t: i for i, t in enumerate(int(x) for x in model.a["fan_new"][model.fans[fan.id]])}
+    assert ranks[model.new_tracks.index(rocky)] < ranks.get(model.new_tracks.index(jazzy), 99)

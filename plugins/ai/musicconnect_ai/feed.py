@@ -270,11 +270,16 @@ def serve_page(platform, actor: Actor, cursor: uuid.UUID | None, rng: random.Ran
         for _ in range(8):  # drop what the fan may not play and pick again
             picks = bandit.compose(cands, n, share, rng, max_per_artist=cap)
             denied = set()
+            fresh = [c.track_id for c, _b in picks if c.track_id not in items]
+            if fresh:
+                items.update({i.id: i for i in s.scalars(select(ContentItem).where(ContentItem.id.in_(fresh)))})
+            contexts = platform.access.contexts(actor, [items[c.track_id].artist_id for c, _b in picks
+                                                        if c.track_id in items and c.track_id not in allowed])
             for c, _bucket in picks:
                 if c.track_id not in allowed:
-                    item = items.get(c.track_id) or s.get(ContentItem, c.track_id)
-                    items[c.track_id] = item
-                    allowed[c.track_id] = platform.access.decide(actor, "stream", resource_of(item)).allowed
+                    item = items.get(c.track_id)
+                    allowed[c.track_id] = item is not None and platform.access.decide(
+                        actor, "stream", resource_of(item), contexts[item.artist_id]).allowed
                 if not allowed[c.track_id]:
                     denied.add(c.track_id)
             if not denied:

@@ -40,7 +40,7 @@ from musicconnect.db import JSONType
 from musicconnect.models import Artist, ContentItem
 from musicconnect.web import get_platform, scope
 
-from . import interactions
+from . import content_features, interactions
 from .interactions import TRACK_KIND, Interaction
 
 log = logging.getLogger("musicconnect.ai.recommend")
@@ -52,6 +52,8 @@ TOP_ARTISTS = 5         # a fan's top artists kept (explanations, cold start)
 ARTIST_TRACKS = 10      # most popular tracks kept per artist
 POPULAR = 500           # globally popular tracks kept
 NEW_TRACKS = 5          # newest unheard tracks kept per artist
+PLACE_MAX = 5000        # newest unheard tracks placed by their content features (ALS)
+NEW_PER_FAN = 10        # best placed new tracks kept per fan
 ALPHA = 1.0             # confidence = ALPHA * log1p(weight) (tuned on the synthetic set)
 MIN_ALS_FANS = 2
 _CACHE_KEY = ("ai", "reco_model")
@@ -128,8 +130,13 @@ def _pad(lists: list[list[int]], width: int) -> np.ndarray:
 
 def build(m: interactions.Matrix, new_tracks: list[tuple[uuid.UUID, uuid.UUID]] = (), *, algorithm: str = "als",
           factors: int = 32, iterations: int = 15, seed: int = 0, threads: int = 0,
-          candidates: int = CANDIDATES) -> tuple[dict[str, np.ndarray], str]:
-    """Everything a request needs, as arrays (see the module doc), and the algorithm used."""
+          candidates: int = CANDIDATES, features: dict | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """Everything a request needs, as arrays (see the module doc), and the algorithm used.
+
+    ``new_tracks``: (track, artist) of playable tracks, newest first (those nobody has heard are
+    the new ones); ``features``: track id -> the content item's ``data`` (tags, tempo, loudness),
+    with which ALS places the newest :data:`PLACE_MAX` unheard tracks in its taste space
+    (:mod:`.content_features`) and keeps each fan's :data:`NEW_PER_FAN` best of them."""
     conf = confidence(m.matrix)
     n_fans, n_tracks = conf.shape
     used = algorithm
@@ -168,14 +175,7 @@ def build(m: interactions.Matrix, new_tracks: list[tuple[uuid.UUID, uuid.UUID]] 
     to_artist = sparse.csr_matrix((np.ones(n_tracks, np.float32), (np.arange(n_tracks), track_artist)),
                                   shape=(n_tracks, n_art))
     fa = (conf @ to_artist).tocsr()
-    binary = fa.copy()
-    binary.data[:] = 1.0
-    co = (binary.T @ binary).tocsr().astype(np.float32)
-    norms = np.sqrt(np.maximum(co.diagonal(), 1e-9))
-    co = co.tocoo()
-    keep = co.row != co.col
-    co = sparse.csr_matrix((co.data[keep] / (norms[co.row[keep]] * norms[co.col[keep]]), (co.row[keep], co.col[keep])),
-                           shape=(n_art, n_art))
+    co = artist_similarity(fa)
     neighbours, sims = _row_topk(co, NEIGHBOURS)
     fan_top, _ = _row_topk(fa.tocsr(), TOP_ARTISTS)
 
@@ -183,8 +183,23 @@ def build(m: interactions.Matrix, new_tracks: list[tuple[uuid.UUID, uuid.UUID]] 
     for t, a in new_tracks:
         if len(new_ix[a_ix[a]]) < NEW_TRACKS:
             new_ix[a_ix[a]].append(t)
-    new_ids = [t for lst in new_ix.values() for t in lst]
+    # content placement (ALS only: it needs item factors): the newest unheard tracks first
+    placing = new_tracks[:PLACE_MAX] if used == "als" and features is not None else []
+    new_ids = list(dict.fromkeys([t for t, _ in placing] + [t for lst in new_ix.values() for t in lst]))
     new_pos = {t: i for i, t in enumerate(new_ids)}
+    artist_of_new = dict(new_tracks)
+    new_artist = np.asarray([a_ix[artist_of_new[t]] for t in new_ids], dtype=np.int32)
+    fan_new = np.full((n_fans, NEW_PER_FAN), -1, np.int32)
+    fan_new_scores = np.zeros((n_fans, NEW_PER_FAN), np.float32)
+    new_like = np.full(len(new_ids), -1, np.int32)
+    if placing:
+        heard = content_features.Features.from_data([features.get(t) for t in m.tracks])
+        fresh = content_features.Features.from_data([features.get(t) for t, _ in placing])
+        placed_f, placed, nearest = content_features.place(
+            np.asarray(model.item_factors, np.float32), heard, track_artist, fresh, new_artist[:len(placing)], co)
+        new_like[:len(placing)] = nearest
+        ids, sc = content_features.top_new(np.asarray(model.user_factors, np.float32), placed_f, placed, NEW_PER_FAN)
+        fan_new, fan_new_scores = ids, sc
 
     arrays = {
         "fans": _ids(m.fans), "tracks": _ids(m.tracks), "artists": _ids(artists),
@@ -192,10 +207,25 @@ def build(m: interactions.Matrix, new_tracks: list[tuple[uuid.UUID, uuid.UUID]] 
         "popular": popular, "listeners": listeners, "artist_tracks": _pad(per_artist, ARTIST_TRACKS),
         "neighbours": neighbours, "neighbour_sims": sims, "fan_top": fan_top,
         "new_tracks": _ids(new_ids), "artist_new": _pad([[new_pos[t] for t in new_ix[a]] for a in range(n_art)], NEW_TRACKS),
+        "new_artist": new_artist, "new_like": new_like, "fan_new": fan_new, "fan_new_scores": fan_new_scores,
     }
     if used == "als":
         arrays["item_factors"] = np.asarray(model.item_factors, dtype=np.float32)
     return arrays, used
+
+
+def artist_similarity(fan_artist: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Artists x artists: the cosine of their audiences (fans x artists, any weight > 0 is a fan),
+    zero on the diagonal."""
+    binary = fan_artist.copy().tocsr()
+    binary.data[:] = 1.0
+    n_art = binary.shape[1]
+    co = (binary.T @ binary).tocsr().astype(np.float32)
+    norms = np.sqrt(np.maximum(co.diagonal(), 1e-9))
+    co = co.tocoo()
+    keep = co.row != co.col
+    return sparse.csr_matrix((co.data[keep] / (norms[co.row[keep]] * norms[co.col[keep]]), (co.row[keep], co.col[keep])),
+                             shape=(n_art, n_art))
 
 
 def _row_topk(m: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,11 +269,12 @@ def fit(platform, *, algorithm: str = "als", factors: int = 32, iterations: int 
             log.info("ai: nothing to fit yet")
             return status
         with platform.read() as s:
-            new_tracks = s.execute(select(ContentItem.id, ContentItem.artist_id)
-                                   .where(ContentItem.kind == TRACK_KIND, ContentItem.status == "ready")
-                                   .order_by(ContentItem.publish_at.desc()).limit(20_000)).all()
-        arrays, used = build(m, [tuple(r) for r in new_tracks], algorithm=algorithm, factors=factors,
-                             iterations=iterations, threads=threads)
+            catalogue = s.execute(select(ContentItem.id, ContentItem.artist_id, ContentItem.data)
+                                  .where(ContentItem.kind == TRACK_KIND, ContentItem.status == "ready")
+                                  .order_by(ContentItem.publish_at.desc(), ContentItem.id).limit(200_000)).all()
+        features = {r.id: r.data or {} for r in catalogue}
+        arrays, used = build(m, [(r.id, r.artist_id) for r in catalogue], algorithm=algorithm, factors=factors,
+                             iterations=iterations, threads=threads, features=features)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         key = f"ai/models/{mid}.npz"
@@ -333,6 +364,7 @@ class Candidate:
     source: str          # model | neighbours | new | popular
     because: uuid.UUID | None = None     # an artist the fan engages with
     new: bool = False
+    like: uuid.UUID | None = None        # a new track: the artist whose heard track it sounds most like
 
 
 def _explain(model: Loaded, fan_top: list[int], artist: int) -> int | None:
@@ -350,7 +382,7 @@ def _explain(model: Loaded, fan_top: list[int], artist: int) -> int | None:
 def _fan_candidates(model: Loaded, row: int):
     a = model.a
     fan_top = [int(x) for x in a["fan_top"][row] if x >= 0]
-    new = _new_for(model, fan_top)
+    new = _placed_for(model, row, fan_top) + _new_for(model, fan_top)
     k = 0
     for j, score in zip(a["cand"][row], a["cand_scores"][row]):
         if j < 0:
@@ -363,6 +395,24 @@ def _fan_candidates(model: Loaded, row: int):
         yield Candidate(model.tracks[j], float(score), "model",
                         model.artists[because] if because is not None else None)
     yield from new
+
+
+def _placed_for(model: Loaded, row: int, fan_top: list[int]) -> list[Candidate]:
+    """The fan's best new tracks placed by their content (:mod:`.content_features`), explained by
+    the fan's artist they relate to, else by the artist of the heard track they sound most like."""
+    a = model.a
+    if "fan_new" not in a:          # a model file of an earlier version
+        return []
+    out = []
+    for t, score in zip(a["fan_new"][row], a["fan_new_scores"][row]):
+        if t < 0:
+            break
+        because = _explain(model, fan_top, int(a["new_artist"][t]))
+        like = int(a["new_like"][t])
+        out.append(Candidate(model.new_tracks[t], float(score), "new",
+                             model.artists[because] if because is not None else None, new=True,
+                             like=model.artists[int(a["track_artist"][like])] if like >= 0 and because is None else None))
+    return out
 
 
 def _new_for(model: Loaded, seeds: list[int]) -> list[Candidate]:
@@ -438,12 +488,26 @@ def _reason(c: Candidate, names: dict[uuid.UUID, str], artist_id: uuid.UUID) -> 
     if c.because is not None:
         who = names.get(c.because, "an artist you play")
         return f"new, and fans of {who} play this artist" if c.new else f"fans of {who} also play this"
+    if c.like is not None:
+        return f"new, and it sounds like {names.get(c.like, 'music you play')}"
     return "popular with listeners on MusicConnect" if c.source == "popular" else "listeners with your taste play this"
+
+
+_ITEM_COLUMNS = (ContentItem.id, ContentItem.kind, ContentItem.artist_id, ContentItem.title, ContentItem.visibility,
+                 ContentItem.status, ContentItem.required_tier_id, ContentItem.publish_at, ContentItem.data)
 
 
 def recommend_tracks(platform, actor: Actor, limit: int = 20, *, per_artist: int = MAX_PER_ARTIST,
                      model: Loaded | None = None, scan: int = 600) -> tuple[list[dict], Loaded | None]:
-    model = model if model is not None else active(platform)
+    # one session for every read of the request (the model row, the fan's tracks, the candidates'
+    # rows, the access contexts): helpers that read through platform.read() reuse it
+    model = model if model is not None else active(platform)   # (a first load reads storage: no session held)
+    with platform.read():
+        return _recommend_tracks(platform, actor, limit, per_artist, model, scan)
+
+
+def _recommend_tracks(platform, actor: Actor, limit: int, per_artist: int, model: Loaded | None,
+                      scan: int) -> tuple[list[dict], Loaded | None]:
     stream = candidates(platform, actor.user_id, model)
     seen: set[uuid.UUID] = set()
     played = set(interactions.fan_tracks(platform, actor.user_id))
@@ -464,16 +528,18 @@ def recommend_tracks(platform, actor: Actor, limit: int = 20, *, per_artist: int
             break
         scanned += len(batch)
         with platform.read() as s:
-            rows = {i.id: i for i in s.scalars(select(ContentItem).where(ContentItem.id.in_([c.track_id for c in batch])))}
+            rows = {i.id: i for i in s.execute(select(*_ITEM_COLUMNS).where(ContentItem.id.in_([c.track_id for c in batch])))}
             names = dict(s.execute(select(Artist.id, Artist.name).where(Artist.id.in_(
-                {i.artist_id for i in rows.values()} | {c.because for c in batch if c.because}))).all())
+                {i.artist_id for i in rows.values()} | {c.because for c in batch if c.because}
+                | {c.like for c in batch if c.like}))).all())
+        contexts = platform.access.contexts(actor, [i.artist_id for i in rows.values()])
         for c in batch:
             item = rows.get(c.track_id)
             if item is None or item.kind != TRACK_KIND or per.get(item.artist_id, 0) >= per_artist:
                 continue
             if item.artist_id == getattr(actor, "artist_id", None):
                 continue   # an artist is not recommended their own tracks
-            if not platform.access.decide(actor, "stream", resource_of(item)).allowed:
+            if not platform.access.decide(actor, "stream", resource_of(item), contexts[item.artist_id]).allowed:
                 continue
             per[item.artist_id] = per.get(item.artist_id, 0) + 1
             out.append({"track_id": item.id, "title": item.title, "artist_id": item.artist_id,

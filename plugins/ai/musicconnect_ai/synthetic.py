@@ -23,6 +23,13 @@ class Listening:
     fan_cluster: np.ndarray
     n_fans: int
     n_tracks: int
+    #: content features planted with the clusters (what an artist's tags and the streaming
+    #: plugin's analysis would say): each taste has a genre tag, a tempo and a loudness; a track
+    #: carries its taste's genre (70 %, else another one) and a mood tag, its tempo and loudness
+    #: spread around the taste's
+    track_tags: list = None
+    track_tempo: np.ndarray = None
+    track_loudness: np.ndarray = None
 
 
 def generate(*, fans: int = 1000, tracks: int = 600, artists: int = 60, clusters: int = 6,
@@ -58,4 +65,21 @@ def generate(*, fans: int = 1000, tracks: int = 600, artists: int = 60, clusters
     track = np.concatenate(t_out) if t_out else np.zeros(0, np.int32)
     day = (rng.random(len(fan)) * days).astype(np.float32)
     weight = np.where(rng.random(len(fan)) < 0.6, 2.0, 1.0).astype(np.float32)
-    return Listening(fan, track, day, weight, track_artist, artist_cluster, fan_cluster, fans, tracks)
+    tags, tempo, loudness = _features(rng, track_cluster, clusters)
+    return Listening(fan, track, day, weight, track_artist, artist_cluster, fan_cluster, fans, tracks,
+                     tags, tempo, loudness)
+
+
+MOODS = ("chill", "dark", "euphoric", "dreamy", "raw", "warm")
+
+
+def _features(rng, track_cluster: np.ndarray, clusters: int):
+    c_tempo = 70.0 + 100.0 * np.arange(clusters) / max(1, clusters)     # 70..170 BPM spread over the tastes
+    c_loud = -16.0 + 8.0 * ((np.arange(clusters) * 7) % clusters) / max(1, clusters)
+    n = len(track_cluster)
+    own = rng.random(n) < 0.7
+    genre = np.where(own, track_cluster, rng.integers(0, clusters, n))
+    tags = [(f"genre-{int(g)}", MOODS[int(m)]) for g, m in zip(genre, rng.integers(0, len(MOODS), n))]
+    tempo = (c_tempo[track_cluster] * np.exp(rng.normal(0, 0.04, n))).astype(np.float32)
+    loudness = (c_loud[track_cluster] + rng.normal(0, 1.5, n)).astype(np.float32)
+    return tags, tempo, loudness
