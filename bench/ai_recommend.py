@@ -7,7 +7,10 @@
    fans (signed in, mapped to model rows) call ``GET /api/v1/ai/recommendations?limit=20`` through
    the in-process ASGI client (``--reps`` each): p50 / p99 per request (target p99 < 20 ms). The
    tracks are real rows (the access check runs on each). Reference, same run: a bare numpy
-   dot-product top-20 for one fan (``user @ item_factors.T`` + ``argpartition``).
+   dot-product top-20 for one fan (``user @ item_factors.T`` + ``argpartition``). ``--new-tracks``
+   (1,000) unheard uploads are real rows too, and each fan's best 10 of them (placed by content)
+   are in the model, so the ``new`` slots are exercised. ``--profile FILE`` writes a cProfile of
+   direct calls with a cold cache (what the p99 is made of).
 2. **Refit.** Synthetic listening of the same size (``--plays-per-fan`` 30, planted taste clusters,
    ``musicconnect_ai.synthetic``) through ``recommend.build``: ALS fit + candidates + neighbours,
    timed (``--skip-refit`` to leave it out).
@@ -44,9 +47,11 @@ def main() -> None:
     ap.add_argument("--artists", type=int, default=2_000)
     ap.add_argument("--factors", type=int, default=32)
     ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--new-tracks", type=int, default=1000, help="unheard uploads placed by content")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--plays-per-fan", type=float, default=30.0)
     ap.add_argument("--skip-refit", action="store_true")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the measured requests into FILE (pstats)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="mc-ai-bench-")
     os.environ.update({"MC_DATA_DIR": work, "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "1024"})
@@ -85,6 +90,16 @@ def run(args) -> None:
                  "status": "ready", "visibility": "public", "publish_at": when, "data": {}} for j in range(n_t)]
         for i in range(0, n_t, 5000):
             s.execute(insert(ContentItem), rows[i:i + 5000])
+    # new uploads nobody has heard yet (placed by content at fit time: each fan keeps its best 10)
+    n_new = args.new_tracks
+    new_artist = rng.integers(0, args.artists, n_new).astype(np.int32)
+    new_ids = [uuid.uuid4() for _ in range(n_new)]
+    with p.session() as s:
+        rows = [{"id": new_ids[j], "artist_id": artist_ids[new_artist[j]], "kind": "track", "title": f"New {j}",
+                 "status": "ready", "visibility": "public", "publish_at": when + timedelta(days=29), "data": {}}
+                for j in range(n_new)]
+        for i in range(0, n_new, 5000):
+            s.execute(insert(ContentItem), rows[i:i + 5000])
     users = [make_user(p, "fan") for _ in range(args.users)]
     print(f"catalogue: {args.artists:,} artists, {n_t:,} tracks, {args.users} signed-in fans in "
           f"{time.perf_counter() - t0:.0f}s", file=sys.stderr)
@@ -105,6 +120,11 @@ def run(args) -> None:
         cand[i:i + 2048] = np.take_along_axis(top, order, 1)
         cand_scores[i:i + 2048] = np.take_along_axis(part, order, 1)
     precompute_s = time.perf_counter() - t0
+    from musicconnect_ai import content_features
+    new_f = (centres[(new_artist % clusters)] + 0.5 * rng.normal(size=(n_new, k))).astype(np.float32)
+    t0 = time.perf_counter()
+    fan_new, fan_new_scores = content_features.top_new(user_f, new_f, np.ones(n_new, bool), recommend.NEW_PER_FAN)
+    placement_s = time.perf_counter() - t0
     fans = [u.id for u in users] + [uuid.uuid4() for _ in range(n_f - len(users))]
     # artist neighbours / fans' top artists from a sparse sample of listening (what build() derives)
     sample = interactions.Matrix(fans, track_ids, [artist_ids[a] for a in track_artist], None)
@@ -123,7 +143,9 @@ def run(args) -> None:
         "popular": np.argsort(-listeners)[:recommend.POPULAR].astype(np.int32), "listeners": listeners,
         "artist_tracks": artist_tracks, "neighbours": neighbours.astype(np.int32),
         "neighbour_sims": np.full(neighbours.shape, 0.5, np.float32), "fan_top": fan_top.astype(np.int32),
-        "new_tracks": recommend._ids([]), "artist_new": np.full((args.artists, recommend.NEW_TRACKS), -1, np.int32),
+        "new_tracks": recommend._ids(new_ids), "artist_new": np.full((args.artists, recommend.NEW_TRACKS), -1, np.int32),
+        "new_artist": new_artist, "new_like": np.full(n_new, -1, np.int32), "fan_new": fan_new,
+        "fan_new_scores": fan_new_scores,
         "item_factors": item_f,
     }
     buf = io.BytesIO()
@@ -134,7 +156,8 @@ def run(args) -> None:
     with p.session() as s:
         s.add(recommend.RecoModel(id=mid, algorithm="als", status="ok", fitted_at=p.clock.now(), storage_key=key,
                                   n_fans=n_f, n_tracks=n_t, seconds=precompute_s, error=None, meta={"bench": True}))
-    print(f"candidates precomputed for {n_f:,} fans x {n_t:,} tracks in {precompute_s:.1f}s "
+    print(f"candidates precomputed for {n_f:,} fans x {n_t:,} tracks in {precompute_s:.1f}s, each fan's best "
+          f"{recommend.NEW_PER_FAN} of {n_new:,} new tracks in {placement_s:.1f}s "
           f"(model file {len(buf.getvalue()) / 1e6:.0f} MB)", file=sys.stderr)
 
     app = create_app(p)
@@ -144,12 +167,27 @@ def run(args) -> None:
         r = client.get("/api/v1/ai/recommendations?limit=20", headers=users[0].headers)
         assert r.status_code == 200 and len(r.json()["tracks"]) == 20, r.text
         first = time.perf_counter() - t0
+        profiler = None
+        if args.profile:
+            import cProfile
+            profiler = cProfile.Profile()
+            profiler.enable()
         for _ in range(args.reps):
             for u in users:
                 t0 = time.perf_counter()
                 r = client.get("/api/v1/ai/recommendations?limit=20", headers=u.headers)
                 lat.append((time.perf_counter() - t0) * 1000)
                 assert r.status_code == 200, r.text
+        if profiler is not None:   # the app runs in the client's portal thread: profile direct calls instead
+            profiler.disable()
+            from musicconnect import Actor
+            profiler = cProfile.Profile()
+            for u in users:
+                p.cache.clear()        # the cold path (what the p99 is made of)
+                profiler.enable()
+                recommend.recommend_tracks(p, Actor(u.id, "fan"), 20)
+                profiler.disable()
+            profiler.dump_stats(args.profile)
     ref: list[float] = []
     for i in range(len(lat)):
         t0 = time.perf_counter()
@@ -172,11 +210,18 @@ def run(args) -> None:
         mat = sparse.csr_matrix((data.weight, (data.fan, data.track)), shape=(n_f, n_t), dtype=np.float32)
         mat.sum_duplicates()
         m = interactions.Matrix(fans, track_ids, [artist_ids[a] for a in data.track_artist], mat)
+        features = {t: {"tags": list(data.track_tags[j]), "tempo_bpm": float(data.track_tempo[j]),
+                        "loudness_lufs": float(data.track_loudness[j])} for j, t in enumerate(track_ids)}
+        for j, t in enumerate(new_ids):
+            src = int(rng.integers(0, n_t))
+            features[t] = features[track_ids[src]]
         t0 = time.perf_counter()
-        arrays2, used = recommend.build(m, [])
+        arrays2, used = recommend.build(m, [(t, artist_ids[new_artist[j]]) for j, t in enumerate(new_ids)],
+                                        features=features)
         refit_s = time.perf_counter() - t0
         print(f"\n## Full refit: {used}, {mat.nnz:,} (fan, track) pairs, {n_f:,} x {n_t:,}: {refit_s:.1f}s "
-              f"(ALS {recommend.CANDIDATES} candidates per fan, neighbours, popularity)")
+              f"(ALS {recommend.CANDIDATES} candidates per fan, neighbours, popularity, {n_new:,} new tracks placed by "
+              f"content, {int((arrays2['fan_new'][:, 0] >= 0).sum()):,} fans with new tracks)")
         item_factors = arrays2["item_factors"]
     else:
         item_factors = item_f
