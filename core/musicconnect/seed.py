@@ -49,6 +49,41 @@ POPULATION = (
     ("Eli Cohen", None, 5, None, 2, False),
 )
 
+#: the scene around the demo artist: other artists (who cannot sign in), so that discovery,
+#: recommendations and matching have something to work with. (name, taste, tags, tempo BPM, tone
+#: Hz, days since their first track; the last one made their debut two days ago and nobody has
+#: heard it yet)
+SCENE = (
+    ("Glass Harbor", "synth", ("synthwave", "synth-pop", "night"), 118, 196, 200),
+    ("Mira Sol", "synth", ("dream-pop", "synth-pop"), 96, 294, 150),
+    ("The Lowland Static", "rock", ("garage-rock", "punk"), 150, 147, 300),
+    ("Vera Kite", "rock", ("punk", "garage-rock", "raw"), 172, 165, 120),
+    ("Ochre Trio", "jazz", ("jazz", "lo-fi"), 92, 233, 250),
+    ("Tomas Reyes", "jazz", ("lo-fi", "jazz", "chill"), 80, 262, 90),
+    ("Juno Park", "synth", ("synthwave", "synth-pop"), 120, 220, 2),
+)
+#: the demo artist's own style, for the same content features
+DEMO_ARTIST_STYLE = ("synth", ("synth-pop", "synthwave", "late-night"), 112)
+#: which of the scene's tastes each member of the population listens to besides the demo artist
+#: (by position in POPULATION; the two who sign in listen to the demo artist only, so the
+#: recommendations have something to tell them)
+POPULATION_TASTES = ("synth", "synth", "synth", "rock", "synth", "jazz", "synth", "rock", "synth", "jazz",
+                     "synth", "rock", "jazz", "synth", "rock", "jazz")
+
+
+@dataclass
+class SceneArtist:
+    """An artist of the demo's scene: ``taste`` groups artists whose audiences overlap."""
+
+    user_id: uuid.UUID
+    artist_id: uuid.UUID
+    name: str
+    taste: str
+    tags: tuple[str, ...]
+    bpm: int
+    freq: int
+    debut_days: int
+
 
 @dataclass
 class DemoFan:
@@ -66,6 +101,8 @@ class DemoFan:
     plays_per_week: int = 5
     anonymous: bool = False
     signs_in: bool = False
+    #: the scene's taste they also listen to (``None``: the demo artist only)
+    taste: str | None = None
 
     def paid_at(self, when: datetime) -> str | None:
         """The paid tier held at ``when`` (``None``: free)."""
@@ -90,6 +127,8 @@ class DemoContext:
     population: list[DemoFan] = field(default_factory=list)
     #: start of the current DM quota month (the artist's calendar month, as a UTC instant)
     quota_month_start: datetime | None = None
+    #: the other artists of the demo (:data:`SCENE`)
+    scene: list[SceneArtist] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:  # hook implementations may treat it as a mapping
         return getattr(self, key)
@@ -130,12 +169,13 @@ def _population(platform, s, now: datetime) -> list[tuple[str, str, tuple]]:
 def _cast(s, ctx: DemoContext, now: datetime) -> list[DemoFan]:
     ids = dict(s.execute(select(User.email, User.id).where(User.email.like("%@fans.demo"))).all())
     cast = []
-    for name, tier, days, ended, per_week, anonymous in POPULATION:
+    for (name, tier, days, ended, per_week, anonymous), taste in zip(POPULATION, POPULATION_TASTES):
         email = f"{name.lower().replace(' ', '.')}@fans.demo"
         since = now - timedelta(days=days)
         paid_since = since + timedelta(days=min(3, days // 4)) if tier else None
         cast.append(DemoFan(ids[email], email, name, tier, since, paid_since,
-                            now - timedelta(days=ended) if ended is not None else None, per_week, anonymous))
+                            now - timedelta(days=ended) if ended is not None else None, per_week, anonymous,
+                            taste=taste))
     m0 = ctx.quota_month_start
     # the demo fan: a free member for over a year who was a Superfan until recently (their DM thread
     # with the artist dates from then, before this quota month, so this month's quota is untouched)
@@ -172,6 +212,7 @@ def seed_demo(platform) -> DemoContext:
                           tiers=tiers, created=created, superfan=users["superfan"], now=now,
                           quota_month_start=_quota_month_start(now, artist.timezone))
         ctx.population = _cast(s, ctx, now)
+        ctx.scene = _scene(platform, s, now)
         _comp_superfan(platform, s, ctx)
         failed = platform.plugins.notify("seed_demo", platform=platform, session=s, demo=ctx)
         if failed:
@@ -179,6 +220,26 @@ def seed_demo(platform) -> DemoContext:
 
             logging.getLogger("musicconnect.seed").warning("demo data of %s could not be added", ", ".join(failed))
     return ctx
+
+
+def _scene(platform, s, now: datetime) -> list[SceneArtist]:
+    """The scene's artist accounts (created once, with the core's default tiers; no sign-in)."""
+    from .accounts import create_artist
+
+    out = []
+    for name, taste, tags, bpm, freq, debut in SCENE:
+        email = f"{name.lower().replace(' ', '.')}@artists.demo"
+        user = s.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = User(id=uuid.uuid4(), email=email, password_hash=NO_SIGN_IN, display_name=name, role="artist",
+                        is_active=True, created_at=now - timedelta(days=debut + 30), updated_at=now)
+            s.add(user)
+            s.flush()
+            create_artist(platform, s, user, name)
+            s.flush()
+        artist_id = s.scalar(select(Artist.id).where(Artist.user_id == user.id))
+        out.append(SceneArtist(user.id, artist_id, name, taste, tags, bpm, freq, debut))
+    return out
 
 
 def _comp_superfan(platform, s, ctx: DemoContext) -> None:

@@ -129,3 +129,36 @@ def test_every_dashboard_metric_shows_something(demo):
     by = {m["id"]: m["value"] for m in metrics}
     assert by["churned_30d"] >= 1 and by["active_subscribers"] >= 5
     assert set(by["members_by_tier"]) == {"free", "supporter", "superfan"}
+
+
+def test_the_demo_scene_shows_in_recommendations_feed_and_matches(demo):
+    """Issue 16, "the demo has enough synthetic listening for every feature to show something
+    real": the scene around Nova Lane (other artists, their tracks and the population's listening)
+    is fitted at seed time, so the demo fan gets explained recommendations (the debut nobody has
+    heard yet placed by its content), a discovery feed with its explore share, and Nova Lane sees
+    artists who share her fans."""
+    from musicconnect.seed import SCENE
+
+    p, client, ctx = demo
+    fan, artist = _login(client, "fan@demo.com"), _login(client, "artist@demo.com")
+    scene = {name for name, *_ in SCENE}
+    debut = next(name for name, *_, days in SCENE if days < 7)
+    body = client.get("/api/v1/ai/recommendations?limit=10", headers=fan).json()
+    assert body["model"]["algorithm"] == "als", body
+    tracks = body["tracks"]
+    assert len(tracks) >= 6 and {t["artist_name"] for t in tracks} <= scene, tracks
+    assert sum(t["reason"] == "fans of Nova Lane also play this" for t in tracks) >= 4, tracks
+    new = [t for t in tracks if t["source"] == "new"]
+    assert [t["artist_name"] for t in new] == [debut] and new[0]["reason"].startswith("new, "), tracks
+    artists = client.get("/api/v1/ai/recommendations?kind=artists&limit=5", headers=fan).json()["artists"]
+    assert len(artists) == 5 and {a["name"] for a in artists} <= scene
+
+    matches = client.get(f"/api/v1/ai/artists/{ctx.artist_profile.id}/matches", headers=artist).json()
+    assert len(matches["matches"]) >= 4 and {m["name"] for m in matches["matches"]} <= scene, matches
+    assert all(m["shared_fans"] >= 2 and m["reasons"] for m in matches["matches"])
+
+    cards = client.get("/api/v1/ai/feed", headers=fan).json()["cards"]
+    assert len({c["artist"]["name"] for c in cards}) >= 5, cards
+    assert "explore" in {c["bucket"] for c in cards} and "main" in {c["bucket"] for c in cards}
+    preview = client.get(cards[0]["preview_url"], headers=fan, follow_redirects=False)
+    assert preview.status_code == 307, preview.text

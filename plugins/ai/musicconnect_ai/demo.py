@@ -11,6 +11,11 @@ features need:
   hours (``play.started``, ``play.counted`` unless skipped, ``play.completed``, some
   ``fan.reacted``), so ``GET /api/v1/ai/tracks/{id}/prediction`` shows an estimate beside the
   artist's baseline; a second seed finds them there and adds nothing;
+* **a first fit**: once the demo's transaction has committed, the listening weights are rebuilt
+  from the events, the recommendation model is fitted and the artist matches are computed
+  (:func:`learn`), so the demo's scene (the core's ``demo.scene``: other artists with tracks and
+  the population's listening, from the streaming plugin's demo) shows in the recommendations,
+  the feed and the matches at once;
 * **a post draft**: once the demo's transaction has committed, one release draft (posts for
   every network and the square image) for that track, unless the artist has drafts already.
 """
@@ -54,6 +59,7 @@ def seed(platform, session, demo) -> None:
     artist_id = demo.artist_profile.id
     now = platform.clock.now()
     session.flush()
+    on_commit(session, lambda: learn(platform))
     item = newest_track(session, artist_id, now)
     if item is None:
         log.info("ai demo: the demo artist has no track released in the last %s days", NEW_DAYS)
@@ -62,6 +68,21 @@ def seed(platform, session, demo) -> None:
         _early_listening(platform, session, demo, item, now)
     item_id, user_id = item.id, demo.artist.id
     on_commit(session, lambda: _draft(platform, user_id, artist_id, item_id))
+
+
+def learn(platform) -> None:
+    """Once the demo's listening has committed (the other plugins insert their history in bulk,
+    not through ``on_event``): the listening weights rebuilt from the events, the recommendation
+    model fitted and the artist matches computed now, so the demo's recommendations, feed and
+    matches show something at once rather than after the hourly and six-hourly jobs."""
+    from . import interactions, matching, recommend
+
+    try:
+        interactions.rebuild(platform)
+        recommend.fit(platform)
+        matching.compute(platform)
+    except Exception:  # the demo still starts; the scheduled jobs catch up
+        log.exception("ai demo: the first fit could not run")
 
 
 def _early_listening(platform, session, demo, item: ContentItem, now) -> None:

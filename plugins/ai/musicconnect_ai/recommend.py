@@ -269,8 +269,11 @@ def fit(platform, *, algorithm: str = "als", factors: int = 32, iterations: int 
             log.info("ai: nothing to fit yet")
             return status
         with platform.read() as s:
+            # still transcoding counts too: an upload is placed from the first fit after it (by its
+            # tags until its analysis lands); serving decides on the current row anyway
             catalogue = s.execute(select(ContentItem.id, ContentItem.artist_id, ContentItem.data)
-                                  .where(ContentItem.kind == TRACK_KIND, ContentItem.status == "ready")
+                                  .where(ContentItem.kind == TRACK_KIND,
+                                         ContentItem.status.in_(("ready", "processing")))
                                   .order_by(ContentItem.publish_at.desc(), ContentItem.id).limit(200_000)).all()
         features = {r.id: r.data or {} for r in catalogue}
         arrays, used = build(m, [(r.id, r.artist_id) for r in catalogue], algorithm=algorithm, factors=factors,

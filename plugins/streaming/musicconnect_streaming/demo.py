@@ -34,6 +34,12 @@ DEMO_TRACKS = (
 )
 EARLY_ACCESS_HOURS = 24
 HISTORY_DAYS = 21
+#: the scene's tracks (the core's ``demo.scene``): titles handed out in order, one per artist (two
+#: for the first; each transcode costs the seed a few seconds), 10 s of generated audio at the
+#: artist's tempo, tagged with their style
+SCENE_TITLES = ("Harbor Lights", "Low Tide", "Paper Moons", "Afterglow", "Basement Tapes", "Static Bloom",
+                "Broken Amp", "Last Tram", "Blue Hour", "Slow Burn", "Rain Check", "Soft Focus", "First Light")
+SCENE_SECONDS = 10
 
 
 def seed(platform, session, demo) -> None:
@@ -50,30 +56,66 @@ def seed(platform, session, demo) -> None:
     if getattr(demo, "population", None) and not session.scalar(
             select(func.count()).select_from(Play).where(Play.artist_id == artist.id)):
         _seed_plays(platform, session, demo, artist)
+    scene = list(getattr(demo, "scene", None) or [])
+    if scene and not session.scalar(select(func.count()).select_from(ContentItem).where(
+            ContentItem.artist_id.in_([a.artist_id for a in scene]), ContentItem.kind == "track")):
+        with Scratch(platform, "demo") as work:
+            _seed_scene_tracks(platform, session, demo, scene, work)
+    if scene and getattr(demo, "population", None) and not session.scalar(
+            select(func.count()).select_from(Play).where(Play.artist_id.in_([a.artist_id for a in scene]))):
+        _seed_scene_plays(platform, session, demo, scene)
 
 
 def _seed_tracks(platform, session, demo, artist, work) -> None:
     now = platform.clock.now()
+    tags, bpm = _style(demo)
     for title, visibility, tier_key, days, freq, seed_n in DEMO_TRACKS:
-        src = work / f"{seed_n}.flac"
-        media.generated_tone(src, 24, seed=seed_n + 1, freq=freq)
-        probe = media.probe(src)
-        cid = uuid.uuid4()
         tier = demo.tiers[tier_key].id if tier_key else None
-        platform.content.create(session, artist_id=artist.id, kind="track", title=title, visibility=visibility,
-                                required_tier_id=tier, publish_at=now + timedelta(days=days),
-                                data={"duration": probe.duration}, status="processing", actor_id=demo.artist.id,
-                                item_id=cid)
-        session.add(Track(content_id=cid, artist_id=artist.id, version=0, pending_version=1, created_at=now))
-        key = f"{prefix(cid, 1)}/original.flac"
-        platform.storage.put_file(key, src)
-        session.add(TrackVersion(content_id=cid, version=1, state="processing", original_key=key,
-                                 original_filename=src.name, size_bytes=src.stat().st_size, probe=probe.as_dict(),
-                                 duration=probe.duration, aes_key=secrets.token_bytes(16),
-                                 aes_iv="0x" + secrets.token_hex(16), artwork={}, created_at=now))
-        session.flush()
-        platform.jobs.enqueue(JOB, session=session, subject=("content", cid), owner_id=demo.artist.id,
-                              content_id=str(cid), version=1)
+        _demo_track(platform, session, work, artist_id=artist.id, owner_id=demo.artist.id, title=title,
+                    visibility=visibility, tier_id=tier, publish_at=now + timedelta(days=days), seconds=24,
+                    seed_n=seed_n + 1, freq=freq, bpm=bpm, tags=tags)
+
+
+def _style(demo) -> tuple[list[str], int | None]:
+    from musicconnect.seed import DEMO_ARTIST_STYLE
+
+    return list(DEMO_ARTIST_STYLE[1]), DEMO_ARTIST_STYLE[2]
+
+
+def _seed_scene_tracks(platform, session, demo, scene, work) -> None:
+    now = platform.clock.now()
+    titles = iter(SCENE_TITLES)
+    for i, a in enumerate(scene):
+        releases = [a.debut_days] if i or a.debut_days < 7 else [a.debut_days, max(3, a.debut_days // 2)]
+        for j, days in enumerate(releases):
+            _demo_track(platform, session, work, artist_id=a.artist_id, owner_id=a.user_id,
+                        title=next(titles, f"{a.name} {j + 1}"), visibility="public", tier_id=None,
+                        publish_at=now - timedelta(days=days), seconds=SCENE_SECONDS, seed_n=100 + 10 * i + j,
+                        freq=a.freq + 30 * j, bpm=a.bpm, tags=list(a.tags))
+
+
+def _demo_track(platform, session, work, *, artist_id, owner_id, title, visibility, tier_id, publish_at, seconds,
+                seed_n, freq, bpm, tags) -> None:
+    """One demo track: generated audio uploaded as the original, transcoded by the ordinary job."""
+    now = platform.clock.now()
+    src = work / f"{seed_n}.flac"
+    media.generated_tone(src, seconds, seed=seed_n, freq=freq, bpm=bpm)
+    probe = media.probe(src)
+    cid = uuid.uuid4()
+    platform.content.create(session, artist_id=artist_id, kind="track", title=title, visibility=visibility,
+                            required_tier_id=tier_id, publish_at=publish_at,
+                            data={"duration": probe.duration, "tags": tags}, status="processing", actor_id=owner_id,
+                            item_id=cid)
+    session.add(Track(content_id=cid, artist_id=artist_id, version=0, pending_version=1, created_at=now))
+    key = f"{prefix(cid, 1)}/original.flac"
+    platform.storage.put_file(key, src)
+    session.add(TrackVersion(content_id=cid, version=1, state="processing", original_key=key,
+                             original_filename=src.name, size_bytes=src.stat().st_size, probe=probe.as_dict(),
+                             duration=probe.duration, aes_key=secrets.token_bytes(16),
+                             aes_iv="0x" + secrets.token_hex(16), artwork={}, created_at=now))
+    session.flush()
+    platform.jobs.enqueue(JOB, session=session, subject=("content", cid), owner_id=owner_id,
+                          content_id=str(cid), version=1)
 
 
 def _playable(track: ContentItem, needed: int, tier_rank: dict, fan, when: datetime) -> bool:
@@ -89,7 +131,6 @@ def _playable(track: ContentItem, needed: int, tier_rank: dict, fan, when: datet
 
 
 def _seed_plays(platform, session, demo, artist) -> None:
-    settings = platform.plugin_settings("streaming")
     now = platform.clock.now()
     rng = demo.rng("streaming")
     tracks = list(session.scalars(select(ContentItem).where(ContentItem.artist_id == artist.id,
@@ -123,6 +164,46 @@ def _seed_plays(platform, session, demo, artist) -> None:
         if options:
             listener = "a:" + hashlib.sha256(f"demo-anon-{i % 25}".encode()).hexdigest()[:32]
             sessions.append((listener, None, rng.choice(options), when, None))
+    _write_sessions(platform, session, sessions, rng)
+
+
+def _seed_scene_plays(platform, session, demo, scene) -> None:
+    """The population's listening of the scene: each member with a taste plays that taste's
+    artists (a few plays of another taste too), over the same weeks; nobody has heard a debut of
+    the last days yet (the AI plugin places it by its content)."""
+    now = platform.clock.now()
+    rng = demo.rng("streaming-scene")
+    ids = [a.artist_id for a in scene]
+    tracks = list(session.scalars(select(ContentItem).where(ContentItem.artist_id.in_(ids), ContentItem.kind == "track")
+                                  .order_by(ContentItem.title)))
+    by_taste: dict[str, list[ContentItem]] = {}
+    taste_of = {a.artist_id: a.taste for a in scene}
+    for t in tracks:
+        if t.publish_at <= now - timedelta(days=7):
+            by_taste.setdefault(taste_of[t.artist_id], []).append(t)
+    start = now - timedelta(days=HISTORY_DAYS)
+    sessions: list[tuple] = []
+    for fan in demo.population:
+        if not fan.taste or fan.taste not in by_taste:
+            continue
+        begin = max(start, fan.since)
+        span = (now - begin).total_seconds()
+        n = max(4, round(0.6 * fan.plays_per_week * span / (7 * 86400)))
+        others = [t for taste, ts in by_taste.items() if taste != fan.taste for t in ts]
+        for _ in range(n):
+            when = begin + timedelta(seconds=rng.uniform(0, span))
+            pool = others if others and rng.random() < 0.1 else by_taste[fan.taste]
+            options = [t for t in pool if t.publish_at <= when]
+            if options:
+                sessions.append((f"u:{fan.user_id}", fan.user_id, rng.choice(options), when, fan))
+    _write_sessions(platform, session, sessions, rng)
+
+
+def _write_sessions(platform, session, sessions: list[tuple], rng) -> None:
+    """Listening sessions (listener, user id, track, started at, fan) as the rows and events
+    :mod:`.plays` writes for real ones: 80 % listened through, the count threshold and de-dupe."""
+    settings = platform.plugin_settings("streaming")
+    now = platform.clock.now()
     plays, events = [], []
     last_counted: dict[tuple, datetime] = {}
     dedupe = timedelta(minutes=settings.play_dedupe_minutes)
@@ -141,10 +222,10 @@ def _seed_plays(platform, session, demo, artist) -> None:
                 counted_at = when + timedelta(seconds=threshold)
                 last_counted[(listener, track.id)] = counted_at
         pid = uuid.uuid4()
-        plays.append({"id": pid, "content_id": track.id, "artist_id": artist.id, "listener": listener,
+        plays.append({"id": pid, "content_id": track.id, "artist_id": track.artist_id, "listener": listener,
                       "user_id": user_id, "started_at": when, "last_report_at": end, "seconds": listened,
                       "duration": duration, "counted_at": counted_at, "completed": complete})
-        base = {"actor_id": user_id, "artist_id": artist.id, "subject_type": "content", "subject_id": str(track.id)}
+        base = {"actor_id": user_id, "artist_id": track.artist_id, "subject_type": "content", "subject_id": str(track.id)}
         events.append({**base, "id": uuid.uuid4(), "type": "play.started", "occurred_at": when,
                        "data": {"session_id": str(pid), "listener": listener}})
         if counted_at is not None:
