@@ -129,6 +129,9 @@ class DemoContext:
     quota_month_start: datetime | None = None
     #: the other artists of the demo (:data:`SCENE`)
     scene: list[SceneArtist] = field(default_factory=list)
+    #: the demo artist's style: tags and tempo of their tracks (:data:`DEMO_ARTIST_STYLE`)
+    artist_tags: tuple[str, ...] = DEMO_ARTIST_STYLE[1]
+    artist_bpm: int = DEMO_ARTIST_STYLE[2]
 
     def __getitem__(self, key: str) -> Any:  # hook implementations may treat it as a mapping
         return getattr(self, key)

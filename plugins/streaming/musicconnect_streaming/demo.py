@@ -77,9 +77,7 @@ def _seed_tracks(platform, session, demo, artist, work) -> None:
 
 
 def _style(demo) -> tuple[list[str], int | None]:
-    from musicconnect.seed import DEMO_ARTIST_STYLE
-
-    return list(DEMO_ARTIST_STYLE[1]), DEMO_ARTIST_STYLE[2]
+    return list(getattr(demo, "artist_tags", ()) or ()), getattr(demo, "artist_bpm", None)
 
 
 def _seed_scene_tracks(platform, session, demo, scene, work) -> None:
