@@ -12,6 +12,7 @@ through the same driver (bench/bare_reads.py), and a connection sweep for errors
    errors + non-2xx) must be 0 and no pool time-out may be logged.
 
 Usage: python bench/reads.py [--seconds 8] [--connections 64] [--sweep] [--database-url URL]
+       [--routes recommendations,matches,dashboard]
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from _load import free_port, load, serve, wait_idle, wait_up  # noqa: E402
 OPEN_LIMITS = {f"MC_RATE_LIMIT_{c}": "1000000000/minute" for c in ("ANONYMOUS", "FAN", "MEMBER", "ARTIST", "TOKEN")}
 
 
-def record(env: dict[str, str]) -> tuple[list[dict], dict[str, str]]:
+def record(env: dict[str, str], only: list[str] | None = None) -> tuple[list[dict], dict[str, str]]:
     """The read routes with demo ids filled in, and the SQL each runs with warm caches."""
     os.environ.update(env)
     from sqlalchemy import event
@@ -49,6 +50,8 @@ def record(env: dict[str, str]) -> tuple[list[dict], dict[str, str]]:
     with TestClient(app) as client:
         tok = client.post("/api/v1/auth/login", json={"email": "fan@demo.com", "password": "password123"}).json()
         fan = {"Authorization": f"Bearer {tok['access_token']}"}
+        tok = client.post("/api/v1/auth/login", json={"email": "artist@demo.com", "password": "password123"}).json()
+        artist = {"Authorization": f"Bearer {tok['access_token']}"}
         nova = client.get("/api/v1/artists/nova-lane").json()["id"]
         content = client.get(f"/api/v1/artists/{nova}/content", headers=fan).json()
         post = next(c["id"] for c in content if c["kind"] == "post" and not c.get("locked"))
@@ -59,7 +62,12 @@ def record(env: dict[str, str]) -> tuple[list[dict], dict[str, str]]:
                 ("comments", f"/api/v1/fanclub/content/{post}/comments", fan),
                 ("track detail", f"/api/v1/streaming/tracks/{track}", fan),
                 ("entitlements", "/api/v1/me/entitlements", fan),
-                ("fan club me", f"/api/v1/fanclub/artists/{nova}/me", fan)]
+                ("fan club me", f"/api/v1/fanclub/artists/{nova}/me", fan),
+                ("recommendations", "/api/v1/ai/recommendations?limit=20", fan),
+                ("artist matches", f"/api/v1/ai/artists/{nova}/matches", artist),
+                ("dashboard", f"/api/v1/artists/{nova}/metrics", artist)]
+        if only:
+            plan = [x for x in plan if any(o in x[0] for o in only)]
         captured: list = []
 
         def grab(conn, cursor, statement, parameters, context, executemany):
@@ -73,7 +81,8 @@ def record(env: dict[str, str]) -> tuple[list[dict], dict[str, str]]:
                 assert client.get(path, headers=headers).status_code == 200
             finally:
                 event.remove(platform.db.engine, "before_cursor_execute", grab)
-            routes.append({"name": name, "path": path, "auth": bool(headers), "statements": list(captured)})
+            routes.append({"name": name, "path": path, "auth": "artist" if headers is artist else "fan" if headers else "",
+                           "statements": list(captured)})
     platform.close()
     return routes, fan
 
@@ -84,6 +93,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--database-url", default=None)
+    ap.add_argument("--routes", default="", help="comma-separated parts of route names to run (default: all)")
     ap.add_argument("--async-compare", action="store_true",
                     help="also run each reference on SQLAlchemy's asyncio extension (needs aiosqlite / psycopg)")
     args = ap.parse_args()
@@ -96,7 +106,7 @@ def main() -> None:
         env["MC_DATABASE_URL"] = args.database_url
     subprocess.run([str(Path(sys.executable).parent / "musicconnect"), "demo", "seed"], env={**os.environ, **env},
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    routes, _ = record(env)
+    routes, _ = record(env, [r.strip() for r in args.routes.split(",") if r.strip()])
     stmts = Path(data) / "statements.json"
     stmts.write_text(json.dumps(routes))
     db_url = args.database_url or f"sqlite:///{data}/musicconnect.db"
@@ -119,12 +129,14 @@ def main() -> None:
         wait_up(fbase + "/ref/0")
         tok = httpx.post(base + "/api/v1/auth/login", json={"email": "fan@demo.com", "password": "password123"}).json()
         fan = {"Authorization": f"Bearer {tok['access_token']}"}
+        tok = httpx.post(base + "/api/v1/auth/login", json={"email": "artist@demo.com", "password": "password123"}).json()
+        who = {"fan": fan, "artist": {"Authorization": f"Bearer {tok['access_token']}"}, "": {}}
         print(f"read routes at {args.connections} connections, {args.seconds} s each "
               f"({'PostgreSQL' if args.database_url else 'SQLite'})")
         print(f"{'route':14} {'SQL':>4} {'ours req/s':>11} {'p99 ms':>7} {'ref req/s':>10} {'ref p99':>8} {'ratio':>6} "
               f"{'errors':>6}  verdict     {'FastAPI req/s':>13} {'ours/FastAPI':>12}")
         for i, r in enumerate(routes):
-            headers = fan if r["auth"] else {}
+            headers = who[r["auth"]]
             load(base + r["path"], connections=args.connections, seconds=2, headers=headers)
             o = load(base + r["path"], connections=args.connections, seconds=args.seconds, headers=headers)
             load(f"{rbase}/ref/{i}", connections=args.connections, seconds=2)
@@ -148,7 +160,7 @@ def main() -> None:
             print("\nsweep (our app): errors = non-2xx + socket errors (timeouts: unanswered after 10 s)")
             print(f"{'route':14} " + " ".join(f"{f'c={c} req/s':>12} {'p99':>7} {'err':>5}" for c in (64, 256, 1024)))
             for r in routes:
-                headers = fan if r["auth"] else {}
+                headers = who[r["auth"]]
                 cells = []
                 for c in (64, 256, 1024):
                     wait_idle(base + "/healthz")

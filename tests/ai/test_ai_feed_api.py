@@ -163,6 +163,8 @@ def test_watch_time_is_capped_by_the_server_and_completes_once(mc_client, mc_pla
         stats = s.get(FeedTrackStats, track)
         assert (stats.completions, stats.skips) == (1, 0)
         assert s.scalar(select(DomainEvent.data).where(DomainEvent.type == "ai.feed_completed"))["seconds"] == 30.0
+    from musicconnect_ai import interactions
+    assert interactions.fan_tracks(p, fan.id) == {track: 1.0}     # the completion teaches the model
     mc_clock.advance(days=8)
     fresh = mc_users.fan.renew(p).headers
     r = mc_client.post("/api/v1/ai/feed/events", json={"card_id": card, "type": "like"}, headers=fresh)

@@ -41,6 +41,7 @@ TRACK_EVENT_WEIGHTS: dict[str, float] = {
     # the discovery feed's events (feed engineer): a like is strong, a skip mildly negative
     "ai.feed_liked": 3.0,
     "ai.feed_skipped": -0.5,
+    "ai.feed_completed": 1.0,     # the preview listened through, like a completed play
 }
 #: (weight, follows, supports) per (fan, artist) of each event type about an artist
 ARTIST_EVENT_WEIGHTS: dict[str, tuple[float, int, int]] = {
