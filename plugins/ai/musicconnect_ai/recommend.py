@@ -370,33 +370,39 @@ class Candidate:
     like: uuid.UUID | None = None        # a new track: the artist whose heard track it sounds most like
 
 
-def _explain(model: Loaded, fan_top: list[int], artist: int) -> int | None:
-    """The fan's artist that explains a track of ``artist``: the artist itself, or the first of the
-    fan's top artists that has it among its neighbours, or the fan's top artist."""
-    if artist in fan_top:
-        return artist
-    neigh = model.a["neighbours"]
-    for t in fan_top:
-        if artist in neigh[t]:
-            return t
-    return None
+class _Explainer:
+    """The fan's artist that explains a track of an artist: the artist itself, or the first of the
+    fan's top artists that has it among its neighbours (their neighbour lists read once per request)."""
+
+    def __init__(self, model: Loaded, fan_top: list[int]):
+        self.top = fan_top
+        neigh = model.a["neighbours"]
+        self.neighbours = [set(neigh[t].tolist()) for t in fan_top]
+
+    def __call__(self, artist: int) -> int | None:
+        if artist in self.top:
+            return artist
+        for t, ns in zip(self.top, self.neighbours):
+            if artist in ns:
+                return t
+        return None
 
 
 def _fan_candidates(model: Loaded, row: int):
     a = model.a
-    fan_top = [int(x) for x in a["fan_top"][row] if x >= 0]
+    fan_top = [x for x in a["fan_top"][row].tolist() if x >= 0]
+    explain = _Explainer(model, fan_top)
     new = _placed_for(model, row, fan_top) + _new_for(model, fan_top)
+    track_artist, tracks, artists = a["track_artist"], model.tracks, model.artists
     k = 0
-    for j, score in zip(a["cand"][row], a["cand_scores"][row]):
+    for j, score in zip(a["cand"][row].tolist(), a["cand_scores"][row].tolist()):   # plain ints and floats
         if j < 0:
             break
         k += 1
         if k % 5 == 0 and new:
             yield new.pop(0)
-        artist = int(a["track_artist"][j])
-        because = _explain(model, fan_top, artist)
-        yield Candidate(model.tracks[j], float(score), "model",
-                        model.artists[because] if because is not None else None)
+        because = explain(int(track_artist[j]))
+        yield Candidate(tracks[j], score, "model", artists[because] if because is not None else None)
     yield from new
 
 
@@ -407,10 +413,11 @@ def _placed_for(model: Loaded, row: int, fan_top: list[int]) -> list[Candidate]:
     if "fan_new" not in a:          # a model file of an earlier version
         return []
     out = []
-    for t, score in zip(a["fan_new"][row], a["fan_new_scores"][row]):
+    explain = _Explainer(model, fan_top)
+    for t, score in zip(a["fan_new"][row].tolist(), a["fan_new_scores"][row].tolist()):
         if t < 0:
             break
-        because = _explain(model, fan_top, int(a["new_artist"][t]))
+        because = explain(int(a["new_artist"][t]))
         like = int(a["new_like"][t])
         out.append(Candidate(model.new_tracks[t], float(score), "new",
                              model.artists[because] if because is not None else None, new=True,
