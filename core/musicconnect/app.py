@@ -133,6 +133,8 @@ class MusicConnectApp(FastAPI):
     fast: FastRouter
 
     pending = 0
+    #: the CORS policy in front of every HTTP route (``MC_CORS_ORIGINS``; musicconnect.cors), or None
+    cors = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
@@ -141,6 +143,11 @@ class MusicConnectApp(FastAPI):
             return await serve_socket(self, scope, receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
+        if self.cors is not None:
+            return await self.cors(scope, receive, send)
+        return await self._serve_http(scope, receive, send)
+
+    async def _serve_http(self, scope, receive, send):
         begin_unit(f"{scope['method']} {scope['path']}")
         if self.fast:
             hit = self.fast.match(scope["method"], scope["path"])
@@ -293,7 +300,7 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
 
     app = MusicConnectApp(
         title=f"{platform.settings.platform_name} API", version=__version__, lifespan=lifespan,
-        max_body_size=platform.settings.max_body_bytes,
+        max_body_size=platform.settings.max_body_bytes, docs_url=None, redoc_url=None,  # served offline below
         description="Self-hosted streaming and memberships for independent artists. Errors are RFC 9457 "
                     "problem+json documents whose `type` is stable (see docs/problems.md).",
     )
@@ -301,6 +308,11 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     app.state.mounted_plugins = set()
     install_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    from .cors import CORSGate, parse_cors_origins
+
+    cors_origins = parse_cors_origins(platform.settings.cors_origins)
+    if cors_origins:
+        app.cors = CORSGate(app._serve_http, cors_origins)
 
     from .api import artists, auth, content, me, system
 
@@ -314,6 +326,9 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     close_undeclared(system.router, "core", fallback=session_only)
     app.include_router(system.router)
     app.router.routes.append(Route("/media/{key:path}", system.media, methods=["GET", "HEAD"]))
+    from .docs_assets import docs_router
+
+    app.include_router(docs_router(app))  # /docs, /redoc: before the plugins' pages at /
     mount_plugin_routes(app, platform)
     mount_fast_routes(app, platform)
     return app

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     allowed_origins: str = Field(default="", description=(
         "comma-separated origins (https://app.example.com) that, besides base_url, client-supplied return "
         "URLs may point at (musicconnect.redirects)"))
+    cors_origins: str = Field(default="", description=(
+        "comma-separated exact origins (https://player.example.com) whose web pages may call the API "
+        "cross-origin (musicconnect.cors); empty: no CORS headers; '*' is refused"))
     data_dir: Path = Path("data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
     redis_url: str | None = None
@@ -120,6 +123,13 @@ class Settings(BaseSettings):
 
         values = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
         return ",".join(parse_origin(v) for v in values if v.strip())
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, value: Any) -> str:
+        from .cors import parse_cors_origins
+
+        return ",".join(parse_cors_origins(value))
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":
