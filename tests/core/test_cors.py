@@ -136,3 +136,48 @@ def test_serve_refuses_a_wildcard_with_one_line(proc_env):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "MC_CORS_ORIGINS" in lines[0], r.stderr
     assert "'*' is refused" in lines[0] and "Traceback" not in r.stderr
     assert "MusicConnect on" not in r.stdout
+
+
+def test_a_player_on_an_allowed_origin_plays_a_track(cors_env, tmp_path):
+    """What hls.js in a page on the player's origin fetches: the master playlist, a variant, the key
+    (behind its playback token) and the segments (with Range), every answer readable cross-origin."""
+    import re
+
+    from musicconnect_streaming import media
+
+    client, _, app = cors_env
+    p = app.state.platform
+    artist = make_user(p, "artist", artist_name="Cross Origin Band")
+    wav = tmp_path / "tone.wav"
+    media.generated_tone(wav, 7, seed=3)
+    with wav.open("rb") as fh:
+        r = client.post(f"/api/v1/streaming/artists/{artist.artist_id}/tracks", headers=artist.headers,
+                        files={"file": ("tone.wav", fh, "audio/wav")}, data={"title": "Far Away"})
+    assert r.status_code == 202, r.text
+    p.jobs.wait_idle(120)
+    tid = r.json()["id"]
+    base = f"/api/v1/streaming/tracks/{tid}/"
+
+    def get(url, **headers):
+        if url.startswith("http://testserver"):
+            url = url[len("http://testserver"):]
+        resp = client.get(url, headers={"origin": PLAYER, **headers})
+        assert resp.status_code in (200, 206), (url, resp.status_code, resp.text[:200])
+        assert acl(resp)["access-control-allow-origin"] == PLAYER, (url, resp.headers)
+        return resp
+
+    master = get(base + "master.m3u8")
+    variants = [ln for ln in master.text.splitlines() if ln and not ln.startswith("#")]
+    assert variants
+    playlist = get(base + variants[0]).text
+    key_uri = re.search(r'#EXT-X-KEY:METHOD=AES-128,URI="([^"]+)"', playlist).group(1)
+    assert key_uri.startswith("../key?pt=")
+    key = get(base + key_uri[3:])
+    assert len(key.content) == 16
+    segments = [ln for ln in playlist.splitlines() if ln and not ln.startswith("#")]
+    assert segments
+    whole = get(segments[0])
+    assert len(whole.content) > 1000
+    part = get(segments[0], range="bytes=0-187")
+    assert part.content == whole.content[: len(part.content)] and len(part.content) in (188, len(whole.content))
+    assert preflight(client, segments[0].replace("http://testserver", ""), "GET", "range").status_code == 200
