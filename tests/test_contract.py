@@ -77,6 +77,8 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         assert p.audience_members(artist.artist_id, "members") >= {fan.id}  # asks audience_members (fan holds a comp)
         # a text generator (the AI plugin's post drafts ask it; the first answer wins)
         assert p.plugins.call("generate_text", platform=p, purpose="release", context={}) == ("recorder", "recorded release")
+        # web screens (the web plugin asks for GET /api/v1/web/extensions)
+        assert p.plugins.collect("web_extensions", platform=p)[0][0] == "recorder"
         from musicconnect import migrate
         migrate.histories(p)  # asks register_migrations
         from cli_import import plugin_command_names

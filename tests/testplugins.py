@@ -116,7 +116,7 @@ def make_recorder():
         "register_commands": lambda platform: typer.Typer(),
         "register_fast_routes": lambda platform: [FastRoute("GET", "/api/v1/recorder/echo/{word}", fast_echo,
                                                                            scope="public")],
-        "register_socket_routes": None,
+        "register_socket_routes": None, "register_site_routes": None,
         "register_jobs": lambda platform: [JobSpec("noop", lambda ctx, **kw: {"ok": True}, max_retries=0)],
         "register_migrations": None,
         "register_settings": lambda platform: RecSettings,
@@ -141,6 +141,7 @@ def make_recorder():
             "recorder.memo", "Memo", "content.published", {"title": "memo", "body": "memo"}, "followers")],
         "audience_members": None,
         "generate_text": lambda platform, purpose, context: f"recorded {purpose}",
+        "web_extensions": lambda platform: [{"kind": "nav", "path": "/recorder", "title": "Recorder"}],
     }
     import inspect
 

@@ -238,8 +238,10 @@ def mount_plugin_routes(app: FastAPI, platform: Platform) -> list[str]:
     if added:
         app.openapi_schema = None
     from .realtime import mount_socket_routes
+    from .siteroutes import mount_site_routes
 
     mount_socket_routes(app, platform)
+    mount_site_routes(app, platform, guard=plugin_guard, fallback=session_only)  # plugins' pages at /
     return added
 
 

@@ -150,6 +150,15 @@ def register_fast_routes(platform):
 
 
 @spec(COLLECT)
+def register_site_routes(platform):
+    """Return an ``APIRouter`` (or a list) mounted at the site root instead of ``/api/v1/<plugin>``:
+    pages and files a browser asks for by a fixed address (the web app's ``/``, ``/sw.js``).
+    Mounted after the core's routes, so it never shadows them; a route under ``/api/`` is refused
+    (logged, not mounted). Declare scopes as usual; while the plugin is disabled they answer 404.
+    """
+
+
+@spec(COLLECT)
 def register_socket_routes(platform):
     """Return a list of :class:`musicconnect.realtime.SocketRoute`: this plugin's WebSocket
     endpoints (absolute paths, ``/api/v1/<plugin>/...``). Each declares its ``scope`` like an HTTP
@@ -371,6 +380,19 @@ def audience_members(platform, artist_id, audience):
     entitlement of rank N or above; both answered by the core), ``"played:<content id>"`` and
     others added by plugins (analytics segments). The answers are united
     (``platform.audience_members(artist_id, audience)``).
+    """
+
+
+# --------------------------------------------------------------------------- web app
+
+@spec(COLLECT)
+def web_extensions(platform):
+    """Return dicts declaring this plugin's screens in the web app (docs/web.md): ``{"kind":
+    "page", "path": "/discover", "module": "discover.js", "title": "Discover"}`` (a client route
+    whose ES module default-exports a Preact component), ``{"kind": "nav", "path", "title"}`` (a
+    navigation link), ``{"kind": "component", "slot": "artist", "module"}`` (rendered in a named
+    slot of a core screen) and ``{"kind": "assets", "directory": <path>}`` (a folder of ES modules,
+    served under ``/static/web/<build>/ext/<plugin>/``; a relative ``module`` is resolved there).
     """
 
 

@@ -1,0 +1,1 @@
+"""MusicConnect web: the installable web app (a no-build Preact + htm ES-module app) at ``/``."""

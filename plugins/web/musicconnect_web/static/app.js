@@ -1,0 +1,106 @@
+// The app shell: header and navigation, the client-side router with one lazily imported module
+// per route (code splitting without a build step), other plugins' pages, the service worker.
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { ErrorNote, Link, Loading, extensions, html, setExtensions, useLocation } from "./ui.js";
+import { api, session, signOut } from "./api.js";
+
+const ROUTES = [
+  {re: /^\/(discover)?$/, load: () => import("./screens/discover.js")},
+  {re: /^\/signin$/, load: () => import("./screens/auth.js"), props: {mode: "signin"}},
+  {re: /^\/signup$/, load: () => import("./screens/auth.js"), props: {mode: "signup"}},
+  {re: /^\/artists\/([^/]+)$/, load: () => import("./screens/artist.js"), names: ["slug"]},
+  {re: /^\/tracks\/([^/]+)$/, load: () => import("./screens/track.js"), names: ["id"]},
+  {re: /^\/checkout\/return$/, load: () => import("./screens/checkout.js")},
+];
+
+function match(path) {
+  const clean = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  for (const r of ROUTES) {
+    const m = clean.match(r.re);
+    if (m) {
+      const params = {};
+      (r.names || []).forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]); });
+      return {load: r.load, props: {...(r.props || {}), ...params}};
+    }
+  }
+  const page = extensions("page").find((e) => e.path === clean);
+  if (page) return {load: () => import(page.module), props: {}};
+  return null;
+}
+
+function useSession() {
+  const [s, set] = useState(session());
+  useEffect(() => {
+    const on = () => set(session());
+    addEventListener("mc-session", on);
+    return () => removeEventListener("mc-session", on);
+  }, []);
+  return s;
+}
+
+function Nav() {
+  const s = useSession();
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const on = () => tick((n) => n + 1);
+    addEventListener("mc-extensions", on);
+    return () => removeEventListener("mc-extensions", on);
+  }, []);
+  const links = extensions().filter((e) => (e.kind === "nav" || e.kind === "page") && e.title && e.path);
+  return html`<header class="top">
+    <${Link} class="brand" href="/">${document.getElementById("app").dataset.name}</${Link}>
+    <nav aria-label="Main">
+      <${Link} href="/discover">Discover</${Link}>
+      ${links.map((e) => html`<${Link} key=${e.path} href=${e.path}>${e.title}</${Link}>`)}
+    </nav>
+    <div class="account">
+      ${s ? html`<span class="who">${(s.user && (s.user.display_name || s.user.email)) || "Signed in"}</span>
+                 <button type="button" onClick=${() => signOut()}>Sign out</button>`
+          : html`<${Link} href="/signin">Sign in</${Link}> <${Link} class="button" href="/signup">Sign up</${Link}>`}
+    </div>
+  </header>`;
+}
+
+function Screen({path}) {
+  const [state, setState] = useState({C: null, props: {}, error: null});
+  useEffect(() => {
+    let live = true;
+    const hit = match(path);
+    if (!hit) { setState({C: NotFound, props: {}, error: null}); return; }
+    hit.load().then((m) => live && setState({C: m.default, props: hit.props, error: null}),
+                    (error) => live && setState({C: null, props: {}, error}));
+    return () => { live = false; };
+  }, [path, extensions().length]);
+  if (state.error) return html`<${ErrorNote} error=${state.error} />`;
+  if (!state.C) return html`<${Loading} />`;
+  const C = state.C;
+  return html`<${C} ...${state.props} />`;
+}
+
+function NotFound() {
+  return html`<section class="page"><h1>Not found</h1><p>Nothing lives at this address.</p>
+    <p><${Link} href="/">Discover artists</${Link}></p></section>`;
+}
+
+function App() {
+  const loc = useLocation();
+  const path = loc.split("?")[0];
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const on = () => tick((n) => n + 1);
+    addEventListener("mc-extensions", on);
+    return () => removeEventListener("mc-extensions", on);
+  }, []);
+  return html`<${Nav} />
+    <main id="main" class="page" tabindex="-1"><${Screen} key=${path} path=${path} /></main>
+    <footer class="foot"><a href="/docs">API</a></footer>`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));
+
+api("web/extensions", {auth: false}).then((out) => setExtensions(out.extensions), () => setExtensions([]));
+
+if ("serviceWorker" in navigator && location.protocol !== "file:") {
+  navigator.serviceWorker.register("/sw.js", {scope: "/"}).catch(() => {});
+}
