@@ -65,6 +65,24 @@ def ensure_packages() -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def ensure_chromium() -> None:
+    """The web app's browser tests drive Debian's Chromium (Playwright's own download is not
+    used): install it with apt-get when missing and we are root; otherwise they skip, saying why."""
+    if shutil.which("chromium") or os.path.exists("/usr/bin/chromium"):
+        return
+    if os.geteuid() != 0:
+        log("chromium is missing and we are not root: the browser tests (tests/web) will skip")
+        return
+    log("installing chromium with apt-get (the web app's browser tests)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True,
+                       env=env, stdout=subprocess.DEVNULL)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        log(f"could not install chromium ({exc}): the browser tests (tests/web) will skip")
+
+
 @contextlib.contextmanager
 def services():
     ensure_packages()
@@ -146,6 +164,7 @@ def pytest_pass(name: str, env: dict[str, str], args: list[str]) -> int:
 
 def main() -> int:
     install(with_test=True)
+    ensure_chromium()
     args = sys.argv[1:] or ["-q"]
     only = os.environ.get("MC_TEST_ONLY")
     results = {}
