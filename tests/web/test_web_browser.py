@@ -38,4 +38,123 @@ def test_shell_loads_and_another_plugins_page_is_in_the_navigation(browser, shot
     page.goto(f"{base}/guestbook")
     page.locator("#guestbook-hello").wait_for()
     shots(page, "02-plugin-page")
+    # its component renders in the artist page's slot
+    page.goto(f"{base}/artists/nova-lane")
+    page.get_by_role("heading", name="Nova Lane", level=1).wait_for()
+    page.locator(".badge", has_text="Signed!").wait_for()
+    assert page.get_by_text("is loading").count() == 0  # the shell's placeholder is gone
     assert console.unexpected() == []
+
+
+def _seed(base: str, audio_dir) -> dict:
+    """Through the HTTP API of the running server: an artist with a public and a gated track,
+    both transcoded from generated audio (the streaming plugin's pipeline, ffmpeg)."""
+    import time
+
+    import httpx
+
+    from helpers import bearer, register
+    from musicconnect_streaming import media
+
+    with httpx.Client(base_url=base, timeout=30) as c:
+        artist = register(c, "nova@example.com", role="artist", artist_name="Nova Lane", display_name="Nova")
+        h = bearer(artist["tokens"]["access_token"])
+        artist_id = artist["user"]["artist"]["id"]
+        tiers = {t["key"]: t for t in c.get(f"/api/v1/artists/{artist_id}/tiers").json()}
+        tracks = {}
+        for seed, (title, fields) in enumerate((("Open Sky", {"visibility": "public"}),
+                                                ("Backstage Demo", {"visibility": "tier",
+                                                                    "required_tier_id": tiers["supporter"]["id"]})), 1):
+            wav = audio_dir / f"{seed}.wav"
+            media.generated_tone(wav, 12, seed=seed)
+            with open(wav, "rb") as fh:
+                r = c.post(f"/api/v1/streaming/artists/{artist_id}/tracks", headers=h,
+                           files={"file": (wav.name, fh, "audio/wav")}, data={"title": title, **fields})
+            assert r.status_code == 202, r.text
+            tracks[title] = r.json()["id"]
+        deadline = time.monotonic() + 180
+        for track_id in tracks.values():
+            while (status := c.get(f"/api/v1/streaming/tracks/{track_id}", headers=h).json()["status"]) != "ready":
+                assert status in ("processing", "pending", "draft") and time.monotonic() < deadline, status
+                time.sleep(0.5)
+    return {"artist_id": artist_id, "tracks": tracks, "supporter": tiers["supporter"]["name"]}
+
+
+def test_a_fan_signs_up_plays_a_public_track_and_is_shown_the_tier_of_a_gated_one(browser, shots, proc_env,
+                                                                                  tmp_path):
+    from helpers import free_port, serve_process, wait_ready
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**proc_env, "MC_PLUGINS": "web,streaming", "MC_BASE_URL": base}
+    proc = serve_process(env, port)
+    try:
+        wait_ready(proc, base)
+        audio_dir = tmp_path / "audio"
+        audio_dir.mkdir()
+        seeded = _seed(base, audio_dir)
+
+        page = browser.new_page()
+        console = Console(page)
+        page.goto(f"{base}/")
+        page.get_by_role("link", name="Nova Lane").wait_for()
+        assert console.unexpected() == [], console.errors  # the shell loads clean
+        shots(page, "01-discover")
+
+        # sign up (the core's auth API), back on the home screen, signed in
+        page.get_by_role("link", name="Sign up").click()
+        page.get_by_label("Name (shown to artists)").fill("Robin")
+        page.get_by_label("Email").fill("robin@example.com")
+        page.get_by_label("Password (at least 8 characters)").fill("a-long-passphrase")
+        shots(page, "02-sign-up")
+        page.get_by_role("button", name="Sign up").click()
+        page.get_by_role("button", name="Sign out").wait_for()
+        assert page.url == f"{base}/" and page.locator(".who").inner_text() == "Robin"
+
+        # the artist's page: tiers with prices, the tracks, the gated one locked with its tier
+        page.get_by_role("link", name="Nova Lane").click()
+        page.get_by_role("heading", name="Nova Lane", level=1).wait_for()
+        assert page.url == f"{base}/artists/nova-lane"
+        page.get_by_role("listitem", name=f"Tier {seeded['supporter']}").wait_for()
+        locked = page.locator(".tracks li", has_text="Backstage Demo")
+        assert f"Locked: {seeded['supporter']} and above" in locked.inner_text()
+        shots(page, "03-artist")
+
+        # the public track plays: hls.js, the encrypted stream, the audio's time advances
+        page.get_by_role("link", name="Open Sky").click()
+        play = page.get_by_role("button", name="Play")
+        play.wait_for()
+        page.locator("canvas[role=img]").wait_for()  # the waveform, from the waveform endpoint
+        play.focus()
+        page.keyboard.press("Enter")  # keyboard operable
+        page.wait_for_function("() => document.querySelector('audio').currentTime > 1.5", timeout=30_000)
+        assert page.evaluate("() => document.querySelector('audio').paused") is False
+        cover = page.locator("img.cover")
+        assert cover.count() == 0  # generated audio has no artwork: no empty frame
+        assert page.evaluate("() => navigator.mediaSession.metadata && "
+                             "[navigator.mediaSession.metadata.title, navigator.mediaSession.metadata.artist]") == [
+            "Open Sky", "Nova Lane"]
+        shots(page, "04-playing")
+        page.get_by_role("button", name="Pause").click()
+        page.wait_for_function("() => document.querySelector('audio').paused")
+        before = page.evaluate("() => document.querySelector('audio').currentTime")
+        page.get_by_role("slider", name="Seek").fill("6")
+        page.wait_for_function("() => document.querySelector('audio').currentTime >= 5.5")
+        assert page.evaluate("() => document.querySelector('audio').currentTime") != before
+
+        # the gated track: the tier it needs, no player
+        page.go_back()
+        page.get_by_role("link", name="Backstage Demo").click()
+        page.locator("#tier-needed").wait_for()
+        assert page.locator("#tier-needed").inner_text() == \
+            f"This track needs the {seeded['supporter']} tier or above."
+        assert page.locator("audio").count() == 0 and page.get_by_role("button", name="Play").count() == 0
+        shots(page, "05-gated")
+        # the only console errors are Chromium's lines for the refusals the app expected
+        assert console.unexpected("status of 403") == [], console.errors
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except Exception:
+            proc.kill()

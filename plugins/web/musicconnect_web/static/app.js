@@ -97,7 +97,9 @@ function App() {
     <footer class="foot"><a href="/docs">API</a></footer>`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = "";  // the "loading" placeholder of the HTML shell
+render(html`<${App} />`, root);
 
 api("web/extensions", {auth: false}).then((out) => setExtensions(out.extensions), () => setExtensions([]));
 

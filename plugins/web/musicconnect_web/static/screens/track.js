@@ -1,0 +1,182 @@
+// A track and its player: hls.js plays the streaming plugin's encrypted HLS (the master playlist
+// hands out the playback token the variant and key links carry), with play/pause, seek, the
+// waveform, keyboard control and Media Session metadata. A track the fan may not play shows the
+// tier it needs (the 403 problem's required_tier), never a broken player.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ErrorNote, Link, Loading, Slot, html, title, useLoad } from "../ui.js";
+import { api, authHeader, session } from "../api.js";
+
+async function load(id) {
+  try {
+    const track = await api(`streaming/tracks/${encodeURIComponent(id)}`);
+    const artist = await api(`artists/${track.artist_id}`, {auth: false}).catch(() => null);
+    return {track, artist};
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) return {refused: err};
+    throw err;
+  }
+}
+
+function clock(seconds) {
+  if (!Number.isFinite(seconds)) return "0:00";
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function Refused({error, id}) {
+  const p = error.problem || {};
+  const tier = p.required_tier;
+  if (error.status === 401) {
+    return html`<section class="gated" role="status">
+      <h1>Sign in to listen</h1>
+      <p>This track is for members. ${p.detail || ""}</p>
+      <p><${Link} class="button" href=${`/signin?next=/tracks/${id}`}>Sign in</${Link}>
+         ${" "}<${Link} href=${`/signup?next=/tracks/${id}`}>Sign up</${Link}></p>
+    </section>`;
+  }
+  return html`<section class="gated" role="status">
+    <h1>Members only</h1>
+    ${tier ? html`<p id="tier-needed">This track needs the <strong>${tier.name}</strong> tier or above.</p>`
+           : html`<p id="tier-needed">${p.reason || p.detail || "You cannot play this track."}</p>`}
+    ${session() ? null : html`<p><${Link} href=${`/signin?next=/tracks/${id}`}>Sign in</${Link}> if you are a member.</p>`}
+  </section>`;
+}
+
+function Waveform({peaks, position, duration, onSeek}) {
+  const canvas = useRef(null);
+  useEffect(() => {
+    const c = canvas.current;
+    if (!c || !peaks || !peaks.length) return;
+    const w = c.clientWidth * devicePixelRatio, h = c.clientHeight * devicePixelRatio;
+    c.width = w; c.height = h;
+    const g = c.getContext("2d");
+    g.clearRect(0, 0, w, h);
+    const played = duration ? position / duration : 0;
+    const bar = w / peaks.length;
+    peaks.forEach((p, i) => {
+      g.fillStyle = i / peaks.length < played ? "#8f7bff" : "#4a4566";
+      const ph = Math.max(1, p * h * 0.95);
+      g.fillRect(i * bar, (h - ph) / 2, Math.max(1, bar - 0.5), ph);
+    });
+  }, [peaks, position, duration]);
+  const click = (e) => {
+    const r = e.currentTarget.getBoundingClientRect();
+    if (duration) onSeek(((e.clientX - r.left) / r.width) * duration);
+  };
+  return html`<canvas ref=${canvas} role="img" aria-label="Waveform; the played part is highlighted" onClick=${click}></canvas>`;
+}
+
+function Player({track, artist}) {
+  const audio = useRef(null);
+  const [playing, setPlaying] = useState(false);
+  const [position, setPosition] = useState(0);
+  const [duration, setDuration] = useState((track.extra.streaming || {}).duration || 0);
+  const [error, setError] = useState(null);
+  const [peaks, setPeaks] = useState(null);
+  const streaming = track.extra.streaming || {};
+
+  useEffect(() => {
+    const el = audio.current;
+    let hls = null;
+    let gone = false;
+    import("hls.js").then(({default: Hls}) => {
+      if (gone) return;
+      if (Hls.isSupported()) {
+        hls = new Hls({
+          // the master playlist of a gated track needs the listener's sign-in; every later link
+          // carries the playback token instead
+          xhrSetup: (xhr, url) => {
+            if (new URL(url, location.href).origin === location.origin) {
+              const h = authHeader();
+              if (h.authorization) xhr.setRequestHeader("Authorization", h.authorization);
+            }
+          },
+        });
+        hls.on(Hls.Events.ERROR, (_, data) => {
+          if (!data.fatal) return;
+          const code = data.response && data.response.code;
+          setError(data.details === "keyLoadError" && (code === 401 || code === 403)
+            ? "Your membership no longer includes this track." : `Playback failed (${data.details}).`);
+          setPlaying(false);
+        });
+        hls.loadSource(streaming.master_playlist);
+        hls.attachMedia(el);
+      } else if (el.canPlayType("application/vnd.apple.mpegurl")) {
+        el.src = streaming.master_playlist;  // Safari plays HLS itself
+      } else {
+        setError("This browser cannot play HLS audio.");
+      }
+    }, () => setError("The player could not be loaded."));
+    return () => { gone = true; if (hls) hls.destroy(); };
+  }, [track.id]);
+
+  useEffect(() => {
+    if (!streaming.waveform) return;
+    api(streaming.waveform).then((w) => setPeaks(w.peaks || []), () => setPeaks(null));
+  }, [track.id]);
+
+  useEffect(() => {
+    if (!("mediaSession" in navigator)) return;
+    const covers = streaming.covers || {};
+    navigator.mediaSession.metadata = new MediaMetadata({
+      title: track.title, artist: artist ? artist.name : "", album: "",
+      artwork: Object.entries(covers).map(([size, src]) => ({src, sizes: `${size}x${size}`, type: "image/jpeg"})),
+    });
+    const el = audio.current;
+    const handlers = {
+      play: () => el.play(), pause: () => el.pause(),
+      seekbackward: (d) => { el.currentTime = Math.max(0, el.currentTime - (d.seekOffset || 10)); },
+      seekforward: (d) => { el.currentTime = Math.min(el.duration || 0, el.currentTime + (d.seekOffset || 10)); },
+      seekto: (d) => { el.currentTime = d.seekTime; },
+    };
+    for (const [k, fn] of Object.entries(handlers)) { try { navigator.mediaSession.setActionHandler(k, fn); } catch {} }
+    return () => { for (const k of Object.keys(handlers)) { try { navigator.mediaSession.setActionHandler(k, null); } catch {} } };
+  }, [track.id]);
+
+  const toggle = () => {
+    const el = audio.current;
+    if (el.paused) el.play().catch((e) => setError(`Playback failed (${e.message}).`));
+    else el.pause();
+  };
+  const seek = (t) => { audio.current.currentTime = Math.max(0, Math.min(t, duration || t)); setPosition(t); };
+  const keys = (e) => {
+    if (e.target.closest("button, input, a")) return;
+    if (e.key === " " || e.key === "k") { e.preventDefault(); toggle(); }
+    else if (e.key === "ArrowRight") { e.preventDefault(); seek(position + 5); }
+    else if (e.key === "ArrowLeft") { e.preventDefault(); seek(position - 5); }
+  };
+  return html`<section class="player" aria-label="Player" tabindex="0" onKeyDown=${keys}>
+    <audio ref=${audio} preload="none"
+      onPlay=${() => { setPlaying(true); if ("mediaSession" in navigator) navigator.mediaSession.playbackState = "playing"; }}
+      onPause=${() => { setPlaying(false); if ("mediaSession" in navigator) navigator.mediaSession.playbackState = "paused"; }}
+      onTimeUpdate=${(e) => setPosition(e.currentTarget.currentTime)}
+      onDurationChange=${(e) => Number.isFinite(e.currentTarget.duration) && setDuration(e.currentTarget.duration)}></audio>
+    <div class="controls">
+      <button type="button" id="play" onClick=${toggle} aria-label=${playing ? "Pause" : "Play"}>${playing ? "Pause" : "Play"}</button>
+      <input type="range" min="0" max=${Math.max(1, Math.round(duration))} step="1" value=${Math.round(position)}
+             aria-label="Seek" aria-valuetext=${`${clock(position)} of ${clock(duration)}`}
+             onInput=${(e) => seek(Number(e.currentTarget.value))} />
+      <span class="muted" aria-live="off"><span id="position">${clock(position)}</span> / ${clock(duration)}</span>
+    </div>
+    ${peaks ? html`<${Waveform} peaks=${peaks} position=${position} duration=${duration} onSeek=${seek} />` : null}
+    ${error ? html`<p class="error" role="alert">${error}</p>` : null}
+  </section>`;
+}
+
+export default function Track({id}) {
+  const state = useLoad(() => load(id), [id]);
+  if (state.loading) return html`<${Loading} what="Loading the track" />`;
+  if (state.error) return html`<${ErrorNote} error=${state.error} />`;
+  if (state.data.refused) return html`<${Refused} error=${state.data.refused} id=${id} />`;
+  const {track, artist} = state.data;
+  title(track.title);
+  return html`<article>
+    <h1>${track.title}</h1>
+    ${artist ? html`<p>by <${Link} href=${`/artists/${artist.slug}`}>${artist.name}</${Link}></p>` : null}
+    ${Object.keys((track.extra.streaming || {}).covers || {}).length ? html`<img class="cover" width="300" height="300" loading="lazy" alt=""
+        onError=${(e) => { e.currentTarget.hidden = true; }}
+        src=${track.extra.streaming.covers["300"] || Object.values(track.extra.streaming.covers)[0]} />` : null}
+    <${Player} track=${track} artist=${artist} />
+    <${Slot} name="track" track=${track} />
+  </article>`;
+}
