@@ -178,3 +178,27 @@ def test_extensions_lists_other_plugins_screens_and_serves_their_modules(mc_make
         problem(client.get("/static/ext/nobody/0000000000/x.js"), 404)
         # the plugin's page is a client route of the shell
         shell_ok(client.get("/guestbook"))
+
+
+def test_a_disabled_web_plugin_leaves_the_root_and_its_files(mc_client, mc_platform):
+    shell_ok(mc_client.get("/"))
+    mc_platform.plugins.apply_state({"web": False})
+    for path in ("/", "/artists/x", "/sw.js", "/manifest.webmanifest", f"{site.static_base()}/app.js",
+                 "/api/v1/web/extensions"):
+        assert problem(mc_client.get(path), 404)["type"] == "/problems/plugin-disabled", path
+    mc_platform.plugins.apply_state({"web": True})
+    shell_ok(mc_client.get("/artists/x"))
+
+
+def test_a_disabled_plugins_screens_leave_the_listing(mc_make_platform, tmp_path):
+    from starlette.testclient import TestClient
+
+    from musicconnect.app import create_app
+
+    p = mc_make_platform(extra_plugins=[("guestbook", guestbook_plugin(tmp_path / "assets"))])
+    with TestClient(create_app(p)) as client:
+        module = client.get("/api/v1/web/extensions").json()["extensions"][0]["module"]
+        assert client.get(module).status_code == 200
+        p.plugins.apply_state({"guestbook": False})
+        assert client.get("/api/v1/web/extensions").json()["extensions"] == []
+        problem(client.get(module), 404)
