@@ -185,3 +185,15 @@ def register_notification_kinds(platform):
                              {"title": "Your payment to {artist_name} failed",
                               "body": "We could not charge your card. Update your payment method to keep your membership.",
                               "url": "/settings/billing"}, "actor", default_channels=("inbox", "email"))]
+
+
+# ---------------------------------------------------------------- the web app (docs/web.md)
+
+@hookimpl
+def web_extensions(platform):
+    """The fan's billing screens: Join/Upgrade on the artist page, the checkout's return page
+    (it polls the entitlements), and the membership page (change, cancel, resume, the portal)."""
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "component", "slot": "artist", "module": "join.js"},
+            {"kind": "component", "slot": "checkout-return", "module": "return.js"},
+            {"kind": "page", "path": "/membership", "module": "membership.js", "title": "Membership"}]

@@ -72,12 +72,18 @@ export function extensions(kind) { return declared.filter((e) => !kind || e.kind
 // <${Slot} name="artist" artist=${a} />: every component another plugin put in this slot
 export function Slot({name, ...props}) {
   const [parts, setParts] = useState([]);
+  const [known, setKnown] = useState(declared.length);  // the list may arrive after the slot mounts
+  useEffect(() => {
+    const on = () => setKnown(declared.length);
+    addEventListener("mc-extensions", on);
+    return () => removeEventListener("mc-extensions", on);
+  }, []);
   useEffect(() => {
     let live = true;
     const wanted = extensions("component").filter((e) => e.slot === name);
     Promise.all(wanted.map((e) => import(e.module).then((m) => ({key: e.module, C: m.default}), () => null)))
       .then((loaded) => live && setParts(loaded.filter(Boolean)));
     return () => { live = false; };
-  }, [name]);
+  }, [name, known]);
   return parts.map(({key, C}) => html`<${C} key=${key} ...${props} />`);
 }
