@@ -241,3 +241,17 @@ def audience_members(platform, artist_id, audience):
 
     with platform.session() as s:
         return list(s.scalars(select(Follow.user_id).where(Follow.artist_id == artist_id)))
+
+
+# ---------------------------------------------------------------- the web app (docs/web.md)
+
+@hookimpl
+def web_extensions(platform):
+    """The fan club's screens: follow (and the ways in) on the artist page, the feed, a post with
+    comments and reactions, direct messages with the quota, the backstage."""
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "component", "slot": "artist", "module": "club.js"},
+            {"kind": "page", "path": "/feed", "module": "feed.js", "title": "Feed"},
+            {"kind": "page", "path": "/post", "module": "post.js"},
+            {"kind": "page", "path": "/messages", "module": "messages.js", "title": "Messages"},
+            {"kind": "page", "path": "/backstage", "module": "backstage.js"}]
