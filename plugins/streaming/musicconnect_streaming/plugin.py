@@ -173,6 +173,18 @@ def register_metrics(platform):
     return plays.METRICS
 
 
+@hookimpl
+def web_extensions(platform):
+    """The artist's studio in the web app (docs/web.md): upload with progress, the tracks. The
+    pages have no title, so they stay out of the main navigation (fans never see them); artists
+    reach them from their own page (a component in the ``artist`` slot), and the screens refuse
+    anyone who is not an artist."""
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "page", "path": "/studio/upload", "module": "upload.js"},
+            {"kind": "page", "path": "/studio/tracks", "module": "tracks.js"},
+            {"kind": "component", "slot": "artist", "module": "studio-link.js"}]
+
+
 
 @hookimpl
 def seed_demo(platform, session, demo):
