@@ -30,8 +30,7 @@ function Preview({sub, tier, onDone}) {
   const p = state.data;
   const prorations = p.lines.filter((l) => l.proration);
   return html`<div class="preview" aria-label=${`Change to ${tier.name}`}>
-    ${prorations.length ? html`<ul class="lines">${prorations.map((l, i) => html`<li key=${i}>${l.description}:
-        ${money(l.amount, p.currency)}</li>`)}</ul>`
+    ${prorations.length ? html`<ul class="lines">${prorations.map((l, i) => html`<li key=${i}>${`${l.description}: ${money(l.amount, p.currency)}`}</li>`)}</ul>`
       : html`<p class="muted">No proration: the change takes effect when the paid period ends.</p>`}
     <p id="amount-due">Next invoice: <strong>${money(p.amount_due, p.currency)}</strong>${p.next_payment_at
       ? html` on ${day(p.next_payment_at)}` : null}.</p>
@@ -77,8 +76,7 @@ function Subscription({sub, artist, tiers, want, reload}) {
     </div>
     ${others.length && !sub.cancel_at_period_end ? html`<fieldset><legend>Change tier</legend>
       ${others.map((t) => html`<label key=${t.id}><input type="radio" name=${`tier-${sub.id}`} checked=${target && target.id === t.id}
-          onChange=${() => setTarget(t)} /> ${t.rank > (held ? held.rank : 0) ? "Upgrade" : "Downgrade"} to ${t.name}
-          (${money(t.price_amount, t.currency)} a month)</label>`)}
+          onChange=${() => setTarget(t)} /> ${t.rank > (held ? held.rank : 0) ? "Upgrade" : "Downgrade"} to ${`${t.name} (${money(t.price_amount, t.currency)} a month)`}</label>`)}
       ${target ? html`<${Preview} key=${target.id} sub=${sub} tier=${target} onDone=${reload} />` : null}
     </fieldset>` : null}
     ${error ? html`<${ErrorNote} error=${error} />` : null}
@@ -102,7 +100,7 @@ export default function Membership() {
     <h1>Membership</h1>
     ${shown.length === 0 ? html`<p>You have no paid memberships. <${Link} href="/discover">Find an artist to support</${Link}>.</p>`
       : html`<ul class="subscriptions">${shown.map((s) => html`<${Subscription} key=${`${s.id}-${n}`} sub=${s}
-          artist=${artists[s.artist_id]} tiers=${tiers[s.artist_id]} want=${s.artist_id === focus ? q.get("tier") : null}
+          artist=${artists[s.artist_id]} tiers=${tiers[s.artist_id]} want=${n === 0 && s.artist_id === focus ? q.get("tier") : null}
           reload=${() => setN(n + 1)} />`)}</ul>`}
   </section>`;
 }
