@@ -4,10 +4,12 @@ modules by :func:`musicconnect.feature_hooks` (``METRICS``, ``router``, ``JOBS``
 the CLI lives in ``cli``, demo data in ``demo``."""
 from __future__ import annotations
 
-from musicconnect import feature_hooks
+from pathlib import Path
+
+from musicconnect import feature_hooks, hookimpl
 
 #: the feature modules, in the order their metrics are listed
-FEATURES = ("rollups", "revenue", "audience", "ltv", "churn", "viral", "release_time", "fans", "summary",
+FEATURES = ("rollups", "revenue", "audience", "ltv", "churn", "viral", "release_time", "fans", "summary", "listening",
             "live", "api", "charts_api")
 
 SCOPES = {
@@ -15,3 +17,13 @@ SCOPES = {
 }
 
 globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
+
+
+@hookimpl
+def web_extensions(platform):
+    """The artist's dashboard in the web app (docs/web.md): a page without a title (so not in the
+    main navigation: fans never see it; the screen refuses anyone but an artist) and, on the
+    artist's own page, the way in (a component in the ``artist`` slot)."""
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "page", "path": "/studio/dashboard", "module": "dashboard.js"},
+            {"kind": "component", "slot": "artist", "module": "dashboard-link.js"}]

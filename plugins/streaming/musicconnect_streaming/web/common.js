@@ -158,7 +158,7 @@ export function watchTrack(id, onUpdate, every = 1000) {
 
 // "encoding, 42 %" from a version's job
 export function jobText(v) {
-  if (!v) return "";
+  if (!v) return "Transcoding: starting, 0 %";
   if (v.state === "ready") return "Ready";
   if (v.state === "failed") return `Failed: ${v.error || (v.job && v.job.message) || "the transcode did not finish"}`;
   const pct = v.job ? Math.round((v.job.progress || 0) * 100) : 0;

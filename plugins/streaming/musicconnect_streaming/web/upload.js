@@ -109,7 +109,7 @@ function UploadForm({artist}) {
     ${sent ? html`<${Progress} id="upload-progress" label="Upload" value=${sent.loaded} max=${sent.total || 1}
         text=${`${bytes(sent.loaded)} of ${bytes(sent.total)} sent (${pct} %)`} />` : null}
     ${track ? html`<${Progress} id="transcode-progress" label="Transcode" value=${jobPct} max="100" text=${jobText(v)} />` : null}
-    ${v && v.state === "ready" ? html`<p id="upload-done" role="status">“${track.title}” is ready.
+    ${v && v.state === "ready" ? html`<p id="upload-done" role="status">“${track.title}” is ready.${" "}
         <${Link} href=${`/tracks/${track.id}`}>Listen</${Link}> · <${Link} href="/studio/tracks">Your tracks</${Link}></p>` : null}
     ${error ? html`<p class="error" role="alert" id="upload-error">${error}</p>` : null}
   </form>`;
