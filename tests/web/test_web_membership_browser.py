@@ -2,9 +2,9 @@
 against one ``musicconnect serve`` process with the billing sandbox on (as with ``--demo``): a new
 fan signs up, follows an artist, is refused the gated track, joins the Supporter tier in the
 sandbox checkout, comes back to the return page, plays the gated track (the audio's time
-advances), upgrades with the proration shown, comments on a post and reacts, sends messages until
-the quota message appears, and cancels (the membership page says until when). Screenshots of
-each step go under the test's tmp dir (``screenshots/``)."""
+advances), upgrades with the proration shown, comments on a post (and deletes a comment) and
+reacts, sends messages until the quota message appears, and cancels (the membership page says
+until when). Screenshots of each step go under the test's tmp dir (``screenshots/``)."""
 from __future__ import annotations
 
 import re
@@ -149,6 +149,12 @@ def test_a_fan_joins_upgrades_talks_and_cancels(browser, shots, proc_env, tmp_pa
         page.get_by_role("button", name="Heart (1)").wait_for()
         assert page.get_by_role("button", name="Heart (1)").get_attribute("aria-pressed") == "true"
         shots(page, "06-post-comments")
+        page.get_by_label("Add a comment").fill("Oops, wrong post")
+        page.get_by_role("button", name="Post comment").click()
+        oops = page.locator(".comments li", has_text="Oops, wrong post")
+        oops.get_by_role("button", name="Delete my comment").click()
+        oops.wait_for(state="detached")
+        assert page.locator(".comments li").count() == 1
 
         # messages: the quota counts down, the refusal appears as a message
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Messages").click()

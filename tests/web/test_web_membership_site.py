@@ -60,3 +60,29 @@ def test_a_disabled_plugins_membership_screens_leave_the_listing(mc_client, mc_p
         problem(mc_client.get(module), 404)
     mc_platform.plugins.apply_state({plugin: True})
     assert set(_listed(mc_client)[plugin]) == set(modules)
+
+
+def test_a_fan_deletes_their_own_comment_and_only_theirs(mc_client, mc_users):
+    """The post screen's "Delete my comment": DELETE /api/v1/fanclub/content/{id}/comments/{id}."""
+    fan, artist = mc_users.fan, mc_users.artist
+    other = mc_users.make("fan")
+    r = mc_client.post(f"/api/v1/fanclub/artists/{artist.artist_id}/posts", headers=artist.headers,
+                       data={"title": "Studio diary", "body": "Two new songs.", "visibility": "public"})
+    assert r.status_code == 201, r.text
+    post = r.json()["id"]
+    ids = {}
+    for who in (fan, other):
+        assert mc_client.post(f"/api/v1/fanclub/artists/{artist.artist_id}/join", headers=who.headers).status_code == 201
+        r = mc_client.post(f"/api/v1/fanclub/content/{post}/comments", headers=who.headers, json={"body": f"by {who.email}"})
+        assert r.status_code == 201, r.text
+        ids[who.email] = r.json()["id"]
+    url = f"/api/v1/fanclub/content/{post}/comments"
+    assert problem(mc_client.delete(f"{url}/{ids[other.email]}", headers=fan.headers), 403)["type"] == "/problems/forbidden"
+    assert mc_client.delete(f"{url}/{ids[fan.email]}").status_code == 401
+    assert mc_client.delete(f"{url}/{ids[fan.email]}", headers=fan.headers).status_code == 204
+    assert [c["body"] for c in mc_client.get(url).json()["comments"]] == [f"by {other.email}"]
+    problem(mc_client.delete(f"{url}/{ids[fan.email]}", headers=fan.headers), 404)  # already gone
+    r = mc_client.post(f"/api/v1/fanclub/artists/{artist.artist_id}/posts", headers=artist.headers,
+                       data={"title": "Another", "body": "x", "visibility": "public"})
+    problem(mc_client.delete(f"/api/v1/fanclub/content/{r.json()['id']}/comments/{ids[other.email]}",
+                             headers=other.headers), 404)  # the comment is not under that item

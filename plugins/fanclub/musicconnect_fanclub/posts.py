@@ -289,6 +289,20 @@ def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(s
                 "created_at": c.created_at.isoformat()}
 
 
+@router.delete("/content/{content_id}/comments/{comment_id}", status_code=204)
+def delete_comment(content_id: uuid.UUID, comment_id: uuid.UUID, actor: Actor = Depends(scope("fanclub:write")),
+                   platform=Depends(get_platform)):
+    """Delete your own comment (403 ``forbidden`` for someone else's)."""
+    with platform.session() as s:
+        c = s.get(Comment, comment_id)
+        if c is None or c.content_id != content_id:
+            raise NotFound("comment")
+        if c.user_id != actor.user_id:
+            raise Problem(403, "forbidden", "you can delete only your own comments")
+        s.delete(c)
+    return Response(status_code=204)
+
+
 @router.put("/content/{content_id}/reactions/{kind}", status_code=204)
 def react(content_id: uuid.UUID, kind: ReactionKind, actor: Actor = Depends(scope("fanclub:write")), platform=Depends(get_platform)):
     """React (heart, fire, clap, laugh, wow, sad); idempotent: one reaction and one

@@ -1,7 +1,7 @@
 // /post?id=<content id>: a post (or any item) with its comments and reactions. Members of the
 // artist (a free membership is enough) comment and react; errors are shown in words.
 import { ErrorNote, Link, Loading, html, title, useLoad } from "@musicconnect/web";
-import { api } from "@musicconnect/api";
+import { api, session } from "@musicconnect/api";
 import { useState } from "preact/hooks";
 import { artist, signedIn, tierName, when } from "./common.js";
 
@@ -44,11 +44,19 @@ function Comments({item, talk, onChange}) {
     catch (err) { setError(err); }
     setBusy(false);
   };
+  const me = (session() && session().user && session().user.id) || null;
+  const remove = async (c) => {
+    setError(null);
+    try { await api(`fanclub/content/${item.id}/comments/${c.id}`, {method: "DELETE"}); onChange(); }
+    catch (err) { setError(err); }
+  };
   return html`<section aria-label="Comments">
     <h2>Comments (${talk.comments.length})</h2>
     <ul class="comments">${talk.comments.map((c) => html`<li key=${c.id}>
       <strong>${c.author ? c.author.name : "A fan"}</strong> <span class="muted">${when(c.created_at)}</span>
-      <p>${c.body}</p></li>`)}</ul>
+      <p>${c.body}</p>
+      ${me && c.user_id === me ? html`<button type="button" class="secondary" onClick=${() => remove(c)}>Delete my comment</button>` : null}
+    </li>`)}</ul>
     ${signedIn() ? html`<form onSubmit=${send}>
         <label for="comment-body">Add a comment</label>
         <textarea id="comment-body" maxlength="2000" required value=${body} onInput=${(e) => setBody(e.target.value)}></textarea>
