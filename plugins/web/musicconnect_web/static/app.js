@@ -2,7 +2,7 @@
 // per route (code splitting without a build step), other plugins' pages, the service worker.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ErrorNote, Link, Loading, extensions, html, setExtensions, useLocation } from "./ui.js";
+import { ErrorNote, Link, Loading, Slot, extensions, html, setExtensions, useLocation } from "./ui.js";
 import { api, session, signOut } from "./api.js";
 
 const ROUTES = [
@@ -12,6 +12,7 @@ const ROUTES = [
   {re: /^\/artists\/([^/]+)$/, load: () => import("./screens/artist.js"), names: ["slug"]},
   {re: /^\/tracks\/([^/]+)$/, load: () => import("./screens/track.js"), names: ["id"]},
   {re: /^\/checkout\/return$/, load: () => import("./screens/checkout.js")},
+  {re: /^\/studio\/tiers$/, load: () => import("./screens/tiers.js")},
 ];
 
 function match(path) {
@@ -26,6 +27,9 @@ function match(path) {
   }
   const page = extensions("page").find((e) => e.path === clean);
   if (page) return {load: () => import(page.module), props: {}};
+  // "/wrapped/2026-10": a plugin's page with the rest of the address as a prop (links in notifications)
+  const parent = extensions("page").find((e) => clean.startsWith(`${e.path}/`));
+  if (parent) return {load: () => import(parent.module), props: {rest: clean.slice(parent.path.length + 1)}};
   return null;
 }
 
@@ -53,6 +57,7 @@ function Nav() {
     <nav aria-label="Main">
       <${Link} href="/discover">Discover</${Link}>
       ${links.map((e) => html`<${Link} key=${e.path} href=${e.path}>${e.title}</${Link}>`)}
+      <${Slot} name="nav" session=${s} />
     </nav>
     <div class="account">
       ${s ? html`<span class="who">${(s.user && (s.user.display_name || s.user.email)) || "Signed in"}</span>
