@@ -14,7 +14,8 @@ from helpers import problem
 
 pytestmark = pytest.mark.mc_plugins("web", "streaming", "analytics")
 
-STREAMING = {("page", "/studio/upload"), ("page", "/studio/tracks"), ("component", "artist")}
+STREAMING = {("page", "/studio/upload"), ("page", "/studio/tracks"), ("component", "artist"),
+             ("page", "/downloads"), ("component", "track")}  # offline downloads (test_web_offline*)
 ANALYTICS = {("page", "/studio/dashboard"), ("component", "artist")}
 
 

@@ -182,7 +182,11 @@ def web_extensions(platform):
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
             {"kind": "page", "path": "/studio/upload", "module": "upload.js"},
             {"kind": "page", "path": "/studio/tracks", "module": "tracks.js"},
-            {"kind": "component", "slot": "artist", "module": "studio-link.js"}]
+            {"kind": "component", "slot": "artist", "module": "studio-link.js"},
+            # offline downloads (the offline_downloads perk): a button on the track, the list without a
+            # menu link (reached from the button), both shown only to members with the perk
+            {"kind": "page", "path": "/downloads", "module": "downloads-page.js"},
+            {"kind": "component", "slot": "track", "module": "download-button.js"}]
 
 
 

@@ -2,6 +2,10 @@
 // hands out the playback token the variant and key links carry), with play/pause, seek, the
 // waveform, keyboard control and Media Session metadata. A track the fan may not play shows the
 // tier it needs (the 403 problem's required_tier), never a broken player.
+// Listening is reported to the streaming plugin's plays API (a session started on the first play,
+// progress every few seconds, on pause and when leaving, "complete" at the end) so that plays made
+// in the app count; the server decides whether a play counts. A track downloaded for offline
+// listening (Cache "mc-audio-v1", key OFFLINE_AUDIO + track id) plays from that cache instead of HLS.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ErrorNote, Link, Loading, Slot, html, title, useLoad } from "../ui.js";
 import { api, authHeader, session } from "../api.js";
@@ -15,6 +19,75 @@ async function load(id) {
     if (err.status === 401 || err.status === 403) return {refused: err};
     throw err;
   }
+}
+
+const OFFLINE_AUDIO = "/offline-audio/";
+const REPORT_EVERY_MS = 5000;
+
+function clientId() {
+  // anonymous listeners name this browser (docs/streaming.md: client_id); ignored when signed in
+  let id = localStorage.getItem("mc.client-id");
+  if (!id) { id = crypto.randomUUID(); localStorage.setItem("mc.client-id", id); }
+  return id;
+}
+
+// One listening session per playback of a track: started on the first "play", reported while
+// playing; a failed report is dropped (the next one carries the newer position).
+function usePlayReports(trackId, audio) {
+  const state = useRef({session: null, starting: null, timer: null, done: false});
+  useEffect(() => {
+    const st = state.current = {session: null, starting: null, timer: null, done: false};
+    const el = audio.current;
+    const start = () => {
+      if (st.session || st.starting) return st.starting;
+      const body = {track_id: trackId, ...(session() ? {} : {client_id: clientId()})};
+      st.starting = api("streaming/plays", {method: "POST", body})
+        .then((r) => { st.session = r.session_id; return r.session_id; }, () => null)
+        .finally(() => { st.starting = null; });
+      return st.starting;
+    };
+    const report = async (event, keepalive = false) => {
+      const id = st.session || await start();
+      if (!id) return;
+      const body = {event, position: Math.max(0, el.currentTime || 0)};
+      if (keepalive) {
+        fetch(`/api/v1/streaming/plays/${id}`, {method: "POST", keepalive: true,
+          headers: {"content-type": "application/json", ...authHeader()}, body: JSON.stringify(body)}).catch(() => {});
+        return;
+      }
+      try { await api(`streaming/plays/${id}`, {method: "POST", body}); } catch {}
+    };
+    const tick = () => { clearInterval(st.timer); st.timer = setInterval(() => report("progress"), REPORT_EVERY_MS); };
+    const onPlay = () => {
+      if (st.done) { st.session = null; st.done = false; }   // played again after the end: a new session
+      start(); tick();
+    };
+    const onPause = () => { clearInterval(st.timer); if (!el.ended && st.session) report("progress"); };
+    const onEnded = () => { clearInterval(st.timer); report("complete"); st.done = true; };
+    const onHide = () => { if (st.session && !st.done && !el.paused) report("progress", true); };
+    el.addEventListener("play", onPlay);
+    el.addEventListener("pause", onPause);
+    el.addEventListener("ended", onEnded);
+    addEventListener("pagehide", onHide);
+    return () => {
+      clearInterval(st.timer);
+      if (st.session && !st.done && el.currentTime > 0) report("progress", true);
+      el.removeEventListener("play", onPlay);
+      el.removeEventListener("pause", onPause);
+      el.removeEventListener("ended", onEnded);
+      removeEventListener("pagehide", onHide);
+    };
+  }, [trackId]);
+}
+
+async function offlineAudio(trackId) {
+  // the address of this track's downloaded audio, when the streaming plugin's downloads stored it
+  if (!("caches" in self)) return null;
+  try {
+    const cache = await caches.open("mc-audio-v1");
+    const key = OFFLINE_AUDIO + trackId;
+    return (await cache.match(key)) ? key : null;
+  } catch { return null; }
 }
 
 function clock(seconds) {
@@ -73,13 +146,18 @@ function Player({track, artist}) {
   const [duration, setDuration] = useState((track.extra.streaming || {}).duration || 0);
   const [error, setError] = useState(null);
   const [peaks, setPeaks] = useState(null);
+  const [offline, setOffline] = useState(false);
   const streaming = track.extra.streaming || {};
+  usePlayReports(track.id, audio);
 
   useEffect(() => {
     const el = audio.current;
     let hls = null;
     let gone = false;
-    import("hls.js").then(({default: Hls}) => {
+    offlineAudio(track.id).then((cached) => {
+      if (gone) return;
+      if (cached) { el.src = cached; setOffline(true); return; }  // the service worker answers from the cache
+      return import("hls.js").then(({default: Hls}) => {
       if (gone) return;
       if (Hls.isSupported()) {
         hls = new Hls({
@@ -107,6 +185,7 @@ function Player({track, artist}) {
         setError("This browser cannot play HLS audio.");
       }
     }, () => setError("The player could not be loaded."));
+    });
     return () => { gone = true; if (hls) hls.destroy(); };
   }, [track.id]);
 
@@ -159,6 +238,7 @@ function Player({track, artist}) {
       <span class="muted" aria-live="off"><span id="position">${clock(position)}</span> / ${clock(duration)}</span>
     </div>
     ${peaks ? html`<${Waveform} peaks=${peaks} position=${position} duration=${duration} onSeek=${seek} />` : null}
+    ${offline ? html`<p class="muted" id="playing-offline">Playing your download (works offline).</p>` : null}
     ${error ? html`<p class="error" role="alert">${error}</p>` : null}
   </section>`;
 }
