@@ -3,7 +3,9 @@ by :func:`musicconnect.feature_hooks` (``METRICS``, ``router``, ``JOBS``, ``SETT
 ... of each module in :data:`FEATURES`); the CLI lives in ``cli``, demo data in ``demo``."""
 from __future__ import annotations
 
-from musicconnect import feature_hooks
+from pathlib import Path
+
+from musicconnect import feature_hooks, hookimpl
 
 #: the feature modules, in the order their metrics and routes are listed
 FEATURES = ("interactions", "recommend", "feed", "matching", "prediction", "posts", "api")
@@ -14,3 +16,11 @@ SCOPES = {
 }
 
 globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
+
+
+@hookimpl
+def web_extensions(platform):
+    """The discovery feed in the web app (docs/ai.md, "In the web app"): ``/discover/feed``,
+    a menu link for everyone (it asks to sign in when signed out)."""
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "page", "path": "/discover/feed", "module": "feed.js", "title": "Feed for you"}]
