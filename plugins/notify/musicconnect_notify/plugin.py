@@ -90,3 +90,12 @@ def seed_demo(platform, session, demo):
     from .demo import seed
 
     seed(platform, session, demo)
+
+
+@hookimpl
+def web_extensions(platform):
+    """The inbox in the web app: its page (with preferences and the push opt-in) and the inbox
+    link with the unread count in the navigation (the page has no title: the link is the slot's)."""
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "page", "path": "/inbox", "module": "inbox.js"},
+            {"kind": "component", "slot": "nav", "module": "unread.js"}]
