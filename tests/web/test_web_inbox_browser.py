@@ -75,7 +75,7 @@ def test_inbox_mark_read_preferences_and_push_opt_in(browser, shots, proc_env):
         page.get_by_label("Password").fill("a-long-passphrase")
         page.get_by_role("button", name="Sign in").click()
         nav = page.get_by_role("navigation", name="Main")
-        link = nav.get_by_role("link", name="Inbox, 1 unread")
+        link = nav.get_by_role("link", name="Inbox 1 unread")
         link.wait_for()
         link.click()
         page.get_by_role("heading", name="Inbox", level=1).wait_for()

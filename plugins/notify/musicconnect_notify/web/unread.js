@@ -16,7 +16,7 @@ export default function InboxLink({session}) {
     return () => { live = false; clearInterval(timer); removeEventListener("mc-notify", ask); };
   }, [session && session.access_token]);
   if (!session) return null;
-  const label = unread ? `Inbox, ${unread} unread` : "Inbox";
-  return html`<${Link} href="/inbox" class="inbox-link" aria-label=${label}>Inbox${unread
-    ? html`<span class="unread" aria-hidden="true">${unread}</span>` : null}</${Link}>`;
+  // the name read out is the text shown: "Inbox 3 unread" ("unread" only for screen readers)
+  return html`<${Link} href="/inbox" class="inbox-link">Inbox${unread
+    ? html` <span class="unread">${unread}<span class="visually-hidden"> unread</span></span>` : null}</${Link}>`;
 }
