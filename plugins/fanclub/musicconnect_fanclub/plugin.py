@@ -254,4 +254,5 @@ def web_extensions(platform):
             {"kind": "page", "path": "/feed", "module": "feed.js", "title": "Feed"},
             {"kind": "page", "path": "/post", "module": "post.js"},
             {"kind": "page", "path": "/messages", "module": "messages.js", "title": "Messages"},
-            {"kind": "page", "path": "/backstage", "module": "backstage.js"}]
+            {"kind": "page", "path": "/backstage", "module": "backstage.js"},
+            {"kind": "page", "path": "/wrapped", "module": "wrapped.js", "title": "Wrapped"}]
