@@ -121,6 +121,18 @@ class Console:
         return [e for e in self.errors if not any(a in e for a in allowed)]
 
 
+PASSWORD = "a-long-passphrase"   # the browser tests' accounts
+
+
+def sign_in(page, base: str, email: str, next_path: str = "/", password: str = PASSWORD) -> None:
+    """Sign in through the app's form and wait until the app shows the signed-in header."""
+    page.goto(f"{base}/signin?next={next_path}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign out").wait_for()
+
+
 @pytest.fixture
 def shots(tmp_path):
     """``shots(page, "01-home")`` saves a full-page screenshot under this test's tmp dir."""

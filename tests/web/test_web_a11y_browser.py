@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import Console
+from conftest import Console, sign_in
 
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 
@@ -27,14 +27,6 @@ def _audit(page, name: str) -> list[dict]:
         .map((v) => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + " :: " + n.failureSummary)}));
     }""")
     return [{"screen": name, **v} for v in out]
-
-
-def _sign_in(page, base, email, next_path):
-    page.goto(f"{base}/signin?next={next_path}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("a-long-passphrase")
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign out").wait_for()
 
 
 def test_main_screens_have_no_serious_or_critical_axe_violations(browser, shots, proc_env, tmp_path):
@@ -69,7 +61,7 @@ def test_main_screens_have_no_serious_or_critical_axe_violations(browser, shots,
         page.get_by_text("Backstage Demo").first.wait_for()
         found += _audit(page, "artist")
 
-        _sign_in(page, base, "robin@example.com", f"/tracks/{seeded['track_id']}")
+        sign_in(page, base, "robin@example.com", f"/tracks/{seeded['track_id']}")
         page.get_by_role("button", name="Play").wait_for()
         found += _audit(page, "player")
         shots(page, "player")
@@ -84,7 +76,7 @@ def test_main_screens_have_no_serious_or_critical_axe_violations(browser, shots,
         page.get_by_role("button", name="Sign out").click()
         page.get_by_role("link", name="Sign in").wait_for()
 
-        _sign_in(page, base, "nova@example.com", "/studio/upload")
+        sign_in(page, base, "nova@example.com", "/studio/upload")
         page.get_by_role("heading", name="Upload a track").wait_for()
         found += _audit(page, "studio upload")
         page.goto(f"{base}/studio/tiers")

@@ -11,16 +11,8 @@ import time
 
 import httpx
 
-from conftest import Console
+from conftest import Console, sign_in
 from test_web_browser import _seed
-
-
-def _sign_in(page, base, email, password, next_path="/"):
-    page.goto(f"{base}/signin?next={next_path}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign out").wait_for()
 
 
 def _plays(c: httpx.Client, artist_id: str, h: dict) -> int:
@@ -64,7 +56,7 @@ def test_plays_count_and_a_superfan_listens_offline(browser, shots, proc_env, tm
             # a fan without the perk: a player, no download button
             page = browser.new_page()
             console = Console(page)
-            _sign_in(page, base, "robin@example.com", "a-long-passphrase", f"/tracks/{track_id}")
+            sign_in(page, base, "robin@example.com", f"/tracks/{track_id}")
             page.get_by_role("heading", name="Open Sky").wait_for()
             page.locator("#play").wait_for()
             page.wait_for_timeout(1500)  # the slot's components have loaded and asked for the perk
@@ -73,7 +65,7 @@ def test_plays_count_and_a_superfan_listens_offline(browser, shots, proc_env, tm
             page.get_by_role("link", name="Sign in").wait_for()
 
             # the superfan plays it in the app: the play counts
-            _sign_in(page, base, "sam@example.com", "a-long-passphrase", f"/tracks/{track_id}")
+            sign_in(page, base, "sam@example.com", f"/tracks/{track_id}")
             page.get_by_role("heading", name="Open Sky").wait_for()
             page.locator("#play").click()
             _audio_advances(page, 2.0)

@@ -9,15 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import Console
-
-
-def _sign_in(page, base, email, password, next_path="/"):
-    page.goto(f"{base}/signin?next={next_path}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign out").wait_for()
+from conftest import Console, sign_in
 
 
 def _plays(base: str, track_id: str, n: int) -> None:
@@ -57,7 +49,7 @@ def test_an_artist_uploads_with_progress_plays_it_and_sees_the_plays_chart(brows
         console = Console(page)
 
         # a listener: no studio in the menu, and the studio's pages say they are for artists
-        _sign_in(page, base, "robin@example.com", "a-long-passphrase")
+        sign_in(page, base, "robin@example.com")
         nav = page.get_by_role("navigation", name="Main")
         nav.get_by_role("link", name="Discover").wait_for()
         assert nav.get_by_role("link").all_inner_texts() == ["Discover"]
@@ -71,7 +63,7 @@ def test_an_artist_uploads_with_progress_plays_it_and_sees_the_plays_chart(brows
         page.get_by_role("link", name="Sign in").wait_for()
 
         # the artist: the way into the studio is on their own page
-        _sign_in(page, base, "nova@example.com", "a-long-passphrase", "/artists/nova-lane")
+        sign_in(page, base, "nova@example.com", "/artists/nova-lane")
         page.get_by_role("heading", name="Nova Lane", level=1).wait_for()
         page.locator(".studio-link").get_by_role("link", name="Upload a track").click()
         page.get_by_role("heading", name="Upload a track").wait_for()

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from conftest import Console
+from conftest import Console, sign_in
 
 
 @pytest.mark.mc_plugins("web", "fanclub")
@@ -27,14 +27,6 @@ def test_tiers_screen_is_served_and_takes_its_perks_from_the_api(mc_client):
     perks = mc_client.get("/api/v1/perks").json()
     assert {"direct_messages", "virtual_backstage", "early_access"} <= set(perks)
     assert not [p for p in perks if f'"{p}"' in module.text]
-
-
-def _sign_in(page, base, email, next_path):
-    page.goto(f"{base}/signin?next={next_path}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("a-long-passphrase")
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign out").wait_for()
 
 
 def test_the_artist_edits_a_tier_and_sees_refusals_by_field(browser, shots, proc_env):
@@ -54,14 +46,14 @@ def test_the_artist_edits_a_tier_and_sees_refusals_by_field(browser, shots, proc
 
         page = browser.new_page()
         console = Console(page)
-        _sign_in(page, base, "robin@example.com", "/studio/tiers")
+        sign_in(page, base, "robin@example.com", "/studio/tiers")
         page.locator(".studio-refused").wait_for()
         assert "listener's account" in page.locator(".studio-refused").inner_text()
         assert page.locator("form.tier-form").count() == 0
         page.get_by_role("button", name="Sign out").click()
         page.get_by_role("link", name="Sign in").wait_for()
 
-        _sign_in(page, base, "nova@example.com", "/studio/tiers")
+        sign_in(page, base, "nova@example.com", "/studio/tiers")
         page.get_by_role("heading", name="Your tiers", level=1).wait_for()
         form = page.locator('form[data-tier="supporter"]')
         form.wait_for()
