@@ -32,6 +32,13 @@ def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class _Server(ThreadingHTTPServer):
+    # a push service takes many connections at once: the channel sends a batch concurrently
+    # (MC_NOTIFY_PUSH_CONCURRENCY), and the stdlib default backlog of 5 refuses some of them on a
+    # loaded machine (seen in CI: one extra retry)
+    request_queue_size = 128
+
+
 class PushService:
     """A push service on loopback: records each message; answers what ``plan[path]`` says next
     (201 when nothing is planned)."""
@@ -54,7 +61,7 @@ class PushService:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
