@@ -318,6 +318,9 @@ class Loaded:
     artists: list[uuid.UUID]
     artist_ix: dict[uuid.UUID, int]
     new_tracks: list[uuid.UUID]
+    track_ix: dict[uuid.UUID, int] | None = None
+    gram: np.ndarray | None = None       # item_factors' Gram matrix (ALS fold-in)
+    score_floor: float = 1e-6            # a folded-in score below this says nothing (1 % of a typical best)
 
 
 _LOADED: dict[str, Loaded] = {}
@@ -325,10 +328,20 @@ _LOADED: dict[str, Loaded] = {}
 
 def load_arrays(model_id, algorithm, fitted_at, arrays: dict[str, np.ndarray]) -> Loaded:
     artists = _uuids(arrays["artists"])
+    tracks = _uuids(arrays["tracks"])
+    factors = arrays.get("item_factors")
     return Loaded(id=model_id, algorithm=algorithm, fitted_at=fitted_at, a=arrays,
-                  fans={u: i for i, u in enumerate(_uuids(arrays["fans"]))}, tracks=_uuids(arrays["tracks"]),
+                  fans={u: i for i, u in enumerate(_uuids(arrays["fans"]))}, tracks=tracks,
                   artists=artists, artist_ix={a: i for i, a in enumerate(artists)},
-                  new_tracks=_uuids(arrays["new_tracks"]))
+                  new_tracks=_uuids(arrays["new_tracks"]), track_ix={t: j for j, t in enumerate(tracks)},
+                  gram=(factors.T @ factors).astype(np.float64) if factors is not None else None,
+                  score_floor=_score_floor(arrays))
+
+
+def _score_floor(arrays) -> float:
+    best = arrays["cand_scores"][:, 0] if arrays["cand_scores"].size else np.zeros(0)
+    best = best[best > 0]
+    return max(1e-6, 0.01 * float(np.median(best))) if len(best) else 1e-6
 
 
 def active(platform) -> Loaded | None:
@@ -477,13 +490,64 @@ def _popular_candidates(platform, model: Loaded | None):
         yield Candidate(tid, float(n), "popular")
 
 
-def candidates(platform, user_id: uuid.UUID, model: Loaded | None):
-    """The candidate stream of a fan, best first (may repeat; the caller dedups)."""
+REGULARIZATION = 5.0    # as fitted (train's default): the fold-in solves the same least squares
+
+
+def fold_in(model: Loaded, played: dict[uuid.UUID, float], n: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fan the model does not know yet, from their plays since the fit: the ALS user factors
+    solved against the fixed item factors (the fit's own least-squares step for one user: A =
+    YtY + reg I + sum (c-1) y y', b = sum c y, c the confidence of each played track), then their
+    ``n`` best unplayed tracks: (indexes, scores). None without item factors or known plays."""
+    factors = model.a.get("item_factors")
+    if factors is None or model.gram is None or not model.track_ix:
+        return None
+    idx = [model.track_ix[t] for t, w in played.items() if w > 0 and t in model.track_ix]
+    if not idx:
+        return None
+    weights = np.asarray([played[model.tracks[j]] for j in idx], np.float64)
+    conf = ALPHA * np.log1p(weights)
+    y = factors[idx].astype(np.float64)
+    a = model.gram + REGULARIZATION * np.eye(model.gram.shape[0]) + (y.T * (conf - 1.0)) @ y
+    b = (y * conf[:, None]).sum(axis=0)
+    user = np.linalg.solve(a, b).astype(np.float32)
+    scores = factors @ user
+    scores[idx] = -np.inf
+    k = max(1, min(n, len(scores) - len(idx)))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return top.astype(np.int32), scores[top].astype(np.float32)
+
+
+def _folded_candidates(model: Loaded, played: dict[uuid.UUID, float]):
+    got = fold_in(model, played)
+    if got is None:
+        return
+    ids, scores = got
+    track_artist = model.a["track_artist"]
+    weight: dict[int, float] = {}
+    for t, w in played.items():
+        j = model.track_ix.get(t)
+        if j is not None and w > 0:
+            weight[int(track_artist[j])] = weight.get(int(track_artist[j]), 0.0) + w
+    fan_top = sorted(weight, key=lambda a: -weight[a])[:TOP_ARTISTS]
+    explain = _Explainer(model, fan_top)
+    for j, score in zip(ids.tolist(), scores.tolist()):
+        if score <= model.score_floor:   # nothing the model can say (items it learnt ~no factors for): cold start decides
+            break
+        because = explain(int(track_artist[j]))
+        yield Candidate(model.tracks[j], score, "model", model.artists[because] if because is not None else None)
+
+
+def candidates(platform, user_id: uuid.UUID, model: Loaded | None, played: dict | None = None):
+    """The candidate stream of a fan, best first (may repeat; the caller dedups). A fan the model
+    does not know but who has played since the fit is folded in (:func:`fold_in`)."""
     if model is not None:
         row = model.fans.get(user_id)
         if row is not None:
             yield from _fan_candidates(model, row)
         else:
+            yield from _folded_candidates(model, played if played is not None
+                                          else interactions.fan_tracks(platform, user_id))
             followed = interactions.followed_artists(platform, user_id)
             seeds = [model.artist_ix[a] for a in followed if a in model.artist_ix][:TOP_ARTISTS]
             if seeds:
@@ -518,9 +582,10 @@ def recommend_tracks(platform, actor: Actor, limit: int = 20, *, per_artist: int
 
 def _recommend_tracks(platform, actor: Actor, limit: int, per_artist: int, model: Loaded | None,
                       scan: int) -> tuple[list[dict], Loaded | None]:
-    stream = candidates(platform, actor.user_id, model)
+    weights = interactions.fan_tracks(platform, actor.user_id)
+    played = set(weights)
+    stream = candidates(platform, actor.user_id, model, weights)
     seen: set[uuid.UUID] = set()
-    played = set(interactions.fan_tracks(platform, actor.user_id))
     per: dict[uuid.UUID, int] = {}
     out: list[dict] = []
     scanned = 0
