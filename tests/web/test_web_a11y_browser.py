@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import Console, sign_in
+from web_helpers import Console, sign_in
 
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 

@@ -4,7 +4,7 @@ an artist's page, plays a public track (the audio's time advances) and is shown 
 one needs. Screenshots of each step are saved under the test's tmp dir (``screenshots/``)."""
 from __future__ import annotations
 
-from conftest import Console, guestbook_plugin
+from web_helpers import Console, guestbook_plugin
 
 
 def test_shell_loads_and_another_plugins_page_is_in_the_navigation(browser, shots, thread_server, mc_make_platform,

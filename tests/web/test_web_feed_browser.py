@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import Console
+from web_helpers import Console
 
 pytestmark = pytest.mark.mc_plugins("web", "streaming", "ai")
 

@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from conftest import Console
+from web_helpers import Console
 
 STUB = """() => {
   const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");

@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from conftest import Console
+from web_helpers import Console
 
 
 def _seed(base: str, audio_dir) -> dict:

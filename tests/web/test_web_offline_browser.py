@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from conftest import Console, sign_in
+from web_helpers import Console, sign_in
 from test_web_browser import _seed
 
 

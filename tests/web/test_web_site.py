@@ -14,7 +14,7 @@ from PIL import Image
 from helpers import problem
 from musicconnect_web import site
 
-from conftest import guestbook_plugin, siteplugin
+from web_helpers import guestbook_plugin, siteplugin
 
 
 def shell_ok(r):

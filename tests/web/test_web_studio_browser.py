@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import Console, sign_in
+from web_helpers import Console, sign_in
 
 
 def _plays(base: str, track_id: str, n: int) -> None:

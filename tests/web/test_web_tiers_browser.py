@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from conftest import Console, sign_in
+from web_helpers import Console, sign_in
 
 
 @pytest.mark.mc_plugins("web", "fanclub")

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import httpx
 
-from conftest import Console
+from web_helpers import Console
 
 
 def test_the_fan_sees_their_month_and_its_card(browser, shots, proc_env, tmp_path):
