@@ -208,6 +208,20 @@ async def connect_start(body: ConnectIn, actor: Actor = Depends(scope("artist:wr
         platform, actor.artist_id, return_url, refresh_url))
 
 
+@router.post("/connect/refresh")
+async def connect_refresh(actor: Actor = Depends(scope("artist:write")), platform=Depends(get_platform)):
+    """Ask Stripe for your payout account's status now (what onboarding's ``account.updated``
+    webhook brings later): call it when you come back from the onboarding link."""
+    if actor.artist_id is None:
+        raise Problem(403, "not-an-artist", "only artists have payout accounts")
+    settings = platform.plugin_settings("billing")
+    if not settings.stripe_enabled:
+        raise Problem(409, "stripe-not-configured", "this platform takes no real payments (no Stripe key): "
+                                                    "there is no payout account to ask about")
+    acct = await anyio.to_thread.run_sync(lambda: connect.refresh(platform, actor.artist_id))
+    return connect.view(acct, settings)
+
+
 @router.put("/artists/{artist_id}/fee")
 def set_fee(artist_id: uuid.UUID, body: FeeIn, actor: Actor = Depends(scope("admin")), platform=Depends(get_platform)):
     """Admins: this artist's platform fee (applies to new subscriptions and to the revenue ledger)."""

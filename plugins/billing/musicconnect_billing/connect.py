@@ -64,6 +64,24 @@ def onboarding_link(platform, artist_id: uuid.UUID, return_url: str, refresh_url
     return {"url": link["url"], "expires_at": link.get("expires_at"), "account_id": account_id}
 
 
+def refresh(platform, artist_id: uuid.UUID) -> Account | None:
+    """Ask Stripe for the artist's connected account now and store what it says (what the
+    ``account.updated`` webhook does, for an artist back from onboarding before the webhook)."""
+    from .stripe_gateway import StripeGateway
+
+    with platform.session() as s:
+        acct = s.get(Account, artist_id)
+        account_id = acct.external_id if acct is not None else None
+    if not account_id:
+        return None
+    current = StripeGateway(platform.plugin_settings("billing")).fetch_account(account_id)
+    with platform.session() as s:
+        acct = s.scalar(select(Account).where(Account.artist_id == artist_id).with_for_update())
+        _copy(acct, current, platform.clock.now())
+        s.flush()
+        return acct
+
+
 def _copy(acct: Account, obj: dict[str, Any], now) -> None:
     acct.charges_enabled = bool(obj.get("charges_enabled"))
     acct.payouts_enabled = bool(obj.get("payouts_enabled"))
