@@ -186,17 +186,45 @@ def my_conversation(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offs
 @router.get("/artists/{artist_id}/conversations")
 def conversations(artist_id: uuid.UUID, limit: int = Limit, offset: int = Offset, actor: Actor = Depends(scope("messages:read")),
                   platform=Depends(get_platform)):
-    """The artist's inbox: one row per fan, latest message first."""
+    """The artist's inbox: one row per fan, latest message first, with who wrote last
+    (``last_sender``: ``fan`` means the fan waits for a reply), the start of that message
+    (``last_body``, 200 characters) and the fan's highest tier held now (``tier``, ``null``: none)."""
     ensure_artist_owner(actor, artist_id)
     with platform.session() as s:
         rows = s.execute(select(Message.fan_id, func.max(Message.created_at), func.count())
                          .where(Message.artist_id == artist_id).group_by(Message.fan_id)
                          .order_by(func.max(Message.created_at).desc(), Message.fan_id).limit(limit).offset(offset)).all()
-        names = dict(s.execute(select(User.id, User.display_name).where(User.id.in_([r[0] for r in rows]))).all()) \
-            if rows else {}  # one query for the page, not one per fan
+        if not rows:
+            return []
+        fans = [r[0] for r in rows]  # a fixed number of queries for the page, not some per fan
+        names = dict(s.execute(select(User.id, User.display_name).where(User.id.in_(fans))).all())
+        tiers = _current_tiers(s, artist_id, fans, platform.clock.now())
+        last = {}
+        newest = (select(Message.fan_id, func.max(Message.created_at).label("at")).where(
+            Message.artist_id == artist_id, Message.fan_id.in_(fans)).group_by(Message.fan_id).subquery())
+        for m in s.scalars(select(Message).join(newest, (Message.fan_id == newest.c.fan_id) & (Message.created_at == newest.c.at))
+                           .where(Message.artist_id == artist_id).order_by(Message.id)):
+            last.setdefault(m.fan_id, m)
         return [{"fan_id": str(fan_id), "display_name": names.get(fan_id),
-                 "last_message_at": last.isoformat() if hasattr(last, "isoformat") else str(last), "messages": n}
-                for fan_id, last, n in rows]
+                 "last_message_at": at.isoformat() if hasattr(at, "isoformat") else str(at), "messages": n,
+                 "last_sender": last[fan_id].sender if fan_id in last else None,
+                 "last_body": last[fan_id].body[:200] if fan_id in last else None,
+                 "tier": tiers.get(fan_id)}
+                for fan_id, at, n in rows]
+
+
+def _current_tiers(s, artist_id: uuid.UUID, fans: list, now) -> dict:
+    """Each fan's highest tier of this artist held now (``{"id", "name", "rank"}``), one query."""
+    from musicconnect.models import Entitlement
+
+    out: dict = {}
+    for user_id, tier in s.execute(select(Entitlement.user_id, Tier).join(Tier, Tier.id == Entitlement.tier_id).where(
+            Entitlement.artist_id == artist_id, Entitlement.user_id.in_(fans),
+            Entitlement.status.in_(("active", "past_due", "cancelled")), Entitlement.starts_at <= now,
+            Entitlement.expires_at.is_(None) | (Entitlement.expires_at > now))):
+        if user_id not in out or tier.rank > out[user_id]["rank"]:
+            out[user_id] = {"id": str(tier.id), "key": tier.key, "name": tier.name, "rank": tier.rank}
+    return out
 
 
 @router.get("/artists/{artist_id}/conversations/{fan_id}")
