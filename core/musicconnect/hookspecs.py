@@ -392,7 +392,9 @@ def web_extensions(platform):
     whose ES module default-exports a Preact component), ``{"kind": "nav", "path", "title"}`` (a
     navigation link), ``{"kind": "component", "slot": "artist", "module"}`` (rendered in a named
     slot of a core screen) and ``{"kind": "assets", "directory": <path>}`` (a folder of ES modules,
-    served under ``/static/web/<build>/ext/<plugin>/``; a relative ``module`` is resolved there).
+    served under ``/static/ext/<plugin>/<digest>/``; a relative ``module`` is resolved there).
+    ``"audience": "artists"`` on a page or nav entry shows its link only to signed-in artists, in
+    the studio menu (default ``"everyone"``); the page's API still decides who may use it.
     """
 
 

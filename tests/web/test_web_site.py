@@ -202,3 +202,32 @@ def test_a_disabled_plugins_screens_leave_the_listing(mc_make_platform, tmp_path
         p.plugins.apply_state({"guestbook": False})
         assert client.get("/api/v1/web/extensions").json()["extensions"] == []
         problem(client.get(module), 404)
+
+
+def test_an_entry_for_artists_is_marked_and_an_unknown_audience_left_out(mc_make_platform, tmp_path):
+    from starlette.testclient import TestClient
+
+    from musicconnect import hookimpl
+    from musicconnect.app import create_app
+
+    assets = tmp_path / "studio-assets"
+    assets.mkdir()
+    (assets / "gigs.js").write_text('import { html } from "@musicconnect/web";\n'
+                                    'export default function Gigs() { return html`<h1>Gigs</h1>`; }\n')
+
+    class gigs:
+        @staticmethod
+        @hookimpl
+        def web_extensions(platform):
+            return [{"kind": "assets", "directory": str(assets)},
+                    {"kind": "page", "path": "/studio/gigs", "module": "gigs.js", "title": "Gigs", "audience": "artists"},
+                    {"kind": "page", "path": "/gigs", "module": "gigs.js", "title": "Gig guide"},
+                    {"kind": "nav", "path": "/gigs/admin", "title": "Admin", "audience": "admins"}]
+
+    p = mc_make_platform(extra_plugins=[("gigs", gigs)])
+    with TestClient(create_app(p)) as client:
+        ext = client.get("/api/v1/web/extensions").json()["extensions"]
+        assert [(e["path"], e["audience"]) for e in ext] == [("/studio/gigs", "artists"), ("/gigs", "everyone")]
+        # the shell draws the studio menu from it, only for a signed-in artist
+        app_js = client.get(f"{site.static_base()}/app.js").text
+        assert 'aria-label="Studio"' in app_js and 'e.audience === "artists"' in app_js

@@ -1,7 +1,7 @@
 """The artist's studio screens, without a browser: the streaming and analytics plugins declare
 them through ``web_extensions`` (listed while enabled, gone when disabled, their modules served),
-none of them is a navigation link (fans never see the studio in the menu; the screens refuse
-non-artists themselves, checked in the browser test), and the per-day plays the dashboard draws
+their links are for artists only (``audience: artists``: the studio menu of signed-in artists;
+fans never see them, and the screens refuse non-artists themselves, checked in the browser test), and the per-day plays the dashboard draws
 (``analytics_plays``, read from the rollups)."""
 from __future__ import annotations
 
@@ -26,12 +26,15 @@ def _listing(client) -> dict[str, set]:
     return out
 
 
-def test_studio_screens_are_declared_served_and_never_in_the_navigation(mc_client):
+def test_studio_screens_are_declared_served_and_only_in_the_artists_menu(mc_client):
     ext = mc_client.get("/api/v1/web/extensions").json()["extensions"]
     mine = [e for e in ext if e["plugin"] in ("streaming", "analytics")]
     assert _listing(mc_client) == {"streaming": STREAMING, "analytics": ANALYTICS}, ext
-    # the shell's navigation lists pages with a title and nav entries: the studio has neither
-    assert [e for e in mine if e["kind"] == "nav" or e["title"]] == []
+    # the menu links of the studio are for artists; everything else has no link at all
+    titled = {(e["path"], e["title"], e["audience"]) for e in mine if e["title"]}
+    assert titled == {("/studio/upload", "Upload", "artists"), ("/studio/tracks", "Tracks", "artists"),
+                      ("/studio/dashboard", "Dashboard", "artists")}
+    assert [e for e in mine if e["kind"] == "nav"] == []
     for e in mine:
         assert re.fullmatch(rf"/static/ext/{e['plugin']}/[0-9a-f]{{10}}/[a-z-]+\.js", e["module"]), e
         r = mc_client.get(e["module"])

@@ -53,6 +53,7 @@ def test_an_artist_uploads_with_progress_plays_it_and_sees_the_plays_chart(brows
         nav = page.get_by_role("navigation", name="Main")
         nav.get_by_role("link", name="Discover").wait_for()
         assert nav.get_by_role("link").all_inner_texts() == ["Discover"]
+        assert page.get_by_role("navigation", name="Studio").count() == 0  # artists' links only
         for path in ("/studio/upload", "/studio/dashboard"):
             page.goto(f"{base}{path}")
             page.locator(".studio-refused").wait_for()
@@ -65,6 +66,10 @@ def test_an_artist_uploads_with_progress_plays_it_and_sees_the_plays_chart(brows
         # the artist: the way into the studio is on their own page
         sign_in(page, base, "nova@example.com", "/artists/nova-lane")
         page.get_by_role("heading", name="Nova Lane", level=1).wait_for()
+        studio = page.get_by_role("navigation", name="Studio")
+        studio.get_by_role("link", name="Dashboard").wait_for()
+        assert studio.get_by_role("link").all_inner_texts() == ["Upload", "Tracks", "Dashboard", "Tiers and perks"]
+        assert page.get_by_role("navigation", name="Main").get_by_role("link").all_inner_texts() == ["Discover"]
         page.locator(".studio-link").get_by_role("link", name="Upload a track").click()
         page.get_by_role("heading", name="Upload a track").wait_for()
         assert page.url == f"{base}/studio/upload"

@@ -21,9 +21,10 @@ globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
 
 @hookimpl
 def web_extensions(platform):
-    """The artist's dashboard in the web app (docs/web.md): a page without a title (so not in the
-    main navigation: fans never see it; the screen refuses anyone but an artist) and, on the
+    """The artist's dashboard in the web app (docs/web.md): a page for artists (its link is in the
+    studio menu of signed-in artists only; the screen refuses anyone but an artist) and, on the
     artist's own page, the way in (a component in the ``artist`` slot)."""
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
-            {"kind": "page", "path": "/studio/dashboard", "module": "dashboard.js"},
+            {"kind": "page", "path": "/studio/dashboard", "module": "dashboard.js", "title": "Dashboard",
+             "audience": "artists"},
             {"kind": "component", "slot": "artist", "module": "dashboard-link.js"}]

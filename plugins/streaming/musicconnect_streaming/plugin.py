@@ -176,12 +176,14 @@ def register_metrics(platform):
 @hookimpl
 def web_extensions(platform):
     """The artist's studio in the web app (docs/web.md): upload with progress, the tracks. The
-    pages have no title, so they stay out of the main navigation (fans never see them); artists
-    reach them from their own page (a component in the ``artist`` slot), and the screens refuse
+    pages are for artists (``audience``): their links are in the studio menu of signed-in artists
+    only, and on the artist's own page (a component in the ``artist`` slot); the screens refuse
     anyone who is not an artist."""
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
-            {"kind": "page", "path": "/studio/upload", "module": "upload.js"},
-            {"kind": "page", "path": "/studio/tracks", "module": "tracks.js"},
+            {"kind": "page", "path": "/studio/upload", "module": "upload.js", "title": "Upload",
+             "audience": "artists"},
+            {"kind": "page", "path": "/studio/tracks", "module": "tracks.js", "title": "Tracks",
+             "audience": "artists"},
             {"kind": "component", "slot": "artist", "module": "studio-link.js"},
             # offline downloads (the offline_downloads perk): a button on the track, the list without a
             # menu link (reached from the button), both shown only to members with the perk

@@ -13,6 +13,9 @@ from pathlib import Path
 log = logging.getLogger("musicconnect.web")
 
 KINDS = ("page", "nav", "component", "assets")
+#: who sees an entry's link: everyone, or only signed-in artists (in the studio menu). The pages
+#: themselves still refuse on the server; this only keeps fans' menus free of artists' tools.
+AUDIENCES = ("everyone", "artists")
 _PATH = re.compile(r"/[a-z0-9][a-z0-9_/-]{0,120}")
 _MODULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}\.m?js")
 _SLOT = re.compile(r"[a-z][a-z0-9_-]{0,40}")
@@ -65,7 +68,7 @@ def _module(plugin: str, module, dirs: dict[str, Path]) -> str | None:
 
 def resolve(platform, reserved: tuple[str, ...]) -> list[dict]:
     """The checked entries, in plugin order: each ``{"plugin", "kind", "path", "module",
-    "title", "slot"}``; a malformed one is logged and left out (one plugin cannot break the app)."""
+    "title", "slot", "audience"}``; a malformed one is logged and left out (one plugin cannot break the app)."""
     dirs = asset_dirs(platform)
     out = []
     for plugin, item in _declared(platform):
@@ -73,8 +76,11 @@ def resolve(platform, reserved: tuple[str, ...]) -> list[dict]:
         if kind == "assets":
             continue
         entry = {"plugin": plugin, "kind": kind, "path": None, "module": None,
-                 "title": str(item["title"])[:60] if item.get("title") else None, "slot": None}
+                 "title": str(item["title"])[:60] if item.get("title") else None, "slot": None,
+                 "audience": item.get("audience", "everyone")}
         problem = None
+        if entry["audience"] not in AUDIENCES:
+            problem = f"audience {entry['audience']!r} is not one of {AUDIENCES}"
         if kind in ("page", "nav"):
             path = item.get("path")
             if not isinstance(path, str) or not _PATH.fullmatch(path) or path.split("/")[1] in reserved:

@@ -2,6 +2,8 @@
 screens other plugins declare through ``web_extensions``)."""
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
@@ -18,6 +20,8 @@ class ExtensionOut(BaseModel):
     module: str | None = Field(description="the ES module (same origin) whose default export is the screen")
     title: str | None = Field(description="the navigation label")
     slot: str | None = Field(description="where a component renders (e.g. artist)")
+    audience: Literal["everyone", "artists"] = Field(
+        "everyone", description="who sees the link: everyone, or signed-in artists only (the studio menu)")
 
 
 class ExtensionsOut(BaseModel):

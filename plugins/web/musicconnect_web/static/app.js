@@ -15,6 +15,9 @@ const ROUTES = [
   {re: /^\/studio\/tiers$/, load: () => import("./screens/tiers.js")},
 ];
 
+// the web plugin's own studio screen (the tiers are a core API), last in the studio menu
+const STUDIO_TIERS = {path: "/studio/tiers", title: "Tiers and perks", audience: "artists"};
+
 function match(path) {
   const clean = path.length > 1 ? path.replace(/\/+$/, "") : path;
   for (const r of ROUTES) {
@@ -52,13 +55,19 @@ function Nav() {
     return () => removeEventListener("mc-extensions", on);
   }, []);
   const links = extensions().filter((e) => (e.kind === "nav" || e.kind === "page") && e.title && e.path);
+  const everyone = links.filter((e) => e.audience !== "artists");
+  // artists' tools: a second menu, only for a signed-in artist (the pages' APIs still decide)
+  const artist = s && s.user && s.user.artist;
+  const studio = artist ? [...links.filter((e) => e.audience === "artists"), STUDIO_TIERS] : [];
   return html`<header class="top">
     <${Link} class="brand" href="/">${document.getElementById("app").dataset.name}</${Link}>
     <nav aria-label="Main">
       <${Link} href="/discover">Discover</${Link}>
-      ${links.map((e) => html`<${Link} key=${e.path} href=${e.path}>${e.title}</${Link}>`)}
+      ${everyone.map((e) => html`<${Link} key=${e.path} href=${e.path}>${e.title}</${Link}>`)}
       <${Slot} name="nav" session=${s} />
     </nav>
+    ${studio.length ? html`<nav aria-label="Studio" class="studio-menu"><span class="label">Studio</span>
+      ${studio.map((e) => html`<${Link} key=${e.path} href=${e.path}>${e.title}</${Link}>`)}</nav>` : null}
     <div class="account">
       ${s ? html`<span class="who">${(s.user && (s.user.display_name || s.user.email)) || "Signed in"}</span>
                  <button type="button" onClick=${() => signOut()}>Sign out</button>`
