@@ -2,8 +2,10 @@
 
 A route of the core or of a plugin states exactly one of: the scope a caller's token must carry
 (``scope("messages:write")``, optionally letting anonymous callers in), ``public`` (no
-authentication: webhooks, sign-in, pages with signed links of their own) or ``session_only``
-(interactive sessions; personal API tokens refused). The declaration is the dependency that
+authentication: webhooks, sign-in, pages with signed links of their own), ``static_public``
+(public and not counted against the API rate limits: a web app's static files and shell at the
+site root, never an ``/api/`` route) or ``session_only`` (interactive sessions; personal API
+tokens refused). The declaration is the dependency that
 enforces it (``musicconnect.web``), so there is one mechanism and no way to declare without
 enforcing.
 
@@ -22,15 +24,17 @@ log = logging.getLogger("musicconnect.routescopes")
 @dataclass(frozen=True, slots=True)
 class ScopeDecl:
     """What a route needs: ``scope`` (``None`` for public routes; ``"session"`` for
-    session-only ones), whether anonymous callers are let in, and whether it is public."""
+    session-only ones), whether anonymous callers are let in, whether it is public, and whether
+    its requests count against the caller's API rate limit (only ``static_public`` ones do not)."""
 
     scope: str | None
     optional: bool = False
     public: bool = False
+    counted: bool = True
 
     def describe(self) -> str:
         if self.public:
-            return "public"
+            return "public" if self.counted else "public (static, not counted)"
         if self.scope == "session":
             return "session only"
         return f"{self.scope} (optional)" if self.optional else str(self.scope)
@@ -72,6 +76,16 @@ def undeclared_routes(app) -> list[str]:
     out = []
     for r in api_routes(app):
         if declaration_of(r) is None or getattr(r.endpoint, "__mc_undeclared__", False):
+            out += [f"{m} {r.path}" for m in sorted(r.methods)]
+    return out
+
+
+def uncounted_api_routes(app) -> list[str]:
+    """``"METHOD /path"`` of every route under ``/api/`` declared ``static_public`` (should be
+    empty: the API is always counted; only a web app's files and shell at the root are not)."""
+    out = []
+    for r in api_routes(app):
+        if r.path.startswith("/api/") and any(not d.counted for d in declarations_of(r)):
             out += [f"{m} {r.path}" for m in sorted(r.methods)]
     return out
 

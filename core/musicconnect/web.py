@@ -2,11 +2,12 @@
 fast-path handlers (:mod:`musicconnect.fastpath`) call themselves.
 
 Every route declares who may call it with exactly one of ``scope("area:verb")``,
-``scope("area:verb", optional=True)``, ``public`` or ``session_only`` (see
+``scope("area:verb", optional=True)``, ``public``, ``static_public`` (a web app's files at the
+site root: public and not counted against the API rate limits) or ``session_only`` (see
 :mod:`musicconnect.routescopes`); ``current_actor`` / ``optional_actor`` declare nothing and make a
 route session-only."""
 from .api.deps import (authenticate, bearer_token, current_actor, ensure_artist_owner, get_platform, optional_actor,
-                       public, require_admin, require_role, require_scope, scope, session_only)
+                       public, require_admin, require_role, require_scope, scope, session_only, static_public)
 from .routescopes import body_limit
 from .access import denial
 from .contracts import Actor
@@ -26,4 +27,4 @@ async def actor_for(platform, user_id) -> Actor | None:
 
 __all__ = ["actor_for", "authenticate", "body_limit", "check_return_url", "denial", "bearer_token", "current_actor",
            "ensure_artist_owner", "get_platform", "optional_actor", "problem_response", "public", "require_admin",
-           "require_role", "require_scope", "scope", "session_only"]
+           "require_role", "require_scope", "scope", "session_only", "static_public"]

@@ -240,6 +240,17 @@ async def _public(request: Request) -> None:
 public = _declare(_public, ScopeDecl(None, public=True))
 
 
+async def _static_public(request: Request) -> None:
+    return None
+
+
+#: public and not counted against the API rate limits: a web app's static files, shell, manifest,
+#: service worker and offline page at the site root (a cold load fetches ~20 of them, which would
+#: otherwise spend an anonymous visitor's API budget). Never for an ``/api/`` route:
+#: ``routescopes.uncounted_api_routes`` lists any, and the test suite fails on them.
+static_public = _declare(_static_public, ScopeDecl(None, public=True, counted=False))
+
+
 async def _session_only(request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)) -> Actor:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:

@@ -1,7 +1,9 @@
 """What the browser asks for at the site root: the app shell at ``/`` (and at every client route,
 so a deep link works), the versioned static files, the web app manifest, the service worker and
 the offline page. Mounted at the root through the core's ``register_site_routes``; every route is
-public and kept out of the OpenAPI document (it is not API)."""
+``static_public`` (public and not counted against the API rate limits: a cold load fetches ~20 of
+these files, which must not spend an anonymous visitor's API budget) and kept out of the OpenAPI
+document (it is not API). The extension listing (``extensions.py``, under ``/api/``) stays counted."""
 from __future__ import annotations
 
 import gzip
@@ -21,7 +23,7 @@ from fastapi.responses import Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from musicconnect.errors import NotFound
-from musicconnect.web import get_platform, public
+from musicconnect.web import get_platform, static_public
 
 from . import extensions
 
@@ -184,7 +186,7 @@ def manifest(platform_name: str) -> dict:
                        "purpose": "any maskable"} for s in ICON_SIZES]}
 
 
-router = APIRouter(dependencies=[Depends(public)], include_in_schema=False)
+router = APIRouter(dependencies=[Depends(static_public)], include_in_schema=False)
 
 
 def _shell(request: Request, platform) -> Response:
