@@ -14,7 +14,7 @@ def mc_plugins():
 
 
 BILLING = {("component", "artist", None, "join.js"), ("component", "checkout-return", None, "return.js"),
-           ("page", None, "/membership", "membership.js")}
+           ("page", None, "/membership", "membership.js"), ("page", None, "/studio/payouts", "payouts.js")}
 FANCLUB = {("component", "artist", None, "club.js"), ("page", None, "/feed", "feed.js"),
            ("page", None, "/post", "post.js"), ("page", None, "/messages", "messages.js"),
            ("page", None, "/backstage", "backstage.js"), ("page", None, "/wrapped", "wrapped.js")}
@@ -36,7 +36,7 @@ def test_billing_and_fanclub_screens_are_listed_and_served(mc_client):
     assert set(listed["billing"]) == BILLING
     assert set(listed["fanclub"]) == FANCLUB
     titles = {e["path"]: e["title"] for e in mc_client.get("/api/v1/web/extensions").json()["extensions"] if e["path"]}
-    assert titles == {"/membership": "Membership", "/feed": "Feed", "/post": None, "/messages": "Messages",
+    assert titles == {"/membership": "Membership", "/studio/payouts": "Payouts", "/feed": "Feed", "/post": None, "/messages": "Messages",
                       "/backstage": None, "/wrapped": "Wrapped"}
     for plugin in ("billing", "fanclub"):
         for module in listed[plugin].values():

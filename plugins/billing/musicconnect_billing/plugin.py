@@ -192,8 +192,11 @@ def register_notification_kinds(platform):
 @hookimpl
 def web_extensions(platform):
     """The fan's billing screens: Join/Upgrade on the artist page, the checkout's return page
-    (it polls the entitlements), and the membership page (change, cancel, resume, the portal)."""
+    (it polls the entitlements), the membership page (change, cancel, resume, the portal), and
+    the artists' payouts page (the payout account's status, Stripe's onboarding link, earnings)."""
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
             {"kind": "component", "slot": "artist", "module": "join.js"},
             {"kind": "component", "slot": "checkout-return", "module": "return.js"},
-            {"kind": "page", "path": "/membership", "module": "membership.js", "title": "Membership"}]
+            {"kind": "page", "path": "/membership", "module": "membership.js", "title": "Membership"},
+            {"kind": "page", "path": "/studio/payouts", "module": "payouts.js", "title": "Payouts",
+             "audience": "artists"}]
