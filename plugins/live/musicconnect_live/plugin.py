@@ -55,6 +55,15 @@ def register_jobs(platform):
     return [JobSpec("sweep", _sweep, max_retries=1, every_seconds=30)]
 
 
+@hookimpl
+def web_extensions(platform):
+    """The listening parties in the web app: the artist's parties (RSVP, join, schedule) on the
+    artist page, and the party page (synced player, host controls, chat) at ``/parties/<id>``."""
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "component", "slot": "artist", "module": "parties.js"},
+            {"kind": "page", "path": "/parties", "module": "party.js"}]
+
+
 @hookimpl(trylast=True)  # after the streaming plugin's demo tracks exist
 def seed_demo(platform, session, demo):
     from .demo import seed
