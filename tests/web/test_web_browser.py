@@ -4,7 +4,7 @@ an artist's page, plays a public track (the audio's time advances) and is shown 
 one needs. Screenshots of each step are saved under the test's tmp dir (``screenshots/``)."""
 from __future__ import annotations
 
-from web_helpers import Console, guestbook_plugin
+from web_helpers import Console, guestbook_plugin, seed_tracks, served
 
 
 def test_shell_loads_and_another_plugins_page_is_in_the_navigation(browser, shots, thread_server, mc_make_platform,
@@ -46,53 +46,12 @@ def test_shell_loads_and_another_plugins_page_is_in_the_navigation(browser, shot
     assert console.unexpected() == []
 
 
-def _seed(base: str, audio_dir) -> dict:
-    """Through the HTTP API of the running server: an artist with a public and a gated track,
-    both transcoded from generated audio (the streaming plugin's pipeline, ffmpeg)."""
-    import time
-
-    import httpx
-
-    from helpers import bearer, register
-    from musicconnect_streaming import media
-
-    with httpx.Client(base_url=base, timeout=30) as c:
-        artist = register(c, "nova@example.com", role="artist", artist_name="Nova Lane", display_name="Nova")
-        h = bearer(artist["tokens"]["access_token"])
-        artist_id = artist["user"]["artist"]["id"]
-        tiers = {t["key"]: t for t in c.get(f"/api/v1/artists/{artist_id}/tiers").json()}
-        tracks = {}
-        for seed, (title, fields) in enumerate((("Open Sky", {"visibility": "public"}),
-                                                ("Backstage Demo", {"visibility": "tier",
-                                                                    "required_tier_id": tiers["supporter"]["id"]})), 1):
-            wav = audio_dir / f"{seed}.wav"
-            media.generated_tone(wav, 12, seed=seed)
-            with open(wav, "rb") as fh:
-                r = c.post(f"/api/v1/streaming/artists/{artist_id}/tracks", headers=h,
-                           files={"file": (wav.name, fh, "audio/wav")}, data={"title": title, **fields})
-            assert r.status_code == 202, r.text
-            tracks[title] = r.json()["id"]
-        deadline = time.monotonic() + 180
-        for track_id in tracks.values():
-            while (status := c.get(f"/api/v1/streaming/tracks/{track_id}", headers=h).json()["status"]) != "ready":
-                assert status in ("processing", "pending", "draft") and time.monotonic() < deadline, status
-                time.sleep(0.5)
-    return {"artist_id": artist_id, "tracks": tracks, "supporter": tiers["supporter"]["name"]}
-
-
 def test_a_fan_signs_up_plays_a_public_track_and_is_shown_the_tier_of_a_gated_one(browser, shots, proc_env,
                                                                                   tmp_path):
-    from helpers import free_port, serve_process, wait_ready
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**proc_env, "MC_PLUGINS": "web,streaming", "MC_BASE_URL": base}
-    proc = serve_process(env, port)
-    try:
-        wait_ready(proc, base)
+    with served(proc_env, "web,streaming") as base:
         audio_dir = tmp_path / "audio"
         audio_dir.mkdir()
-        seeded = _seed(base, audio_dir)
+        seeded = seed_tracks(base, audio_dir)
 
         page = browser.new_page()
         console = Console(page)
@@ -152,9 +111,3 @@ def test_a_fan_signs_up_plays_a_public_track_and_is_shown_the_tier_of_a_gated_on
         shots(page, "05-gated")
         # the only console errors are Chromium's lines for the refusals the app expected
         assert console.unexpected("status of 403") == [], console.errors
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except Exception:
-            proc.kill()

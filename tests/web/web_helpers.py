@@ -2,6 +2,7 @@
 pick whichever folder's conftest pytest loaded first when several folders run together)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
@@ -92,3 +93,60 @@ def sign_in(page, base: str, email: str, next_path: str = "/", password: str = P
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign out").wait_for()
+
+
+@contextmanager
+def served(proc_env: dict, plugins: str | list[str], **env: str):
+    """``with served(proc_env, "web,streaming", MC_SOMETHING="1") as base:`` a real
+    ``musicconnect serve`` process on a free port with these plugins (and ``MC_BASE_URL`` set to its
+    address), ready when the block starts, stopped (terminated, killed after 10 s) when it ends."""
+    from helpers import free_port, serve_process, wait_ready
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    names = plugins if isinstance(plugins, str) else ",".join(plugins)
+    proc = serve_process({**proc_env, "MC_PLUGINS": names, "MC_BASE_URL": base, **env}, port)
+    try:
+        wait_ready(proc, base)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except Exception:
+            proc.kill()
+
+
+def seed_tracks(base: str, audio_dir, seconds: int = 12) -> dict:
+    """Through the HTTP API of the running server: an artist with a public and a gated track,
+    both transcoded from generated audio (the streaming plugin's pipeline, ffmpeg). Returns the
+    artist's id, the tracks' ids by title and the supporter tier's name."""
+    import time
+
+    import httpx
+
+    from helpers import bearer, register
+    from musicconnect_streaming import media
+
+    with httpx.Client(base_url=base, timeout=30) as c:
+        artist = register(c, "nova@example.com", role="artist", artist_name="Nova Lane", display_name="Nova")
+        h = bearer(artist["tokens"]["access_token"])
+        artist_id = artist["user"]["artist"]["id"]
+        tiers = {t["key"]: t for t in c.get(f"/api/v1/artists/{artist_id}/tiers").json()}
+        tracks = {}
+        for seed, (title, fields) in enumerate((("Open Sky", {"visibility": "public"}),
+                                                ("Backstage Demo", {"visibility": "tier",
+                                                                    "required_tier_id": tiers["supporter"]["id"]})), 1):
+            wav = audio_dir / f"{seed}.wav"
+            media.generated_tone(wav, seconds, seed=seed)
+            with open(wav, "rb") as fh:
+                r = c.post(f"/api/v1/streaming/artists/{artist_id}/tracks", headers=h,
+                           files={"file": (wav.name, fh, "audio/wav")}, data={"title": title, **fields})
+            assert r.status_code == 202, r.text
+            tracks[title] = r.json()["id"]
+        deadline = time.monotonic() + 180
+        for track_id in tracks.values():
+            while (status := c.get(f"/api/v1/streaming/tracks/{track_id}", headers=h).json()["status"]) != "ready":
+                assert status in ("processing", "pending", "draft") and time.monotonic() < deadline, status
+                time.sleep(0.5)
+    return {"artist_id": artist_id, "tracks": tracks, "supporter": tiers["supporter"]["name"]}
