@@ -17,7 +17,8 @@ BILLING = {("component", "artist", None, "join.js"), ("component", "checkout-ret
            ("page", None, "/membership", "membership.js"), ("page", None, "/studio/payouts", "payouts.js")}
 FANCLUB = {("component", "artist", None, "club.js"), ("page", None, "/feed", "feed.js"),
            ("page", None, "/post", "post.js"), ("page", None, "/messages", "messages.js"),
-           ("page", None, "/backstage", "backstage.js"), ("page", None, "/wrapped", "wrapped.js")}
+           ("page", None, "/backstage", "backstage.js"), ("page", None, "/wrapped", "wrapped.js"),
+           ("page", None, "/studio/posts", "studio-posts.js"), ("page", None, "/studio/messages", "studio-messages.js")}
 
 
 def _listed(client) -> dict[str, dict[tuple, str]]:
@@ -37,7 +38,7 @@ def test_billing_and_fanclub_screens_are_listed_and_served(mc_client):
     assert set(listed["fanclub"]) == FANCLUB
     titles = {e["path"]: e["title"] for e in mc_client.get("/api/v1/web/extensions").json()["extensions"] if e["path"]}
     assert titles == {"/membership": "Membership", "/studio/payouts": "Payouts", "/feed": "Feed", "/post": None, "/messages": "Messages",
-                      "/backstage": None, "/wrapped": "Wrapped"}
+                      "/backstage": None, "/wrapped": "Wrapped", "/studio/posts": "Posts", "/studio/messages": "Messages"}
     for plugin in ("billing", "fanclub"):
         for module in listed[plugin].values():
             r = mc_client.get(module)

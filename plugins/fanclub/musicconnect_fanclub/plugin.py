@@ -248,11 +248,16 @@ def audience_members(platform, artist_id, audience):
 @hookimpl
 def web_extensions(platform):
     """The fan club's screens: follow (and the ways in) on the artist page, the feed, a post with
-    comments and reactions, direct messages with the quota, the backstage."""
+    comments and reactions, direct messages with the quota, the backstage, Wrapped; for artists,
+    posts (write with images, edit, delete) and the inbox of fans' messages."""
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
             {"kind": "component", "slot": "artist", "module": "club.js"},
             {"kind": "page", "path": "/feed", "module": "feed.js", "title": "Feed"},
             {"kind": "page", "path": "/post", "module": "post.js"},
             {"kind": "page", "path": "/messages", "module": "messages.js", "title": "Messages"},
             {"kind": "page", "path": "/backstage", "module": "backstage.js"},
-            {"kind": "page", "path": "/wrapped", "module": "wrapped.js", "title": "Wrapped"}]
+            {"kind": "page", "path": "/wrapped", "module": "wrapped.js", "title": "Wrapped"},
+            # the artist's side, in the studio menu (signed-in artists only; the APIs still decide)
+            {"kind": "page", "path": "/studio/posts", "module": "studio-posts.js", "title": "Posts", "audience": "artists"},
+            {"kind": "page", "path": "/studio/messages", "module": "studio-messages.js", "title": "Messages",
+             "audience": "artists"}]

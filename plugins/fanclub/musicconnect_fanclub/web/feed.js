@@ -3,6 +3,7 @@
 import { ErrorNote, Link, Loading, html, title, useLoad } from "@musicconnect/web";
 import { api } from "@musicconnect/api";
 import { artist, day, signedIn, tierName } from "./common.js";
+import { PostImages, useImageStyle } from "./images.js";
 
 async function load() {
   const items = await api("fanclub/feed?limit=50");
@@ -21,12 +22,14 @@ function Item({item, a}) {
     ${item.locked
       ? html`<p class="lock">Locked: for ${need} members and above.
           <${Link} class="button" href=${`/artists/${encodeURIComponent(a.slug)}`}>Join ${need}</${Link}></p>`
-      : item.data && item.data.body ? html`<p>${item.data.body.length > 280 ? `${item.data.body.slice(0, 280)}…` : item.data.body}</p>` : null}
+      : html`${item.data && item.data.body ? html`<p>${item.data.body.length > 280 ? `${item.data.body.slice(0, 280)}…` : item.data.body}</p>` : null}
+        <${PostImages} item=${item} />`}
   </li>`;
 }
 
 export default function Feed() {
   title("Feed");
+  useImageStyle();
   const state = useLoad(() => (signedIn() ? load() : Promise.resolve(null)), []);
   if (!signedIn()) return html`<section><h1>Feed</h1><p><${Link} href="/signin?next=/feed">Sign in</${Link}> to see your feed.</p></section>`;
   if (state.loading) return html`<${Loading} what="Loading your feed" />`;

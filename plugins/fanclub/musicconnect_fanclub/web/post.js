@@ -4,6 +4,7 @@ import { ErrorNote, Link, Loading, html, title, useLoad } from "@musicconnect/we
 import { api, session } from "@musicconnect/api";
 import { useState } from "preact/hooks";
 import { artist, signedIn, tierName, when } from "./common.js";
+import { PostImages, useImageStyle } from "./images.js";
 
 const REACTIONS = [["heart", "❤️", "Heart"], ["fire", "🔥", "Fire"], ["clap", "👏", "Clap"],
                    ["laugh", "😂", "Laugh"], ["wow", "😮", "Wow"], ["sad", "😢", "Sad"]];
@@ -69,6 +70,7 @@ function Comments({item, talk, onChange}) {
 export default function Post() {
   const id = new URLSearchParams(location.search).get("id") || "";
   const [n, setN] = useState(0);
+  useImageStyle();
   const state = useLoad(() => load(id), [id, n]);
   const [shown, setShown] = useState(null);
   const data = state.data || shown;  // keep the page while it reloads after a comment or reaction
@@ -83,7 +85,8 @@ export default function Post() {
     ${item.locked ? html`<p class="lock">Locked: for ${tierName(a, item.required_tier_id)} members and above.
         <${Link} class="button" href=${`/artists/${encodeURIComponent(a.slug)}`}>Join</${Link}></p>`
       : html`${item.kind === "track" ? html`<p><${Link} href=${`/tracks/${item.id}`}>Play the track</${Link}></p>` : null}
-        ${item.data && item.data.body ? html`<div class="body">${item.data.body.split("\n").map((line, i) => html`<p key=${i}>${line}</p>`)}</div>` : null}`}
+        ${item.data && item.data.body ? html`<div class="body">${item.data.body.split("\n").map((line, i) => html`<p key=${i}>${line}</p>`)}</div>` : null}
+        <${PostImages} item=${item} />`}
     <${Reactions} item=${item} counts=${talk.reactions || {}} onChange=${() => setN(n + 1)} />
     <${Comments} item=${item} talk=${talk} onChange=${() => setN(n + 1)} />
   </article>`;
