@@ -83,6 +83,47 @@ def ensure_chromium() -> None:
         log(f"could not install chromium ({exc}): the browser tests (tests/web) will skip")
 
 
+def ensure_lighthouse() -> None:
+    """The web app's Lighthouse audit (tests/web/test_web_lighthouse_browser.py): Node.js and npm
+    from apt-get when missing, then ``npm ci`` of tests/web/lighthouse's lock file into a cache
+    folder outside the repository (the test does the same when it is missing, or skips)."""
+    import hashlib
+
+    if not (shutil.which("node") and shutil.which("npm")):
+        if os.geteuid() != 0:
+            log("node/npm are missing and we are not root: the Lighthouse test will skip")
+            return
+        log("installing nodejs and npm with apt-get (the web app's Lighthouse audit)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nodejs", "npm"],
+                           check=True, env=env, stdout=subprocess.DEVNULL)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            log(f"could not install nodejs/npm ({exc}): the Lighthouse test will skip")
+            return
+    pinned = ROOT / "tests" / "web" / "lighthouse"
+    digest = hashlib.sha256((pinned / "package-lock.json").read_bytes() + (pinned / "package.json").read_bytes())
+    target = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "musicconnect" / \
+        f"lighthouse-{digest.hexdigest()[:12]}"
+    if (target / "node_modules" / "lighthouse" / "cli" / "index.js").exists():
+        return
+    log(f"npm ci of tests/web/lighthouse into {target}")
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(pinned / name, tmp / name)
+    if subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp).returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        log("npm ci of tests/web/lighthouse failed: the Lighthouse test will try again, or skip")
+        return
+    try:
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def services():
     ensure_packages()
@@ -165,6 +206,7 @@ def pytest_pass(name: str, env: dict[str, str], args: list[str]) -> int:
 def main() -> int:
     install(with_test=True)
     ensure_chromium()
+    ensure_lighthouse()
     args = sys.argv[1:] or ["-q"]
     only = os.environ.get("MC_TEST_ONLY")
     results = {}
