@@ -3,7 +3,7 @@
 // period end, resume, and the provider's customer portal. Errors are shown in words.
 import { ErrorNote, Link, Loading, html, money, title, useLoad } from "@musicconnect/web";
 import { api } from "@musicconnect/api";
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { LIVE, day, mySubscriptions, signedIn, tiersOf } from "./common.js";
 
 async function load() {
@@ -39,16 +39,20 @@ function Preview({sub, tier, onDone}) {
   </div>`;
 }
 
-function Subscription({sub, artist, tiers, want, reload}) {
+function Subscription({sub, artist, tiers, want, reload, refocus}) {
   const held = tiers.find((t) => t.id === (sub.entitled_tier_id || sub.tier_id));
   const paying = tiers.find((t) => t.id === sub.tier_id);
   const others = tiers.filter((t) => t.price_amount > 0 && t.is_active !== false && t.id !== sub.tier_id);
   const [target, setTarget] = useState(want ? others.find((t) => t.id === want) || null : null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  // after cancel or resume the card is drawn anew: a keyboard user's focus goes to the button that
+  // undoes it (not back to the top of the page)
+  const flip = useRef(null);
+  useEffect(() => { if (refocus && flip.current) flip.current.focus(); }, []);
   const act = async (what) => {
     setBusy(true); setError(null);
-    try { await api(`billing/subscriptions/${sub.id}/${what}`, {method: "POST"}); reload(); }
+    try { await api(`billing/subscriptions/${sub.id}/${what}`, {method: "POST"}); reload(sub.id); }
     catch (e) { setError(e); setBusy(false); }
   };
   const portal = async () => {
@@ -70,8 +74,8 @@ function Subscription({sub, artist, tiers, want, reload}) {
       : html`Renews on <strong>${day(sub.current_period_end)}</strong>.`}</p>
     <div class="actions">
       ${sub.cancel_at_period_end
-        ? html`<button type="button" disabled=${busy} onClick=${() => act("resume")}>Resume membership</button>`
-        : html`<button type="button" disabled=${busy} onClick=${() => act("cancel")}>Cancel at period end</button>`}
+        ? html`<button type="button" ref=${flip} disabled=${busy} onClick=${() => act("resume")}>Resume membership</button>`
+        : html`<button type="button" ref=${flip} disabled=${busy} onClick=${() => act("cancel")}>Cancel at period end</button>`}
       <button type="button" class="secondary" disabled=${busy} onClick=${portal}>Payment details and invoices</button>
     </div>
     ${others.length && !sub.cancel_at_period_end ? html`<fieldset><legend>Change tier</legend>
@@ -86,6 +90,7 @@ function Subscription({sub, artist, tiers, want, reload}) {
 export default function Membership() {
   title("Membership");
   const [n, setN] = useState(0);
+  const [acted, setActed] = useState(null);  // the subscription whose cancel/resume was pressed
   const q = new URLSearchParams(location.search);
   const state = useLoad(() => (signedIn() ? load() : Promise.resolve(null)), [n]);
   if (!signedIn()) {
@@ -101,6 +106,6 @@ export default function Membership() {
     ${shown.length === 0 ? html`<p>You have no paid memberships. <${Link} href="/discover">Find an artist to support</${Link}>.</p>`
       : html`<ul class="subscriptions">${shown.map((s) => html`<${Subscription} key=${`${s.id}-${n}`} sub=${s}
           artist=${artists[s.artist_id]} tiers=${tiers[s.artist_id]} want=${n === 0 && s.artist_id === focus ? q.get("tier") : null}
-          reload=${() => setN(n + 1)} />`)}</ul>`}
+          refocus=${acted === s.id} reload=${(id) => { setActed(id || null); setN(n + 1); }} />`)}</ul>`}
   </section>`;
 }
