@@ -117,10 +117,11 @@ def served(proc_env: dict, plugins: str | list[str], **env: str):
             proc.kill()
 
 
-def seed_tracks(base: str, audio_dir, seconds: int = 12) -> dict:
+def seed_tracks(base: str, audio_dir, seconds: int = 12, more: dict[str, int] | None = None) -> dict:
     """Through the HTTP API of the running server: an artist with a public and a gated track,
-    both transcoded from generated audio (the streaming plugin's pipeline, ffmpeg). Returns the
-    artist's id, the tracks' ids by title and the supporter tier's name."""
+    both transcoded from generated audio (the streaming plugin's pipeline, ffmpeg), and ``more``
+    public tracks (title: seconds). Returns the artist's id, the tracks' ids by title and the
+    supporter tier's name."""
     import time
 
     import httpx
@@ -134,11 +135,12 @@ def seed_tracks(base: str, audio_dir, seconds: int = 12) -> dict:
         artist_id = artist["user"]["artist"]["id"]
         tiers = {t["key"]: t for t in c.get(f"/api/v1/artists/{artist_id}/tiers").json()}
         tracks = {}
-        for seed, (title, fields) in enumerate((("Open Sky", {"visibility": "public"}),
-                                                ("Backstage Demo", {"visibility": "tier",
-                                                                    "required_tier_id": tiers["supporter"]["id"]})), 1):
+        wanted = [("Open Sky", seconds, {"visibility": "public"}),
+                  ("Backstage Demo", seconds, {"visibility": "tier", "required_tier_id": tiers["supporter"]["id"]}),
+                  *((title, secs, {"visibility": "public"}) for title, secs in (more or {}).items())]
+        for seed, (title, secs, fields) in enumerate(wanted, 1):
             wav = audio_dir / f"{seed}.wav"
-            media.generated_tone(wav, seconds, seed=seed)
+            media.generated_tone(wav, secs, seed=seed)
             with open(wav, "rb") as fh:
                 r = c.post(f"/api/v1/streaming/artists/{artist_id}/tracks", headers=h,
                            files={"file": (wav.name, fh, "audio/wav")}, data={"title": title, **fields})
@@ -150,3 +152,21 @@ def seed_tracks(base: str, audio_dir, seconds: int = 12) -> dict:
                 assert status in ("processing", "pending", "draft") and time.monotonic() < deadline, status
                 time.sleep(0.5)
     return {"artist_id": artist_id, "tracks": tracks, "supporter": tiers["supporter"]["name"]}
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
+
+
+def axe_audit(page, name: str) -> list[dict]:
+    """axe-core's serious and critical violations of the page as it is now (WCAG 2.x A and AA
+    rules and best practices), each tagged with ``name``."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE.read_text())
+    out = page.evaluate("""async () => {
+      const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+                                         resultTypes: ["violations"]});
+      return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + " :: " + n.failureSummary)}));
+    }""")
+    return [{"screen": name, **v} for v in out]
+

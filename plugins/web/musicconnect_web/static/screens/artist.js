@@ -2,6 +2,7 @@
 // name the tier they need), and whatever other plugins put in the "artist" slot.
 import { ErrorNote, Link, Loading, Slot, html, money, title, useLoad } from "../ui.js";
 import { api } from "../api.js";
+import { QueueButtons } from "./queue.js";
 
 async function load(slug) {
   const artist = await api(`artists/${encodeURIComponent(slug)}`, {auth: false});
@@ -45,6 +46,7 @@ export default function Artist({slug}) {
         <${Link} href=${`/tracks/${t.id}`}>${t.title}</${Link}>
         ${t.locked ? html`<span class="lock">Locked: ${tierName(t.required_tier_id)} and above</span>`
                    : t.visibility === "tier" ? html`<span class="muted">Members</span>` : null}
+        ${t.locked ? null : html`<${QueueButtons} track=${{id: t.id, title: t.title, artist: artist.name}} />`}
       </li>`)}
     </ul>`}
     <h2>Memberships</h2>

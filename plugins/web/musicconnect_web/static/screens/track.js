@@ -6,9 +6,18 @@
 // progress every few seconds, on pause and when leaving, "complete" at the end) so that plays made
 // in the app count; the server decides whether a play counts. A track downloaded for offline
 // listening (Cache "mc-audio-v1", key OFFLINE_AUDIO + track id) plays from that cache instead of HLS.
+// The play queue (./queue.js): "Up next" under the player, Previous/Next (also the Media Session's
+// previoustrack/nexttrack), the next track opens and plays when one ends. Quality: "Auto" (hls.js
+// adapts across the 128k/256k/320k variants) or one chosen variant, kept in localStorage.
+// Start-up: the master playlist, the chosen variant and its key and first segments load while the
+// page opens (hls.js starts loading on attach), so pressing Play only starts the decoder.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ErrorNote, Link, Loading, Slot, html, title, useLoad } from "../ui.js";
 import { api, authHeader, session } from "../api.js";
+import { QueueList, advance, back, takeAutoplay, useQueue } from "./queue.js";
+
+// hls.js starts loading as soon as this module does (the route opened), not after the track's JSON
+const HLS = import("hls.js");
 
 async function load(id) {
   try {
@@ -90,6 +99,12 @@ async function offlineAudio(trackId) {
   } catch { return null; }
 }
 
+const QUALITY = "mc.quality";   // "auto" or a variant's name ("256k")
+
+// a variant's name from its playlist address ("…/256k/index.m3u8?pt=…")
+const variantName = (url) => ((url || "").match(/\/(\d+k)\/index\.m3u8/) || [])[1] || null;
+const kbits = (name) => `${parseInt(name, 10)} kbit/s`;
+
 function clock(seconds) {
   if (!Number.isFinite(seconds)) return "0:00";
   const s = Math.max(0, Math.floor(seconds));
@@ -141,26 +156,35 @@ function Waveform({peaks, position, duration, onSeek}) {
 
 function Player({track, artist}) {
   const audio = useRef(null);
+  const hlsRef = useRef(null);
   const [playing, setPlaying] = useState(false);
   const [position, setPosition] = useState(0);
   const [duration, setDuration] = useState((track.extra.streaming || {}).duration || 0);
   const [error, setError] = useState(null);
   const [peaks, setPeaks] = useState(null);
   const [offline, setOffline] = useState(false);
+  const [levels, setLevels] = useState([]);          // [{index, name, bitrate}] from hls.js
+  const [level, setLevel] = useState(-1);            // the variant playing (-1: not known yet)
+  const [choice, setChoice] = useState(localStorage.getItem(QUALITY) || "auto");
+  const q = useQueue();
   const streaming = track.extra.streaming || {};
+  const current = {id: track.id, title: track.title, artist: artist ? artist.name : ""};
   usePlayReports(track.id, audio);
 
   useEffect(() => {
     const el = audio.current;
     let hls = null;
     let gone = false;
+    const autoplay = takeAutoplay(track.id);
+    const start = () => { if (autoplay && !gone) el.play().catch(() => {}); };
     offlineAudio(track.id).then((cached) => {
       if (gone) return;
-      if (cached) { el.src = cached; setOffline(true); return; }  // the service worker answers from the cache
-      return import("hls.js").then(({default: Hls}) => {
+      if (cached) { el.src = cached; setOffline(true); start(); return; }  // the service worker answers from the cache
+      return HLS.then(({default: Hls}) => {
       if (gone) return;
       if (Hls.isSupported()) {
-        hls = new Hls({
+        const wanted = localStorage.getItem(QUALITY) || "auto";
+        hls = hlsRef.current = new Hls({
           // the master playlist of a gated track needs the listener's sign-in; every later link
           // carries the playback token instead
           xhrSetup: (xhr, url) => {
@@ -169,7 +193,17 @@ function Player({track, artist}) {
               if (h.authorization) xhr.setRequestHeader("Authorization", h.authorization);
             }
           },
+          maxBufferLength: 30,
         });
+        hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+          const found = data.levels.map((l, index) => ({index, name: variantName(l.uri || (l.url && l.url[0])) || `${Math.round(l.bitrate / 1000)}k`,
+                                                        bitrate: l.bitrate}));
+          setLevels(found);
+          const pick = found.find((l) => l.name === wanted);
+          if (pick) hls.currentLevel = pick.index;
+          start();
+        });
+        hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => setLevel(data.level));
         hls.on(Hls.Events.ERROR, (_, data) => {
           if (!data.fatal) return;
           const code = data.response && data.response.code;
@@ -181,18 +215,25 @@ function Player({track, artist}) {
         hls.attachMedia(el);
       } else if (el.canPlayType("application/vnd.apple.mpegurl")) {
         el.src = streaming.master_playlist;  // Safari plays HLS itself
+        start();
       } else {
         setError("This browser cannot play HLS audio.");
       }
     }, () => setError("The player could not be loaded."));
     });
-    return () => { gone = true; if (hls) hls.destroy(); };
+    return () => { gone = true; hlsRef.current = null; if (hls) hls.destroy(); };
   }, [track.id]);
 
   useEffect(() => {
     if (!streaming.waveform) return;
     api(streaming.waveform).then((w) => setPeaks(w.peaks || []), () => setPeaks(null));
   }, [track.id]);
+
+  const next = () => advance(current);
+  const previous = () => {
+    const el = audio.current;
+    if (el.currentTime > 3 || !back(current)) { el.currentTime = 0; setPosition(0); }
+  };
 
   useEffect(() => {
     if (!("mediaSession" in navigator)) return;
@@ -207,10 +248,12 @@ function Player({track, artist}) {
       seekbackward: (d) => { el.currentTime = Math.max(0, el.currentTime - (d.seekOffset || 10)); },
       seekforward: (d) => { el.currentTime = Math.min(el.duration || 0, el.currentTime + (d.seekOffset || 10)); },
       seekto: (d) => { el.currentTime = d.seekTime; },
+      previoustrack: previous,
+      nexttrack: q.next.length ? next : null,   // no "next" on the lock screen when nothing is queued
     };
     for (const [k, fn] of Object.entries(handlers)) { try { navigator.mediaSession.setActionHandler(k, fn); } catch {} }
     return () => { for (const k of Object.keys(handlers)) { try { navigator.mediaSession.setActionHandler(k, null); } catch {} } };
-  }, [track.id]);
+  }, [track.id, q.next.length]);
 
   const toggle = () => {
     const el = audio.current;
@@ -218,28 +261,50 @@ function Player({track, artist}) {
     else el.pause();
   };
   const seek = (t) => { audio.current.currentTime = Math.max(0, Math.min(t, duration || t)); setPosition(t); };
+  const choose = (value) => {
+    setChoice(value);
+    localStorage.setItem(QUALITY, value);
+    const hls = hlsRef.current;
+    if (!hls) return;
+    const pick = levels.find((l) => l.name === value);
+    hls.currentLevel = pick ? pick.index : -1;   // -1: automatic (adaptive) again
+  };
   const keys = (e) => {
-    if (e.target.closest("button, input, a")) return;
+    if (e.target.closest("button, input, a, select")) return;
     if (e.key === " " || e.key === "k") { e.preventDefault(); toggle(); }
     else if (e.key === "ArrowRight") { e.preventDefault(); seek(position + 5); }
     else if (e.key === "ArrowLeft") { e.preventDefault(); seek(position - 5); }
   };
+  const now = levels.find((l) => l.index === level);
+  const quality = choice === "auto" ? `Auto${now ? ` (${kbits(now.name)})` : ""}` : kbits(choice);
   return html`<section class="player" aria-label="Player" tabindex="0" onKeyDown=${keys}>
-    <audio ref=${audio} preload="none"
+    <audio ref=${audio} preload="auto"
       onPlay=${() => { setPlaying(true); if ("mediaSession" in navigator) navigator.mediaSession.playbackState = "playing"; }}
       onPause=${() => { setPlaying(false); if ("mediaSession" in navigator) navigator.mediaSession.playbackState = "paused"; }}
+      onEnded=${() => { advance(current); }}
       onTimeUpdate=${(e) => setPosition(e.currentTarget.currentTime)}
       onDurationChange=${(e) => Number.isFinite(e.currentTarget.duration) && setDuration(e.currentTarget.duration)}></audio>
     <div class="controls">
+      <button type="button" id="previous" onClick=${previous} aria-label="Previous">⏮</button>
       <button type="button" id="play" onClick=${toggle} aria-label=${playing ? "Pause" : "Play"}>${playing ? "Pause" : "Play"}</button>
+      <button type="button" id="next" onClick=${next} aria-label="Next" disabled=${!q.next.length}>⏭</button>
       <input type="range" min="0" max=${Math.max(1, Math.round(duration))} step="1" value=${Math.round(position)}
              aria-label="Seek" aria-valuetext=${`${clock(position)} of ${clock(duration)}`}
              onInput=${(e) => seek(Number(e.currentTarget.value))} />
       <span class="muted" aria-live="off"><span id="position">${clock(position)}</span> / ${clock(duration)}</span>
     </div>
     ${peaks ? html`<${Waveform} peaks=${peaks} position=${position} duration=${duration} onSeek=${seek} />` : null}
+    <div class="controls quality">
+      ${levels.length ? html`<label class="inline" for="quality">Quality</label>
+        <select id="quality" value=${choice} onChange=${(e) => choose(e.currentTarget.value)}>
+          <option value="auto">Auto</option>
+          ${levels.map((l) => html`<option key=${l.name} value=${l.name} data-bandwidth=${l.bitrate}>${kbits(l.name)}</option>`)}
+        </select>
+        <span class="muted" id="quality-now" aria-live="polite">${quality}</span>` : null}
+    </div>
     ${offline ? html`<p class="muted" id="playing-offline">Playing your download (works offline).</p>` : null}
     ${error ? html`<p class="error" role="alert">${error}</p>` : null}
+    <${QueueList} />
   </section>`;
 }
 
@@ -253,7 +318,7 @@ export default function Track({id}) {
   return html`<article>
     <h1>${track.title}</h1>
     ${artist ? html`<p>by <${Link} href=${`/artists/${artist.slug}`}>${artist.name}</${Link}></p>` : null}
-    ${Object.keys((track.extra.streaming || {}).covers || {}).length ? html`<img class="cover" width="300" height="300" loading="lazy" alt=""
+    ${Object.keys((track.extra.streaming || {}).covers || {}).length ? html`<img class="cover" width="300" height="300" decoding="async" fetchpriority="high" alt=""
         onError=${(e) => { e.currentTarget.hidden = true; }}
         src=${track.extra.streaming.covers["300"] || Object.values(track.extra.streaming.covers)[0]} />` : null}
     <${Player} track=${track} artist=${artist} />
