@@ -1,9 +1,12 @@
 // The notifications inbox (/inbox): newest first with "Load older", mark one or all read (the
-// navigation's unread count follows), refreshed every 20 seconds; then the preferences (channels
-// per kind, quiet hours, digest, email) and push notifications on this device (./push.js).
-import { useEffect, useState } from "preact/hooks";
+// navigation's unread count follows). New notifications arrive live over the realtime socket
+// (./live.js) and are put on top; the first page is read again when the socket (re)opens, and
+// every 20 seconds only while it is down. Then the preferences (channels per kind, quiet hours,
+// digest, email) and push notifications on this device (./push.js).
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ErrorNote, Link, Loading, html, title, useLoad } from "@musicconnect/web";
 import { api, session } from "@musicconnect/api";
+import { isLive, listen } from "./live.js";
 import { pushSupported, turnOffPush, turnOnPush } from "./push.js";
 
 const CHANNELS = [["inbox", "In the app"], ["push", "Push"], ["email", "Email"]];
@@ -19,6 +22,8 @@ function Inbox() {
   const [unread, setUnread] = useState(0);
   const [older, setOlder] = useState(null);
   const [error, setError] = useState(null);
+  const shown = useRef(null);   // the items on screen, for the socket's listener
+  shown.current = items;
   const load = async () => {
     try {
       const out = await api("notify/inbox?limit=20");
@@ -34,7 +39,21 @@ function Inbox() {
       setError(null);
     } catch (err) { setError(err); }
   };
-  useEffect(() => { load(); const t = setInterval(load, 20000); return () => clearInterval(t); }, []);
+  useEffect(() => {
+    load();
+    const t = setInterval(() => { if (!isLive()) load(); }, 20000);
+    const stop = listen((msg) => {
+      if (msg.type === "open") { load(); return; }
+      if (msg.type !== "notification") return;
+      const item = {id: msg.id, kind: msg.kind, title: msg.title, body: msg.body, url: msg.url,
+                    read: false, created_at: msg.created_at || new Date().toISOString()};
+      if (!shown.current || shown.current.some((i) => i.id === item.id)) return;
+      shown.current = [item, ...shown.current];
+      setItems((prev) => [item, ...(prev || []).filter((i) => i.id !== item.id)]);
+      setUnread((n) => n + 1);
+    });
+    return () => { clearInterval(t); stop(); };
+  }, []);
   const more = async () => {
     const out = await api(`notify/inbox?limit=20&before=${encodeURIComponent(older)}`);
     setItems([...items, ...out.items]);
