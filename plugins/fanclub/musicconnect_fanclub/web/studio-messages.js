@@ -75,8 +75,8 @@ function Inbox({artist}) {
   const sorted = ordered(list);
   const open = sorted.find((c) => c.fan_id === wanted);
   const waiting = sorted.filter((c) => c.last_sender === "fan").length;
-  return html`<p class="muted" id="inbox-summary">${list.length} conversation${list.length === 1 ? "" : "s"},
-      ${waiting ? `${waiting} waiting for your reply` : "all answered"}.</p>
+  const summary = `${list.length} conversation${list.length === 1 ? "" : "s"}, ${waiting ? `${waiting} waiting for your reply` : "all answered"}.`;
+  return html`<p class="muted" id="inbox-summary">${summary}</p>
     <div class="inbox">
       <nav aria-label="Conversations"><ul>${sorted.map((c) => html`<li key=${c.fan_id}>
         <a href=${`/studio/messages?fan=${c.fan_id}`} aria-current=${open === c ? "page" : undefined}

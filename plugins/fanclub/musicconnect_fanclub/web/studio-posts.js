@@ -144,8 +144,7 @@ function NewPost({artist, tiers, onPosted}) {
     <input id="post-images" type="file" multiple accept="image/jpeg,image/png,image/webp,image/gif" ref=${fileInput}
            onChange=${(e) => setFiles([...e.currentTarget.files])}
            aria-invalid=${errors.images ? "true" : undefined} aria-describedby=${errors.images ? "post-images-error" : undefined} />
-    ${files.length ? html`<p class="muted" id="post-files">${files.length} image${files.length > 1 ? "s" : ""},
-        ${size(files.reduce((n, f) => n + f.size, 0))}</p>` : null}
+    ${files.length ? html`<p class="muted" id="post-files">${`${files.length} image${files.length > 1 ? "s" : ""}, ${size(files.reduce((n, f) => n + f.size, 0))}`}</p>` : null}
     <${FieldError} id="post-images-error" text=${errors.images} />
     <p><button type="submit" disabled=${busy}>Post</button>
       ${busy ? html` <button type="button" class="ghost" onClick=${() => xhr.current && xhr.current.abort()}>Cancel</button>` : null}</p>

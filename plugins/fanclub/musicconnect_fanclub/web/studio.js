@@ -29,7 +29,7 @@ const STYLE = `
 .club-studio .inbox li a[aria-current] { background: var(--panel); outline: 1px solid var(--accent); }
 .club-studio .inbox .preview { display: block; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .club-studio .messages { list-style: none; padding: 0; }
-.club-studio .messages li { background: var(--panel); border-radius: .5rem; padding: .5rem .8rem; margin: .5rem 0; max-width: 85%; }
+.club-studio .messages li { display: block; background: var(--panel); border-radius: .5rem; padding: .5rem .8rem; margin: .5rem 0; max-width: 85%; }
 .club-studio .messages li.artist { margin-left: auto; background: #2d2944; }
 `;
 
