@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from web_helpers import Console, guestbook_plugin, seed_tracks, served
 
+_seed = seed_tracks   # the name other browser tests import from here (web_helpers.seed_tracks now)
+
 
 def test_shell_loads_and_another_plugins_page_is_in_the_navigation(browser, shots, thread_server, mc_make_platform,
                                                                     tmp_path):
