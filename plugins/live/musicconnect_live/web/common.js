@@ -18,8 +18,8 @@ const STYLE = `
 .party .host .controls, .party .listen { display: flex; gap: .6rem; flex-wrap: wrap; align-items: center; }
 .party .queue { padding-left: 1.2rem; }
 .party .queue [aria-current] { font-weight: 700; }
-.chat .log { height: 22rem; overflow-y: auto; background: #0f0d18; border-radius: .4rem; padding: .5rem; margin: 0; list-style: none; }
-.chat .log li { padding: .3rem 0; border-bottom: 1px solid #211e30; }
+.chat .log { height: 22rem; overflow-y: auto; background: #0f0d18; border-radius: .4rem; padding: .5rem; margin: 0; }
+.chat .log .msg { padding: .3rem 0; border-bottom: 1px solid #211e30; }
 .chat .log .who { font-weight: 600; margin-right: .4rem; }
 .chat .reactions { display: flex; gap: .25rem; flex-wrap: wrap; margin-top: .2rem; }
 .chat .reactions button { background: #2d2944; color: var(--text); padding: 0 .45rem; font-size: .9em; }

@@ -7,7 +7,8 @@
 // party was at server time `at`, so the position now is position + (now + offset - at), carried
 // over the playlist. The player follows it: a seek above 0.4 s of drift, a slightly faster or
 // slower rate above 60 ms. Late joiners land on the current position the same way. The socket
-// reconnects with backoff and resumes the chat after the last message seen (?last_seen_id=).
+// is dropped when it stops answering pings (7 s) and reconnects with backoff and resumes the chat
+// after the last message seen (?last_seen_id=).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ErrorNote, Link, Loading, html, title } from "@musicconnect/web";
 import { api, authHeader, session } from "@musicconnect/api";
@@ -17,6 +18,7 @@ const FATAL = {4401: "Sign in to join this listening party.", 4403: "This listen
                4404: "There is no listening party here.", 4409: "This listening party has ended."};
 const BACKOFF = [1000, 2000, 4000, 8000, 10000];
 const TICK_MS = 250;
+const STALE_MS = 7000;
 const SEEK_ABOVE = 0.4;
 const NUDGE_ABOVE = 0.06;
 
@@ -39,18 +41,37 @@ function usePartySocket(id, handlers) {
     const c = ref.current = {ws: null, lastSeen: null, tries: 0, gone: false, timer: null, pinger: null};
     const send = (frame) => { if (c.ws && c.ws.readyState === 1) c.ws.send(JSON.stringify(frame)); };
     const ping = () => send({type: "ping", t0: clientNow()});
+    const retry = () => {
+      if (c.gone) return;
+      setStatus("reconnecting");
+      clearTimeout(c.timer);
+      c.timer = setTimeout(connect, BACKOFF[Math.min(c.tries++, BACKOFF.length - 1)]);
+    };
+    // a connection that stopped answering pings (the network went away without a close) is dropped
+    const drop = () => {
+      const ws = c.ws;
+      c.ws = null;
+      clearInterval(c.pinger);
+      if (ws) { ws.onclose = null; ws.onmessage = null; try { ws.close(4000, "stale"); } catch {} }
+      retry();
+    };
     const connect = async () => {
       if (c.gone) return;
       setStatus(c.tries ? "reconnecting" : "connecting");
       const q = new URLSearchParams();
       if (session()) {
-        try { q.set("ticket", (await api("realtime/tickets", {method: "POST"})).ticket); } catch {}
+        try { q.set("ticket", (await api("realtime/tickets", {method: "POST"})).ticket); }
+        catch (e) {
+          if (!e.status) { retry(); return; }  // offline: try again later, still signed in
+        }
       }
       if (c.lastSeen !== null) q.set("last_seen_id", String(c.lastSeen));
       if (c.gone) return;
       const proto = location.protocol === "https:" ? "wss" : "ws";
       const ws = c.ws = new WebSocket(`${proto}://${location.host}/api/v1/live/parties/${encodeURIComponent(id)}/socket?${q}`);
+      c.lastFrame = performance.now();
       ws.onmessage = (e) => {
+        c.lastFrame = performance.now();
         let f;
         try { f = JSON.parse(e.data); } catch { return; }
         if (f.type === "welcome") {
@@ -59,7 +80,7 @@ function usePartySocket(id, handlers) {
           // a burst of pings for the clock offset, then one every few seconds
           for (let i = 0; i < 6; i++) setTimeout(ping, i * 120);
           clearInterval(c.pinger);
-          c.pinger = setInterval(ping, 3000);
+          c.pinger = setInterval(() => (performance.now() - c.lastFrame > STALE_MS ? drop() : ping()), 3000);
         } else if (f.type === "pong") {
           h.current.pong(f, clientNow());
           return;
@@ -74,8 +95,7 @@ function usePartySocket(id, handlers) {
         clearInterval(c.pinger);
         if (c.gone) return;
         if (FATAL[e.code]) { setFatal({code: e.code, text: FATAL[e.code]}); setStatus("closed"); return; }
-        setStatus("reconnecting");
-        c.timer = setTimeout(connect, BACKOFF[Math.min(c.tries++, BACKOFF.length - 1)]);
+        retry();
       };
     };
     connect();
@@ -212,7 +232,7 @@ function HostControls({party, pb, entry, onError}) {
 
 function Message({m, mine, onReact, signedIn}) {
   const reactions = m.reactions || {};
-  return html`<li data-message=${m.id}>
+  return html`<div class="msg" data-message=${m.id}>
     <span class="who">${m.name || "Someone"}</span><span class="text">${m.text}</span>
     <div class="reactions">
       ${EMOJI.map((e) => {
@@ -224,7 +244,7 @@ function Message({m, mine, onReact, signedIn}) {
           onClick=${() => onReact(m, e, !pressed)}>${e}${n ? ` ${n}` : ""}</button>`;
       })}
     </div>
-  </li>`;
+  </div>`;
 }
 
 function Chat({party, messages, setMessages, seen, open, olderLeft, onOlder}) {
@@ -262,9 +282,9 @@ function Chat({party, messages, setMessages, seen, open, olderLeft, onOlder}) {
   return html`<section class="chat panel" aria-labelledby="chat-title">
     <h2 id="chat-title">Chat</h2>
     ${olderLeft ? html`<p><button type="button" class="ghost" onClick=${onOlder}>Load older messages</button></p>` : null}
-    <ul class="log" id="chat-log" role="log" aria-live="polite" aria-label="Chat messages" tabindex="0" ref=${log}>
+    <div class="log" id="chat-log" role="log" aria-live="polite" aria-label="Chat messages" tabindex="0" ref=${log}>
       ${messages.map((m) => html`<${Message} key=${m.id} m=${m} mine=${mine} onReact=${react} signedIn=${!!user} />`)}
-    </ul>
+    </div>
     ${!messages.length ? html`<p class="muted">No messages yet.</p>` : null}
     ${user ? open ? html`<form onSubmit=${send}>
         <label class="visually-hidden" for="chat-text">Message</label>
