@@ -9,27 +9,11 @@ reads and replies, and the fan reads the reply through the API. axe-core finds n
 critical violation on either studio screen. Screenshots under the test's tmp dir (``screenshots/``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 
-from web_helpers import Console, sign_in
-
-AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
-
-
-def _axe(page) -> list[dict]:
-    """axe-core's serious and critical violations of the page as it is now (WCAG 2.x A/AA, best practice)."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(content=AXE.read_text())
-    return page.evaluate("""async () => {
-      const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
-                                         resultTypes: ["violations"]});
-      return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-        .map((v) => ({id: v.id, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + " :: " + n.failureSummary)}));
-    }""")
-
+from web_helpers import Console, axe_audit, served, sign_in
 
 def _seed(base: str) -> dict:
     """Through the API: the artist (Superfans may send 3 messages a month), a listener, and Sam,
@@ -54,22 +38,20 @@ def _seed(base: str) -> dict:
 
 
 def _photo(path: Path) -> Path:
-    """A noisy 1800x1200 PNG (a few MB, so the upload reports progress on the way)."""
+    """A grainy 1800x1200 gradient as PNG (the grain makes it a few MB, so the upload reports
+    progress on the way)."""
     from PIL import Image
 
-    Image.frombytes("RGB", (1800, 1200), os.urandom(1800 * 1200 * 3)).save(path, "PNG")
+    w, h = 1800, 1200
+    ramp = Image.linear_gradient("L").resize((w, h))
+    base = Image.merge("RGB", (ramp, Image.new("L", (w, h), 60), ramp.transpose(Image.FLIP_LEFT_RIGHT)))
+    Image.blend(base, Image.effect_noise((w, h), 60).convert("RGB"), 0.3).save(path, "PNG")
+    assert path.stat().st_size > 2_000_000
     return path
 
 
 def test_an_artist_posts_with_an_image_and_answers_a_fan(browser, shots, proc_env, tmp_path):
-    from helpers import free_port, serve_process, wait_ready
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**proc_env, "MC_PLUGINS": "web,fanclub", "MC_BASE_URL": base}
-    proc = serve_process(env, port)
-    try:
-        wait_ready(proc, base)
+    with served(proc_env, "web,fanclub") as base:
         seeded = _seed(base)
         aid = seeded["artist_id"]
         photo = _photo(tmp_path / "tour.png")
@@ -125,7 +107,7 @@ def test_an_artist_posts_with_an_image_and_answers_a_fan(browser, shots, proc_en
         assert " 400w" in thumb.get_attribute("srcset") and " 1600w" in thumb.get_attribute("srcset")
         page.wait_for_function("() => { const i = document.querySelector('.post-row .thumbs img'); return i.complete && i.naturalWidth > 0; }")
         shots(page, "03-posted")
-        assert _axe(page) == []
+        assert axe_audit(page, "studio posts") == []
 
         # edit it (the image stays), delete the typo
         row.get_by_role("button", name="Edit Tour photos").click()
@@ -182,16 +164,10 @@ def test_an_artist_posts_with_an_image_and_answers_a_fan(browser, shots, proc_en
         page.locator("#inbox-summary", has_text="all answered").wait_for()
         assert "Waiting for your reply" not in convo.inner_text()
         shots(page, "06-inbox-replied")
-        assert _axe(page) == []
+        assert axe_audit(page, "studio messages") == []
         with httpx.Client(base_url=base, timeout=30) as c:
             talk = c.get(f"/api/v1/fanclub/artists/{aid}/messages", headers=seeded["sam_h"]).json()
             assert [(m["sender"], m["body"]) for m in talk] == [
                 ("fan", "Will you play Leipzig again in the autumn?"), ("artist", "Yes, in October!")]
         # the refused blank title logged its 422; nothing else went wrong
         assert console.unexpected("422") == [], console.errors
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except Exception:
-            proc.kill()
