@@ -13,10 +13,25 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import httpx
 
 from web_helpers import PASSWORD, Console, sign_in
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
+
+
+def _axe(page) -> list[dict]:
+    """axe-core's serious and critical violations (WCAG 2.x A/AA and best practices) of the page now."""
+    page.add_script_tag(content=AXE.read_text())
+    return page.evaluate("""async () => {
+      const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+                                         resultTypes: ["violations"]});
+      return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => ({id: v.id, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}));
+    }""")
 
 
 def _login(c, email):
@@ -114,6 +129,7 @@ def test_inbox_and_unread_count_update_live_over_the_socket(browser, shots, proc
         assert len(live) == 1 and live[0]["title"].endswith("Tour dates"), live
         assert _polls(requests[seen:]) == [], requests[seen:]
         shots(page, "02-live-message")
+        assert _axe(page) == []   # the inbox with a live item
         # what the app shows is what the server holds
         with httpx.Client(base_url=base, timeout=30) as c:
             fan = _login(c, "robin@example.com")
