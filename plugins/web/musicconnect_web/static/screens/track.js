@@ -285,9 +285,9 @@ function Player({track, artist}) {
       onTimeUpdate=${(e) => setPosition(e.currentTarget.currentTime)}
       onDurationChange=${(e) => Number.isFinite(e.currentTarget.duration) && setDuration(e.currentTarget.duration)}></audio>
     <div class="controls">
-      <button type="button" id="previous" onClick=${previous} aria-label="Previous">⏮</button>
+      <button type="button" id="previous" class="ghost" onClick=${previous}>Previous</button>
       <button type="button" id="play" onClick=${toggle} aria-label=${playing ? "Pause" : "Play"}>${playing ? "Pause" : "Play"}</button>
-      <button type="button" id="next" onClick=${next} aria-label="Next" disabled=${!q.next.length}>⏭</button>
+      <button type="button" id="next" class="ghost" onClick=${next} disabled=${!q.next.length}>Next</button>
       <input type="range" min="0" max=${Math.max(1, Math.round(duration))} step="1" value=${Math.round(position)}
              aria-label="Seek" aria-valuetext=${`${clock(position)} of ${clock(duration)}`}
              onInput=${(e) => seek(Number(e.currentTarget.value))} />
