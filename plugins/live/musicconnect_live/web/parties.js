@@ -25,9 +25,8 @@ function Party({party, onChange}) {
   const tracks = party.playlist.length;
   return html`<li class="party-item" data-party=${party.id}>
     <h3>${party.title} ${live ? html`<span class="party-live">Live now</span>` : null}</h3>
-    <p class="when">${live ? "Started" : "Starts"} ${when(party.starts_at, party.timezone)}
-      (${party.timezone}) · ${tracks} track${tracks === 1 ? "" : "s"} ·
-      <span class="rsvps">${party.rsvps} going</span></p>
+    <p class="when">${`${live ? "Started" : "Starts"} ${when(party.starts_at, party.timezone)} (${party.timezone}) · `}
+      ${`${tracks} track${tracks === 1 ? "" : "s"} · `}<span class="rsvps">${party.rsvps} going</span></p>
     ${party.description ? html`<p>${party.description}</p>` : null}
     <p>
       ${live ? html`<${Link} class="button" href=${`/parties/${party.id}`}>Join the party</${Link}>`
