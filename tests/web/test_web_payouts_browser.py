@@ -142,3 +142,25 @@ def test_an_artist_sets_up_payouts(browser, shots, proc_env, stripe_server):
             proc.wait(10)
         except Exception:
             proc.kill()
+
+
+@pytest.mark.mc_plugins("web", "billing")
+def test_without_stripe_the_payouts_page_says_nobody_is_paid_out(browser, shots, thread_server, mc_make_platform):
+    """The demo's platform (sandbox on, no Stripe key): no "Set up payouts" that could only fail."""
+    from musicconnect.app import create_app
+    from musicconnect.testing import make_user
+
+    p = mc_make_platform(plugin_config={"billing": {"sandbox": True}})
+    make_user(p, "artist", email="nova@example.com", password="a-long-passphrase", artist_name="Nova Lane")
+    base = thread_server(create_app(p))
+    page = browser.new_page()
+    console = Console(page)
+    sign_in(page, base, "nova@example.com", "/studio/payouts")
+    status = page.locator("#payout-status")
+    status.wait_for()
+    assert status.get_attribute("data-status") == "no-stripe"
+    assert "Sandbox" in status.inner_text() and "nobody is charged or paid out" in status.inner_text()
+    assert page.locator("#payout-setup").count() == 0
+    page.get_by_role("heading", name="Earnings").wait_for()
+    shots(page, "payouts-no-stripe")
+    assert console.unexpected() == []

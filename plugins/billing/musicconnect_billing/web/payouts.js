@@ -56,6 +56,9 @@ function useStyle() {
 }
 
 async function load(artistId) {
+  // without Stripe (the demo's sandbox, or no provider at all) nobody is paid out: nothing to set up
+  const providers = await api("payment-providers", {auth: false});
+  const stripe = providers.some((p) => p.id === "stripe");
   let acct = await api("billing/connect");
   // back from onboarding (or still unfinished): ask Stripe now rather than wait for its webhook
   if (acct.connected && !(acct.payouts_enabled && acct.charges_enabled)) {
@@ -64,7 +67,17 @@ async function load(artistId) {
   let revenue = null;
   let revenueError = null;
   try { revenue = await api(`billing/artists/${artistId}/revenue?limit=10`); } catch (e) { revenueError = e; }
-  return {acct, revenue, revenueError};
+  return {acct, revenue, revenueError, stripe, providers};
+}
+
+function NoStripe({providers}) {
+  const sandbox = providers.find((p) => p.id !== "stripe");
+  return html`<div class="payout-status" id="payout-status" data-status="no-stripe">
+    <p><span class="badge">No payouts here</span></p>
+    <p>${sandbox ? `This platform takes payments only through the ${sandbox.label}: fans can join your tiers to try them, and nobody is charged or paid out.`
+      : "This platform takes no payments (no payment provider is configured), so there is nothing to pay out."}
+      A payout account is set up once the operator connects Stripe.</p>
+  </div>`;
 }
 
 function Status({acct}) {
@@ -144,14 +157,13 @@ function Payouts({artist}) {
   const state = useLoad(() => load(artist.id), [artist.id]);
   if (state.loading) return html`<${Loading} what="Asking for your payout account" />`;
   if (state.error) return html`<${ErrorNote} error=${state.error} />`;
-  const {acct, revenue, revenueError} = state.data;
+  const {acct, revenue, revenueError, stripe, providers} = state.data;
   const q = new URLSearchParams(location.search);
   return html`<div>
     ${q.get("onboarding") === "expired" ? html`<p role="status" class="muted">The setup link expired before you finished: continue below.</p>` : null}
     <section class="panel" aria-labelledby="payout-h">
       <h2 id="payout-h">Payout account</h2>
-      <${Status} acct=${acct} />
-      <${SetUp} acct=${acct} />
+      ${stripe ? html`<${Status} acct=${acct} /><${SetUp} acct=${acct} />` : html`<${NoStripe} providers=${providers} />`}
       <p class="muted">The platform keeps ${acct.fee_percent} % of each payment${acct.fee_override ? " (your own rate)" : ""}.</p>
     </section>
     <${Earnings} revenue=${revenue} error=${revenueError} />
