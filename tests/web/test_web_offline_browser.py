@@ -102,6 +102,17 @@ def test_plays_count_and_a_superfan_listens_offline(browser, shots, proc_env, tm
                 _audio_advances(page, 1.5)
                 shots(page, "03-offline-playing")
                 page.get_by_role("button", name="Pause").click()
+                # a fresh navigation offline: the worker answers the app shell, which says it is
+                # offline and still lists and plays the download
+                page.goto(f"{base}/downloads")
+                page.locator(".offline-banner", has_text="You are offline").wait_for()
+                page.locator(".download-list li", has_text="Open Sky").wait_for()
+                shots(page, "03b-offline-downloads")
+                page.locator(".download-list").get_by_role("link", name="Open Sky").click()
+                page.locator("#playing-offline").wait_for()
+                page.locator("#play").click()
+                _audio_advances(page, 1.5)
+                page.get_by_role("button", name="Pause").click()
             finally:
                 browser.set_offline(False)
 

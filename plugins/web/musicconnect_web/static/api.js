@@ -37,6 +37,13 @@ async function refresh() {
   return refreshing;
 }
 
+// Whether the server answered the last request: "mc-offline" / "mc-online" events on a change
+let reachable = true;
+export function online() { return reachable; }
+function reach(yes) {
+  if (yes !== reachable) { reachable = yes; dispatchEvent(new Event(yes ? "mc-online" : "mc-offline")); }
+}
+
 export function authHeader() {
   const s = session();
   return s && s.access_token ? {authorization: `Bearer ${s.access_token}`} : {};
@@ -50,7 +57,14 @@ export async function api(path, {method = "GET", body, auth = true} = {}) {
               ...(body === undefined ? {} : {"content-type": "application/json"})},
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  let r = await send();
+  let r;
+  try {
+    r = await send();
+  } catch (err) {
+    reach(false);
+    throw err;
+  }
+  reach(!r.headers.get("mc-offline"));  // the service worker marks what it answered without the server
   if (r.status === 401 && auth && session() && await refresh()) r = await send();
   if (r.status === 204) return null;
   const json = (r.headers.get("content-type") || "").includes("json");

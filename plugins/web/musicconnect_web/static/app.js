@@ -3,7 +3,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ErrorNote, Link, Loading, Slot, extensions, html, setExtensions, useLocation } from "./ui.js";
-import { api, session, signOut } from "./api.js";
+import { api, online, session, signOut } from "./api.js";
 
 const ROUTES = [
   {re: /^\/(discover)?$/, load: () => import("./screens/discover.js")},
@@ -76,6 +76,23 @@ function Nav() {
   </header>`;
 }
 
+// Offline (the service worker answered with the precached shell): say so, and where downloads are
+// (the browser's own flag, or the server not answering the app's requests)
+const OFFLINE_EVENTS = ["online", "offline", "mc-online", "mc-offline"];
+
+function OfflineBanner() {
+  const [offline, set] = useState(!navigator.onLine || !online());
+  useEffect(() => {
+    const on = () => set(!navigator.onLine || !online());
+    OFFLINE_EVENTS.forEach((e) => addEventListener(e, on));
+    return () => OFFLINE_EVENTS.forEach((e) => removeEventListener(e, on));
+  }, []);
+  if (!offline) return null;
+  const downloads = extensions("page").some((e) => e.path === "/downloads");
+  return html`<p class="offline-banner" role="status">You are offline.
+    ${downloads ? html` Your <${Link} href="/downloads">downloads</${Link}> still play.` : " What you opened before may still show."}</p>`;
+}
+
 function Screen({path}) {
   const [state, setState] = useState({C: null, props: {}, error: null});
   useEffect(() => {
@@ -106,7 +123,7 @@ function App() {
     addEventListener("mc-extensions", on);
     return () => removeEventListener("mc-extensions", on);
   }, []);
-  return html`<${Nav} />
+  return html`<${Nav} /><${OfflineBanner} />
     <main id="main" class="page" tabindex="-1"><${Screen} key=${path} path=${path} /></main>
     <footer class="foot"><a href="/docs">API</a></footer>`;
 }

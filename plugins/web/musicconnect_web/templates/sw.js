@@ -22,6 +22,14 @@ self.addEventListener("activate", (event) => {
     .then(() => self.clients.claim()));
 });
 
+// An answer the worker gives because the network failed carries "mc-offline: 1", so the app can
+// tell (navigator.onLine is true on a network without the server)
+function offlineCopy(hit) {
+  const headers = new Headers(hit.headers);
+  headers.set("mc-offline", "1");
+  return new Response(hit.body, {status: hit.status, statusText: hit.statusText, headers});
+}
+
 async function networkFirst(request) {
   const cache = await caches.open(API_CACHE);
   try {
@@ -30,20 +38,34 @@ async function networkFirst(request) {
     return response;
   } catch (err) {
     const hit = await cache.match(request);
-    if (hit) return hit;
+    if (hit) return offlineCopy(hit);
     return new Response(JSON.stringify({type: "/problems/offline", title: "Offline", status: 503,
                                         detail: "the server cannot be reached"}),
-                        {status: 503, headers: {"content-type": "application/problem+json"}});
+                        {status: 503, headers: {"content-type": "application/problem+json", "mc-offline": "1"}});
   }
 }
 
 async function navigation(request) {
-  // network first; when the server cannot be reached, the offline page (precached)
+  // network first; when the server cannot be reached, the app shell (precached: the app opens
+  // offline, says so, and downloaded tracks still play), or the offline page without it
   try {
     return await fetch(request);
   } catch (err) {
-    return (await caches.match("/offline")) || Response.error();
+    return (await caches.match("/", {cacheName: SHELL_CACHE})) || (await caches.match("/offline")) || Response.error();
   }
+}
+
+async function staticFile(request, url) {
+  // immutable addresses: the cache first; other plugins' modules (not precached: they come and go
+  // with their plugin) are kept when first loaded, so the screens opened online open offline too
+  const hit = await caches.match(request);
+  if (hit) return hit;
+  const response = await fetch(request);
+  if (response.ok && url.pathname.startsWith("/static/ext/")) {
+    const copy = response.clone();
+    caches.open(SHELL_CACHE).then((c) => c.put(request, copy));
+  }
+  return response;
 }
 
 async function offlineAudio(request, path) {
@@ -69,7 +91,7 @@ async function trackJson(request, path) {
     return await fetch(request);
   } catch (err) {
     const hit = await (await caches.open(AUDIO_CACHE)).match(path);
-    if (hit) return hit;
+    if (hit) return offlineCopy(hit);
     throw err;
   }
 }
@@ -87,7 +109,7 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (url.pathname.startsWith("/static/")) {
-    event.respondWith(caches.match(request).then((hit) => hit || fetch(request)));
+    event.respondWith(staticFile(request, url));
   }
 });
 
