@@ -83,6 +83,17 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         migrate.histories(p)  # asks register_migrations
         from cli_import import plugin_command_names
         assert "recorder" in plugin_command_names(p)
+        # privacy and trust: a person's export and erasure reach every installed plugin; screens
+        from musicconnect.models import User
+        with p.session() as s:
+            parts = dict(p.export_user_data(s, s.get(User, fan.id)))
+            assert parts["recorder"].records == {"memos": [{"user": str(fan.id)}]}
+            assert p.screen_audio(s, None, tmp_path / "upload.wav").action == "review"
+        assert p.screen_activity("play.counted", fan.id, address="127.0.0.1").action == "flag"
+        assert p.screen_activity("dm.sent", fan.id).action == "allow"
+        with p.session() as s:
+            reports = dict(p.erase_user_data(s, s.get(User, fan.id)))
+            assert reports["recorder"].erased == {"memos": 1}
     called = {name for name, calls in rec.calls.items() if calls}
     assert called == set(spec_names()), f"never called: {sorted(set(spec_names()) - called)}"
 

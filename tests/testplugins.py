@@ -4,7 +4,8 @@ from __future__ import annotations
 import types
 from collections import defaultdict
 
-from musicconnect import ContentKind, Metric, NotificationKind, RevenueShare, Vote, hookimpl
+from musicconnect import (ContentKind, ErasureReport, ExportPart, Metric, NotificationKind, RevenueShare, Screening, Vote,
+                          hookimpl)
 
 
 class membership:
@@ -142,6 +143,11 @@ def make_recorder():
         "audience_members": None,
         "generate_text": lambda platform, purpose, context: f"recorded {purpose}",
         "web_extensions": lambda platform: [{"kind": "nav", "path": "/recorder", "title": "Recorder"}],
+        "export_user_data": lambda platform, session, user: ExportPart({"memos": [{"user": str(user.id)}]}),
+        "erase_user_data": lambda platform, session, user: ErasureReport({"memos": 1}),
+        "screen_audio": lambda platform, session, item, audio_path: Screening("review", "recorded"),
+        "screen_activity": lambda platform, kind, actor_id, context: (
+            Screening("flag", "recorded") if kind == "play.counted" else None),
     }
     import inspect
 

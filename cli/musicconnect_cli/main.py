@@ -341,9 +341,19 @@ def _add_plugin_commands() -> None:
         return
     try:
         p = platform()
-        for name, sub in p.plugins.collect("register_commands", platform=p):
-            if isinstance(sub, typer.Typer):
-                app.add_typer(sub, name=name)
+        taken = ({c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+                 | {g.name or g.typer_instance.info.name for g in app.registered_groups})
+        for plugin, sub in p.plugins.collect("register_commands", platform=p):
+            if not isinstance(sub, typer.Typer):
+                continue
+            # the group is named after the plugin, or what the plugin's Typer says (``Typer(name=
+            # "gdpr")``) when no core command or other plugin has that name
+            name = sub.info.name if isinstance(sub.info.name, str) and sub.info.name not in taken else plugin
+            if name in taken:
+                typer.echo(f"warning: plugin {plugin}'s commands: the name {name!r} is taken", err=True)
+                continue
+            taken.add(name)
+            app.add_typer(sub, name=name)
     except SystemExit:
         raise
     except Exception as exc:  # a broken plugin must not break the CLI

@@ -6,9 +6,9 @@ the package is internal and may change without notice. docs/plugins.md ("The pub
 shows the same lists, and tests/test_public_api.py fails when the docs and this module disagree
 or when a plugin in this repository (or the ``plugins new`` scaffold) imports anything else.
 """
-from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, JobSpec, Metric,
-                        MetricWindow, NotificationKind, PaymentEvent, PaymentProvider, PerkSpec, Resource, RevenueShare, TierInfo,
-                        Verdict, Vote)
+from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, ErasureReport, ExportFile,
+                        ExportPart, JobSpec, Metric, MetricWindow, NotificationKind, PaymentEvent, PaymentProvider, PerkSpec,
+                        Resource, Retained, RevenueShare, Screening, TierInfo, Verdict, Vote)
 from .accounts import normalise_email
 from .budget import Budget
 from .content import resource_of
@@ -23,9 +23,10 @@ from .plugin_state import PluginSettings
 __version__ = "0.1.0"
 
 __all__ = [
-    "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "Event",
-    "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentEvent",
-    "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "RevenueShare",
+    "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "ErasureReport",
+    "Event", "ExportFile", "ExportPart", "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentEvent",
+    "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "Retained", "RevenueShare",
+    "Screening",
     "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "feature_hooks", "hookimpl", "normalise_email", "on_commit",
     "resource_of", "uuid_pk",
 ]

@@ -426,3 +426,83 @@ class PaymentProvider(Protocol):
     def fetch(self, platform: Any, *, kind: str, object_id: str) -> Mapping[str, Any]:
         """The provider's current copy of an object (``subscription``, ``invoice``, ``account``,
         ...); ``Problem(404, "payment-object-not-found", ...)`` when it has none."""
+
+
+# --------------------------------------------------------------------------- privacy and trust
+# A person's data (GDPR Art. 15, 17, 20) is held by many plugins: each answers for its own rows
+# through ``export_user_data`` / ``erase_user_data``; uploads and activity are screened through
+# ``screen_audio`` / ``screen_activity``. See docs/privacy.md and docs/moderation.md.
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """A file in a data export: ``path`` inside the plugin's folder of the archive, and either the
+    bytes (``data``) or an object of the platform's storage (``storage_key``) to copy in."""
+
+    path: str
+    data: bytes | None = None
+    storage_key: str | None = None
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPart:
+    """One plugin's part of a person's data export: ``records`` are JSON-able rows by kind
+    (``{"comments": [{...}, ...]}``), ``files`` are copied into the archive, ``notes`` say in words
+    what the rows mean (they go into the archive's README)."""
+
+    records: Mapping[str, list[Mapping[str, Any]]]
+    files: tuple[ExportFile, ...] = ()
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retained:
+    """A record kept after an erasure, and why: ``what`` (e.g. "invoices"), ``why`` (the legal
+    ground, e.g. "tax law: invoices are kept 10 years (AO §147)"), ``until`` when it goes."""
+
+    what: str
+    why: str
+    count: int = 0
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReport:
+    """What one plugin erased (``erased``: rows by kind, deleted or anonymised), what it kept and
+    why (``retained``), and the storage objects to delete once the erasure is committed
+    (``storage_keys``: media of an artist who leaves, images, exports)."""
+
+    erased: Mapping[str, int] = field(default_factory=dict)
+    retained: tuple[Retained, ...] = ()
+    storage_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """A screen's verdict on an upload or an activity: ``action`` is ``allow``, ``flag`` (let it
+    through, queue it for a moderator), ``review`` (hold it until a moderator decides), ``limit``
+    (refuse this one, 429) or ``block`` (refuse); ``reason`` a stable slug, ``detail`` the words,
+    ``score`` how sure (0..1), ``data`` what a moderator needs (e.g. the matched track)."""
+
+    action: str
+    reason: str = ""
+    detail: str = ""
+    score: float | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    #: from the mildest to the strictest: the strictest of several screens' verdicts wins
+    ORDER = ("allow", "flag", "review", "limit", "block")
+
+    def __post_init__(self) -> None:
+        if self.action not in self.ORDER:
+            raise ValueError(f"a screening's action is one of {self.ORDER}, not {self.action!r}")
+
+
+def strictest(verdicts) -> Screening:
+    """The strictest of several verdicts (``allow`` when there are none)."""
+    out = Screening("allow")
+    for v in verdicts:
+        if v is not None and Screening.ORDER.index(v.action) > Screening.ORDER.index(out.action):
+            out = v
+    return out

@@ -170,7 +170,9 @@ def register_socket_routes(platform):
 
 @spec(COLLECT)
 def register_commands(platform):
-    """Return a ``typer.Typer`` app; it appears as ``musicconnect <plugin> ...``.
+    """Return a ``typer.Typer`` app; it appears as ``musicconnect <plugin> ...``, or under the
+    name the app was given (``typer.Typer(name="gdpr")``) when no core command or other plugin
+    has it. A plugin may return several apps.
 
     ``platform`` is lazy here: touching ``platform.db`` connects, so only do it inside commands.
     """
@@ -409,6 +411,49 @@ def generate_text(platform, purpose, context):
     ``limit`` and ``counting``: the network's length rule; ``artist``, ``title``, ``link``,
     ``hashtags``, ``note`` and per-purpose figures). A local or hosted model may plug in here;
     text over the limit is shortened by the caller.
+    """
+
+
+# --------------------------------------------------------------------------- privacy and trust
+
+@spec(COLLECT, CLOSED)
+def export_user_data(platform, session, user):
+    """Return this plugin's part of ``user``'s data export (GDPR Art. 15 and 20) as a
+    ``musicconnect.contracts.ExportPart`` (JSON-able records by kind, files, notes), or ``None``
+    when it holds nothing about them. ``user`` is the core's ``User`` row; read in ``session``.
+    An export that would miss a part is not an export: a failure stops it.
+    """
+
+
+@spec(COLLECT, CLOSED)
+def erase_user_data(platform, session, user):
+    """Erase or anonymise every row this plugin holds about ``user`` (GDPR Art. 17) in
+    ``session`` (one transaction across all plugins: a failure rolls every part back) and return
+    a ``musicconnect.contracts.ErasureReport``: counts, the records kept and why (``Retained``:
+    e.g. invoices for tax law), and the storage objects to delete after the commit. Aggregates
+    that name nobody may stay. The core's own implementation runs last (it deletes the user).
+    """
+
+
+@spec(COLLECT)
+def screen_audio(platform, session, item, audio_path):
+    """Screen the audio of an upload before it is published (e.g. an audio fingerprint matched
+    against other artists' tracks): return a ``musicconnect.contracts.Screening`` or ``None``.
+    ``item`` is the content row, ``audio_path`` a local file of the decoded upload. The plugin
+    that ingests audio calls it (``platform.screen_audio``) and honours the strictest verdict:
+    ``block`` fails the upload with the reason, ``review`` holds it unpublished for a moderator.
+    """
+
+
+@spec(COLLECT)
+def screen_activity(platform, kind, actor_id, context):
+    """Screen one act of a person before it counts: ``kind`` names it (``play.counted``,
+    ``dm.sent``, ``chat.sent``, ``comment.created``, ``account.created``), ``actor_id`` who did
+    it (``None`` if anonymous), ``context`` a dict of facts the server established (address,
+    artist_id, content_id, ...). Return a ``musicconnect.contracts.Screening`` or ``None``; the
+    caller (``platform.screen_activity``) honours the strictest: ``flag`` lets it through but
+    it is left out of counts (a flagged play is not counted), ``limit`` / ``block`` refuse it.
+    Called on hot paths: answer from memory or a cache, never a slow query.
     """
 
 

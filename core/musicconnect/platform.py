@@ -222,6 +222,39 @@ class Platform:
 
         return ApiLimits(self.settings)
 
+    # ---------------------------------------------------------------- privacy and trust
+    def export_user_data(self, session: Session, user) -> list[tuple[str, Any]]:
+        """``[(plugin, ExportPart)]``: every installed plugin's part of ``user``'s data (GDPR
+        Art. 15/20), disabled plugins included, the core's last. A failure raises."""
+        return self.plugins.collect_installed("export_user_data", platform=self, session=session, user=user)
+
+    def erase_user_data(self, session: Session, user) -> list[tuple[str, Any]]:
+        """``[(plugin, ErasureReport)]``: every installed plugin erases or anonymises its rows about
+        ``user`` in ``session`` (GDPR Art. 17), disabled plugins included, the core last (it
+        deletes the user). A failure raises: the caller's transaction rolls every part back."""
+        return self.plugins.collect_installed("erase_user_data", platform=self, session=session, user=user)
+
+    def screen_audio(self, session: Session, item, audio_path) -> Any:
+        """The strictest ``Screening`` the enabled plugins give an upload's audio (``allow`` if none)."""
+        from .contracts import strictest
+
+        return strictest(v for _p, v in self.plugins.collect("screen_audio", platform=self, session=session,
+                                                               item=item, audio_path=audio_path))
+
+    def screen_activity(self, kind: str, actor_id: uuid.UUID | None, **context: Any) -> Any:
+        """The strictest ``Screening`` the enabled plugins give one act (``allow`` if none); cheap
+        when no plugin screens (no implementation: no call)."""
+        from .contracts import Screening, strictest
+
+        if not self._screens_activity():
+            return Screening("allow")
+        return strictest(v for _p, v in self.plugins.collect("screen_activity", platform=self, kind=kind,
+                                                               actor_id=actor_id, context=context))
+
+    def _screens_activity(self) -> bool:
+        caller = getattr(self.plugins.pm.hook, "screen_activity", None)
+        return bool(caller is not None and caller.get_hookimpls())
+
     def forget_user(self, user_id: uuid.UUID) -> None:
         self.invalidate(("user", user_id))
 

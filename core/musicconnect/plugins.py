@@ -309,6 +309,44 @@ class PluginRegistry:
     async def acollect(self, hook: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
         return _flat((await self._arun(hook, COLLECT, kwargs))[1])
 
+    def collect_installed(self, hook: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
+        """A ``collect`` hook asked of every installed plugin the operator allows, the disabled
+        ones included (their tables still hold what they stored: a person's data export and
+        erasure must reach them), the builtin ``core`` last; ``None`` dropped, lists flattened.
+        The hook's failure policy applies (``closed``: the first failure raises)."""
+        calling = self._caller(hook, COLLECT)[1]
+        with self._lock:
+            records = [r for r in self if r.allowed and not r.error]
+            for rec in records:
+                if rec.obj is None:
+                    self._load_object(rec)
+        answers: list[tuple[str, Any]] = []
+        for rec in sorted(records, key=lambda r: r.builtin):
+            if rec.obj is None:
+                continue
+            for name, attr, _opts in _hookimpls(self.pm, rec.obj):
+                if name != hook:
+                    continue
+                fn = getattr(rec.obj, attr)
+                accepted = inspect.signature(fn).parameters
+                try:
+                    answers.append((rec.name, fn(**{k: v for k, v in kwargs.items() if k in accepted})))
+                except Exception as exc:
+                    self._failed(rec.name, hook, calling.failure, exc, None)
+        return _flat(answers)
+
+    def _load_object(self, rec: PluginRecord) -> None:
+        """Import a plugin's module without registering it (a disabled plugin's hooks, asked by
+        :meth:`collect_installed`)."""
+        ep = self._eps.get(rec.name)
+        if ep is None:
+            return
+        try:
+            rec.obj = ep.load()
+        except Exception as exc:
+            rec.error = f"{type(exc).__name__}: {exc}"
+            log.error("plugin %s failed to import: %s", rec.name, rec.error)
+
     def notify(self, hook: str, /, **kwargs: Any) -> list[str]:
         """``notify`` hooks: every implementation runs; returns the plugins that failed."""
         return self._run(hook, NOTIFY, kwargs, True)[0].failed

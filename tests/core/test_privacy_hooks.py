@@ -1,0 +1,89 @@
+"""The core's privacy and trust hooks: a person's export and erasure reach every installed
+plugin, a disabled one included, the core's part last; a failing part stops the erasure and
+rolls every part back; screens combine to the strictest verdict."""
+from __future__ import annotations
+
+import pytest
+
+from musicconnect import ErasureReport, ExportPart, Screening, hookimpl
+from musicconnect.contracts import strictest
+from musicconnect.models import User
+from musicconnect.testing import make_user
+
+
+def _holder(name: str, order: list, fail: bool = False):
+    class plugin:
+        @staticmethod
+        @hookimpl
+        def export_user_data(platform, session, user):
+            order.append(name)
+            return ExportPart({"notes": [{"of": user.email}]})
+
+        @staticmethod
+        @hookimpl
+        def erase_user_data(platform, session, user):
+            order.append(name)
+            if fail:
+                raise RuntimeError("the disk is gone")
+            user.display_name = f"erased by {name}"
+            return ErasureReport({"notes": 1})
+
+    return plugin
+
+
+def test_export_and_erasure_reach_disabled_plugins(mc_make_platform):
+    order: list = []
+    p = mc_make_platform(extra_plugins=[("alpha", _holder("alpha", order)), ("beta", _holder("beta", order))],
+                         entry_points=False)
+    fan = make_user(p, "fan", email="robin@example.com")
+    p.plugins.apply_state({"beta": False})  # disabled: its hooks no longer run for requests...
+    assert not p.plugins.is_enabled("beta")
+    with p.session() as s:
+        parts = dict(p.export_user_data(s, s.get(User, fan.id)))
+    # ... but its table still holds Robin's data: the export asks it too
+    assert parts["alpha"].records == parts["beta"].records == {"notes": [{"of": "robin@example.com"}]}
+    assert sorted(order) == ["alpha", "beta"]
+    with p.session() as s:
+        reports = dict(p.erase_user_data(s, s.get(User, fan.id)))
+    assert reports["alpha"].erased == reports["beta"].erased == {"notes": 1}
+
+
+def test_a_failing_part_stops_the_erasure_and_nothing_is_saved(mc_make_platform):
+    order: list = []
+    p = mc_make_platform(extra_plugins=[("alpha", _holder("alpha", order)),
+                                        ("broken", _holder("broken", order, fail=True))], entry_points=False)
+    fan = make_user(p, "fan", email="sam@example.com")
+    with pytest.raises(Exception, match="broken"):
+        with p.session() as s:
+            p.erase_user_data(s, s.get(User, fan.id))
+    with p.session() as s:
+        assert s.get(User, fan.id).display_name == "sam"  # alpha's change was rolled back with the rest
+
+
+def test_screens_give_the_strictest_verdict(mc_make_platform):
+    class strict:
+        @staticmethod
+        @hookimpl
+        def screen_activity(platform, kind, actor_id, context):
+            if kind == "dm.sent" and context.get("burst"):
+                return Screening("limit", "dm-burst", "too many messages at once")
+            return Screening("flag", "looks-odd") if kind == "play.counted" else None
+
+    class mild:
+        @staticmethod
+        @hookimpl
+        def screen_activity(platform, kind, actor_id, context):
+            return Screening("allow")
+
+    p = mc_make_platform(extra_plugins=[("strict", strict), ("mild", mild)], entry_points=False)
+    assert p.screen_activity("play.counted", None).reason == "looks-odd"
+    assert p.screen_activity("dm.sent", None, burst=True).action == "limit"
+    assert p.screen_activity("dm.sent", None).action == "allow"
+    assert strictest([None, Screening("review"), Screening("flag")]).action == "review"
+    with pytest.raises(ValueError):
+        Screening("maybe")
+
+
+def test_no_screen_costs_no_call(mc_make_platform):
+    p = mc_make_platform(entry_points=False)
+    assert p.screen_activity("play.counted", None).action == "allow"
