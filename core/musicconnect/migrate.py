@@ -109,14 +109,21 @@ def _current(platform, h: History) -> str | None:
     with platform.db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": h.version_table})
         heads = ctx.get_current_heads()
-    return ",".join(heads) if heads else None
+    return ",".join(sorted(heads)) if heads else None
+
+
+def _heads(h: History, conn) -> str | None:
+    """The history's head revision, or its heads joined (a plugin made of feature modules may
+    give each feature its own branch from a shared base revision)."""
+    heads = ScriptDirectory.from_config(_config(h, conn)).get_heads()
+    return ",".join(sorted(heads)) if heads else None
 
 
 def status_of(platform, name: str) -> dict:
     """One history's current and head revision (``current`` is ``None`` on a fresh database)."""
     h = histories(platform, only=name)[0]
     with platform.db.engine.connect() as conn:
-        head = ScriptDirectory.from_config(_config(h, conn)).get_current_head()
+        head = _heads(h, conn)
     cur = _current(platform, h)
     return {"name": h.name, "current": cur, "head": head, "up_to_date": cur == head}
 
@@ -126,7 +133,7 @@ def status(platform) -> list[dict]:
     out = []
     for h in histories(platform):
         with platform.db.engine.connect() as conn:
-            head = ScriptDirectory.from_config(_config(h, conn)).get_current_head()
+            head = _heads(h, conn)
         cur = _current(platform, h)
         out.append({"name": h.name, "current": cur, "head": head, "up_to_date": cur == head})
     return out

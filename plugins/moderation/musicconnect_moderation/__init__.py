@@ -1,0 +1,1 @@
+"""MusicConnect moderation plugin (docs/moderation.md)."""
