@@ -151,6 +151,22 @@ class ContentService:
         self.platform.forget_content(session, item.id)
         self._after(session, "on_content_taken_down", item=item, reason=reason)
 
+    def restore(self, session: Session, item: ContentItem, actor_id: uuid.UUID | None = None,
+                reason: str | None = None) -> None:
+        """Bring a taken-down item back to ``ready`` (a copyright counter-notice that stood, a
+        take-down reversed on review). With ``reason`` only an item taken down for that reason is
+        restored (another take-down stands: 409). Emits ``content.restored``."""
+        if item.status != "taken_down":
+            raise Problem(409, "content-not-taken-down", "only taken-down content can be restored")
+        if reason is not None and item.status_reason != reason:
+            raise Problem(409, "content-taken-down", f"the content was taken down for another reason ({item.status_reason})")
+        item.status, item.status_reason = "ready", None
+        item.updated_at = self.platform.clock.now()
+        session.flush()
+        emit(self.platform, session, "content.restored", actor_id=actor_id, artist_id=item.artist_id,
+             subject=("content", item.id), data={"reason": reason})
+        self.platform.forget_content(session, item.id)
+
     def delete(self, session: Session, item: ContentItem, actor_id: uuid.UUID | None = None) -> None:
         emit(self.platform, session, "content.deleted", actor_id=actor_id, artist_id=item.artist_id,
              subject=("content", item.id), data={"kind": item.kind})
