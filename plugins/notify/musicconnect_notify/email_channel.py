@@ -27,6 +27,7 @@ from sqlalchemy import select
 from musicconnect import PluginSettings, normalise_email
 
 from .channel_models import EmailSuppression
+from .privacy import hashed_suppression
 from .channels import DeliveryResult, PermanentFailure, TemporaryFailure, register_channel
 from .email_templates import EmailTemplateError, render
 
@@ -237,7 +238,7 @@ class EmailChannel:
                 if user is None or not user.is_active:
                     raise PermanentFailure("no such active user")
                 address = user.email
-            blocked = suppression(s, address)
+            blocked = suppression(s, address) or hashed_suppression(platform, s, address)  # kept after an erasure
             blocked = blocked and blocked.reason
         if blocked:
             raise PermanentFailure(f"address suppressed: {blocked}")

@@ -99,3 +99,17 @@ def web_extensions(platform):
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
             {"kind": "page", "path": "/inbox", "module": "inbox.js"},
             {"kind": "component", "slot": "nav", "module": "unread.js"}]
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    from .privacy import export
+
+    return export(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    from .privacy import erase
+
+    return erase(platform, session, user)

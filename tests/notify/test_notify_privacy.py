@@ -1,0 +1,133 @@
+"""Notify's part of a person's data export and erasure (GDPR): what a fan and an artist leave
+behind in notifications, preferences, push subscriptions and the email suppression list."""
+from __future__ import annotations
+
+from sqlalchemy import String, cast, func, or_, select
+
+from musicconnect.models import User
+from musicconnect.testing import make_user
+from musicconnect_notify import privacy
+from musicconnect_notify.channel_models import EmailSuppression, PushSent, PushSubscription
+from musicconnect_notify.models import ArtistMessage, Delivery, MessageQuota, Preference
+
+SUB = {"endpoint": "https://push.example.net/wpush/v2/device-{n}",
+       "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+                "auth": "tBHItJI5svbpez7KI4CCXg"}}
+
+
+def _subscribe(client, user, n):
+    body = {**SUB, "endpoint": SUB["endpoint"].format(n=n)}
+    r = client.post("/api/v1/notify/push/subscriptions", headers=user.headers, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _fill(client, p, artist, helpers, fan, n):
+    helpers.follow(client, artist, fan)
+    r = client.put("/api/v1/notify/preferences", headers=fan.headers, json={"digest": "weekly"})
+    assert r.status_code == 200, r.text
+    _subscribe(client, fan, n)
+
+
+def _naming(p, user) -> int:
+    """Rows of notify's tables that still name ``user`` (id, email or display name)."""
+    with p.session() as s:
+        needles = [str(user.id), user.id.hex, user.email, user.email.split("@")[0]]
+        n = s.scalar(select(func.count()).select_from(Delivery).where(or_(
+            Delivery.recipient_id == user.id,
+            *(c.contains(x) for x in needles for c in (Delivery.title, Delivery.body, Delivery.object_key,
+                                                        cast(Delivery.data, String))))))
+        n += s.scalar(select(func.count()).select_from(Preference).where(Preference.user_id == user.id))
+        n += s.scalar(select(func.count()).select_from(PushSubscription).where(PushSubscription.user_id == user.id))
+        n += s.scalar(select(func.count()).select_from(EmailSuppression)
+                      .where(EmailSuppression.email.contains(user.email.split("@")[0])))
+        return n
+
+
+def test_a_fan_exports_and_erases_their_notify_data(env, helpers):
+    client, p, artist, tiers = env
+    fan, other = make_user(p), make_user(p)
+    _fill(client, p, artist, helpers, fan, 1)
+    _fill(client, p, artist, helpers, other, 2)
+    r = client.post(f"/api/v1/notify/artists/{artist.artist_id}/messages", headers=artist.headers,
+                    json={"segment": "followers", "title": "Tour", "body": "See you"})
+    assert r.status_code == 201, r.text
+    p.jobs.wait_idle(30)
+    from musicconnect_notify.cli import make_app
+    from typer.testing import CliRunner
+
+    assert CliRunner().invoke(make_app(p), ["suppress", fan.email]).exit_code == 0
+
+    with p.read() as s:
+        parts = dict(p.export_user_data(s, s.get(User, fan.id)))
+    part = parts["notify"]
+    assert [n["title"] for n in part.records["notifications"]
+            if n["kind"] == "notify.artist_message" and n["channel"] == "inbox"] == ["Nova: Tour"]
+    assert part.records["preferences"][0]["digest"] == "weekly"
+    assert part.records["push_subscriptions"][0]["endpoint"].endswith("device-1")
+    assert part.records["email_suppression"][0]["source"] == "operator"
+    assert part.records["artist_messages"] == [] and "push_subscriptions" in part.notes
+    import json
+
+    json.dumps(part.records)  # JSON-able as it is
+
+    assert _naming(p, fan) > 0
+    before_other = _naming(p, other)
+    with p.session() as s:
+        report = privacy.erase(p, s, s.get(User, fan.id))
+    assert report.erased["push_subscriptions"] == 1 and report.erased["preferences"] == 1
+    assert report.erased["notifications"] >= 1
+    assert _naming(p, fan) == 0
+    assert _naming(p, other) == before_other  # the other fan keeps everything
+    # the operator's "never email this address" is kept as a keyed hash only, and still holds
+    assert [x.what for x in report.retained] == ["email suppression"]
+    assert "to keep not emailing you" in report.retained[0].why
+    with p.read() as s:
+        keys = s.scalars(select(EmailSuppression.email)).all()
+        assert fan.email not in keys and len(keys) == 1 and keys[0].startswith(privacy.HASHED)
+        assert privacy.hashed_suppression(p, s, fan.email.upper()) is not None
+        assert privacy.hashed_suppression(p, s, other.email) is None
+
+
+def test_a_bounced_address_goes_with_the_account(env, helpers):
+    client, p, artist, tiers = env
+    fan = make_user(p)
+    from musicconnect_notify.email_channel import suppress
+
+    suppress(p, fan.email, f"550 {fan.email}: no such user")
+    with p.session() as s:
+        report = privacy.erase(p, s, s.get(User, fan.id))
+    assert report.retained == () and report.erased["email_suppression"] == 1
+    with p.read() as s:
+        assert s.scalar(select(func.count()).select_from(EmailSuppression)) == 0
+
+
+def test_an_artist_who_leaves_takes_their_messages_with_them(env, helpers):
+    client, p, artist, tiers = env
+    fan = make_user(p)
+    sub = _subscribe(client, fan, 3)
+    helpers.follow(client, artist, fan)
+    r = client.post(f"/api/v1/notify/artists/{artist.artist_id}/messages", headers=artist.headers,
+                    json={"segment": "followers", "title": "Goodbye", "body": "Thanks"})
+    assert r.status_code == 201, r.text
+    p.jobs.wait_idle(30)
+    other = make_user(p, "artist", artist_name="Stays")
+    with p.session() as s:
+        s.add(PushSent(delivery_id="x", subscription_id=__import__("uuid").UUID(sub)))
+        s.add(ArtistMessage(artist_id=other.artist_id, segment="followers", title="Hi", body="Still here",
+                            created_at=p.clock.now()))
+    with p.read() as s:
+        part = dict(p.export_user_data(s, s.get(User, artist.id)))["notify"]
+    assert [m["title"] for m in part.records["artist_messages"]] == ["Goodbye"]
+    with p.session() as s:
+        report = privacy.erase(p, s, s.get(User, artist.id))
+    assert report.erased["artist_messages"] == 1 and report.erased["notifications_from_them"] >= 1
+    with p.read() as s:
+        assert s.scalar(select(func.count()).select_from(ArtistMessage)
+                        .where(ArtistMessage.artist_id == artist.artist_id)) == 0
+        assert s.scalar(select(func.count()).select_from(MessageQuota)
+                        .where(MessageQuota.artist_id == artist.artist_id)) == 0
+        assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.artist_id == artist.artist_id)) == 0
+        assert s.scalar(select(func.count()).select_from(ArtistMessage)) == 1  # the other artist's stays
+        assert s.scalar(select(func.count()).select_from(PushSent)) == 1  # the fan's device is not the artist's
+        assert s.scalar(select(func.count()).select_from(PushSubscription)) == 1
