@@ -13,6 +13,7 @@ from .access import core_rule
 from .contracts import Metric
 from .hookimpl import hookimpl
 from .models import Artist, ContentItem, DomainEvent, Entitlement, Tier
+from .privacy import erase_user_data, export_user_data  # noqa: F401  (the core's part of GDPR export/erasure)
 
 
 @hookimpl
