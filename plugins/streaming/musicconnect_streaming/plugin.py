@@ -238,3 +238,17 @@ def audience_members(platform, artist_id, audience):
         return list(s.scalars(select(Play.user_id).distinct().where(
             Play.content_id == content_id, Play.artist_id == artist_id, Play.user_id.is_not(None),
             Play.counted_at.is_not(None))))
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    from . import privacy
+
+    return privacy.export_user_data(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    from . import privacy
+
+    return privacy.erase_user_data(platform, session, user)
