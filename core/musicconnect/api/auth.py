@@ -41,6 +41,13 @@ async def register(body: RegisterIn, request: Request, platform: Platform = Depe
     Sign-ups are limited per client address (``MC_REGISTER_IP_LIMIT``, 429 with Retry-After)."""
     await run_in_threadpool(_throttle, platform, platform.settings.register_ip_limit, "register", _ip(request),
                             "too many sign-ups")
+    verdict = platform.screen_activity("account.created", None, address=_ip(request), email=body.email)
+    if verdict.action in ("limit", "block"):  # abuse screens (sign-up bursts): docs/moderation.md
+        retry = int(verdict.data.get("retry_after") or 3600)
+        raise Problem(429 if verdict.action == "limit" else 403,
+                      "signup-limited" if verdict.action == "limit" else "signup-blocked",
+                      verdict.detail or "too many sign-ups from here", retry_after=retry,
+                      headers={"Retry-After": str(retry)} if verdict.action == "limit" else None)
     async with platform.password_gate.turn():  # hashing waits on the event loop, not on a thread
         return await run_in_threadpool(_register, platform, body)
 

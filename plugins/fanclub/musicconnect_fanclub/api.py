@@ -145,6 +145,12 @@ def send_to_artist(artist_id: uuid.UUID, body: MessageIn, actor: Actor = Depends
                    platform=Depends(get_platform)):
     """Message an artist, within your tier's monthly quota (perk ``direct_messages``). The quota
     is taken atomically: of N messages sent at once with M left, exactly M are accepted."""
+    verdict = platform.screen_activity("dm.sent", actor.user_id, artist_id=artist_id, recipient=artist_id, text=body.body)
+    if verdict.action in ("limit", "block"):  # abuse screens (bursts, the same text to many): docs/moderation.md
+        retry = int(verdict.data.get("retry_after") or 60)
+        raise Problem(429 if verdict.action == "limit" else 403,
+                      "activity-limited" if verdict.action == "limit" else "activity-blocked", verdict.detail,
+                      retry_after=retry, headers={"Retry-After": str(retry)} if verdict.action == "limit" else None)
     with platform.session() as s:
         artist = _artist(s, artist_id)
         if actor.artist_id == artist_id:

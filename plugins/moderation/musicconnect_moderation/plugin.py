@@ -4,7 +4,7 @@ modules by :func:`musicconnect.feature_hooks` (``router``, ``JOBS``, ``SETTINGS`
 ``screen_activity``) delegate to their feature; the CLI lives in ``cli``."""
 from __future__ import annotations
 
-from musicconnect import feature_hooks
+from musicconnect import feature_hooks, hookimpl
 
 #: the feature modules: the review queue and audit log every feature files into, then each feature
 FEATURES = ("cases", "fingerprint", "dmca", "abuse")
@@ -14,3 +14,19 @@ SCOPES = {
 }
 
 globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
+
+
+@hookimpl
+def screen_activity(platform, kind, actor_id, context):
+    """Abuse rules (play farming, message spam, sign-up bursts): see ``abuse``."""
+    from .abuse import screen
+
+    return screen(platform, kind, actor_id, context)
+
+
+@hookimpl
+def screen_audio(platform, session, item, audio_path):
+    """Audio fingerprints against other artists' tracks: see ``fingerprint``."""
+    from .fingerprint import screen_audio as screen
+
+    return screen(platform, session, item, audio_path)

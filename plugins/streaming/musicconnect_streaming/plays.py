@@ -66,9 +66,20 @@ def report(platform, s, play: Play, event: str, position: float, address: str | 
         dup = s.scalar(select(Play.id).where(Play.listener == play.listener, Play.content_id == play.content_id,
                                              Play.counted_at.is_not(None), Play.counted_at > window, Play.id != play.id))
         if dup is None and (play.user_id is not None or anonymous_allowance(platform, address, play.content_id)):
-            play.counted_at = now
-            platform.emit(s, "play.counted", actor_id=play.user_id, artist_id=play.artist_id,
-                          subject=("content", play.content_id), data={"session_id": str(play.id), "seconds": listened})
+            # abuse screens (play farming, faster than real time): a flagged play is kept, not counted
+            verdict = platform.screen_activity("play.counted", play.user_id, address=address, artist_id=play.artist_id,
+                                               content_id=play.content_id, seconds=listened, elapsed=elapsed,
+                                               session_id=play.id)
+            if verdict.action != "allow":
+                platform.emit(s, "play.flagged", actor_id=play.user_id, artist_id=play.artist_id,
+                              subject=("content", play.content_id),
+                              data={"session_id": str(play.id), "seconds": listened, "reason": verdict.reason,
+                                    "detail": verdict.detail, "score": verdict.score, **dict(verdict.data)})
+            else:
+                play.counted_at = now
+                platform.emit(s, "play.counted", actor_id=play.user_id, artist_id=play.artist_id,
+                              subject=("content", play.content_id),
+                              data={"session_id": str(play.id), "seconds": listened})
     if event == "complete" and not play.completed:
         play.completed = True
         platform.emit(s, "play.completed", actor_id=play.user_id, artist_id=play.artist_id,
