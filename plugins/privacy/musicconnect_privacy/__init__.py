@@ -1,0 +1,1 @@
+"""MusicConnect privacy: data export, erasure, consent records (docs/privacy.md)."""
