@@ -261,3 +261,17 @@ def web_extensions(platform):
             {"kind": "page", "path": "/studio/posts", "module": "studio-posts.js", "title": "Posts", "audience": "artists"},
             {"kind": "page", "path": "/studio/messages", "module": "studio-messages.js", "title": "Messages",
              "audience": "artists"}]
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    from .privacy import export
+
+    return export(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    from .privacy import erase
+
+    return erase(platform, session, user)
