@@ -25,6 +25,8 @@ from .scratch import Scratch
 log = logging.getLogger("musicconnect.streaming")
 JOB = "streaming.transcode"
 MAX_RETRIES = 3
+#: the status reason of a track an audio screen holds for a moderator
+HELD = "held_for_review"
 
 
 def _die_with_parent() -> None:
@@ -119,6 +121,7 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         if src is None:
             src = work / ("original" + Path(original_key).suffix)
             storage.download_to(original_key, src)
+        _screen(platform, cid, src)  # before the encode: a blocked upload costs no ladder
         out = work / "out"
         for name, _ in media.RENDITIONS:
             (out / name).mkdir(parents=True)
@@ -194,6 +197,25 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
         scratch.close()
 
 
+def _screen(platform, cid, src: Path) -> None:
+    """The platform's audio screens (e.g. fingerprints against other artists' tracks): ``block``
+    fails the version with the reason; ``review`` holds the track unpublished (status
+    ``processing``, reason ``held_for_review: ...``) until a moderator decides."""
+    with platform.session() as s:
+        item = s.get(ContentItem, cid)
+        if item is None:
+            return
+        verdict = platform.screen_audio(s, item, src)
+        if verdict.action == "review" and item.status != "taken_down":
+            platform.content.set_status(s, item, "processing", f"{HELD}: {verdict.reason}: {verdict.detail}"[:500])
+    if verdict.action == "block":
+        raise PermanentJobError(f"{verdict.reason or 'blocked'}: {verdict.detail}".rstrip(": "))
+
+
+def _held(item) -> bool:
+    return item.status == "processing" and (item.status_reason or "").startswith(HELD)
+
+
 def _publish(platform, cid, version, result) -> None:
     """The single switch: the new version plays, the content item is ready, old files go."""
     superseded = []
@@ -224,7 +246,7 @@ def _publish(platform, cid, version, result) -> None:
         data.update({"duration": row.duration, "loudness_lufs": row.loudness_lufs, "true_peak_db": row.true_peak_db,
                      "tempo_bpm": result.get("tempo_bpm"), "version": track.version})
         item.data = data
-        if item.status in ("processing", "failed", "draft"):
+        if item.status in ("processing", "failed", "draft") and not _held(item):
             platform.content.set_status(s, item, "ready")
         platform.emit(s, "track.transcoded", artist_id=item.artist_id, subject=("content", cid),
                       data={"version": version, "loudness_lufs": row.loudness_lufs,

@@ -38,6 +38,7 @@ def track_detail(track_id: uuid.UUID, actor: Actor | None = Depends(READ), platf
                                  .order_by(TrackVersion.version)).all()
             from musicconnect.models import Job
 
+            out["status_reason"] = item.status_reason  # e.g. held_for_review: ... (the owner's eyes only)
             out["versions"] = []
             for v in versions:
                 job = s.get(Job, v.job_id) if v.job_id else None
