@@ -30,11 +30,3 @@ def screen_audio(platform, session, item, audio_path):
     from .fingerprint import screen_audio as screen
 
     return screen(platform, session, item, audio_path)
-
-
-@hookimpl
-def screen_audio(platform, session, item, audio_path):
-    """Audio fingerprints against other artists' tracks: see ``fingerprint``."""
-    from .fingerprint import screen_audio as screen
-
-    return screen(platform, session, item, audio_path)
