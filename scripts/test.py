@@ -53,6 +53,8 @@ def ensure_packages() -> None:
         missing.append("postgresql")
     if shutil.which("redis-server") is None:
         missing.append("redis-server")
+    if shutil.which("fpcalc") is None and os.geteuid() == 0:  # audio fingerprints (tests skip without it)
+        missing.append("libchromaprint-tools")
     if not missing:
         return
     if os.geteuid() != 0:
