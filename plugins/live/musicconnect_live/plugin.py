@@ -132,3 +132,17 @@ def register_notification_kinds(platform):
                          {"title": "{artist_name} is live", "body": "{title}", "url": "/live/{subject_id}"},
                          "followers", default_channels=("inbox", "push")),
     ]
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    from .privacy import export
+
+    return export(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    from .privacy import erase
+
+    return erase(platform, session, user)
