@@ -28,3 +28,17 @@ def web_extensions(platform):
             {"kind": "page", "path": "/studio/dashboard", "module": "dashboard.js", "title": "Dashboard",
              "audience": "artists"},
             {"kind": "component", "slot": "artist", "module": "dashboard-link.js"}]
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    from . import privacy
+
+    return privacy.export_user_data(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    from . import privacy
+
+    return privacy.erase_user_data(platform, session, user)
