@@ -1,0 +1,190 @@
+"""Abuse detection end to end: a play farm and an account listening faster than real time are
+flagged (stored, not counted: not in analytics, no milestone), filed as cases and quarantined
+until a moderator decides; a DM burst and a sign-up burst get 429; normal listening is never
+flagged."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from helpers import problem
+
+pytestmark = pytest.mark.mc_plugins("moderation", "streaming", "fanclub", "analytics")
+
+
+def _track(platform, artist_id, title="Farmed"):
+    from musicconnect.models import ContentItem
+
+    with platform.session() as s:
+        item = ContentItem(id=uuid.uuid4(), artist_id=artist_id, kind="track", title=title, status="ready",
+                           visibility="public", publish_at=platform.clock.now() - timedelta(days=1),
+                           data={"duration": 200.0})
+        s.add(item)
+        return str(item.id)
+
+
+def _start(client, user, tid):
+    r = client.post("/api/v1/streaming/plays", headers=user.headers, json={"track_id": tid})
+    assert r.status_code == 201, r.text
+    return r.json()["session_id"]
+
+
+def _report(client, user, sid, position):
+    r = client.post(f"/api/v1/streaming/plays/{sid}", headers=user.headers,
+                    json={"event": "progress", "position": position})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _counts(platform):
+    from musicconnect.models import DomainEvent
+    from musicconnect_moderation.abuse import AbuseFlag
+    from musicconnect_streaming.models import Play
+
+    with platform.read() as s:
+        counted = s.scalar(select(func.count()).select_from(Play).where(Play.counted_at.is_not(None)))
+        events = s.scalar(select(func.count()).select_from(DomainEvent).where(DomainEvent.type == "play.counted"))
+        flags = s.scalar(select(func.count()).select_from(AbuseFlag).where(AbuseFlag.kind == "play.counted"))
+        plays = s.scalar(select(func.count()).select_from(Play))
+    return counted, events, flags, plays
+
+
+def _abuse_cases(client, admin):
+    r = client.get("/api/v1/moderation/cases?kind=abuse", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    return r.json()["cases"]
+
+
+def test_a_play_farm_from_one_address_is_flagged_and_left_out_of_counts(mc_client, mc_users, mc_platform, mc_clock):
+    tid = _track(mc_platform, mc_users.artist.artist_id)
+    farm = [mc_users.make() for _ in range(20)]  # 20 accounts, one address (the test client's)
+    for bot in farm:
+        sid = _start(mc_client, bot, tid)
+        mc_clock.advance(seconds=31)
+        _report(mc_client, bot, sid, 31)
+    counted, events, flags, plays = _counts(mc_platform)
+    assert plays == 20 and counted == 10 and events == 10 and flags == 10  # accounts 11..20 flagged
+    cases = _abuse_cases(mc_client, mc_users.admin)
+    flagged_ids = {str(b.id) for b in farm[10:]}
+    assert {c["subject_id"] for c in cases} == flagged_ids
+    assert {c["reason"] for c in cases} == {"address-farm"}
+    assert cases[0]["decisions"] == ["clear", "confirm"] and cases[0]["data"]["first"]["accounts"] >= 11
+    # analytics: only the counted plays
+    r = mc_client.get(f"/api/v1/analytics/artists/{mc_users.artist.artist_id}/metrics", headers=mc_users.artist.headers)
+    assert r.status_code == 200, r.text
+    metrics = {m["id"]: m for m in r.json()["metrics"]}
+    assert sum(day["plays"] for day in metrics["analytics_plays"]["value"]) == 10
+    # a quarantined account stays uncounted, even from elsewhere, until a moderator clears it
+    bot = farm[15]
+    mc_clock.advance(hours=2)
+    bot.renew(mc_platform), mc_users.admin.renew(mc_platform)
+    sid = _start(mc_client, bot, tid)
+    mc_clock.advance(seconds=31)
+    assert _report(mc_client, bot, sid, 31)["counted"] is False
+    case = next(c for c in cases if c["subject_id"] == str(bot.id))
+    r = mc_client.post(f"/api/v1/moderation/cases/{case['id']}/decision", headers=mc_users.admin.headers,
+                       json={"decision": "clear", "note": "a real fan"})
+    assert r.status_code == 200, r.text
+    mc_clock.advance(hours=1)
+    bot.renew(mc_platform), mc_users.admin.renew(mc_platform)
+    sid = _start(mc_client, bot, tid)
+    mc_clock.advance(seconds=31)
+    assert _report(mc_client, bot, sid, 31)["counted"] is True
+    log = mc_client.get(f"/api/v1/moderation/audit?subject_id={bot.id}", headers=mc_users.admin.headers).json()
+    assert [e["action"] for e in log][:2] == ["case.decided", "abuse.released"]
+
+
+def test_overlapping_sessions_faster_than_real_time_are_flagged(mc_client, mc_users, mc_platform, mc_clock):
+    tracks = [_track(mc_platform, mc_users.artist.artist_id, f"T{i}") for i in range(6)]
+    fan = mc_users.fan
+    sessions = [_start(mc_client, fan, t) for t in tracks]  # six tracks at once
+    mc_clock.advance(seconds=31)
+    answers = [_report(mc_client, fan, sid, 31)["counted"] for sid in sessions]
+    assert answers[:3] == [True, True, True] and not any(answers[3:]), answers
+    counted, events, flags, _plays = _counts(mc_platform)
+    assert (counted, events, flags) == (3, 3, 3)
+    # reported again: still not counted, not flagged twice
+    assert _report(mc_client, fan, sessions[-1], 60)["counted"] is False
+    assert _counts(mc_platform)[2] == 3
+    [case] = _abuse_cases(mc_client, mc_users.admin)
+    assert case["subject_id"] == str(fan.id) and case["reason"] == "impossible-listening"
+    assert case["data"]["flags"] == 3
+    # confirm: the account stays quarantined
+    r = mc_client.post(f"/api/v1/moderation/cases/{case['id']}/decision", headers=mc_users.admin.headers,
+                       json={"decision": "confirm"})
+    assert r.status_code == 200, r.text
+    mc_clock.advance(hours=3)
+    fan.renew(mc_platform)
+    sid = _start(mc_client, fan, tracks[0])
+    mc_clock.advance(seconds=31)
+    assert _report(mc_client, fan, sid, 31)["counted"] is False
+    # milestones count play.counted events only: the flagged plays never reach them
+    from musicconnect.models import DomainEvent
+
+    with mc_platform.read() as s:
+        assert s.scalar(select(func.count()).select_from(DomainEvent).where(
+            DomainEvent.type == "play.counted", DomainEvent.actor_id == fan.id)) == 3
+
+
+def test_normal_listening_is_not_flagged(mc_client, mc_users, mc_platform, mc_clock):
+    """Several fans on one address listening to whole tracks back to back for hours: no flag."""
+    tracks = [_track(mc_platform, mc_users.artist.artist_id, f"T{i}") for i in range(8)]
+    fans = [mc_users.fan, *(mc_users.make() for _ in range(4))]
+    for hour in range(3):
+        for i in range(18):
+            if i % 3 == 0:  # access tokens live minutes
+                for f in fans:
+                    f.renew(mc_platform)  # 18 tracks of 200 s an hour each
+            sids = [(f, _start(mc_client, f, tracks[(i + k) % len(tracks)])) for k, f in enumerate(fans)]
+            mc_clock.advance(seconds=100)
+            for f, sid in sids:
+                _report(mc_client, f, sid, 100)
+            mc_clock.advance(seconds=100)
+    mc_users.admin.renew(mc_platform)
+    counted, events, flags, plays = _counts(mc_platform)
+    assert flags == 0 and counted == events and counted > 100
+    assert _abuse_cases(mc_client, mc_users.admin) == []
+
+
+def test_a_dm_burst_is_limited_then_filed(mc_client, mc_users, mc_platform):
+    from musicconnect_moderation.abuse import screen
+
+    fan = mc_users.fan
+    answers = [screen(mc_platform, "dm.sent", fan.id, {"recipient": f"artist-{i}", "text": f"hi {i}"})
+               for i in range(12)]
+    assert [a is None for a in answers] == [True] * 10 + [False] * 2
+    assert answers[-1].action == "limit" and answers[-1].reason == "message-burst" and answers[-1].data["retry_after"] >= 1
+    [case] = _abuse_cases(mc_client, mc_users.admin)
+    assert case["subject_id"] == str(fan.id) and case["reason"] == "message-burst" and case["data"]["flags"] == 2
+    # a burst through the HTTP route of the fan club: refused before anything else is looked at
+    other = mc_users.make()
+    r = None
+    for i in range(12):
+        r = mc_client.post(f"/api/v1/fanclub/artists/{mc_users.artist.artist_id}/messages", headers=other.headers,
+                           json={"body": "buy followers at spam.example"})
+        if r.status_code == 429:
+            break
+    body = problem(r, 429, "activity-limited")
+    assert int(r.headers["Retry-After"]) >= 1 and "within" in body["detail"]
+
+
+def test_a_signup_burst_is_limited(mc_make_platform, mc_clock):
+    from fastapi.testclient import TestClient
+
+    from musicconnect.app import create_app
+
+    platform = mc_make_platform(plugin_config={"moderation": {"abuse_signups_per_address_hour": 3}})
+    with TestClient(create_app(platform)) as client:
+        codes = []
+        for i in range(5):
+            r = client.post("/api/v1/auth/register", json={"email": f"bot{i}@example.com", "password": "a-long-passphrase"})
+            codes.append(r.status_code)
+        assert codes == [201, 201, 201, 429, 429]
+        body = problem(r, 429, "signup-limited")
+        assert int(r.headers["Retry-After"]) > 3000 and "sign-ups" in body["detail"]
+        mc_clock.advance(hours=1, seconds=1)
+        r = client.post("/api/v1/auth/register", json={"email": "late@example.com", "password": "a-long-passphrase"})
+        assert r.status_code == 201, r.text
