@@ -24,3 +24,17 @@ def web_extensions(platform):
     a menu link for everyone (it asks to sign in when signed out)."""
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
             {"kind": "page", "path": "/discover/feed", "module": "feed.js", "title": "Feed for you"}]
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    from . import privacy
+
+    return privacy.export_user_data(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    from . import privacy
+
+    return privacy.erase_user_data(platform, session, user)
