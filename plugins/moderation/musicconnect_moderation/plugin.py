@@ -30,3 +30,13 @@ def screen_audio(platform, session, item, audio_path):
     from .fingerprint import screen_audio as screen
 
     return screen(platform, session, item, audio_path)
+
+
+@hookimpl
+def web_extensions(platform):
+    """The copyright pages (``dmca``): the public notice form and the uploader's counter-notice."""
+    from pathlib import Path
+
+    return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
+            {"kind": "page", "path": "/copyright", "module": "copyright.js", "title": "Copyright"},
+            {"kind": "page", "path": "/copyright/counter", "module": "counter.js"}]
