@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from musicconnect import JobSpec, Metric, RevenueShare, hookimpl
 
-from . import duplicates, models, processing, providers, revenue, sandbox, state  # noqa: F401 (models: tables join the metadata)
+from . import duplicates, models, privacy, processing, providers, revenue, sandbox, state  # noqa: F401 (models: tables join the metadata)
 from .settings import BillingSettings
 
 log = logging.getLogger("musicconnect.billing")
@@ -133,7 +133,8 @@ def register_jobs(platform):
             JobSpec("settle_downgrades", _settle_due, max_retries=0, every_seconds=300),
             JobSpec("sandbox_renewals", _sandbox_renew, max_retries=0, every_seconds=60),
             JobSpec(duplicates.JOB, duplicates.close, max_retries=5, min_backoff_ms=5000),
-            JobSpec("close_duplicates", duplicates.sweep, max_retries=0, every_seconds=600)]
+            JobSpec("close_duplicates", duplicates.sweep, max_retries=0, every_seconds=600),
+            JobSpec(privacy.JOB, privacy.at_provider, max_retries=8, min_backoff_ms=30000)]
 
 
 @hookimpl
@@ -200,3 +201,13 @@ def web_extensions(platform):
             {"kind": "page", "path": "/membership", "module": "membership.js", "title": "Membership"},
             {"kind": "page", "path": "/studio/payouts", "module": "payouts.js", "title": "Payouts",
              "audience": "artists"}]
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    return privacy.export(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    return privacy.erase(platform, session, user)
