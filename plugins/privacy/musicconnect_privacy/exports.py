@@ -97,37 +97,37 @@ def write_archive(platform, user_id: uuid.UUID, out: BinaryIO, progress: Callabl
         if user is None:
             raise NotFound("user")
         parts = platform.export_user_data(s, user)
-        progress(0.3, f"{len(parts)} parts gathered")
-        manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, "user_id": str(user_id),
-                                    "created_at": now.isoformat(), "plugins": {}}
-        readme = [f"Your data on this MusicConnect server, made {now.isoformat()} for account {user_id}.",
-                  "", "Each folder is one part of the service. manifest.json lists every file with its sha256 "
-                  "and size, and the number of records of each kind.", ""]
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for i, (plugin, part) in enumerate(parts):
-                entry: dict[str, Any] = {"records": {}, "files": []}
-                for kind, rows in (part.records or {}).items():
-                    data = json.dumps(list(rows), indent=2, default=str, ensure_ascii=False).encode()
-                    name = f"{plugin}/{kind}.json"
-                    zf.writestr(name, data)
-                    entry["records"][kind] = len(rows)
-                    entry["files"].append({"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
-                for f in part.files:
-                    name = f"{plugin}/files/{f.path.lstrip('/')}"
-                    with zf.open(name, "w", force_zip64=True) as dst:
-                        h = _Hashing(dst)
-                        if f.data is not None:
-                            h.write(f.data)
-                        elif f.storage_key:
-                            _copy_object(platform, f.storage_key, h)
-                    entry["files"].append({"path": name, "sha256": h.sha.hexdigest(), "size": h.size,
-                                           "content_type": f.content_type})
-                manifest["plugins"][plugin] = entry
-                counts = ", ".join(f"{k}: {n}" for k, n in entry["records"].items()) or "no records"
-                readme += [f"== {plugin} ==", f"({counts}; {len(part.files)} files)", part.notes or "", ""]
-                progress(0.3 + 0.6 * (i + 1) / max(1, len(parts)), f"{plugin} written")
-            zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-            zf.writestr("README.txt", "\n".join(readme))
+    progress(0.3, f"{len(parts)} parts gathered")
+    manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, "user_id": str(user_id),
+                                "created_at": now.isoformat(), "plugins": {}}
+    readme = [f"Your data on this MusicConnect server, made {now.isoformat()} for account {user_id}.",
+              "", "Each folder is one part of the service. manifest.json lists every file with its sha256 "
+              "and size, and the number of records of each kind.", ""]
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for i, (plugin, part) in enumerate(parts):
+            entry: dict[str, Any] = {"records": {}, "files": []}
+            for kind, rows in (part.records or {}).items():
+                data = json.dumps(list(rows), indent=2, default=str, ensure_ascii=False).encode()
+                name = f"{plugin}/{kind}.json"
+                zf.writestr(name, data)
+                entry["records"][kind] = len(rows)
+                entry["files"].append({"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+            for f in part.files:
+                name = f"{plugin}/files/{f.path.lstrip('/')}"
+                with zf.open(name, "w", force_zip64=True) as dst:
+                    h = _Hashing(dst)
+                    if f.data is not None:
+                        h.write(f.data)
+                    elif f.storage_key:
+                        _copy_object(platform, f.storage_key, h)
+                entry["files"].append({"path": name, "sha256": h.sha.hexdigest(), "size": h.size,
+                                       "content_type": f.content_type})
+            manifest["plugins"][plugin] = entry
+            counts = ", ".join(f"{k}: {n}" for k, n in entry["records"].items()) or "no records"
+            readme += [f"== {plugin} ==", f"({counts}; {len(part.files)} files)", part.notes or "", ""]
+            progress(0.3 + 0.6 * (i + 1) / max(1, len(parts)), f"{plugin} written")
+        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
+        zf.writestr("README.txt", "\n".join(readme))
     return manifest
 
 
