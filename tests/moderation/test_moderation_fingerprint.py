@@ -183,3 +183,16 @@ SONGS: dict = {}
 @pytest.fixture(autouse=True)
 def _songs(songs):
     SONGS.update(songs)
+
+
+def test_cli_status_says_whether_fingerprints_are_on(mc_make_platform):
+    from typer.testing import CliRunner
+
+    from musicconnect_moderation.cli import make_app
+
+    on = CliRunner().invoke(make_app(mc_make_platform()), ["status"])
+    assert on.exit_code == 0 and on.output.startswith("fingerprints: on (") and "fpcalc" in on.output
+    off = CliRunner().invoke(make_app(mc_make_platform(plugin_config={"moderation": {"fpcalc_path": "nope-fpcalc"}})),
+                             ["status"])
+    assert off.exit_code == 0
+    assert off.output.strip() == "fingerprints: off (nope-fpcalc not found; install libchromaprint-tools)"

@@ -77,4 +77,13 @@ def make_app(platform) -> typer.Typer:
             _database_error(exc)
         typer.echo(f"case {case_id}: {decision}")
 
+    @app.command("status")
+    def status_cmd():
+        """What screens run (fingerprints: on, or off and why)."""
+        from .fingerprint import status
+
+        info = status(platform)
+        typer.echo(f"fingerprints: {info['fingerprints']}" + (f" ({info['reason']})" if info["reason"] else
+                                                              f" ({info['fpcalc']})"))
+
     return app

@@ -313,7 +313,7 @@ def status(platform) -> dict:
         return {"fingerprints": "off", "reason": "disabled in the settings (fingerprints_enabled)"}
     exe = fpcalc_exe(settings.fpcalc_path)
     if exe is None:
-        return {"fingerprints": "off", "reason": f"{settings.fpcalc_path} not found (install libchromaprint-tools)"}
+        return {"fingerprints": "off", "reason": f"{settings.fpcalc_path} not found; install libchromaprint-tools"}
     return {"fingerprints": "on", "reason": "", "fpcalc": exe, "indexed_in_this_process": len(_index)}
 
 
