@@ -7,13 +7,20 @@ import uuid
 
 from sqlalchemy import func, or_, select
 
-from conftest import schedule
 from musicconnect.models import User
 from musicconnect.testing import make_user
 from musicconnect_live import privacy
 from musicconnect_live.ingest_models import LiveStreamKey, LiveStreamSession
 from musicconnect_live.models import (Attendance, ChatLimit, ChatMessage, ModAction, Moderator, Party, Reaction,
                                       Rsvp, Sanction)
+
+
+def schedule(client, artist, tracks) -> dict:
+    """A party of ``artist`` in two days (the frozen clock's 2026-06-01 12:00 UTC)."""
+    body = {"title": "Premiere", "starts_at": "2026-06-03T12:00:00+00:00", "playlist": [str(t) for t in tracks]}
+    r = client.post("/api/v1/live/parties", json=body, headers=artist.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
 
 
 def _room(live):
