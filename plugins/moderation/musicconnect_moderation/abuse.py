@@ -28,7 +28,9 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from datetime import datetime
+from functools import lru_cache
 
 from pydantic import Field
 from sqlalchemy import ForeignKey, Index, String, delete, select
@@ -56,8 +58,11 @@ class AbuseSettings(PluginSettings):
                                          "time they span by this factor (overlapping sessions)")
     abuse_listen_grace_seconds: float = Field(default=60.0, ge=0, description="slack on the listening-rate rule")
     abuse_address_accounts_per_artist: int = Field(
-        default=10, ge=1, description="distinct accounts from one address playing one artist per hour")
-    abuse_address_plays_per_hour: int = Field(default=600, ge=1, description="counted plays per client address per hour")
+        default=25, ge=1, description="distinct accounts from one address playing one artist per hour; the plays of "
+                                      "accounts beyond these are not counted (a shared address: NAT, campus, carrier)")
+    abuse_address_plays_per_hour: int = Field(
+        default=3000, ge=1, description="counted plays per client address per hour; plays beyond are not counted "
+                                        "(a campus or carrier-grade NAT: hundreds of listeners on one address)")
     abuse_quarantine: bool = Field(default=True, description="a flagged account is quarantined until a moderator decides")
     abuse_messages_per_minute: int = Field(default=10, ge=1, description="DMs, chat lines and comments per account per minute")
     abuse_same_text_recipients: int = Field(
@@ -100,9 +105,86 @@ class Quarantine(Base):
                                                       nullable=True)
 
 
-# --------------------------------------------------------------------------- sliding windows
+# --------------------------------------------------------------------------- windows
 
-_LUA = """
+#: a window is kept as this many fixed buckets (an hour: 60 one-minute buckets): a count covers the
+#: current bucket and the 59 before it, so it is O(1) per act instead of a scan of every act
+BUCKETS = 60
+_INF = float("inf")
+
+
+class _Ring:
+    """Fixed-bucket counts of one window (sparse: only the buckets with acts, oldest first)."""
+
+    __slots__ = ("width", "counts", "lows", "total", "last")
+
+    def __init__(self, width: float, lows: bool = False):
+        self.width = width
+        self.counts: dict[int, float] = {}
+        self.lows: dict[int, float] | None = {} if lows else None
+        self.total = 0.0
+        self.last = -1
+
+    def hit(self, now: float, cost: float, score: float | None) -> float:
+        b = int(now // self.width)
+        counts = self.counts
+        if b > self.last:
+            self.last = b
+            floor = b - BUCKETS
+            while counts:
+                k = next(iter(counts))
+                if k > floor:
+                    break
+                self.total -= counts.pop(k)
+                if self.lows is not None:
+                    self.lows.pop(k, None)
+            if not counts:
+                self.total = 0.0
+        else:  # the clock went back (another process's clock): count it in the newest bucket
+            b = self.last
+        if cost:
+            counts[b] = counts.get(b, 0.0) + cost
+            self.total += cost
+            if self.lows is not None and score is not None and score < self.lows.get(b, _INF):
+                self.lows[b] = score
+        return self.total
+
+    def oldest(self, now: float) -> float:
+        return min(now, *self.lows.values()) if self.lows else now
+
+    def retry_after(self, now: float) -> float:
+        """Seconds until the oldest bucket leaves the window (the count drops)."""
+        first = next(iter(self.counts), self.last)
+        return (first + BUCKETS) * self.width - now
+
+
+class _Distinct:
+    """The distinct members seen in a window, least recently seen first (admission order kept for
+    the members admitted while under the limit)."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self):
+        self.seen: OrderedDict[str, float] = OrderedDict()
+
+    def admit(self, member: str, now: float, window: float, limit: int) -> tuple[bool, int]:
+        seen = self.seen
+        while seen:
+            k, at = next(iter(seen.items()))
+            if at >= now - window:
+                break
+            del seen[k]
+        if member in seen:
+            seen[member] = now
+            seen.move_to_end(member)
+            return True, len(seen)
+        if len(seen) < limit:
+            seen[member] = now
+            return True, len(seen)
+        return False, len(seen) + 1
+
+
+_LUA_COUNT = """
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local win = tonumber(ARGV[2])
@@ -112,51 +194,110 @@ if ARGV[3] ~= '' then
 end
 redis.call('EXPIRE', key, math.ceil(win) + 60)
 local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-local n = 0
 local total = 0
 local oldest = now
 for i = 1, #all, 2 do
-  n = n + 1
   total = total + (tonumber(string.match(all[i], '|([^|]*)$')) or 1)
   local sc = tonumber(all[i + 1])
   if sc < oldest then oldest = sc end
 end
-return {n, tostring(total), tostring(oldest)}
+return {tostring(total), tostring(oldest)}
+"""
+
+_LUA_ADMIT = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local win = tonumber(ARGV[2])
+local limit = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. tostring(now - win))
+redis.call('EXPIRE', key, math.ceil(win) + 60)
+local n = redis.call('ZCARD', key)
+if redis.call('ZSCORE', key, ARGV[3]) or n < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  return {1, redis.call('ZCARD', key)}
+end
+return {0, n + 1}
 """
 
 
 class Windows:
-    """Sliding windows: members with a score (a time) and a cost; :meth:`add` trims what left the
-    window, adds (or moves) a member and returns ``(members, total cost, oldest score)``."""
+    """The rules' windows, in this process's memory (fixed buckets, O(1) per act) or in Redis
+    (sorted sets, one Lua script per act: trim, add, read; atomic, shared by every API process)."""
 
     def __init__(self, redis_url: str | None = None, prefix: str = "mc:abuse:"):
         self.prefix = prefix
         self.lock = threading.Lock()
-        self.mem: dict[str, dict[str, tuple[float, float]]] = {}
+        self.rings: dict[str, _Ring] = {}
+        self.sets: dict[str, _Distinct] = {}
+        self.marks: OrderedDict[str, float] = OrderedDict()
+        self.swept = 0.0
         self.redis = None
         if redis_url:
             import redis
 
             self.redis = redis.Redis.from_url(redis_url)
-            self.script = self.redis.register_script(_LUA)
+            self.count_script = self.redis.register_script(_LUA_COUNT)
+            self.admit_script = self.redis.register_script(_LUA_ADMIT)
 
-    def add(self, key: str, member: str | None, now: float, window: float, *, score: float | None = None,
-            cost: float = 1.0) -> tuple[int, float, float]:
-        score = now if score is None else score
+    def count(self, key: str, now: float, window: float, *, cost: float = 1.0, score: float | None = None,
+              oldest: bool = False) -> tuple[float, float, float]:
+        """Count one act (``cost``: 0 to only read) → ``(total in the window, oldest score, seconds
+        until the total drops)``; ``score`` (default ``now``) is what :attr:`oldest` reports."""
         if self.redis is not None:
-            n, total, oldest = self.script(keys=[self.prefix + key],
-                                           args=[now, window, f"{member}|{cost}" if member else "", score])
-            return int(n), float(total), float(oldest)
+            member = f"{uuid.uuid4().hex}|{cost}" if cost else ""
+            total, first = self.count_script(keys=[self.prefix + key],
+                                             args=[now, window, member, now if score is None else score])
+            first = float(first)
+            return float(total), first, max(0.0, first + window - now)
         with self.lock:
-            entries = self.mem.setdefault(key, {})
-            for m in [m for m, (sc, _c) in entries.items() if sc < now - window]:
-                del entries[m]
-            if member:
-                entries[member] = (score, cost)
-            if not entries:
-                self.mem.pop(key, None)
-                return 0, 0.0, now
-            return len(entries), sum(c for _s, c in entries.values()), min(now, *(sc for sc, _c in entries.values()))
+            ring = self.rings.get(key)
+            if ring is None:
+                if not cost:
+                    return 0.0, now, 0.0
+                if now - self.swept > 600:
+                    self._sweep(now)
+                ring = self.rings[key] = _Ring(window / BUCKETS, lows=oldest)
+            total = ring.hit(now, cost, now if score is None else score)
+            return total, ring.oldest(now) if oldest else now, ring.retry_after(now)
+
+    def admit(self, key: str, member: str, now: float, window: float, limit: int) -> tuple[bool, int]:
+        """``member`` counts among the first ``limit`` distinct members of the window (or is
+        already one of them) → ``(admitted, distinct members including this one)``."""
+        if self.redis is not None:
+            ok, n = self.admit_script(keys=[self.prefix + key], args=[now, window, member, limit])
+            return bool(ok), int(n)
+        with self.lock:
+            d = self.sets.get(key)
+            if d is None:
+                d = self.sets[key] = _Distinct()
+            return d.admit(member, now, window, limit)
+
+    def marked(self, key: str, now: float) -> bool:
+        if self.redis is not None:
+            return bool(self.redis.exists(self.prefix + "mark:" + key))
+        at = self.marks.get(key)
+        return at is not None and at > now
+
+    def mark(self, key: str, now: float, ttl: float) -> None:
+        if self.redis is not None:
+            self.redis.set(self.prefix + "mark:" + key, "1", ex=max(1, int(ttl)))
+            return
+        with self.lock:
+            marks = self.marks
+            while marks:
+                k, until = next(iter(marks.items()))
+                if until > now:
+                    break
+                del marks[k]
+            marks[key] = now + ttl
+
+    def _sweep(self, now: float) -> None:
+        """Drop the windows nothing happened in for longer than they span (memory stays bounded)."""
+        self.swept = now
+        for k in [k for k, r in self.rings.items() if (r.last + BUCKETS) * r.width < now]:
+            del self.rings[k]
+        for k in [k for k, d in self.sets.items() if not d.seen or next(reversed(d.seen.values())) < now - 86400]:
+            del self.sets[k]
 
     def clear(self, *prefixes: str) -> None:
         if self.redis is not None:
@@ -165,12 +306,13 @@ class Windows:
                     self.redis.delete(k)
             return
         with self.lock:
-            for k in [k for k in self.mem if k.startswith(prefixes)]:
-                del self.mem[k]
+            for store in (self.rings, self.sets):
+                for k in [k for k in store if k.startswith(prefixes)]:
+                    del store[k]
 
 
 class State:
-    """The per-platform state of the rules: the windows and the quarantine list."""
+    """The per-platform state of the rules: the windows, the quarantine list, the settings."""
 
     def __init__(self, platform):
         self.windows = Windows(platform.settings.redis_url)
@@ -201,8 +343,9 @@ def state(platform) -> State:
     return st
 
 
-def _h(value) -> str:
-    return hashlib.sha256(b"mc-abuse\x00" + str(value).encode()).hexdigest()[:24]
+@lru_cache(maxsize=65536)
+def _h(value: str) -> str:
+    return hashlib.sha256(b"mc-abuse\x00" + value.encode()).hexdigest()[:24]
 
 
 # --------------------------------------------------------------------------- the screen
@@ -222,59 +365,66 @@ def _settings(platform) -> AbuseSettings:
     return platform.plugin_settings("moderation")
 
 
+#: rules whose evidence is the account's own behaviour (they may quarantine it); the others are
+#: about an address many people may share (a NAT, a campus, a mobile carrier): they only flag the
+#: plays beyond their threshold and file a case about the address
+ACCOUNT_RULES = frozenset({"play-rate", "impossible-listening"})
+
+
 def _screen_play(platform, actor_id, ctx) -> Screening | None:
     cfg = _settings(platform)
     st = state(platform)
     w = st.windows
     now = platform.clock.now().timestamp()
     account = str(actor_id) if actor_id is not None else None
-    address = _h(ctx.get("address") or "unknown")
-    artist = str(ctx.get("artist_id") or "")
-    verdicts: list[Screening] = []
+    address = _h(str(ctx.get("address") or "unknown"))
+    artist = ctx.get("artist_id")
     session = str(ctx.get("session_id") or "")
-    if session:  # a flagged session reported again: the same answer, nothing counted twice
-        again, _t, _o = w.add(f"flagged-session:{session}", None, now, 3600)
-        if again:
-            return Screening("flag", "flagged-session", "this listening session was flagged", 1.0,
-                             {"session_id": session})
+    if session and w.marked(session, now):  # a flagged session reported again: the same answer, nothing counted twice
+        return Screening("flag", "flagged-session", "this listening session was flagged", 1.0, {"session_id": session})
+    verdicts: list[Screening] = []
     if account is not None:
         if st.is_quarantined(platform, cfg, account):
             if session:
-                w.add(f"flagged-session:{session}", "x", now, 3600)
+                w.mark(session, now, 3600)
             return Screening("flag", "quarantined", "the account is quarantined until a moderator decides", 1.0,
                              {"account": account})
-        n, _t, _o = w.add(f"acct-plays:{account}", uuid.uuid4().hex, now, 3600)
+        n, _o, _r = w.count("acct-plays:" + account, now, 3600)
         if n > cfg.abuse_account_plays_per_hour:
-            verdicts.append(Screening("flag", "play-rate", f"{n} counted plays in an hour from one account", 0.9,
-                                      {"plays_per_hour": n, "limit": cfg.abuse_account_plays_per_hour}))
+            verdicts.append(Screening("flag", "play-rate", f"{n:.0f} counted plays in an hour from one account", 0.9,
+                                      {"plays_per_hour": int(n), "limit": cfg.abuse_account_plays_per_hour}))
         listened = max(0.0, float(ctx.get("seconds") or 0))
         elapsed = ctx.get("elapsed")
         cost = min(listened, float(elapsed)) if elapsed is not None else listened
-        _n, total, oldest = w.add(f"acct-listen:{account}", uuid.uuid4().hex, now, 3600, score=now - cost, cost=cost)
+        total, oldest, _r = w.count("acct-listen:" + account, now, 3600, cost=cost, score=now - cost, oldest=True)
         span = max(now - oldest, cost)
         if total > cfg.abuse_listen_ratio * span + cfg.abuse_listen_grace_seconds:
             verdicts.append(Screening("flag", "impossible-listening",
                                       f"{total:.0f} s listened within {span:.0f} s of wall-clock time", 0.95,
                                       {"listened_seconds": round(total, 1), "wall_clock_seconds": round(span, 1)}))
         if artist:
-            accounts, _t, _o = w.add(f"addr-artist:{address}:{artist}", account, now, 3600)
-            if accounts > cfg.abuse_address_accounts_per_artist:
+            limit = cfg.abuse_address_accounts_per_artist
+            ok, accounts = w.admit(f"addr-artist:{address}:{artist}", account, now, 3600, limit)
+            if not ok:
                 verdicts.append(Screening("flag", "address-farm",
                                           f"{accounts} accounts from one address played this artist within an hour",
-                                          0.9, {"accounts": accounts, "address": address, "artist_id": artist,
-                                                "limit": cfg.abuse_address_accounts_per_artist}))
-    n, _t, _o = w.add(f"addr-plays:{address}", uuid.uuid4().hex, now, 3600)
+                                          0.9, {"accounts": accounts, "address": address, "artist_id": str(artist),
+                                                "limit": limit}))
+    n, _o, _r = w.count("addr-plays:" + address, now, 3600)
     if n > cfg.abuse_address_plays_per_hour:
-        verdicts.append(Screening("flag", "address-rate", f"{n} counted plays in an hour from one address", 0.8,
-                                  {"plays_per_hour": n, "address": address}))
+        verdicts.append(Screening("flag", "address-rate", f"{n:.0f} counted plays in an hour from one address", 0.8,
+                                  {"plays_per_hour": int(n), "address": address,
+                                   "limit": cfg.abuse_address_plays_per_hour}))
     if not verdicts:
         return None
     if session:
-        w.add(f"flagged-session:{session}", "x", now, 3600)
-    worst = max(verdicts, key=lambda v: v.score or 0)
+        w.mark(session, now, 3600)
+    own = [v for v in verdicts if v.reason in ACCOUNT_RULES]
+    worst = max(own or verdicts, key=lambda v: v.score or 0)
     return Screening("flag", worst.reason, worst.detail, worst.score,
-                     {**worst.data, "rules": [v.reason for v in verdicts],
-                      "quarantine": bool(cfg.abuse_quarantine and account)})
+                     {**worst.data, "rules": [v.reason for v in verdicts], "address": address,
+                      "evidence": "account" if own else "address",
+                      "quarantine": bool(cfg.abuse_quarantine and account and own)})
 
 
 def _screen_message(platform, kind, actor_id, ctx) -> Screening | None:
@@ -285,20 +435,20 @@ def _screen_message(platform, kind, actor_id, ctx) -> Screening | None:
     text = " ".join(str(ctx.get("text") or "").lower().split())
     recipient = str(ctx.get("recipient") or ctx.get("artist_id") or ctx.get("room") or "")
     out: Screening | None = None
-    n, _t, oldest = w.add(f"msg:{account}", uuid.uuid4().hex, now, 60)
+    n, _o, retry = w.count("msg:" + account, now, 60)
     if n > cfg.abuse_messages_per_minute:
-        out = Screening("limit", "message-burst", f"{n} messages within a minute", 0.8,
-                        {"retry_after": max(1, int(oldest + 60 - now + 0.999)), "messages_per_minute": n})
+        out = Screening("limit", "message-burst", f"{n:.0f} messages within a minute", 0.8,
+                        {"retry_after": max(1, int(retry + 0.999)), "messages_per_minute": int(n)})
     if text and recipient:
-        r, _t, oldest_r = w.add(f"text:{account}:{_h(text)}", recipient, now, 3600)
-        if r > cfg.abuse_same_text_recipients and out is None:
+        ok, r = w.admit(f"text:{account}:{_h(text)}", recipient, now, 3600, cfg.abuse_same_text_recipients)
+        if not ok and out is None:
             out = Screening("limit", "repeated-text", f"the same text to {r} recipients within an hour", 0.9,
-                            {"retry_after": max(1, int(oldest_r + 3600 - now + 0.999)), "recipients": r})
+                            {"retry_after": 3600, "recipients": r})
     if text and _LINK.search(text):
-        k, _t, oldest_l = w.add(f"links:{account}", uuid.uuid4().hex, now, 600)
+        k, _o, retry_l = w.count("links:" + account, now, 600)
         if k > cfg.abuse_links_per_10_minutes and out is None:
-            out = Screening("limit", "link-flood", f"{k} messages with links within 10 minutes", 0.85,
-                            {"retry_after": max(1, int(oldest_l + 600 - now + 0.999)), "messages_with_links": k})
+            out = Screening("limit", "link-flood", f"{k:.0f} messages with links within 10 minutes", 0.85,
+                            {"retry_after": max(1, int(retry_l + 0.999)), "messages_with_links": int(k)})
     if out is not None:
         _file_later(platform, kind, actor_id, out)
     return out
@@ -308,16 +458,15 @@ def _screen_signup(platform, ctx) -> Screening | None:
     cfg = _settings(platform)
     w = state(platform).windows
     now = platform.clock.now().timestamp()
-    address = _h(ctx.get("address") or "unknown")
-    member = uuid.uuid4().hex
-    hour, _t, oldest_h = w.add(f"signup-h:{address}", member, now, 3600)
-    day, _t, oldest_d = w.add(f"signup-d:{address}", member, now, 86400)
+    address = _h(str(ctx.get("address") or "unknown"))
+    hour, _o, retry_h = w.count("signup-h:" + address, now, 3600)
+    day, _o, retry_d = w.count("signup-d:" + address, now, 86400)
     if hour > cfg.abuse_signups_per_address_hour:
-        return Screening("limit", "signup-burst", f"{hour} sign-ups from one address within an hour", 0.8,
-                         {"retry_after": max(1, int(oldest_h + 3600 - now + 0.999)), "address": address})
+        return Screening("limit", "signup-burst", f"{hour:.0f} sign-ups from one address within an hour", 0.8,
+                         {"retry_after": max(1, int(retry_h + 0.999)), "address": address})
     if day > cfg.abuse_signups_per_address_day:
-        return Screening("limit", "signup-burst", f"{day} sign-ups from one address within a day", 0.8,
-                         {"retry_after": max(1, int(oldest_d + 86400 - now + 0.999)), "address": address})
+        return Screening("limit", "signup-burst", f"{day:.0f} sign-ups from one address within a day", 0.8,
+                         {"retry_after": max(1, int(retry_d + 0.999)), "address": address})
     return None
 
 
@@ -332,21 +481,27 @@ def _file_later(platform, kind: str, actor_id, verdict: Screening) -> None:
 
 
 def record(platform, s, kind: str, user_id, reason: str, detail: str, score, data: dict, *, subject_id: str = "",
-           quarantine: bool = False) -> cases.Case | None:
-    """Store one flag, open (or join) the account's ``abuse`` case, quarantine it if asked."""
+           quarantine: bool = False, address: str | None = None) -> cases.Case | None:
+    """Store one flag, open (or join) the ``abuse`` case of the account (or, with ``address``:
+    evidence about a shared address only, of that address: no account is blamed for it) and
+    quarantine the account if asked."""
     user = uuid.UUID(str(user_id)) if user_id else None
     case = None
-    if user is not None:
+    if address:
+        case = cases.open_case(platform, s, KIND, "address", address, reason=reason, detail=detail, score=score,
+                               data={"first": {"kind": kind, **data}})
+    elif user is not None:
         case = cases.open_case(platform, s, KIND, "user", user, reason=reason, detail=detail, score=score,
                                user_id=user, data={"first": {"kind": kind, **data}})
+    if case is not None:
         evidence = dict(case.data or {})
         evidence["flags"] = int(evidence.get("flags", 0)) + 1
         evidence["last"] = cases._jsonable({"kind": kind, "reason": reason, "detail": detail, **data})
         case.data = evidence
-        if quarantine and s.get(Quarantine, user) is None:
-            s.add(Quarantine(user_id=user, since=platform.clock.now(), reason=reason, case_id=case.id))
-            cases.audit(platform, s, "abuse.quarantined", case=case, reason=reason)
-            state(platform).quarantined.add(str(user))
+    if quarantine and user is not None and case is not None and s.get(Quarantine, user) is None:
+        s.add(Quarantine(user_id=user, since=platform.clock.now(), reason=reason, case_id=case.id))
+        cases.audit(platform, s, "abuse.quarantined", case=case, reason=reason)
+        state(platform).quarantined.add(str(user))
     s.add(AbuseFlag(at=platform.clock.now(), kind=kind, reason=reason, user_id=user, subject_id=subject_id,
                     case_id=case.id if case else None, data=cases._jsonable(data)))
     return case
@@ -364,7 +519,8 @@ def on_event(platform, event) -> None:
             record(platform, s, "play.counted", event.actor_id, data.pop("reason", "play-farming"),
                    data.pop("detail", ""), data.pop("score", None),
                    {**data, "content_id": event.subject_id, "artist_id": event.artist_id},
-                   subject_id=str(data.get("session_id") or ""), quarantine=bool(data.pop("quarantine", False)))
+                   subject_id=str(data.get("session_id") or ""), quarantine=bool(data.pop("quarantine", False)),
+                   address=data.get("address") if data.get("evidence") == "address" else None)
     except Exception:
         log.exception("abuse: could not record a flagged play")
 
@@ -374,6 +530,10 @@ def on_event(platform, event) -> None:
 @cases.resolver(KIND, ("clear", "confirm"))
 def _decide(platform, s, case: cases.Case, decision: str, actor_id) -> None:
     """``clear``: lift the quarantine and reset the account's counters; ``confirm``: it stays."""
+    if case.subject_type == "address":  # shared-address evidence: clear lets the address start afresh
+        if decision == "clear":
+            state(platform).windows.clear(f"addr-plays:{case.subject_id}", f"addr-artist:{case.subject_id}:")
+        return
     try:
         user = uuid.UUID(case.subject_id) if case.subject_type == "user" else None
     except ValueError:
