@@ -170,7 +170,8 @@ def build_export(ctx, export_id: str) -> dict:
         exp.status, exp.active_key, exp.storage_key, exp.size = "ready", None, key, size
         exp.finished_at, exp.expires_at = now, now + timedelta(days=ttl)
         platform.emit(s, "privacy.export.ready", actor_id=exp.user_id, subject=("privacy_export", eid),
-                      data={"export_id": str(eid), "expires_at": exp.expires_at.isoformat()})
+                      data={"export_id": str(eid), "expires_at": exp.expires_at.isoformat(),
+                            "expires_on": exp.expires_at.strftime("%Y-%m-%d")})
     return {"size": size}
 
 
@@ -193,7 +194,7 @@ JOBS = [JobSpec("build_export", build_export, max_retries=2),
 NOTIFICATION_KINDS = [
     NotificationKind("privacy.export_ready", "Your data export is ready", "privacy.export.ready",
                      {"title": "Your data export is ready",
-                      "body": "Download it from your privacy page before {expires_at}.", "url": "/privacy"},
+                      "body": "Download it from your privacy page by {expires_on} (UTC); then it is deleted.", "url": "/privacy"},
                      "actor", default_channels=("inbox", "email")),
 ]
 
