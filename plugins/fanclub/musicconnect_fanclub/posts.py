@@ -278,6 +278,14 @@ def comments(content_id: uuid.UUID, limit: int = Query(50, ge=1, le=100, descrip
 @router.post("/content/{content_id}/comments", status_code=201)
 def add_comment(content_id: uuid.UUID, body: CommentIn, actor: Actor = Depends(scope("fanclub:write")),
                 platform=Depends(get_platform)):
+    # abuse screens (bursts, the same text under many posts, links floods): docs/moderation.md
+    verdict = platform.screen_activity("comment.created", actor.user_id, content_id=content_id,
+                                       recipient=content_id, text=body.body)
+    if verdict.action in ("limit", "block"):
+        retry = int(verdict.data.get("retry_after") or 60)
+        raise Problem(429 if verdict.action == "limit" else 403,
+                      "activity-limited" if verdict.action == "limit" else "activity-blocked", verdict.detail,
+                      retry_after=retry, headers={"Retry-After": str(retry)} if verdict.action == "limit" else None)
     with platform.session() as s:
         item = _member_item(s, platform, actor, content_id, "comment")
         c = Comment(id=uuid.uuid4(), content_id=content_id, user_id=actor.user_id, body=body.body,

@@ -195,6 +195,7 @@ def messages(room: str = Path(pattern=ROOM), before: int | None = Query(None, ge
 
 
 def _post(platform, actor, room, text):
+    chat.screen(platform, actor, room, text)
     with platform.session() as s:
         return chat.post(platform, s, actor, room, text)
 

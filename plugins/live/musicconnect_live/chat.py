@@ -137,6 +137,25 @@ def active_sanction(s: Session, artist_id: uuid.UUID, user_id: uuid.UUID, now: d
                     .limit(1))
 
 
+def screen(platform, actor: Actor | None, room: str, text: str) -> None:
+    """The platform's abuse screens on a chat line (bursts, the same text in many rooms, links
+    floods: docs/moderation.md "Abuse"), asked before any transaction is open: ``limit`` → 429
+    ``activity-limited`` with Retry-After, ``block`` → 403 ``activity-blocked``. The room's
+    moderators (the artist, their moderators) are exempt, as from the flood limit."""
+    if actor is None:
+        return
+    with platform.read() as s:
+        _key, artist_id, _party = resolve(platform, s, actor, room)
+        if is_moderator(platform, s, actor, artist_id):
+            return
+    verdict = platform.screen_activity("chat.sent", actor.user_id, room=room, recipient=room, text=text)
+    if verdict.action == "limit":
+        retry = int(verdict.data.get("retry_after") or 60)
+        raise Problem(429, "activity-limited", verdict.detail, retry_after=retry, headers={"Retry-After": str(retry)})
+    if verdict.action == "block":
+        raise Problem(403, "activity-blocked", verdict.detail)
+
+
 def post(platform, s: Session, actor: Actor | None, room: str, text: str) -> dict[str, Any]:
     if actor is None:
         raise Problem(401, "unauthorized", "sign in to chat")

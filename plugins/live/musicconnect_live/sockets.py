@@ -77,6 +77,7 @@ def _state(platform, party_id: uuid.UUID) -> dict[str, Any]:
 
 
 def _post(platform, actor, party_id, text):
+    chat.screen(platform, actor, f"party-{party_id}", text)
     with platform.session() as s:
         return chat.post(platform, s, actor, f"party-{party_id}", text)
 
@@ -180,6 +181,7 @@ def _room_welcome(platform, actor, room: str, last_seen: int | None) -> dict[str
 
 
 def _room_post(platform, actor, room, text):
+    chat.screen(platform, actor, room, text)
     with platform.session() as s:
         return chat.post(platform, s, actor, room, text)
 
