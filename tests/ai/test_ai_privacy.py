@@ -39,8 +39,8 @@ def _fans_in_model(p):
         return {bytes(b) for b in z["fans"]}
 
 
-def test_fan_and_leaving_artist(mc_platform):
-    p = mc_platform
+def test_fan_and_leaving_artist(mc_client, mc_platform):
+    p = mc_platform  # mc_client starts it (the S3 bucket exists)
     leaving = make_user(p, "artist", artist_name="Gone")
     staying = make_user(p, "artist", artist_name="Stays")
     gone_tracks = [_track(p, leaving.artist_id, f"Gone {i}") for i in range(4)]

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, or_, select
 
 from musicconnect.models import User
 from musicconnect.testing import make_user
 from musicconnect_streaming import plugin
 from musicconnect_streaming.models import Download, DownloadCount, Play, Track, TrackVersion
+
+pytestmark = pytest.mark.mc_plugins("streaming", "fanclub")  # its own part, whatever the others do
 
 
 def _play(env, user, tid, mc_clock):
