@@ -8,25 +8,29 @@ const when = (v) => (v ? new Date(v).toLocaleString(undefined, {dateStyle: "medi
 const size = (n) => (n == null ? "" : n < 1e6 ? `${Math.max(1, Math.round(n / 1e3))} kB` : `${(n / 1e6).toFixed(1)} MB`);
 
 function Consents() {
-  const [n, setN] = useState(0);
   const [error, setError] = useState(null);
-  const state = useLoad(() => api("privacy/consents"), [n]);
-  if (state.loading) return html`<${Loading} what="Loading your consents" />`;
-  if (state.error) return html`<${ErrorNote} error=${state.error} />`;
+  const [data, setData] = useState(null);
+  const state = useLoad(() => api("privacy/consents"), []);
+  const shown = data || state.data;
+  if (!shown && state.loading) return html`<${Loading} what="Loading your consents" />`;
+  if (!shown) return html`<${ErrorNote} error=${state.error} />`;
   const change = async (purpose, granted) => {
     setError(null);
-    try { await api(`privacy/consents/${purpose}`, {method: "PUT", body: {granted}}); setN(n + 1); } catch (err) { setError(err); }
+    // the switch moves at once; the server's answer (the whole state) replaces it
+    setData({...shown, current: shown.current.map((c) => (c.purpose === purpose ? {...c, granted} : c))});
+    try { setData(await api(`privacy/consents/${purpose}`, {method: "PUT", body: {granted}})); }
+    catch (err) { setError(err); setData(shown); }
   };
   return html`<ul class="consents">
-    ${state.data.current.map((c) => html`<li key=${c.purpose}>
+    ${shown.current.map((c) => html`<li key=${c.purpose}>
       <label><input type="checkbox" checked=${c.granted} disabled=${c.purpose === "terms"}
                onChange=${(e) => change(c.purpose, e.target.checked)} /> ${c.about}</label>
       <span class="muted"> ${c.at ? `${c.granted ? "given" : "withdrawn"} ${when(c.at)}, version ${c.version}` : "never given"}</span>
     </li>`)}
   </ul>
   ${error ? html`<${ErrorNote} error=${error} />` : null}
-  <details><summary>History (${state.data.history.length})</summary><ul>
-    ${state.data.history.map((h, i) => html`<li key=${i}>${when(h.at)}: ${h.purpose} ${h.granted ? "given" : "withdrawn"} (version ${h.version}, ${h.source})</li>`)}
+  <details><summary>History (${shown.history.length})</summary><ul>
+    ${shown.history.map((h, i) => html`<li key=${i}>${when(h.at)}: ${h.purpose} ${h.granted ? "given" : "withdrawn"} (version ${h.version}, ${h.source})</li>`)}
   </ul></details>`;
 }
 
@@ -34,7 +38,10 @@ function Exports() {
   const [n, setN] = useState(0);
   const [error, setError] = useState(null);
   const state = useLoad(() => api("privacy/exports"), [n]);
-  const busy = state.data && state.data.some((e) => e.status === "queued" || e.status === "running");
+  const [last, setLast] = useState(null);  // kept while the next poll loads (no flicker)
+  useEffect(() => { if (state.data) setLast(state.data); }, [state.data]);
+  const rows = state.data || last;
+  const busy = !!rows && rows.some((e) => e.status === "queued" || e.status === "running");
   useEffect(() => {
     if (!busy) return undefined;
     const t = setTimeout(() => setN((k) => k + 1), 1000);
@@ -48,12 +55,12 @@ function Exports() {
     setError(null);
     try { location.assign((await api(`privacy/exports/${id}/download`)).url); } catch (err) { setError(err); }
   };
-  if (state.loading && !state.data) return html`<${Loading} what="Loading your exports" />`;
-  if (state.error) return html`<${ErrorNote} error=${state.error} />`;
+  if (!rows && state.loading) return html`<${Loading} what="Loading your exports" />`;
+  if (!rows) return html`<${ErrorNote} error=${state.error} />`;
   return html`<p>A ZIP of everything this service holds about you: records as JSON, your files, and a README saying what each part is.</p>
     <button type="button" onClick=${request} disabled=${busy}>Download my data</button>
     ${error ? html`<${ErrorNote} error=${error} />` : null}
-    <ul class="exports">${(state.data || []).map((e) => html`<li key=${e.id}>
+    <ul class="exports">${rows.map((e) => html`<li key=${e.id}>
       Requested ${when(e.created_at)}:
       ${e.status === "ready" ? html` ready (${size(e.size)}, until ${when(e.expires_at)})
           <button type="button" onClick=${() => download(e.id)}>Download the ZIP</button>`
