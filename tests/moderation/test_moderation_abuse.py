@@ -203,3 +203,30 @@ def test_a_signup_burst_is_limited(mc_make_platform, mc_clock):
         mc_clock.advance(hours=1, seconds=1)
         r = client.post("/api/v1/auth/register", json={"email": "late@example.com", "password": "a-long-passphrase"})
         assert r.status_code == 201, r.text
+
+
+def test_two_api_processes_sharing_redis_see_one_counter(mc_make_platform, mc_redis_url, mc_clock):
+    """Two platforms (two API processes, one database) on one Redis: the sign-up burst limit is
+    reached across both; on the embedded configuration each process counts alone."""
+    from musicconnect.testing import make_user
+
+    config = {"moderation": {"abuse_signups_per_address_hour": 3, "abuse_messages_per_minute": 4}}
+    one, two = (mc_make_platform(plugin_config=config) for _ in range(2))
+    answers = [p.screen_activity("account.created", None, address="203.0.113.9", email=f"b{i}@example.com")
+               for i, p in enumerate((one, two, one, two, one))]
+    if not mc_redis_url:
+        assert [a.action for a in answers] == ["allow"] * 5  # 3 and 2: each under its own limit
+        pytest.skip("needs Redis for the shared counter (the distributed run sets MC_TEST_REDIS_URL)")
+    assert [a.action for a in answers] == ["allow", "allow", "allow", "limit", "limit"]
+    assert answers[3].reason == "signup-burst" and answers[3].data["retry_after"] > 3000
+    # a message burst is counted across both too, and filed once
+    fan = make_user(one, "fan")
+    said = [p.screen_activity("dm.sent", fan.id, recipient=f"a{i}", text=f"hello {i}").action
+            for i, p in enumerate((one, two, one, two, one))]
+    assert said == ["allow"] * 4 + ["limit"]
+    from musicconnect_moderation.cases import Case
+
+    with two.read() as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.subject_id == str(fan.id))) == 1
+    mc_clock.advance(hours=1, seconds=1)
+    assert two.screen_activity("account.created", None, address="203.0.113.9").action == "allow"

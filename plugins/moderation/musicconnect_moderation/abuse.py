@@ -273,14 +273,15 @@ class Windows:
             return d.admit(member, now, window, limit)
 
     def marked(self, key: str, now: float) -> bool:
-        if self.redis is not None:
-            return bool(self.redis.exists(self.prefix + "mark:" + key))
+        if self.redis is not None:  # the mark holds its end on the platform clock
+            until = self.redis.get(self.prefix + "mark:" + key)
+            return until is not None and float(until) > now
         at = self.marks.get(key)
         return at is not None and at > now
 
     def mark(self, key: str, now: float, ttl: float) -> None:
         if self.redis is not None:
-            self.redis.set(self.prefix + "mark:" + key, "1", ex=max(1, int(ttl)))
+            self.redis.set(self.prefix + "mark:" + key, repr(now + ttl), ex=max(1, int(ttl)) + 60)
             return
         with self.lock:
             marks = self.marks
