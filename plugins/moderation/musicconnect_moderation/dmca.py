@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, func, select
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from musicconnect import Actor, Base, JobSpec, NotificationKind, Problem, on_commit, uuid_pk
@@ -79,7 +79,7 @@ class Strike(Base):
     """One strike of the repeat-infringer policy: a notice against one uploader."""
 
     __tablename__ = "moderation_dmca_strikes"
-    __table_args__ = (UniqueConstraint("notice_id", "user_id", name="notice_user"),)
+    __table_args__ = (UniqueConstraint("notice_id", "user_id", name="uq_moderation_dmca_strikes_notice_user"),)
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     notice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("moderation_dmca_notices.id", ondelete="CASCADE"))
@@ -92,7 +92,7 @@ class Counter(Base):
     """A counter-notice of one uploader against one notice."""
 
     __tablename__ = "moderation_dmca_counters"
-    __table_args__ = (UniqueConstraint("notice_id", "user_id", name="notice_user"),)
+    __table_args__ = (UniqueConstraint("notice_id", "user_id", name="uq_moderation_dmca_counters_notice_user"),)
     id: Mapped[uuid.UUID] = uuid_pk()
     notice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("moderation_dmca_notices.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -171,10 +171,11 @@ def _restore(platform, session: Session, notice: Notice, user_id: uuid.UUID, act
 
 def _terminate(platform, session: Session, user_id: uuid.UUID, notice: Notice) -> None:
     """The repeat-infringer policy: the account is disabled and its artist's content taken down."""
-    user = session.get(User, user_id, with_for_update=True)
-    if user is None or not user.is_active:
+    # a conditional UPDATE: of concurrent notices exactly one terminates the account
+    done = session.execute(update(User).where(User.id == user_id, User.is_active.is_(True))
+                           .values(is_active=False, updated_at=platform.clock.now()))
+    if not done.rowcount:
         return
-    user.is_active = False
     taken = []
     artist_id = session.scalar(select(Artist.id).where(Artist.user_id == user_id))
     if artist_id is not None:

@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['notice_id'], ['moderation_dmca_notices.id'], name=op.f('fk_moderation_dmca_strikes_notice_id_moderation_dmca_notices'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_moderation_dmca_strikes_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_moderation_dmca_strikes')),
-    sa.UniqueConstraint('notice_id', 'user_id', name='notice_user')
+    sa.UniqueConstraint('notice_id', 'user_id', name='uq_moderation_dmca_strikes_notice_user')
     )
     with op.batch_alter_table('moderation_dmca_strikes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_moderation_dmca_strikes_user_id'), ['user_id'], unique=False)
@@ -68,7 +68,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['notice_id'], ['moderation_dmca_notices.id'], name=op.f('fk_moderation_dmca_counters_notice_id_moderation_dmca_notices'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_moderation_dmca_counters_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_moderation_dmca_counters')),
-    sa.UniqueConstraint('notice_id', 'user_id', name='notice_user')
+    sa.UniqueConstraint('notice_id', 'user_id', name='uq_moderation_dmca_counters_notice_user')
     )
     with op.batch_alter_table('moderation_dmca_counters', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_moderation_dmca_counters_restore_at'), ['restore_at'], unique=False)
