@@ -39,6 +39,7 @@ def test_a_notice_from_anyone_and_the_artists_counter_notice(browser, shots, pro
             assert element in page.locator(f"#{field}-error").inner_text(), field
             assert page.locator(f"#{field}").get_attribute("aria-invalid") == "true"
         assert page.evaluate("document.activeElement.id") == "signature"
+        assert page.get_by_role("alert").inner_text() == "9 fields need your attention: see the notes above."
         violations = axe_audit(page, "copyright-errors")
         shots(page, "01-notice-errors")
 

@@ -4,7 +4,7 @@
 import { ErrorNote, html, title } from "@musicconnect/web";
 import { api } from "@musicconnect/api";
 import { useEffect, useState } from "preact/hooks";
-import { Check, Field, errorsByField, values } from "./dmca-form.js";
+import { Check, Field, FormError, errorsByField, values } from "./dmca-form.js";
 
 export default function Copyright() {
   const [busy, setBusy] = useState(false);
@@ -51,7 +51,7 @@ export default function Copyright() {
       <${Check} name="accurate_under_penalty" errors=${errors}
         label="The information in this notice is accurate, and under penalty of perjury, I am the owner or authorized to act on behalf of the owner." />
       <${Field} name="signature" label="Signature: type your full legal name" errors=${errors} />
-      ${error ? html`<${ErrorNote} error=${error} />` : null}
+      ${error ? html`<${FormError} error=${error} ErrorNote=${ErrorNote} />` : null}
       <button type="submit" disabled=${busy}>${busy ? "Sending…" : "Send notice"}</button>
     </form>
   </section>`;

@@ -4,7 +4,7 @@
 import { ErrorNote, Link, Loading, html, title, useLoad } from "@musicconnect/web";
 import { api } from "@musicconnect/api";
 import { useEffect, useState } from "preact/hooks";
-import { Check, Field, errorsByField, values } from "./dmca-form.js";
+import { Check, Field, FormError, errorsByField, values } from "./dmca-form.js";
 
 const day = (iso) => new Date(iso).toLocaleDateString(undefined, {weekday: "long", year: "numeric", month: "long", day: "numeric"});
 
@@ -37,8 +37,9 @@ export default function Counter() {
   };
   return html`<section class="copyright">
     <h1>Copyright notice about your content</h1>
-    <p>${n.complainant_name} (${n.complainant_email}, ${n.complainant_phone}, ${n.complainant_address}) says this infringes
-      “${n.copyrighted_work}”.</p>
+    <p>${n.complainant_name} (${n.complainant_email}, ${n.complainant_phone}, ${n.complainant_address}) says this infringes:
+      ${n.copyrighted_work}</p>
+    <p>The notice names:</p>
     <ul>${n.items.map((i) => html`<li key=${i.id}>${i.title} (${i.status === "taken_down" ? "taken down" : i.status})</li>`)}</ul>
     <p id="strike">${n.strike === "active" ? "This notice counts as a strike against your account (three within a year close it)."
       : "The strike of this notice was withdrawn."}</p>
@@ -61,7 +62,7 @@ export default function Counter() {
       <${Check} name="accept_service" errors=${errors}
         label="I will accept service of process from the person who sent the notice, or their agent." />
       <${Field} name="signature" label="Signature: type your full legal name" errors=${errors} />
-      ${error ? html`<${ErrorNote} error=${error} />` : null}
+      ${error ? html`<${FormError} error=${error} ErrorNote=${ErrorNote} />` : null}
       <button type="submit" disabled=${busy}>${busy ? "Sending…" : "Send counter-notice"}</button>
     </form>`}
   </section>`;
