@@ -214,3 +214,16 @@ def test_three_strikes_in_a_year_terminate_the_account(mc_client, mc_users, mc_p
     log = mc_client.get(f"/api/v1/moderation/audit?subject_id={artist.id}", headers=admin.headers).json()
     assert log[0]["action"] == "dmca.account-terminated" and keep in log[0]["data"]["content_ids"]
     assert [e["data"]["strikes"] for e in reversed(log) if e["action"] == "dmca.strike"] == [1, 1, 2, 3]
+
+
+@pytest.mark.parametrize("start,expected", [
+    ("2026-06-05T09:30", "2026-06-19T09:30"),  # Friday -> the Friday two weeks later
+    ("2026-06-03T12:00", "2026-06-17T12:00"),  # Wednesday -> Wednesday
+    ("2026-06-06T08:00", "2026-06-19T08:00"),  # Saturday: the weekend does not count
+    ("2026-06-07T23:00", "2026-06-19T23:00"),  # Sunday
+])
+def test_ten_business_days_skip_weekends(start, expected):
+    from musicconnect_moderation.dmca import business_days_after
+
+    at = datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
+    assert business_days_after(at, 10) == datetime.fromisoformat(expected).replace(tzinfo=timezone.utc)
