@@ -131,3 +131,27 @@ def test_an_artist_who_leaves_takes_their_messages_with_them(env, helpers):
         assert s.scalar(select(func.count()).select_from(ArtistMessage)) == 1  # the other artist's stays
         assert s.scalar(select(func.count()).select_from(PushSent)) == 1  # the fan's device is not the artist's
         assert s.scalar(select(func.count()).select_from(PushSubscription)) == 1
+
+
+def test_the_kept_hash_still_stops_email_to_the_address_after_the_account_is_gone(env):
+    import uuid
+
+    import pytest
+    from sqlalchemy import delete
+
+    from musicconnect_notify.channels import CHANNELS, Delivery, PermanentFailure
+    from musicconnect_notify.email_channel import suppress
+
+    client, p, artist, tiers = env
+    fan = make_user(p, email="Leaving@Nova.example")
+    suppress(p, fan.email, "operator", source="operator")
+    with p.session() as s:
+        privacy.erase(p, s, s.get(User, fan.id))
+        s.execute(delete(User).where(User.id == fan.id))  # the core's part: the account goes
+    back = make_user(p, email="leaving@nova.example")  # the same address, a new account
+    with pytest.raises(PermanentFailure) as refused:
+        CHANNELS["email"].deliver(p, Delivery(id=str(uuid.uuid4()), recipient_id=str(back.id), kind="fanclub_post",
+                                              channel="email", title="Hi", body="Hello", url="/"))
+    assert "suppressed" in refused.value.reason
+    with p.read() as s:
+        assert s.get(EmailSuppression, "leaving@nova.example") is None  # the address itself is not kept
