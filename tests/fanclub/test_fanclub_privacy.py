@@ -124,3 +124,19 @@ def test_an_artist_who_leaves_takes_posts_images_backstage_and_perks(env):
                    for t in s.scalars(select(Tier).where(Tier.artist_id == aid)))
         # the fan's own follow of another artist stays
         assert s.scalar(select(func.count()).select_from(Follow).where(Follow.user_id == fan.id)) == 1
+
+
+def test_no_wrapped_notice_is_noted_for_a_person_already_erased(env):
+    import uuid
+
+    from musicconnect_fanclub import notices
+    from musicconnect_fanclub.models import Notice
+
+    client, p, artist, fan, tiers = env
+    gone = uuid.uuid4()  # a fan the jobs' earlier read still saw, erased since
+    assert notices._once(p, f"wrapped:{gone}:2026-05", "fanclub.wrapped_ready", person=gone,
+                         subject=("user", gone), data={"month": "2026-05"}) is False
+    assert notices._once(p, f"wrapped:{fan.id}:2026-05", "fanclub.wrapped_ready", person=fan.id,
+                         subject=("user", fan.id), data={"month": "2026-05"}) is True
+    with p.read() as s:
+        assert list(s.scalars(select(Notice.key))) == [f"wrapped:{fan.id}:2026-05"]

@@ -10,21 +10,30 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from musicconnect.models import ContentItem, DomainEvent, Tier
+from musicconnect.models import ContentItem, DomainEvent, Tier, User
 
 from .models import Notice
 
 
-def _once(platform, key: str, type_: str, **kwargs) -> bool:
-    """Emit ``type_`` unless the notice ``key`` was already stored; returns whether it emitted."""
+class _Gone(Exception):
+    pass
+
+
+def _once(platform, key: str, type_: str, *, person=None, **kwargs) -> bool:
+    """Emit ``type_`` unless the notice ``key`` was already stored; returns whether it emitted.
+    ``person``: the user it is about; nothing is emitted once they are erased (their row is
+    read, share-locked, after the insert: an erasure in flight either waits for this or wins)."""
     try:
         with platform.session() as s:
             if s.get(Notice, key) is not None:
                 return False
             s.add(Notice(key=key, created_at=platform.clock.now()))
             s.flush()  # a concurrent twin fails here (or at commit): nothing is emitted then
+            if person is not None and s.execute(select(User.id).where(User.id == person)
+                                                .with_for_update(read=True)).first() is None:
+                raise _Gone
             platform.emit(s, type_, **kwargs)
-    except IntegrityError:
+    except (IntegrityError, _Gone):
         return False
     return True
 
@@ -75,5 +84,6 @@ def wrapped_ready(ctx):
             DomainEvent.occurred_at >= start, DomainEvent.occurred_at < end).distinct()).all()
     emitted = 0
     for fan_id in fans:
-        emitted += _once(platform, f"wrapped:{fan_id}:{month}", "fanclub.wrapped_ready", subject=("user", fan_id), data={"month": month})
+        emitted += _once(platform, f"wrapped:{fan_id}:{month}", "fanclub.wrapped_ready", person=fan_id,
+                         subject=("user", fan_id), data={"month": month})
     return {"month": month, "emitted": emitted}

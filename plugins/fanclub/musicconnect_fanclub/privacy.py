@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 
 from musicconnect.contracts import ErasureReport, ExportFile, ExportPart
-from musicconnect.models import ContentItem, Tier
+from musicconnect.models import ContentItem, Tier, User
 
 from .models import (BackstagePost, Comment, DmCounter, Follow, Message, Notice, Privacy, Reaction,
                      WrappedShare)
@@ -109,6 +109,9 @@ def erase(platform, session, user) -> ErasureReport:
     artist = getattr(user, "artist", None)
     aid = artist.id if artist is not None else None
     erased: dict[str, int] = {}
+    # a job about to note something of theirs (a Wrapped notice) share-locks their row: wait for it
+    # (then its rows are seen below), or make it wait for the erasure (then it finds them gone)
+    session.execute(select(User.id).where(User.id == uid).with_for_update())
     # their conversations go whole: a conversation is the fan's and the artist's, and half of one is
     # the other side's words without context (the artist loses the fan's thread, the fan the artist's)
     erased["direct_messages"] = _delete(session, delete(Message).where(
