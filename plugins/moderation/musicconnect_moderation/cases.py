@@ -177,6 +177,7 @@ class CasesOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"decision": "dismiss", "note": "a false alarm: a cover the artist licensed"}]}}
     decision: str = Field(min_length=1, max_length=32)
     note: str = Field("", max_length=2000)
 

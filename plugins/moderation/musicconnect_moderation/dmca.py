@@ -303,6 +303,12 @@ COUNTER_ELEMENTS = {
 
 
 class NoticeIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "signature": "Jordan Reyes", "copyrighted_work": "\"Night Drive\" (2024), written and recorded by Jordan Reyes",
+        "infringing_material": ["/tracks/2f1c9a4e-8b7d-4c3a-9e21-5d6f7a8b9c0d"],
+        "complainant_name": "Jordan Reyes", "complainant_address": "12 Harbour Street, Bristol BS1 4RN, UK",
+        "complainant_phone": "+44 117 496 0000", "complainant_email": "jordan@example.com",
+        "good_faith": True, "accurate_under_penalty": True}]}}
     signature: str = Field("", max_length=200, description="(i) your full legal name, typed, as your signature")
     copyrighted_work: str = Field("", max_length=5000, description="(ii) the copyrighted work")
     infringing_material: list[str] = Field(default_factory=list, max_length=50,
@@ -323,6 +329,10 @@ class NoticeOut(BaseModel):
 
 
 class CounterIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "signature": "Nova Lane", "material": "\"Open Sky\", at /tracks/2f1c9a4e-8b7d-4c3a-9e21-5d6f7a8b9c0d before removal",
+        "good_faith_mistake": True, "name": "Nova Lane", "address": "4 Rue des Lilas, 75011 Paris, France",
+        "phone": "+33 1 23 45 67 89", "consent_jurisdiction": True, "accept_service": True}]}}
     signature: str = Field("", max_length=200)
     material: str = Field("", max_length=5000, description="(B) the material and its location before removal")
     good_faith_mistake: bool = False

@@ -114,6 +114,7 @@ class ConsentOut(BaseModel):
 
 
 class ConsentIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"granted": True}]}}
     granted: bool
 
 

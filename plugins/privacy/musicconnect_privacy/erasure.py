@@ -113,6 +113,7 @@ router = APIRouter(tags=["privacy"])
 
 
 class ErasureIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"password": "your current password"}]}}
     password: str = Field(min_length=1, max_length=1024)
 
 
