@@ -121,9 +121,21 @@ def test_overlapping_sessions_faster_than_real_time_are_flagged(mc_client, mc_us
     assert answers[:3] == [True, True, True] and not any(answers[3:]), answers
     counted, events, flags, _plays = _counts(mc_platform)
     assert (counted, events, flags) == (3, 3, 3)
-    # reported again: still not counted, not flagged twice
+    # reported again, then completed: still not counted, not flagged twice, never completed
+    from musicconnect.models import DomainEvent
+
+    def _events(kind):
+        with mc_platform.read() as s:
+            return s.scalar(select(func.count()).select_from(DomainEvent).where(DomainEvent.type == kind))
+
+    flagged_events = _events("play.flagged")
+    assert flagged_events == 3
     assert _report(mc_client, fan, sessions[-1], 60)["counted"] is False
+    r = mc_client.post(f"/api/v1/streaming/plays/{sessions[-1]}", headers=fan.headers,
+                       json={"event": "complete", "position": 60})
+    assert r.status_code == 200 and r.json()["counted"] is False, r.text
     assert _counts(mc_platform)[2] == 3
+    assert _events("play.flagged") == 3 and _events("play.completed") == 0  # screened once, never completes
     [case] = _abuse_cases(mc_client, mc_users.admin)
     assert case["subject_id"] == str(fan.id) and case["reason"] == "impossible-listening"
     assert case["data"]["flags"] == 3
@@ -137,7 +149,6 @@ def test_overlapping_sessions_faster_than_real_time_are_flagged(mc_client, mc_us
     mc_clock.advance(seconds=31)
     assert _report(mc_client, fan, sid, 31)["counted"] is False
     # milestones count play.counted events only: the flagged plays never reach them
-    from musicconnect.models import DomainEvent
 
     with mc_platform.read() as s:
         assert s.scalar(select(func.count()).select_from(DomainEvent).where(

@@ -64,6 +64,8 @@ class Play(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     duration: Mapped[float] = mapped_column(Float)
     counted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: set when a screen (platform.screen_activity) flagged the play: kept, never counted or completed
+    flagged_at: Mapped[datetime | None] = mapped_column(nullable=True)
     completed: Mapped[bool] = mapped_column(Boolean, default=False)
     __table_args__ = (Index("ix_streaming_plays_artist_counted", "artist_id", "counted_at"),
                       Index("ix_streaming_plays_dedupe", "listener", "content_id", "counted_at"))

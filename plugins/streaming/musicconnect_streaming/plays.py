@@ -61,7 +61,7 @@ def report(platform, s, play: Play, event: str, position: float, address: str | 
     listened = max(play.seconds, min(float(position), elapsed * SLACK + 1.0, play.duration or float(position)))
     play.seconds = listened
     play.last_report_at = now
-    if play.counted_at is None and listened >= min(settings.play_count_seconds, play.duration or settings.play_count_seconds):
+    if play.flagged_at is None and play.counted_at is None and listened >= min(settings.play_count_seconds, play.duration or settings.play_count_seconds):
         window = now - timedelta(minutes=settings.play_dedupe_minutes)
         dup = s.scalar(select(Play.id).where(Play.listener == play.listener, Play.content_id == play.content_id,
                                              Play.counted_at.is_not(None), Play.counted_at > window, Play.id != play.id))
@@ -71,6 +71,7 @@ def report(platform, s, play: Play, event: str, position: float, address: str | 
                                                content_id=play.content_id, seconds=listened, elapsed=elapsed,
                                                session_id=play.id)
             if verdict.action != "allow":
+                play.flagged_at = now  # screened once: later reports of this session neither count nor re-screen
                 platform.emit(s, "play.flagged", actor_id=play.user_id, artist_id=play.artist_id,
                               subject=("content", play.content_id),
                               data={"session_id": str(play.id), "seconds": listened, "reason": verdict.reason,
@@ -80,7 +81,7 @@ def report(platform, s, play: Play, event: str, position: float, address: str | 
                 platform.emit(s, "play.counted", actor_id=play.user_id, artist_id=play.artist_id,
                               subject=("content", play.content_id),
                               data={"session_id": str(play.id), "seconds": listened})
-    if event == "complete" and not play.completed:
+    if event == "complete" and not play.completed and play.flagged_at is None:  # a flagged play never completes
         play.completed = True
         platform.emit(s, "play.completed", actor_id=play.user_id, artist_id=play.artist_id,
                       subject=("content", play.content_id), data={"session_id": str(play.id), "seconds": listened})
