@@ -58,3 +58,29 @@ def test_cli_lists_the_queue_and_decides(mc_platform, monkeypatch):
     ok = runner.invoke(app, ["decide", case_id, decisions[0], "--note", "ops"])
     assert ok.exit_code == 0, ok.output
     assert runner.invoke(app, ["queue"]).output.strip() == "the queue is empty"
+
+
+def test_cli_decide_locks_the_case_row(mc_platform, monkeypatch):
+    """Two operators deciding one case at once: the CLI reads the case FOR UPDATE (as the API does),
+    so the second waits and then finds it decided instead of applying a second decision."""
+    from sqlalchemy.orm import Session
+
+    from musicconnect_moderation.cases import Case
+    from musicconnect_moderation.cli import make_app
+
+    case_id = _file_case(mc_platform, subject="u-3", reason="dm-spam")
+    seen: list = []
+    real_get = Session.get
+
+    def spy(self, entity, ident, *args, **kwargs):
+        if entity is Case:
+            seen.append(kwargs.get("with_for_update"))
+        return real_get(self, entity, ident, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "get", spy)
+    app = make_app(mc_platform)
+    ok = CliRunner().invoke(app, ["decide", case_id, "clear"])
+    assert ok.exit_code == 0, ok.output
+    assert seen and all(seen), f"the CLI read the case without a row lock: {seen}"
+    again = CliRunner().invoke(app, ["decide", case_id, "clear"])
+    assert again.exit_code == 1 and "already decided" in again.output

@@ -23,6 +23,7 @@ hour or day → ``limit`` (429 ``signup-limited``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 import threading
@@ -184,24 +185,49 @@ class _Distinct:
         return False, len(seen) + 1
 
 
+#: one window in Redis: a hash of fixed buckets (``c<bucket>``: the acts' cost summed, ``l<bucket>``:
+#: the lowest score), BUCKETS of them at most: trim, add, read are O(BUCKETS) per act, whatever the
+#: number of acts (a flooding address costs no more than a quiet one)
 _LUA_COUNT = """
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local win = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. tostring(now - win))
-if ARGV[3] ~= '' then
-  redis.call('ZADD', key, tonumber(ARGV[4]), ARGV[3])
+local cost = tonumber(ARGV[3])
+local score = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+local width = win / n
+local b = math.floor(now / width)
+local floor = b - n
+if cost ~= 0 then
+  local cb = 'c' .. string.format('%d', b)
+  local lb = 'l' .. string.format('%d', b)
+  redis.call('HINCRBYFLOAT', key, cb, cost)
+  local low = redis.call('HGET', key, lb)
+  if (not low) or score < tonumber(low) then
+    redis.call('HSET', key, lb, tostring(score))
+  end
+  redis.call('EXPIRE', key, math.ceil(win) + 60)
 end
-redis.call('EXPIRE', key, math.ceil(win) + 60)
-local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+local all = redis.call('HGETALL', key)
 local total = 0
 local oldest = now
+local first = nil
 for i = 1, #all, 2 do
-  total = total + (tonumber(string.match(all[i], '|([^|]*)$')) or 1)
-  local sc = tonumber(all[i + 1])
-  if sc < oldest then oldest = sc end
+  local f = all[i]
+  local kb = tonumber(string.sub(f, 2))
+  if kb <= floor then
+    redis.call('HDEL', key, f)
+  elseif string.sub(f, 1, 1) == 'c' then
+    total = total + tonumber(all[i + 1])
+    if first == nil or kb < first then first = kb end
+  else
+    local sc = tonumber(all[i + 1])
+    if sc < oldest then oldest = sc end
+  end
 end
-return {tostring(total), tostring(oldest)}
+local retry = 0
+if first ~= nil then retry = (first + n) * width - now end
+return {tostring(total), tostring(oldest), tostring(retry)}
 """
 
 _LUA_ADMIT = """
@@ -222,7 +248,8 @@ return {0, n + 1}
 
 class Windows:
     """The rules' windows, in this process's memory (fixed buckets, O(1) per act) or in Redis
-    (sorted sets, one Lua script per act: trim, add, read; atomic, shared by every API process)."""
+    (fixed buckets in a hash for counts, a sorted set bounded by the limit for distinct members;
+    one Lua script per act: trim, add, read; atomic, shared by every API process)."""
 
     def __init__(self, redis_url: str | None = None, prefix: str = "mc:abuse:"):
         self.prefix = prefix
@@ -244,11 +271,10 @@ class Windows:
         """Count one act (``cost``: 0 to only read) → ``(total in the window, oldest score, seconds
         until the total drops)``; ``score`` (default ``now``) is what :attr:`oldest` reports."""
         if self.redis is not None:
-            member = f"{uuid.uuid4().hex}|{cost}" if cost else ""
-            total, first = self.count_script(keys=[self.prefix + key],
-                                             args=[now, window, member, now if score is None else score])
-            first = float(first)
-            return float(total), first, max(0.0, first + window - now)
+            total, first, retry = self.count_script(
+                keys=[self.prefix + key], args=[repr(now), repr(window), repr(float(cost)),
+                                                repr(now if score is None else score), BUCKETS])
+            return float(total), float(first), max(0.0, float(retry))
         with self.lock:
             ring = self.rings.get(key)
             if ring is None:
@@ -317,6 +343,8 @@ class State:
 
     def __init__(self, platform):
         self.windows = Windows(platform.settings.redis_url)
+        #: the key of the pseudonyms (:func:`_h`), read once
+        self.key = platform.settings.signing_key()
         self.quarantined: set[str] = set()
         self.loaded_at = float("-inf")
         self.lock = threading.Lock()
@@ -344,9 +372,15 @@ def state(platform) -> State:
     return st
 
 
+def _h(platform, value: str) -> str:
+    """A pseudonym of a client address or a text: HMAC-SHA256 keyed by the platform's signing key
+    (a bare hash of an IPv4 address is reversed by hashing all 2^32 of them)."""
+    return _hmac(state(platform).key, value)
+
+
 @lru_cache(maxsize=65536)
-def _h(value: str) -> str:
-    return hashlib.sha256(b"mc-abuse\x00" + value.encode()).hexdigest()[:24]
+def _hmac(key: bytes, value: str) -> str:
+    return hmac.new(key, b"mc-abuse\x00" + value.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 # --------------------------------------------------------------------------- the screen
@@ -378,7 +412,7 @@ def _screen_play(platform, actor_id, ctx) -> Screening | None:
     w = st.windows
     now = platform.clock.now().timestamp()
     account = str(actor_id) if actor_id is not None else None
-    address = _h(str(ctx.get("address") or "unknown"))
+    address = _h(platform, str(ctx.get("address") or "unknown"))
     artist = ctx.get("artist_id")
     session = str(ctx.get("session_id") or "")
     if session and w.marked(session, now):  # a flagged session reported again: the same answer, nothing counted twice
@@ -441,7 +475,7 @@ def _screen_message(platform, kind, actor_id, ctx) -> Screening | None:
         out = Screening("limit", "message-burst", f"{n:.0f} messages within a minute", 0.8,
                         {"retry_after": max(1, int(retry + 0.999)), "messages_per_minute": int(n)})
     if text and recipient:
-        ok, r = w.admit(f"text:{account}:{_h(text)}", recipient, now, 3600, cfg.abuse_same_text_recipients)
+        ok, r = w.admit(f"text:{account}:{_h(platform, text)}", recipient, now, 3600, cfg.abuse_same_text_recipients)
         if not ok and out is None:
             out = Screening("limit", "repeated-text", f"the same text to {r} recipients within an hour", 0.9,
                             {"retry_after": 3600, "recipients": r})
@@ -459,7 +493,7 @@ def _screen_signup(platform, ctx) -> Screening | None:
     cfg = _settings(platform)
     w = state(platform).windows
     now = platform.clock.now().timestamp()
-    address = _h(str(ctx.get("address") or "unknown"))
+    address = _h(platform, str(ctx.get("address") or "unknown"))
     hour, _o, retry_h = w.count("signup-h:" + address, now, 3600)
     day, _o, retry_d = w.count("signup-d:" + address, now, 86400)
     if hour > cfg.abuse_signups_per_address_hour:

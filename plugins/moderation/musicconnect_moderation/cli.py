@@ -67,7 +67,7 @@ def make_app(platform) -> typer.Typer:
             _fail(f"{case_id!r} is not a case id")
         try:
             with platform.session() as s:
-                case = s.get(Case, cid)
+                case = s.get(Case, cid, with_for_update=True)  # one decision even if two operators race
                 if case is None:
                     _fail(f"no case {case_id}")
                 decide(platform, s, case, decision, None, note)
