@@ -5,16 +5,21 @@
   name the field and the element. The infringing material is named by URLs or ids of content on
   this platform, resolved here to content items (unknown: refused by field). A valid notice takes
   the items down at once (``platform.content.take_down``, reason ``dmca:<notice id>``), tells each
-  uploader (``moderation.dmca.takedown``: the complainant's contact, as the law expects), files a
-  ``dmca-notice`` case per uploader and records a **strike**.
+  uploader (``moderation.dmca.takedown``: the complainant's name and email and their words,
+  length-capped and labelled as theirs), files a ``dmca-notice`` case per uploader and records a
+  **strike** — only for an uploader whose content this notice actually took down (naming what is
+  already down adds nothing). The sender's address is rate-limited per IPv4 address or IPv6 /64
+  and stored only as an HMAC under the platform's signing key.
 * A **counter-notice** (``POST /dmca/notices/{id}/counter``, by the artist whose content it took
   down) must carry the four elements of §512(g)(3). It files a ``dmca-counter`` case (the
   complainant is not a user: the operator forwards it, the case says to whom) and schedules the
   restore **10 business days** later (weekends skipped; the ``dmca_restore`` job, hourly, restores
   what is due) unless a moderator records ``suit-filed`` (stays down), ``restore-now`` or
   ``reject-counter`` (stays down).
-* **Repeat infringers**: 3 strikes within 365 days terminate the account (``users.is_active``
-  false, every item of the artist taken down, ``repeat-infringer``). A restore (counter-notice,
+* **Repeat infringers**: 3 strikes within 365 days open a ``repeat-infringer`` case (never an
+  automatic termination); its ``terminate`` decision disables the account (``users.is_active``
+  false, every item of the artist taken down, reason ``repeat-infringer``), ``dismiss`` leaves it.
+  ``POST /dmca/users/{id}/reinstate`` (admins) undoes a termination. A restore (counter-notice,
   or the notice rejected on review) withdraws its strike.
 
 Every step goes into the audit log (``cases.audit``). Public: :func:`business_days_after`,
@@ -24,12 +29,16 @@ Every step goes into the audit log (``cases.audit``). Public: :func:`business_da
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -43,6 +52,9 @@ from . import cases
 RESTORE_BUSINESS_DAYS = 10
 STRIKES_TO_TERMINATE = 3
 STRIKE_WINDOW = timedelta(days=365)
+TERMINATED = "repeat-infringer"
+#: how much of the complainant's own words the uploader's notification relays
+RELAY_CHARS = 200
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -136,10 +148,13 @@ def _reason(notice_id) -> str:
     return f"dmca:{notice_id}"
 
 
-def _items_of(session: Session, notice: Notice, user_id: uuid.UUID) -> list[ContentItem]:
+def _items_of(session: Session, notice: Notice, user_id: uuid.UUID, lock: bool = False) -> list[ContentItem]:
     ids = [uuid.UUID(i) for i in notice.content_ids]
-    return list(session.scalars(select(ContentItem).join(Artist, Artist.id == ContentItem.artist_id).where(
-        ContentItem.id.in_(ids), Artist.user_id == user_id).order_by(ContentItem.title)))
+    q = select(ContentItem).join(Artist, Artist.id == ContentItem.artist_id).where(
+        ContentItem.id.in_(ids), Artist.user_id == user_id).order_by(ContentItem.title)
+    if lock:  # concurrent notices naming the same item: one takes it down (and strikes)
+        q = q.with_for_update(of=ContentItem).execution_options(populate_existing=True)
+    return list(session.scalars(q))
 
 
 def _uploader_ids(session: Session, notice: Notice) -> list[uuid.UUID]:
@@ -169,25 +184,49 @@ def _restore(platform, session: Session, notice: Notice, user_id: uuid.UUID, act
     return restored
 
 
-def _terminate(platform, session: Session, user_id: uuid.UUID, notice: Notice) -> None:
-    """The repeat-infringer policy: the account is disabled and its artist's content taken down."""
-    # a conditional UPDATE: of concurrent notices exactly one terminates the account
+def _terminate(platform, session: Session, user_id: uuid.UUID, actor_id, case: cases.Case | None) -> None:
+    """The repeat-infringer policy, on a moderator's decision: the account is disabled and its
+    artist's content taken down (reason ``repeat-infringer``; :func:`reinstate` undoes both)."""
+    # a conditional UPDATE: of concurrent decisions exactly one terminates the account
     done = session.execute(update(User).where(User.id == user_id, User.is_active.is_(True))
                            .values(is_active=False, updated_at=platform.clock.now()))
     if not done.rowcount:
-        return
+        raise Problem(409, "dmca-already-terminated", "this account is already disabled")
     taken = []
     artist_id = session.scalar(select(Artist.id).where(Artist.user_id == user_id))
     if artist_id is not None:
         for item in session.scalars(select(ContentItem).where(ContentItem.artist_id == artist_id,
                                                               ContentItem.status != "taken_down")):
-            platform.content.take_down(session, item, "repeat-infringer")
+            platform.content.take_down(session, item, TERMINATED, actor_id)
             taken.append(str(item.id))
-    cases.audit(platform, session, "dmca.account-terminated", subject_type="user", subject_id=str(user_id),
-                notice_id=notice.id, strikes=STRIKES_TO_TERMINATE, content_ids=taken)
-    platform.emit(session, "moderation.dmca.terminated", artist_id=artist_id, subject=("user", user_id),
-                  data={"user_id": str(user_id), "notice_id": str(notice.id), "taken_down": len(taken)})
+    cases.audit(platform, session, "dmca.account-terminated", actor_id=actor_id, case=case, subject_type="user",
+                subject_id=str(user_id), strikes=active_strikes(platform, session, user_id), content_ids=taken)
+    platform.emit(session, "moderation.dmca.terminated", actor_id=actor_id, artist_id=artist_id,
+                  subject=("user", user_id), data={"user_id": str(user_id), "taken_down": len(taken)})
     on_commit(session, lambda: platform.forget_user(user_id))
+
+
+def reinstate(platform, session: Session, user_id: uuid.UUID, actor_id) -> list[str]:
+    """Undo a termination: the account is active again and what the termination took down
+    (reason ``repeat-infringer``) is restored; returns the restored content ids."""
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise Problem(404, "user-not-found", "no such user")
+    if user.is_active:
+        raise Problem(409, "dmca-not-terminated", "this account is not disabled")
+    user.is_active, user.updated_at = True, platform.clock.now()
+    restored = []
+    artist_id = session.scalar(select(Artist.id).where(Artist.user_id == user_id))
+    if artist_id is not None:
+        for item in session.scalars(select(ContentItem).where(ContentItem.artist_id == artist_id,
+                                                              ContentItem.status == "taken_down",
+                                                              ContentItem.status_reason == TERMINATED)):
+            platform.content.restore(session, item, actor_id, reason=TERMINATED)
+            restored.append(str(item.id))
+    cases.audit(platform, session, "dmca.account-reinstated", actor_id=actor_id, subject_type="user",
+                subject_id=str(user_id), content_ids=restored)
+    on_commit(session, lambda: platform.forget_user(user_id))
+    return restored
 
 
 def restore_due(platform) -> int:
@@ -253,6 +292,12 @@ def _decide_counter(platform, session: Session, case: cases.Case, decision: str,
                     notice_id=counter.notice_id)
 
 
+@cases.resolver(TERMINATED, ("terminate", "dismiss"))
+def _decide_repeat(platform, session: Session, case: cases.Case, decision: str, actor_id) -> None:
+    if decision == "terminate":
+        _terminate(platform, session, uuid.UUID(case.subject_id), actor_id, case)
+
+
 # --------------------------------------------------------------------------- notifications
 
 def _uploader(platform, event) -> list:
@@ -263,9 +308,10 @@ NOTIFICATION_KINDS = [
     NotificationKind("moderation.dmca.takedown", "Your content was taken down after a copyright notice",
                      "moderation.dmca.takedown",
                      {"title": "Taken down after a copyright notice: {titles}",
-                      "body": "{complainant_name} ({complainant_email}, {complainant_phone}, {complainant_address}) "
-                              "says this infringes “{work}”. If it was removed by mistake or misidentified, "
-                              "you may send a counter-notice.",
+                      "body": "A copyright notice from {complainant_name} <{complainant_email}> names this "
+                              "content. The complainant's own words, not checked by us: “{work}”. "
+                              "If it was removed by mistake or misidentified, you may send a counter-notice "
+                              "(the notice's full details are on the counter-notice page).",
                       "url": "/copyright/counter?notice={notice_id}"}, _uploader, default_channels=("inbox", "email")),
     NotificationKind("moderation.dmca.restored", "Your content was restored after a copyright notice",
                      "moderation.dmca.restored",
@@ -311,7 +357,7 @@ class NoticeIn(BaseModel):
         "good_faith": True, "accurate_under_penalty": True}]}}
     signature: str = Field("", max_length=200, description="(i) your full legal name, typed, as your signature")
     copyrighted_work: str = Field("", max_length=5000, description="(ii) the copyrighted work")
-    infringing_material: list[str] = Field(default_factory=list, max_length=50,
+    infringing_material: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=50,
                                            description="(iii) URLs or ids of the content on this platform")
     complainant_name: str = Field("", max_length=200)
     complainant_address: str = Field("", max_length=1000)
@@ -375,6 +421,39 @@ def _incomplete(errors: list[dict], what: str) -> Problem:
                    f"the {what.replace('-', ' ')} lacks: " + "; ".join(e["element"] for e in errors), errors=errors)
 
 
+def sender_net(address: str) -> str:
+    """What one sender is for the rate limit: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber usually holds a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def sender_key(platform, address: str) -> str:
+    """The sender's network (:func:`sender_net`) as an HMAC under the platform's signing key (a
+    bare hash of an IPv4 address is reversed by trying them all)."""
+    key = hmac.new(platform.settings.signing_key(), b"musicconnect-moderation/dmca-sender/v1", hashlib.sha256).digest()
+    return hmac.new(key, sender_net(address).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _relay(text: str, limit: int) -> str:
+    """Someone else's words for a notification: one line of plain text, capped."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "…"
+
+
+def _lock_user(session: Session, user_id: uuid.UUID) -> None:
+    """Serialise the strikes of one uploader (concurrent notices; SQLite ignores FOR UPDATE and
+    serialises writers anyway)."""
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
 def _resolve(session: Session, refs: list[str]) -> tuple[list[uuid.UUID], list[str]]:
     found, unknown = [], []
     for ref in refs:
@@ -391,8 +470,7 @@ def _resolve(session: Session, refs: list[str]) -> tuple[list[uuid.UUID], list[s
              responses={422: {"description": "dmca-notice-incomplete"}, 429: {"description": "rate-limited"}})
 def send_notice(body: NoticeIn, request: Request, platform=Depends(get_platform)):
     """A copyright notice (§512(c)(3)(A)); anyone may send one. The material is taken down at once."""
-    address = request.client.host if request.client else "unknown"
-    who = hashlib.sha256(b"mc-dmca\x00" + address.encode()).hexdigest()[:32]
+    who = sender_key(platform, request.client.host if request.client else "unknown")
     per_hour = platform.plugin_settings("moderation").dmca_notices_per_hour
     state = platform.ratelimiter.hit(f"{per_hour}/hour", "moderation-dmca-notice", who)
     if not state.allowed:
@@ -428,7 +506,14 @@ def send_notice(body: NoticeIn, request: Request, platform=Depends(get_platform)
                     content_ids=notice.content_ids, complainant=notice.complainant_name,
                     complainant_email=notice.complainant_email)
         for user_id in _uploader_ids(s, notice):
-            items = _items_of(s, notice, user_id)
+            items = _items_of(s, notice, user_id, lock=True)
+            # only what this notice takes down counts: naming content already down adds nothing
+            taken = [i for i in items if i.status != "taken_down"]
+            if not taken:
+                cases.audit(platform, s, "dmca.nothing-taken-down", subject_type="dmca-notice",
+                            subject_id=str(notice.id), user_id=user_id, content_ids=[str(i.id) for i in items])
+                continue
+            items = taken
             case = cases.open_case(platform, s, "dmca-notice", "dmca-notice", notice.id, reason="copyright-notice",
                                    detail=f"{notice.complainant_name}: {notice.work[:300]}", user_id=user_id,
                                    data={"content_ids": [str(i.id) for i in items], "work": notice.work,
@@ -438,6 +523,7 @@ def send_notice(body: NoticeIn, request: Request, platform=Depends(get_platform)
             for item in items:
                 platform.content.take_down(s, item, _reason(notice.id))
             cases.audit(platform, s, "dmca.taken-down", case=case, content_ids=[str(i.id) for i in items])
+            _lock_user(s, user_id)
             s.add(Strike(user_id=user_id, notice_id=notice.id, at=now))
             s.flush()
             strikes = active_strikes(platform, s, user_id)
@@ -446,15 +532,21 @@ def send_notice(body: NoticeIn, request: Request, platform=Depends(get_platform)
             platform.emit(s, "moderation.dmca.takedown", artist_id=items[0].artist_id if items else None,
                           subject=("dmca-notice", notice.id),
                           data={"notice_id": str(notice.id), "user_id": str(user_id),
-                                "titles": ", ".join(i.title for i in items)[:300], "work": notice.work[:300],
-                                "complainant_name": notice.complainant_name,
-                                "complainant_email": notice.complainant_email,
-                                "complainant_phone": notice.complainant_phone,
-                                "complainant_address": notice.complainant_address, "strikes": strikes})
+                                "titles": _relay(", ".join(i.title for i in items), 300),
+                                "work": _relay(notice.work, RELAY_CHARS),
+                                "complainant_name": _relay(notice.complainant_name, 100),
+                                "complainant_email": _relay(notice.complainant_email, 120), "strikes": strikes})
             if strikes >= STRIKES_TO_TERMINATE:
-                _terminate(platform, s, user_id, notice)
+                # never automatic: a moderator decides (terminate or dismiss); one open case per user
+                cases.open_case(platform, s, TERMINATED, "user", user_id, reason=TERMINATED, user_id=user_id,
+                                detail=f"{strikes} active copyright strikes within 365 days",
+                                data={"strikes": strikes, "notice_id": notice.id})
         return {"id": str(notice.id), "received_at": now.isoformat(), "content_ids": notice.content_ids,
                 "status": "received"}
+
+
+def _counter_exists(s: Session, notice_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    return s.scalar(select(Counter.id).where(Counter.notice_id == notice_id, Counter.user_id == user_id)) is not None
 
 
 def _counter_out(c: Counter) -> dict:
@@ -505,16 +597,21 @@ def send_counter(notice_id: uuid.UUID, body: CounterIn, actor: Actor = Depends(s
                 errors.append({"field": field, "element": element, "message": "required"})
         if errors:
             raise _incomplete(errors, "counter-notice")
-        if s.scalar(select(Counter.id).where(Counter.notice_id == notice.id, Counter.user_id == actor.user_id)):
-            raise Problem(409, "dmca-counter-exists", "you already sent a counter-notice for this notice")
+        exists = Problem(409, "dmca-counter-exists", "you already sent a counter-notice for this notice")
+        if _counter_exists(s, notice.id, actor.user_id):
+            raise exists
         now = platform.clock.now()
         counter = Counter(notice_id=notice.id, user_id=actor.user_id, received_at=now,
                           signature=body.signature.strip(), material=body.material.strip(), name=body.name.strip(),
                           address=body.address.strip(), phone=body.phone.strip(), good_faith=True,
                           consent_jurisdiction=True, accept_service=True, status="pending",
                           restore_at=business_days_after(now, RESTORE_BUSINESS_DAYS))
-        s.add(counter)
-        s.flush()
+        try:
+            with s.begin_nested():  # a concurrent second counter-notice loses on the unique key
+                s.add(counter)
+                s.flush()
+        except IntegrityError:
+            raise exists from None
         case = cases.open_case(platform, s, "dmca-counter", "dmca-counter", counter.id, reason="counter-notice",
                                detail=f"{counter.name} disputes the notice of {notice.complainant_name}",
                                user_id=actor.user_id, dedupe=False,
@@ -535,3 +632,17 @@ def send_counter(notice_id: uuid.UUID, body: CounterIn, actor: Actor = Depends(s
                       data={"notice_id": str(notice.id), "restore_at": counter.restore_at.isoformat(),
                             "complainant_email": notice.complainant_email})
         return _counter_out(counter)
+
+
+class ReinstatedOut(BaseModel):
+    user_id: str
+    restored: list[str] = Field(description="the content ids the termination had taken down, now restored")
+
+
+@router.post("/dmca/users/{user_id}/reinstate", response_model=ReinstatedOut,
+             responses={404: {"description": "user-not-found"}, 409: {"description": "dmca-not-terminated"}})
+def reinstate_user(user_id: uuid.UUID, actor: Actor = Depends(scope("admin")), platform=Depends(get_platform)):
+    """Undo a repeat-infringer termination (admins): the account is active again and what the
+    termination took down comes back (take-downs of single notices stay)."""
+    with platform.session() as s:
+        return {"user_id": str(user_id), "restored": reinstate(platform, s, user_id, actor.user_id)}
