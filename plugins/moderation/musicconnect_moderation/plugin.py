@@ -40,3 +40,19 @@ def web_extensions(platform):
     return [{"kind": "assets", "directory": str(Path(__file__).parent / "web")},
             {"kind": "page", "path": "/copyright", "module": "copyright.js", "title": "Copyright"},
             {"kind": "page", "path": "/copyright/counter", "module": "counter.js"}]
+
+
+@hookimpl
+def export_user_data(platform, session, user):
+    """The person's cases, audit lines, strikes, counter-notices, notices against them, flags: ``privacy``."""
+    from .privacy import export
+
+    return export(platform, session, user)
+
+
+@hookimpl
+def erase_user_data(platform, session, user):
+    """Scrub the person from cases and the audit log, delete their strikes, counter-notices, flags: ``privacy``."""
+    from .privacy import erase
+
+    return erase(platform, session, user)
