@@ -1,6 +1,8 @@
 """Audio fingerprints against re-uploads, end to end through the HTTP upload API with real
 ffmpeg and fpcalc: another artist's re-encoded, trimmed, quieter copy is blocked (or held for a
-moderator, who publishes or takes it down); a different track and an artist's own re-upload pass."""
+moderator, who publishes or takes it down); a block is a case too (a moderator's allow lets the
+audio in again); an fpcalc failure holds the upload; no transaction is open while fpcalc runs; a
+different track and an artist's own re-upload pass."""
 from __future__ import annotations
 
 import subprocess
@@ -111,11 +113,14 @@ def test_another_artists_transformed_copy_is_blocked_own_and_different_tracks_pa
     # a different track by the same artist B passes; A re-uploading its own copy passes
     assert upload(p, client, b, SONGS["other"], "Really Mine")["status"] == "ready"
     assert upload(p, client, a, SONGS["copy"], "The Original (radio edit)")["status"] == "ready"
-    # the block is in the audit log with the score; nothing waits in the queue
+    # the block is in the audit log with the score, and a case waits for a moderator
     log = client.get(f"/api/v1/moderation/audit?subject_id={copy['id']}", headers=admin.headers).json()
-    assert [e["action"] for e in log] == ["fingerprint.blocked"]
-    assert log[0]["data"]["score"] >= 0.92 and log[0]["data"]["matched_content_id"] == original["id"]
-    assert client.get("/api/v1/moderation/cases", headers=admin.headers).json()["cases"] == []
+    assert [e["action"] for e in reversed(log)] == ["fingerprint.blocked", "case.opened"]
+    assert log[-1]["data"]["score"] >= 0.92 and log[-1]["data"]["matched_content_id"] == original["id"]
+    queue = client.get("/api/v1/moderation/cases", headers=admin.headers).json()["cases"]
+    assert [(c["subject_id"], c["reason"], c["data"]["blocked"]) for c in queue] == [
+        (copy["id"], "matches-another-track", True)]
+    assert queue[0]["decisions"] == ["allow", "block"] and queue[0]["user_id"] == str(b.id)
     assert client.get("/api/v1/moderation/fingerprints/status", headers=admin.headers).json()["fingerprints"] == "on"
 
 
@@ -196,3 +201,66 @@ def test_cli_status_says_whether_fingerprints_are_on(mc_make_platform):
                              ["status"])
     assert off.exit_code == 0
     assert off.output.strip() == "fingerprints: off (nope-fpcalc not found; install libchromaprint-tools)"
+
+
+def upload_again(p, client, user, track_id: str, path: Path) -> dict:
+    with open(path, "rb") as fh:
+        r = client.post(f"/api/v1/streaming/tracks/{track_id}/audio", headers=user.headers,
+                        files={"file": (path.name, fh, "application/octet-stream")})
+    assert r.status_code == 202, r.text
+    p.jobs.wait_idle(180)
+    return client.get(f"/api/v1/streaming/tracks/{track_id}", headers=user.headers).json()
+
+
+def test_a_moderator_can_allow_a_blocked_upload_whose_audio_then_passes(world):
+    p, client, a, b, admin = world()
+    upload(p, client, a, SONGS["original"], "The Original")
+    copy = upload(p, client, b, SONGS["copy"], "Licensed Remix")
+    assert copy["status"] == "failed"
+    case = client.get("/api/v1/moderation/cases?kind=fingerprint-match", headers=admin.headers).json()["cases"][0]
+    r = client.post(f"/api/v1/moderation/cases/{case['id']}/decision", headers=admin.headers,
+                    json={"decision": "allow", "note": "the licence is on file"})
+    assert r.status_code == 200, r.text
+    again = upload_again(p, client, b, copy["id"], SONGS["copy"])
+    assert again["status"] == "ready" and again["versions"][-1]["state"] == "ready", again
+    # only the allowed match is waived: another artist's copy of the same original is still blocked
+    c = __import__("musicconnect.testing", fromlist=["make_user"]).make_user(p, "artist", artist_name="Third")
+    assert upload(p, client, c, SONGS["copy"], "Mine too")["status"] == "failed"
+
+
+def test_an_fpcalc_failure_holds_the_upload_for_a_moderator(world, tmp_path):
+    broken = tmp_path / "fpcalc-broken"
+    broken.write_text("#!/bin/sh\necho 'ERROR: could not decode' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    p, client, a, b, admin = world(fpcalc_path=str(broken))
+    held = upload(p, client, a, SONGS["original"], "Unscreenable")
+    assert held["status"] == "processing" and held["status_reason"].startswith("held_for_review: fingerprint-failed")
+    assert client.get(f"/api/v1/streaming/tracks/{held['id']}").status_code == 404
+    case = client.get("/api/v1/moderation/cases?kind=fingerprint-match", headers=admin.headers).json()["cases"][0]
+    assert case["reason"] == "fingerprint-failed" and "could not decode" in case["data"]["error"]
+    r = client.post(f"/api/v1/moderation/cases/{case['id']}/decision", headers=admin.headers,
+                    json={"decision": "allow"})
+    assert r.status_code == 200, r.text
+    assert client.get(f"/api/v1/streaming/tracks/{held['id']}").json()["status"] == "ready"
+
+
+def test_no_transaction_is_open_while_fpcalc_runs(world, monkeypatch):
+    from musicconnect_moderation import fingerprint as fpm
+
+    p, client, a, b, admin = world()
+    sessions, during = [], []
+    real_screen, real_compute = fpm.screen_audio, fpm.compute
+
+    def screen(platform, session, item, audio_path):
+        sessions.append(session)
+        return real_screen(platform, session, item, audio_path)
+
+    def compute(*args, **kwargs):
+        during.append(sessions[-1].in_transaction())
+        return real_compute(*args, **kwargs)
+
+    monkeypatch.setattr(fpm, "screen_audio", screen)
+    monkeypatch.setattr(fpm, "compute", compute)
+    p.cache.clear()  # the settings are read from the table again
+    assert upload(p, client, a, SONGS["original"], "The Original")["status"] == "ready"
+    assert during == [False]

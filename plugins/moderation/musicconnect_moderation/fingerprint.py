@@ -15,10 +15,17 @@ matched against every other artist's:
   re-encoded, trimmed or at another volume 0.8 or more.
 
 Another artist's match at or above ``fingerprint_block_score`` blocks the upload
-(``matches-another-track``); at or above ``fingerprint_review_score`` it is held for a moderator
-(a ``fingerprint-match`` case: ``allow`` publishes it, ``block`` takes it down). An artist's own
-tracks never count against them. Without ``fpcalc`` on the PATH screening is off (logged once,
-shown by ``GET /api/v1/moderation/fingerprints/status``) and uploads proceed.
+(``matches-another-track``) and files a ``fingerprint-match`` case (the first uploader of a
+recording is not always its owner: ``allow`` lets the item's audio be uploaded again without that
+match counting); at or above ``fingerprint_review_score`` it is held for a moderator (a
+``fingerprint-match`` case: ``allow`` publishes it, ``block`` takes it down). An artist's own
+tracks never count against them. An fpcalc failure holds the upload for a moderator
+(``fingerprint-failed``) rather than letting it through unscreened. Without ``fpcalc`` on the PATH
+screening is off (logged once, shown by ``GET /api/v1/moderation/fingerprints/status``) and
+uploads proceed.
+
+fpcalc runs before the hook's first query: a caller that hands over a session whose transaction
+has not begun (the streaming pipeline does) holds no transaction during it.
 """
 from __future__ import annotations
 
@@ -48,6 +55,7 @@ log = logging.getLogger("musicconnect.moderation")
 
 KIND = "fingerprint-match"
 REASON = "matches-another-track"
+FAILED = "fingerprint-failed"
 HELD = "held_for_review"
 #: sub-fingerprints per second of audio (Chromaprint's default algorithm: 11025 Hz, hop 1365)
 RATE = 11025 / 1365
@@ -317,11 +325,21 @@ def status(platform) -> dict:
     return {"fingerprints": "on", "reason": "", "fpcalc": exe, "indexed_in_this_process": len(_index)}
 
 
-def best_match(platform, session, fp: np.ndarray, *, artist_id=None, content_id=None):
-    """The best ``(score, candidate, offset)`` among other artists' tracks, or ``None``."""
+def allowed_matches(session, content_id) -> set[uuid.UUID]:
+    """The tracks a moderator allowed ``content_id`` to match (``allow`` on its cases)."""
+    from .cases import Case
+
+    rows = session.scalars(select(Case.data).where(Case.kind == KIND, Case.subject_type == "content",
+                                                   Case.subject_id == str(content_id), Case.decision == "allow"))
+    return {uuid.UUID(d["matched_content_id"]) for d in rows if (d or {}).get("matched_content_id")}
+
+
+def best_match(platform, session, fp: np.ndarray, *, artist_id=None, content_id=None, allowed=()):
+    """The best ``(score, candidate, offset)`` among other artists' tracks (but ``allowed``), or ``None``."""
     settings = platform.plugin_settings("moderation")
     index = _refresh(session)
-    cands = index.candidates(fp, exclude_artist=artist_id, exclude_content=content_id)
+    cands = [c for c in index.candidates(fp, exclude_artist=artist_id, exclude_content=content_id)
+             if c.content_id not in allowed]
     if not cands:
         return None
     stored = dict(session.execute(select(Fingerprint.content_id, Fingerprint.fingerprint)
@@ -340,7 +358,10 @@ def best_match(platform, session, fp: np.ndarray, *, artist_id=None, content_id=
 
 def screen_audio(platform, session, item, audio_path):
     """The ``screen_audio`` hook (see the module's docstring)."""
-    settings = platform.plugin_settings("moderation")
+    fresh = not session.in_transaction()
+    settings = platform.plugin_settings("moderation")  # may read the table through ``session``
+    if fresh and session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()  # only our reads: end that transaction before fpcalc runs
     if not settings.fingerprints_enabled:
         return None
     exe = fpcalc_exe(settings.fpcalc_path)
@@ -350,12 +371,19 @@ def screen_audio(platform, session, item, audio_path):
             log.warning("fingerprints: off (%s not found; install libchromaprint-tools); uploads are not screened",
                         settings.fpcalc_path)
         return None
+    # the slow part first, before any query: no transaction is held while fpcalc runs
     try:
         duration, fp = compute(audio_path, exe, settings.fingerprint_max_seconds)
     except FingerprintError as exc:
-        log.warning("fingerprint of %s failed: %s; not screened", item.id, exc)
-        return None
-    match = best_match(platform, session, fp, artist_id=item.artist_id, content_id=item.id)
+        # fpcalc is there but failed on this file: held for a moderator, never let through unscreened
+        log.warning("fingerprint of %s failed: %s; held for review", item.id, exc)
+        what = f"the audio could not be fingerprinted ({str(exc)[:200]})"
+        artist = session.get(Artist, item.artist_id)
+        open_case(platform, session, KIND, "content", item.id, reason=FAILED, detail=what,
+                  user_id=artist.user_id if artist else None, data={"error": str(exc)[:300]})
+        return Screening("review", FAILED, what)
+    match = best_match(platform, session, fp, artist_id=item.artist_id, content_id=item.id,
+                       allowed=allowed_matches(session, item.id))
     score = round(match[0], 4) if match else 0.0
     verdict: Screening | None = None
     if match and score >= settings.fingerprint_review_score:
@@ -365,13 +393,16 @@ def screen_audio(platform, session, item, audio_path):
                 "matched_title": other.title if other else None, "offset_seconds": round(off / RATE, 1),
                 "votes": cand.votes}
         what = f"{score:.0%} of its audio matches “{data['matched_title']}” by another artist"
+        artist = session.get(Artist, item.artist_id)
         if score >= settings.fingerprint_block_score:
             verdict = Screening("block", REASON, what, score, data)
             audit(platform, session, "fingerprint.blocked", subject_type="content", subject_id=str(item.id),
                   score=score, **data)
+            # the first uploader wins only until a moderator looks: allow lets this item match it
+            open_case(platform, session, KIND, "content", item.id, reason=REASON, detail=what, score=score,
+                      user_id=artist.user_id if artist else None, data={**data, "blocked": True})
         else:
             verdict = Screening("review", REASON, what, score, data)
-            artist = session.get(Artist, item.artist_id)
             open_case(platform, session, KIND, "content", item.id, reason=REASON, detail=what, score=score,
                       user_id=artist.user_id if artist else None, data=data)
     if verdict is None or verdict.action != "block":

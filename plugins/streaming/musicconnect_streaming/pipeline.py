@@ -200,14 +200,20 @@ def _make(ctx, cid, version, original_key, duration, key, iv, title, artist_name
 def _screen(platform, cid, src: Path) -> None:
     """The platform's audio screens (e.g. fingerprints against other artists' tracks): ``block``
     fails the version with the reason; ``review`` holds the track unpublished (status
-    ``processing``, reason ``held_for_review: ...``) until a moderator decides."""
-    with platform.session() as s:
-        item = s.get(ContentItem, cid)
+    ``processing``, reason ``held_for_review: ...``) until a moderator decides. The screens get a
+    session whose transaction has not begun (the item is read before, in its own): a screen runs
+    its slow part (fpcalc) before its first query, so no transaction is held open meanwhile."""
+    with platform.read() as r:
+        item = r.get(ContentItem, cid)
         if item is None:
             return
+        r.expunge(item)
+    with platform.session() as s:
         verdict = platform.screen_audio(s, item, src)
-        if verdict.action == "review" and item.status != "taken_down":
-            platform.content.set_status(s, item, "processing", f"{HELD}: {verdict.reason}: {verdict.detail}"[:500])
+        current = s.get(ContentItem, cid) if verdict.action == "review" else None
+        if current is not None and current.status != "taken_down":
+            platform.content.set_status(s, current, "processing",
+                                        f"{HELD}: {verdict.reason}: {verdict.detail}"[:500])
     if verdict.action == "block":
         raise PermanentJobError(f"{verdict.reason or 'blocked'}: {verdict.detail}".rstrip(": "))
 
