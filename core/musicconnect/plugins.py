@@ -63,6 +63,21 @@ class HookFailed(Problem):
                          f"saved (the error is logged)", plugin=plugin, hook=hook)
 
 
+class PluginUnavailable(Problem):
+    """A person's data export or erasure cannot reach every installed plugin: one failed to import
+    or ``MC_PLUGINS`` leaves it out, yet its tables may hold the person's data (503
+    ``privacy-plugin-unavailable``, naming the plugins). Nothing is exported or erased."""
+
+    def __init__(self, hook: str, problems: dict[str, str]):
+        self.hook, self.problems = hook, dict(problems)
+        names = ", ".join(sorted(self.problems))
+        why = "; ".join(f"{n}: {w}" for n, w in sorted(self.problems.items()))
+        super().__init__(503, "privacy-plugin-unavailable",
+                         f"the installed plugin(s) {names} cannot be reached ({why}); their data may hold the "
+                         f"person's, so {hook} was refused: fix or uninstall them", plugins=sorted(self.problems),
+                         hook=hook)
+
+
 @dataclass(frozen=True)
 class Quarantine:
     """Why and since when a plugin's implementation of a ``quarantine`` hook is switched off."""
@@ -313,13 +328,19 @@ class PluginRegistry:
         """A ``collect`` hook asked of every installed plugin the operator allows, the disabled
         ones included (their tables still hold what they stored: a person's data export and
         erasure must reach them), the builtin ``core`` last; ``None`` dropped, lists flattened.
-        The hook's failure policy applies (``closed``: the first failure raises)."""
+        The hook's failure policy applies (``closed``: the first failure raises). An installed
+        plugin that failed to import or that ``MC_PLUGINS`` leaves out may hold what is asked for:
+        then nothing is asked and :class:`PluginUnavailable` (503) names it."""
         calling = self._caller(hook, COLLECT)[1]
         with self._lock:
             records = [r for r in self if r.allowed and not r.error]
             for rec in records:
                 if rec.obj is None:
                     self._load_object(rec)
+            unavailable = {r.name: (f"failed to import ({r.error})" if r.error else "not allowed by MC_PLUGINS")
+                           for r in self if not r.builtin and (r.error or not r.allowed)}
+        if unavailable:
+            raise PluginUnavailable(hook, unavailable)
         answers: list[tuple[str, Any]] = []
         for rec in sorted(records, key=lambda r: r.builtin):
             if rec.obj is None:

@@ -118,7 +118,8 @@ def test_an_artist_who_leaves_takes_parties_sessions_and_recordings(live):
     assert part.records["stream_key"][0]["hint"] == "abcd"
     with p.session() as s:
         report = privacy.erase(p, s, s.get(User, a.id))
-    assert report.storage_keys == (key,)
+    # the recording, and the session's prefixes (listed when the purge runs: segments written meanwhile go too)
+    assert set(report.storage_keys) == {key, f"live/{sid}/", f"live-recordings/{sid}/"}
     assert report.erased["parties"] == 1 and report.erased["live_sessions"] == 1 and report.erased["stream_key"] == 1
     with p.read() as s:
         aid = a.artist_id
@@ -126,3 +127,27 @@ def test_an_artist_who_leaves_takes_parties_sessions_and_recordings(live):
             assert s.scalar(select(func.count()).select_from(model).where(model.artist_id == aid)) == 0, model
         assert s.scalar(select(func.count()).select_from(Rsvp)) == 0  # the party's RSVPs went with it
         assert s.get(User, fan.id) is not None and stays.artist_id is not None
+
+
+def test_a_moderator_who_leaves_does_not_take_the_artists_party_with_them(live):
+    """A party the person hosted as a moderator of another artist is that artist's: it stays (the
+    artist hosts it from now on); their own artist's parties go."""
+    c, p, a = live.client, live.platform, live.artist
+    party = schedule(c, a, live.tracks)
+    for role in ("fan", "artist"):
+        mod = make_user(p, role, artist_name="Mod Squad" if role == "artist" else None)
+        with p.session() as s:
+            s.add(Moderator(artist_id=a.artist_id, user_id=mod.id, created_at=p.clock.now()))
+            s.get(Party, uuid.UUID(party["id"])).host_id = mod.id
+        own = None
+        if role == "artist":
+            own = schedule(c, mod, [])
+        with p.session() as s:
+            report = privacy.erase(p, s, s.get(User, mod.id))
+        assert report.erased["parties_hosted_for_others"] == 1 and report.erased["moderator_roles"] == 1
+        with p.read() as s:
+            kept = s.get(Party, uuid.UUID(party["id"]))
+            # no longer theirs: deleting their user row (ON DELETE CASCADE) cannot take it along
+            assert kept is not None and kept.host_id == a.id and kept.title == "Premiere"
+            if own is not None:
+                assert s.get(Party, uuid.UUID(own["id"])) is None and report.erased["parties"] == 1

@@ -38,6 +38,12 @@ def test_privacy_terms_recorded_at_signup_and_consents_history(mc_client, mc_use
     assert r.status_code == 409 and r.json()["type"].endswith("/terms-withdrawal")
     assert mc_client.put("/api/v1/privacy/consents/nope", headers=fan.headers, json={"granted": True}).status_code == 404
     assert mc_client.get("/api/v1/privacy/consents").status_code == 401
+    # a third party's token with profile:write cannot give or withdraw a consent for the person
+    tok = _token(mc_client, fan, ["profile:read", "profile:write"])
+    r = mc_client.put("/api/v1/privacy/consents/marketing_email", headers=tok, json={"granted": True})
+    assert r.status_code == 403 and r.json()["type"].endswith("/insufficient-scope"), r.text
+    current = mc_client.get("/api/v1/privacy/consents", headers=tok).json()["current"]
+    assert next(c for c in current if c["purpose"] == "marketing_email")["granted"] is False
 
 
 # ---------------------------------------------------------------- export
@@ -122,7 +128,8 @@ def test_privacy_export_scope_and_expiry(mc_platform, mc_client, mc_users, mc_cl
 def test_privacy_erasure_needs_password_and_session(mc_platform, mc_client, mc_users):
     fan = mc_users.fan
     r = mc_client.post("/api/v1/privacy/erasure", headers=fan.headers, json={"password": "wrong-password"})
-    assert r.status_code == 401
+    # 403, not 401: a 401 makes the app refresh its session and send the wrong password again
+    assert r.status_code == 403 and r.json()["type"].endswith("/wrong-password"), r.text
     tok = _token(mc_client, fan, ["profile:write", "privacy:export"])
     r = mc_client.post("/api/v1/privacy/erasure", headers=tok, json={"password": fan.password})
     assert r.status_code == 403
@@ -164,8 +171,118 @@ def test_privacy_admin_erasure(mc_platform, mc_client, mc_users):
     fan = mc_users.fan
     assert mc_client.post(f"/api/v1/privacy/admin/users/{fan.id}/erasure",
                           headers=mc_users.artist.headers).status_code == 403
+    # an admin's API token (even with the admin scope) cannot erase anyone: a signed-in admin only
+    admin_token = _token(mc_client, mc_users.admin, ["admin"])
+    r = mc_client.post(f"/api/v1/privacy/admin/users/{fan.id}/erasure", headers=admin_token)
+    assert r.status_code == 403 and r.json()["type"].endswith("/insufficient-scope"), r.text
+    assert mc_client.get("/api/v1/me", headers=fan.headers).status_code == 200
     r = mc_client.post(f"/api/v1/privacy/admin/users/{fan.id}/erasure", headers=mc_users.admin.headers)
     assert r.status_code == 200, r.text
+    from sqlalchemy import select
+
+    from musicconnect_privacy.erasure import Erasure
+
+    with mc_platform.read() as s:
+        rec = s.scalar(select(Erasure).where(Erasure.receipt == r.json()["receipt"]))
+        assert rec.by_admin and rec.admin_id == mc_users.admin.id
     assert mc_client.get("/api/v1/me", headers=fan.headers).status_code == 401
     assert mc_client.post(f"/api/v1/privacy/admin/users/{fan.id}/erasure",
                           headers=mc_users.admin.headers).status_code == 404
+
+
+# ---------------------------------------------------------------- a stuck export does not block the next one
+
+def _stuck_export(platform, user_id, *, job_state: str | None, silent_for: float = 0, age_days: float = 0):
+    """An export row holding the person's slot, with its job in ``job_state`` (``None``: no job
+    row at all, as after a lost message) last heard of ``silent_for`` seconds ago."""
+    from datetime import timedelta
+
+    from musicconnect.models import Job
+    from musicconnect_privacy.exports import Export
+
+    now = platform.clock.now()
+    eid, jid = uuid.uuid4(), uuid.uuid4()
+    with platform.session() as s:
+        if job_state is not None:
+            s.add(Job(id=jid, actor="privacy.build_export", state=job_state, args={"export_id": str(eid)},
+                      created_at=now - timedelta(seconds=silent_for), updated_at=now - timedelta(seconds=silent_for)))
+            s.flush()
+        s.add(Export(id=eid, user_id=user_id, status="running", active_key=str(user_id), job_id=jid,
+                     created_at=now - timedelta(days=age_days)))
+    return eid
+
+
+def test_privacy_a_stuck_export_does_not_block_the_next(mc_platform, mc_client, mc_users):
+    from musicconnect_privacy.exports import Export
+
+    fan, artist, admin = mc_users.fan, mc_users.artist, mc_users.admin
+    stuck = {
+        fan.id: _stuck_export(mc_platform, fan.id, job_state="failed", silent_for=5),  # its job gave up
+        # killed by the time limit: "running" and silent for longer than the limit and the lease
+        artist.id: _stuck_export(mc_platform, artist.id, job_state="running", silent_for=2 * 3600, age_days=1.5),
+    }
+    for user in (fan, artist):
+        r = mc_client.post("/api/v1/privacy/exports", headers=user.headers)
+        assert r.status_code == 202, r.text
+    mc_platform.jobs.wait_idle()
+    with mc_platform.read() as s:
+        for uid, eid in stuck.items():
+            old = s.get(Export, eid)
+            assert old.status == "failed" and old.active_key is None and old.finished_at is not None
+            new = s.scalar(__import__("sqlalchemy").select(Export).where(Export.user_id == uid, Export.id != eid))
+            assert new.status == "ready" and new.storage_key
+    # a lost message (no job row at all) frees the slot too
+    other = mc_users.make("fan")
+    _stuck_export(mc_platform, other.id, job_state=None)
+    assert mc_client.post("/api/v1/privacy/exports", headers=other.headers).status_code == 202
+    mc_platform.jobs.wait_idle()
+    # alive: running and heard of a moment ago -> still one at a time
+    _stuck_export(mc_platform, admin.id, job_state="running", silent_for=5)
+    r = mc_client.post("/api/v1/privacy/exports", headers=admin.headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("/export-in-progress")
+    with mc_platform.session() as s:  # (let the fixture's worker stop: nothing is really running)
+        s.execute(__import__("sqlalchemy").text("UPDATE jobs SET state = 'failed' WHERE state = 'running'"))
+
+
+def test_privacy_export_time_limit_is_recorded_on_the_export(mc_platform, mc_client, mc_users):
+    """A BaseException (dramatiq's TimeLimitExceeded) on any attempt marks the export failed and frees the slot."""
+    from types import SimpleNamespace
+
+    from musicconnect_privacy.exports import Export, build_export
+
+    class TimeLimitExceeded(BaseException):
+        pass
+
+    def progress(*a):
+        raise TimeLimitExceeded()
+
+    eid = uuid.uuid4()
+    fan = mc_users.fan
+    with mc_platform.session() as s:
+        s.add(Export(id=eid, user_id=fan.id, status="queued", active_key=str(fan.id), created_at=mc_platform.clock.now()))
+    ctx = SimpleNamespace(platform=mc_platform, attempt=1, progress=progress)
+    try:
+        build_export(ctx, str(eid))
+    except TimeLimitExceeded:
+        pass
+    else:
+        raise AssertionError("the time limit was swallowed")
+    with mc_platform.read() as s:
+        exp = s.get(Export, eid)
+        assert exp.status == "failed" and exp.active_key is None and exp.message == "TimeLimitExceeded"
+    assert mc_client.post("/api/v1/privacy/exports", headers=fan.headers).status_code == 202
+
+
+def test_privacy_build_export_of_an_erased_export_deletes_its_archive(mc_platform):
+    """An attempt that finds the export row gone (erased between attempts) deletes what an
+    earlier attempt uploaded."""
+    from types import SimpleNamespace
+
+    from musicconnect_privacy.exports import ARCHIVE, build_export, prefix
+
+    eid = uuid.uuid4()
+    key = f"{prefix(eid)}/{ARCHIVE}"
+    mc_platform.storage.put_bytes(key, b"PK an earlier attempt's archive", "application/zip")
+    assert mc_platform.storage.exists(key)
+    assert build_export(SimpleNamespace(platform=mc_platform, attempt=2, progress=lambda *a: None), str(eid)) == {}
+    assert not mc_platform.storage.exists(key)

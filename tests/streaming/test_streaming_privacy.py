@@ -88,8 +88,10 @@ def test_listener_and_leaving_artist(env, audio, mc_clock):
     assert any("preview" in k for k in stored) and original.storage_key in stored
     with p.session() as s:
         report = plugin.erase_user_data(p, s, s.get(User, env.artist.id))
-    assert set(report.storage_keys) == stored
-    assert not set(report.storage_keys) & kept_stored
+    # prefixes, listed when the purge runs (what a transcode writes meanwhile goes too)
+    assert set(report.storage_keys) == {f"tracks/{tid}/", f"quarantine/tracks/{tid}/"}
+    assert all(any(k.startswith(pre) for pre in report.storage_keys) for k in stored)
+    assert not any(k.startswith(pre) for pre in report.storage_keys for k in kept_stored)
     assert report.erased["tracks"] == 1 and report.erased["track_versions"] == 1
     assert report.erased["plays_of_their_tracks"] == 2 and report.erased["downloads_of_their_tracks"] == 1
     with p.session() as s:

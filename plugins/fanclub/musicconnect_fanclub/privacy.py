@@ -135,8 +135,9 @@ def erase(platform, session, user) -> ErasureReport:
         post_ids = list(session.scalars(select(ContentItem.id).where(ContentItem.artist_id == aid,
                                                                      ContentItem.kind == "post")))
         # the post rows are content items: the core deletes them with the artist; their images are ours
-        storage_keys = _image_keys(platform, post_ids)
-        erased["post_images"] = len(storage_keys)
+        erased["post_images"] = len(_image_keys(platform, post_ids))
+        # prefixes (ending in /): everything under them goes after the commit, images written meanwhile too
+        storage_keys = [pre for pid in post_ids for pre in (f"posts/{pid}/", f"quarantine/posts/{pid}/")]
         tiers = 0
         for t in session.scalars(select(Tier).where(Tier.artist_id == aid)):
             if any(k in PERKS for k in (t.perks or {})):

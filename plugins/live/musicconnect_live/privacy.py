@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 
 from musicconnect.contracts import ErasureReport, ExportFile, ExportPart
+from musicconnect.models import Artist
 
 from .ingest_models import LiveStreamKey, LiveStreamSession
 from .models import (Attendance, ChatLimit, ChatMessage, ModAction, Moderator, Party, Reaction, Room, Rsvp,
@@ -112,9 +113,12 @@ def erase(platform, session, user) -> ErasureReport:
     erased["moderation_log"] = _run(session, delete(ModAction).where(ModAction.moderator_id == uid))
     erased["moderation_log_anonymised"] = _run(session, update(ModAction).where(ModAction.target_user_id == uid)
                                                .values(target_user_id=None, data={}))
-    # parties they host (an artist's, or as a moderator host) and, for an artist, everything of theirs
-    parties = Party.host_id == uid if aid is None else or_(Party.host_id == uid, Party.artist_id == aid)
-    party_ids = list(session.scalars(select(Party.id).where(parties)))
+    # an artist's own parties go with them; a party of another artist they hosted as a moderator is
+    # that artist's: it stays, hosted by the artist from now on
+    party_ids = [] if aid is None else list(session.scalars(select(Party.id).where(Party.artist_id == aid)))
+    owner = select(Artist.user_id).where(Artist.id == Party.artist_id).scalar_subquery()
+    erased["parties_hosted_for_others"] = _run(session, update(Party).where(
+        Party.host_id == uid, *([Party.artist_id != aid] if aid is not None else [])).values(host_id=owner))
     if party_ids:
         from .parties import room_of
 
@@ -144,8 +148,8 @@ def erase(platform, session, user) -> ErasureReport:
                 storage_keys.append(x.recording_key)
             from .ingest import live_prefix, recording_prefix
 
-            for prefix in (live_prefix(x.id) + "/", recording_prefix(x.id) + "/"):
-                storage_keys.extend(platform.storage.list(prefix))
+            # prefixes (ending in /): listed and deleted after the commit, segments written meanwhile too
+            storage_keys += [live_prefix(x.id) + "/", recording_prefix(x.id) + "/"]
         erased["live_sessions"] = _run(session, delete(LiveStreamSession).where(LiveStreamSession.artist_id == aid))
         erased["recordings"] = sum(1 for x in sessions if x.recording_key)
     return ErasureReport(erased={k: v for k, v in erased.items() if v},

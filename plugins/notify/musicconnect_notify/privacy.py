@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from sqlalchemy import String, cast, delete, or_, select
+from sqlalchemy import String, cast, delete, func, or_, select
 
 from musicconnect import normalise_email
 from musicconnect.contracts import ErasureReport, ExportPart, Retained
@@ -79,15 +79,44 @@ def export(platform, session, user) -> ExportPart | None:
         "an operator's decision). artist_messages: the messages you sent your fans, as an artist."))
 
 
+def _drop_from_digests(session, artist_id) -> int:
+    """Take an artist's notifications out of the email digests that gathered them (other people's
+    rows: only the lines of this artist go; a digest left empty goes). A digest's ``data.items``
+    are the ids of the notifications it gathered, in the order of its body's lines."""
+    from .digests import DIGEST_KIND
+
+    theirs = {str(i) for i in session.scalars(select(Delivery.id).where(Delivery.artist_id == artist_id))}
+    if not theirs:
+        return 0
+    since = session.scalar(select(func.min(Delivery.created_at)).where(Delivery.artist_id == artist_id))
+    dropped = 0
+    for d in session.scalars(select(Delivery).where(Delivery.kind == DIGEST_KIND, Delivery.created_at >= since)):
+        items = list((d.data or {}).get("items") or [])
+        if not theirs.intersection(items):
+            continue
+        lines = (d.body or "").split("\n")
+        keep = [i for i, item in enumerate(items) if item not in theirs]
+        dropped += len(items) - len(keep)
+        if not keep or len(lines) != len(items):  # nothing else in it, or lines that cannot be told apart
+            session.delete(d)
+            continue
+        d.body = "\n".join(lines[i] for i in keep)
+        d.data = {**(d.data or {}), "items": [items[i] for i in keep]}
+        d.title = f"{len(keep)} update{'s' if len(keep) != 1 else ''} from your artists"
+    session.flush()
+    return dropped
+
+
 def erase(platform, session, user) -> ErasureReport:
     uid = user.id
     erased: dict[str, int] = {}
     retained: list[Retained] = []
-    # notifications naming them that went to others (e.g. "<name> followed you", a DM notice)
-    needles = {str(uid), uid.hex, user.email}
-    if len((user.display_name or "").strip()) >= 4:
-        needles.add(user.display_name.strip())
-    about = or_(*(c.contains(n) for n in needles
+    # notifications about them that went to others (e.g. a DM notice, "<name> followed you"): found by
+    # their id only (its uuid and hex forms, matched literally). A name or an email would match
+    # other people's notifications ("____" is a LIKE pattern for every four characters; "Alex" is
+    # many people's name), and erasing one account must never delete another person's rows.
+    needles = (str(uid), uid.hex)
+    about = or_(*(c.contains(n, autoescape=True) for n in needles
                   for c in (Delivery.title, Delivery.body, Delivery.object_key, cast(Delivery.data, String))))
     erased["notifications_about_them"] = session.execute(
         delete(Delivery).where(Delivery.recipient_id != uid, about).execution_options(synchronize_session=False)
@@ -108,6 +137,7 @@ def erase(platform, session, user) -> ErasureReport:
             .execution_options(synchronize_session=False)).rowcount
         session.execute(delete(MessageQuota).where(MessageQuota.artist_id == artist.id)
                         .execution_options(synchronize_session=False))
+        erased["digest_lines_about_them"] = _drop_from_digests(session, artist.id)
         erased["notifications_from_them"] = session.execute(
             delete(Delivery).where(Delivery.artist_id == artist.id).execution_options(synchronize_session=False)
         ).rowcount

@@ -8,6 +8,8 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from musicconnect.errors import Problem
+
 
 def _fail(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
@@ -45,6 +47,9 @@ def make_app(platform) -> typer.Typer:
                 manifest = write_archive(platform, uid, fh)
         except OSError as exc:
             _fail(f"cannot write {out}: {exc.strerror}")
+        except Problem as exc:
+            out.unlink(missing_ok=True)
+            _fail(exc.detail or exc.title)
         typer.echo(f"wrote {out} ({len(manifest['plugins'])} parts)")
 
     @app.command("erase")
@@ -56,7 +61,10 @@ def make_app(platform) -> typer.Typer:
         uid = _user_id(platform, email)
         if not yes:
             _fail(f"erasing {email} cannot be undone: add --yes to confirm")
-        result = erase(platform, uid, by_admin=True)
+        try:
+            result = erase(platform, uid, by_admin=True)
+        except Problem as exc:
+            _fail(exc.detail or exc.title)
         typer.echo(f"erased; receipt {result['receipt']}")
         for r in result["retained"]:
             typer.echo(f"  kept {r['what']} ({r['count']}): {r['why']}")

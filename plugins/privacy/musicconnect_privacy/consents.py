@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Boolean, Integer, ForeignKey, Index, String, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from musicconnect import Actor, Base, NotFound, PluginSettings, Problem
-from musicconnect.web import get_platform, scope
+from musicconnect.web import get_platform, scope, session_only
 
 #: purpose -> what it is about (shown on the privacy page and by the API)
 PURPOSES = {
@@ -126,9 +126,10 @@ def get_consents(actor: Actor = Depends(scope("profile:read")), platform=Depends
 
 
 @router.put("/consents/{purpose}", response_model=ConsentOut)
-def put_consent(purpose: str, body: ConsentIn, actor: Actor = Depends(scope("profile:write")),
+def put_consent(purpose: str, body: ConsentIn, actor: Actor = Depends(session_only),
                 platform=Depends(get_platform)):
-    """Give or withdraw a consent; each change is kept in the history with the version of the text."""
+    """Give or withdraw a consent, signed in (an API token cannot consent for you); each change is
+    kept in the history with the version of the text."""
     if purpose not in PURPOSES:
         raise NotFound(f"consent purpose {purpose!r}")
     if purpose == "terms" and not body.granted:

@@ -20,10 +20,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, Boolean, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from musicconnect import Actor, Base, JobSpec, NotFound, Problem, Unauthorized, uuid_pk
+from musicconnect import Actor, Base, Forbidden, JobSpec, NotFound, Problem, uuid_pk
 from musicconnect.db import JSONType
 from musicconnect.models import ApiToken, User
-from musicconnect.web import get_platform, scope, session_only
+from musicconnect.web import get_platform, session_only
 
 log = logging.getLogger("musicconnect.privacy.erasure")
 
@@ -36,6 +36,8 @@ class Erasure(Base):
     receipt: Mapped[str] = mapped_column(String(40), unique=True)
     at: Mapped[datetime] = mapped_column(index=True)
     by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the admin who ran it (an operator's request received elsewhere), else NULL
+    admin_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     #: rows erased by plugin and kind
     erased: Mapped[dict] = mapped_column(JSONType, default=dict)
     #: [{"plugin", "what", "why", "count", "until"}]
@@ -43,7 +45,9 @@ class Erasure(Base):
 
 
 class PendingDelete(Base):
-    """A storage object to delete after an erasure committed (the job retries until it is gone)."""
+    """A storage object to delete after an erasure committed (the job retries until it is gone);
+    a key ending in ``/`` is a prefix: everything under it when the job runs goes, so objects
+    written after the erasure's listing (a transcode finishing meanwhile) go too."""
 
     __tablename__ = "privacy_pending_deletes"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
@@ -51,7 +55,7 @@ class PendingDelete(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
-def erase(platform, user_id: uuid.UUID, *, by_admin: bool = False) -> dict:
+def erase(platform, user_id: uuid.UUID, *, by_admin: bool = False, admin_id: uuid.UUID | None = None) -> dict:
     """Erase ``user_id`` everywhere; returns the receipt (``receipt``, ``at``, ``erased``, ``retained``)."""
     now = platform.clock.now()
     with platform.session() as s:
@@ -76,13 +80,33 @@ def erase(platform, user_id: uuid.UUID, *, by_admin: bool = False) -> dict:
                           "until": r.until.isoformat() if r.until else None} for r in rep.retained]
             keys += list(rep.storage_keys)
         receipt = secrets.token_hex(16)
-        s.add(Erasure(id=uuid.uuid4(), receipt=receipt, at=now, by_admin=by_admin, erased=erased, retained=retained))
+        s.add(Erasure(id=uuid.uuid4(), receipt=receipt, at=now, by_admin=by_admin or admin_id is not None,
+                      admin_id=admin_id, erased=erased, retained=retained))
+        if admin_id is not None:
+            log.info("erasure %s run by admin %s", receipt, admin_id)
         for key in dict.fromkeys(keys):
             s.add(PendingDelete(key=key))
         if keys:
             platform.jobs.enqueue("privacy.purge_objects", session=s)
     platform.forget_user(user_id)
     return {"receipt": receipt, "at": now.isoformat(), "erased": erased, "retained": retained}
+
+
+def _purge(platform, key: str) -> None:
+    """Delete an object, or everything under a prefix (a key ending in ``/``): listed now, so
+    what was written after the erasure committed goes too. Another purge deleting the same prefix
+    at once is no failure."""
+    if not key.endswith("/"):
+        platform.storage.delete(key)
+        return
+    for _ in range(3):
+        try:
+            platform.storage.delete_prefix(key)
+            return
+        except FileNotFoundError:  # a concurrent purge removed part of it meanwhile: look again
+            continue
+    if next(iter(platform.storage.list(key)), None) is not None:
+        raise RuntimeError(f"{key} is not empty yet")
 
 
 def purge_objects(ctx) -> dict:
@@ -93,12 +117,12 @@ def purge_objects(ctx) -> dict:
     done, failed = [], 0
     for i, (pid, key) in enumerate(rows):
         try:
-            platform.storage.delete(key)
+            _purge(platform, key)
             done.append(pid)
         except Exception:
             failed += 1
             log.exception("could not delete an erased object; will retry")
-        ctx.progress((i + 1) / len(rows))
+        ctx.progress((i + 1) / max(1, len(rows)))
     with platform.session() as s:
         if done:
             s.execute(delete(PendingDelete).where(PendingDelete.id.in_(done)))
@@ -107,7 +131,8 @@ def purge_objects(ctx) -> dict:
     return {"deleted": len(done)}
 
 
-JOBS = [JobSpec("purge_objects", purge_objects, max_retries=10, min_backoff_ms=5000)]
+#: also hourly: what ten retries could not delete (storage down for a while) is tried again
+JOBS = [JobSpec("purge_objects", purge_objects, max_retries=10, min_backoff_ms=5000, every_seconds=3600)]
 
 router = APIRouter(tags=["privacy"])
 
@@ -136,13 +161,17 @@ def erase_me(body: ErasureIn, actor: Actor = Depends(session_only), platform=Dep
         user = s.get(User, actor.user_id)
         hashed = user.password_hash if user is not None else None
     if not platform.passwords.verify(hashed, body.password):
-        raise Unauthorized("the password is wrong")
+        # 403, not 401: the session is fine (a 401 would make the app refresh and send it again)
+        raise Problem(403, "wrong-password", "the password is wrong")
     return erase(platform, actor.user_id)
 
 
 @router.post("/admin/users/{user_id}/erasure", response_model=ErasureOut)
-def erase_user(user_id: uuid.UUID, actor: Actor = Depends(scope("admin")), platform=Depends(get_platform)):
-    """Erase an account (an operator acting on a request received elsewhere)."""
+def erase_user(user_id: uuid.UUID, actor: Actor = Depends(session_only), platform=Depends(get_platform)):
+    """Erase an account (an operator acting on a request received elsewhere): an admin, signed in
+    (API tokens are refused); the receipt records which admin."""
+    if not actor.is_admin:
+        raise Forbidden("only an admin can erase another account")
     if user_id == actor.user_id:
         raise Problem(409, "erase-yourself", "erase your own account from your privacy page, with your password")
-    return erase(platform, user_id, by_admin=True)
+    return erase(platform, user_id, by_admin=True, admin_id=actor.user_id)

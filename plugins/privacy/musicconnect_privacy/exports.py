@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import tempfile
 import uuid
@@ -75,6 +76,36 @@ def _copy_object(platform, key: str, out: BinaryIO) -> None:
             shutil.copyfileobj(fh, out, CHUNK)
 
 
+#: a path segment that is not safe in an archive: a parent step, a backslash, a drive letter or an
+#: alternate stream (``:``), control characters
+_UNSAFE = re.compile(r"[\\:\x00-\x1f\x7f]")
+
+
+def safe_path(path: str) -> str | None:
+    """``path`` as a relative POSIX path inside the archive, or ``None`` when it is not safe (absolute,
+    ``..``, backslashes, drive letters, control characters, empty); ``.`` and empty segments drop."""
+    if not isinstance(path, str) or not path or path.startswith("/") or _UNSAFE.search(path):
+        return None
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    """``name``, or ``stem-2.ext``, ``stem-3.ext``... if the archive already holds it."""
+    if name not in used:
+        used.add(name)
+        return name
+    head, dot, ext = name.rpartition(".")
+    stem, suffix = (head, dot + ext) if dot and "/" not in ext and head and not head.endswith("/") else (name, "")
+    n = 2
+    while f"{stem}-{n}{suffix}" in used:
+        n += 1
+    used.add(f"{stem}-{n}{suffix}")
+    return f"{stem}-{n}{suffix}"
+
+
 class _Hashing:
     """A write-through file wrapper that counts and hashes what passes."""
 
@@ -103,18 +134,28 @@ def write_archive(platform, user_id: uuid.UUID, out: BinaryIO, progress: Callabl
     readme = [f"Your data on this MusicConnect server, made {now.isoformat()} for account {user_id}.",
               "", "Each folder is one part of the service. manifest.json lists every file with its sha256 "
               "and size, and the number of records of each kind.", ""]
+    used: set[str] = {"manifest.json", "README.txt"}
+    stamp = now.timetuple()[:6] if now.year >= 1980 else (1980, 1, 1, 0, 0, 0)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for i, (plugin, part) in enumerate(parts):
             entry: dict[str, Any] = {"records": {}, "files": []}
             for kind, rows in (part.records or {}).items():
                 data = json.dumps(list(rows), indent=2, default=str, ensure_ascii=False).encode()
-                name = f"{plugin}/{kind}.json"
+                name = _unique(f"{plugin}/{safe_path(str(kind)) or 'records'}.json", used)
                 zf.writestr(name, data)
                 entry["records"][kind] = len(rows)
                 entry["files"].append({"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
-            for f in part.files:
-                name = f"{plugin}/files/{f.path.lstrip('/')}"
-                with zf.open(name, "w", force_zip64=True) as dst:
+            for n, f in enumerate(part.files, 1):
+                rel = safe_path(f.path)
+                if rel is None:
+                    log.warning("the %s plugin exported a file with an unsafe path %r: stored as file-%d", plugin,
+                                f.path, n)
+                    rel = f"file-{n}"
+                name = _unique(f"{plugin}/files/{rel}", used)
+                # media is compressed already: stored as is (no CPU spent re-compressing it)
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                info.compress_type = zipfile.ZIP_STORED
+                with zf.open(info, "w", force_zip64=True) as dst:
                     h = _Hashing(dst)
                     if f.data is not None:
                         h.write(f.data)
@@ -136,16 +177,17 @@ def write_archive(platform, user_id: uuid.UUID, out: BinaryIO, progress: Callabl
 def build_export(ctx, export_id: str) -> dict:
     platform = ctx.platform
     eid = uuid.UUID(export_id)
+    key = f"{prefix(eid)}/{ARCHIVE}"
     with platform.session() as s:
         exp = s.get(Export, eid)
-        if exp is None:
+        if exp is None:  # erased meanwhile: an earlier attempt may have uploaded the archive
+            platform.storage.delete(key)
             return {}
         exp.status = "running"
         user_id = exp.user_id
     from .consents import settings
 
     ttl = settings(platform).export_ttl_days
-    key = f"{prefix(eid)}/{ARCHIVE}"
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / ARCHIVE
@@ -153,8 +195,8 @@ def build_export(ctx, export_id: str) -> dict:
                 write_archive(platform, user_id, fh, lambda f, m: ctx.progress(f, m))
             platform.storage.put_file(key, path, "application/zip")
             size = path.stat().st_size
-    except Exception as exc:
-        final = ctx.attempt > 2
+    except BaseException as exc:  # a time limit (dramatiq's TimeLimitExceeded) is a BaseException too
+        final = ctx.attempt > BUILD.max_retries or not isinstance(exc, Exception)
         with platform.session() as s:
             exp = s.get(Export, eid)
             if exp is not None and final:
@@ -188,7 +230,8 @@ def expire_exports(ctx) -> dict:
     return {"expired": len(rows)}
 
 
-JOBS = [JobSpec("build_export", build_export, max_retries=2),
+BUILD = JobSpec("build_export", build_export, max_retries=2)
+JOBS = [BUILD,
         JobSpec("expire_exports", expire_exports, max_retries=1, every_seconds=3600)]
 
 NOTIFICATION_KINDS = [
@@ -246,6 +289,33 @@ def _with_progress(s: Session, rows: list[Export]) -> list[dict]:
     return [_row(e, prog.get(e.job_id)) for e in rows]
 
 
+def _release_stuck(platform, user_id: uuid.UUID) -> int:
+    """Free the person's export slot held by an export that will never finish: its job failed or is
+    gone (a lost message, a deleted row), or it has not reported for longer than the job's time
+    limit and lease (a worker killed mid-way, a time limit hit): it is marked failed."""
+    from musicconnect.models import Job
+
+    now = platform.clock.now()
+    silent = now - timedelta(milliseconds=BUILD.time_limit_ms, seconds=platform.settings.job_lease_seconds)
+    with platform.session() as s:
+        stuck = 0
+        for exp in s.scalars(select(Export).where(Export.user_id == user_id, Export.active_key.is_not(None))
+                             .with_for_update()):
+            job = s.get(Job, exp.job_id) if exp.job_id else None
+            if job is None and exp.created_at > silent and exp.job_id is None:
+                continue  # being queued right now
+            if job is None or job.state in ("failed", "succeeded") or job.updated_at < silent:
+                exp.status, exp.active_key = "failed", None
+                exp.message = "stopped: the export job " + ("is gone" if job is None else f"is {job.state}" if
+                                                            job.state in ("failed", "succeeded") else "went silent")
+                exp.finished_at = now
+                if job is not None and job.state in ("queued", "running"):
+                    job.state, job.message, job.updated_at = "failed", "silent past its time limit", now
+                stuck += 1
+                log.warning("export %s released: %s", exp.id, exp.message)
+        return stuck
+
+
 @router.post("/exports", response_model=ExportOut, status_code=202)
 def request_export(actor: Actor = Depends(scope("privacy:export")), platform=Depends(get_platform)):
     """Ask for a copy of your data: a ZIP made in the background (``GET /exports`` shows its progress)."""
@@ -254,6 +324,7 @@ def request_export(actor: Actor = Depends(scope("privacy:export")), platform=Dep
     per_day = settings(platform).exports_per_day
     now = platform.clock.now()
     eid = uuid.uuid4()
+    _release_stuck(platform, actor.user_id)
     try:
         with platform.session() as s:
             recent = s.scalar(select(func.count()).select_from(Export).where(

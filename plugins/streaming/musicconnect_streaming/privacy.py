@@ -87,12 +87,10 @@ def export_user_data(platform, session, user):
 
 
 def storage_keys_of(platform, content_ids) -> list[str]:
-    """Every stored object of these tracks, live and quarantined."""
-    keys: list[str] = []
-    for cid in content_ids:
-        for root in (f"tracks/{cid}/", f"quarantine/tracks/{cid}/"):
-            keys.extend(platform.storage.list(root))
-    return keys
+    """The storage prefixes of these tracks, live and quarantined (a key ending in ``/``: the
+    privacy plugin deletes everything under it after the commit, what a transcode still writes
+    meanwhile included)."""
+    return [root for cid in content_ids for root in (f"tracks/{cid}/", f"quarantine/tracks/{cid}/")]
 
 
 def erase_user_data(platform, session, user):
