@@ -209,7 +209,8 @@ def _terminate(platform, session: Session, user_id: uuid.UUID, actor_id, case: c
 def reinstate(platform, session: Session, user_id: uuid.UUID, actor_id) -> list[str]:
     """Undo a termination: the account is active again and what the termination took down
     (reason ``repeat-infringer``) is restored; returns the restored content ids."""
-    user = session.get(User, user_id, with_for_update=True)
+    _lock_user(session, user_id)  # (User's eager joins cannot be FOR UPDATE on PostgreSQL)
+    user = session.get(User, user_id)
     if user is None:
         raise Problem(404, "user-not-found", "no such user")
     if user.is_active:
