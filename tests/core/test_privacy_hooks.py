@@ -87,3 +87,36 @@ def test_screens_give_the_strictest_verdict(mc_make_platform):
 def test_no_screen_costs_no_call(mc_make_platform):
     p = mc_make_platform(entry_points=False)
     assert p.screen_activity("play.counted", None).action == "allow"
+
+
+def test_export_and_erasure_refuse_when_an_installed_plugin_cannot_be_reached(mc_make_platform):
+    """A plugin that failed to import, or that MC_PLUGINS leaves out, may hold the person's data:
+    nothing is exported or erased, and the 503 names it."""
+    import importlib.metadata as md
+
+    from musicconnect.plugins import PluginUnavailable
+
+    order: list = []
+    ghost = md.EntryPoint(name="ghost", value="musicconnect_no_such_module_xyz:plugin", group="musicconnect")
+    p = mc_make_platform(extra_plugins=[("alpha", _holder("alpha", order))], entry_points=[ghost])
+    assert p.plugins.get("ghost").error
+    fan = make_user(p, "fan", email="kim@example.com")
+    for ask in (p.export_user_data, p.erase_user_data):
+        with pytest.raises(PluginUnavailable) as err:
+            with p.session() as s:
+                ask(s, s.get(User, fan.id))
+        assert err.value.status == 503 and err.value.slug == "privacy-plugin-unavailable"
+        assert "ghost" in err.value.detail and "failed to import" in err.value.detail
+    assert order == []  # no part was asked
+    with p.read() as s:
+        assert s.get(User, fan.id).display_name == "kim"
+
+    # left out by MC_PLUGINS (installed, its tables still there)
+    q = mc_make_platform(extra_plugins=[("alpha", _holder("alpha", order)), ("beta", _holder("beta", order))],
+                         entry_points=False, plugins="alpha")
+    assert not q.plugins.get("beta").allowed
+    other = make_user(q, "fan", email="lee@example.com")
+    with pytest.raises(PluginUnavailable, match="beta: not allowed by MC_PLUGINS"):
+        with q.session() as s:
+            q.erase_user_data(s, s.get(User, other.id))
+    assert order == []

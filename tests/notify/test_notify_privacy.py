@@ -155,3 +155,42 @@ def test_the_kept_hash_still_stops_email_to_the_address_after_the_account_is_gon
     assert "suppressed" in refused.value.reason
     with p.read() as s:
         assert s.get(EmailSuppression, "leaving@nova.example") is None  # the address itself is not kept
+
+
+def test_erasing_one_account_never_deletes_other_peoples_notifications(env, helpers):
+    """Notifications about the person are found by their id only: a display name that is a LIKE
+    pattern ("____", "%%%%") or a common name, or their email, matches nothing of anyone else's."""
+    import uuid
+
+    client, p, artist, tiers = env
+    other = make_user(p)
+    now = p.clock.now()
+
+    def add(recipient, title, body="", data=None, object_key=None):
+        object_key = object_key or f"k-{uuid.uuid4().hex[:8]}"
+        with p.session() as s:
+            s.add(Delivery(id=uuid.uuid4(), kind="test.kind", object_key=object_key, recipient_id=recipient,
+                           channel="inbox", title=title, body=body, data=data or {}, created_at=now))
+
+    for name in ("____", "%%%%", "Alex"):
+        gone = make_user(p)
+        with p.session() as s:
+            s.get(User, gone.id).display_name = name
+        unrelated = ["Alex Morgan followed you", "100% of tickets sold", f"a note for {gone.email}"]
+        add(other.id, unrelated[0], "abcd efgh")
+        add(other.id, unrelated[1], "wxyz")
+        add(other.id, unrelated[2], "mentions the address, not the account")
+        add(other.id, "a message from someone", "about them", data={"sender_id": str(gone.id)})
+        add(other.id, "a reply", "", object_key=f"dm:{gone.id.hex}")
+        with p.read() as s:
+            before = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.recipient_id == other.id))
+        with p.session() as s:
+            report = privacy.erase(p, s, s.get(User, gone.id))
+        # the two naming the erased account's id go; the other person's three unrelated ones stay
+        assert report.erased["notifications_about_them"] == 2, name
+        with p.read() as s:
+            after = s.scalars(select(Delivery.title).where(Delivery.recipient_id == other.id)).all()
+        assert len(after) == before - 2
+        assert set(unrelated) <= set(after)
+        with p.session() as s:  # the next round starts clean
+            s.execute(Delivery.__table__.delete().where(Delivery.recipient_id == other.id))
