@@ -329,8 +329,9 @@ class PluginRegistry:
         ones included (their tables still hold what they stored: a person's data export and
         erasure must reach them), the builtin ``core`` last; ``None`` dropped, lists flattened.
         The hook's failure policy applies (``closed``: the first failure raises). An installed
-        plugin that failed to import or that ``MC_PLUGINS`` leaves out may hold what is asked for:
-        then nothing is asked and :class:`PluginUnavailable` (503) names it."""
+        plugin that failed to import or that ``MC_PLUGINS`` leaves out may hold what is asked for
+        (its migrations ran in this database: ``alembic_version_<name>`` exists): then nothing is
+        asked and :class:`PluginUnavailable` (503) names it."""
         calling = self._caller(hook, COLLECT)[1]
         with self._lock:
             records = [r for r in self if r.allowed and not r.error]
@@ -339,6 +340,13 @@ class PluginRegistry:
                     self._load_object(rec)
             unavailable = {r.name: (f"failed to import ({r.error})" if r.error else "not allowed by MC_PLUGINS")
                            for r in self if not r.builtin and (r.error or not r.allowed)}
+        session = kwargs.get("session")
+        if unavailable and session is not None:
+            # a plugin never migrated in this database has no tables: it holds nobody's data
+            from sqlalchemy import inspect as sa_inspect
+
+            tables = set(sa_inspect(session.connection()).get_table_names())
+            unavailable = {n: why for n, why in unavailable.items() if f"alembic_version_{n}" in tables}
         if unavailable:
             raise PluginUnavailable(hook, unavailable)
         answers: list[tuple[str, Any]] = []

@@ -50,4 +50,5 @@ def test_privacy_page_export_download_and_erasure(browser, shots, proc_env):
             r = c.post("/api/v1/auth/login", json={"email": "robin@example.com", "password": PASSWORD})
             assert r.status_code == 401
         assert violations == [], violations
-        assert console.unexpected("401", "Unauthorized") == [], console.errors
+        # the wrong password is a 403 (wrong-password, not a 401 the app would refresh and send again)
+        assert console.unexpected("403", "Forbidden") == [], console.errors
