@@ -471,7 +471,8 @@ class Retained:
 class ErasureReport:
     """What one plugin erased (``erased``: rows by kind, deleted or anonymised), what it kept and
     why (``retained``), and the storage objects to delete once the erasure is committed
-    (``storage_keys``: media of an artist who leaves, images, exports)."""
+    (``storage_keys``: media of an artist who leaves, images, exports; a key ending in ``/`` is a
+    prefix, listed when the objects are deleted, so what is written after the erasure goes too)."""
 
     erased: Mapping[str, int] = field(default_factory=dict)
     retained: tuple[Retained, ...] = ()

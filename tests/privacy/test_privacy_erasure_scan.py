@@ -93,6 +93,31 @@ def _scan_storage(platform, needles: dict[str, str]) -> dict[str, set[str]]:
     return hits
 
 
+def _moderation_data(p, client, fan_id, artist_id, artist_headers) -> None:
+    """Moderation rows about both: an abuse case, flag and quarantine of the fan; a copyright
+    notice against the artist's track and the artist's counter-notice (legal name, address, phone)."""
+    from musicconnect.models import Artist, ContentItem
+    from musicconnect_moderation import abuse
+
+    with p.session() as s:
+        abuse.record(p, s, "play.counted", fan_id, "play-rate", "200 plays in an hour", 0.9,
+                     {"plays_per_hour": 200, "session_id": "s-1"}, subject_id="s-1", quarantine=True)
+        aid = s.scalar(select(Artist.id).where(Artist.user_id == artist_id))
+        track = s.scalar(select(ContentItem.id).where(ContentItem.artist_id == aid, ContentItem.kind == "track")
+                         .order_by(ContentItem.id).limit(1))
+    r = client.post("/api/v1/moderation/dmca/notices", json={
+        "signature": "Rita Rights", "copyrighted_work": "My song (2019)", "infringing_material": [str(track)],
+        "complainant_name": "Rita Rights", "complainant_address": "1 Main St, Springfield",
+        "complainant_phone": "+1 555 0100", "complainant_email": "rita@example.org", "good_faith": True,
+        "accurate_under_penalty": True})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/v1/moderation/dmca/notices/{r.json()['id']}/counter", headers=artist_headers, json={
+        "signature": "Nova Lane", "material": "my track, before removal", "good_faith_mistake": True,
+        "name": "Nova Lane", "address": "4 Rue des Lilas, Paris", "phone": "+33 1 23 45 67 89",
+        "consent_jurisdiction": True, "accept_service": True})
+    assert r.status_code == 201, r.text
+
+
 def test_privacy_erasure_leaves_nothing_but_what_is_retained(mc_platform, mc_client):
     from musicconnect.models import User
     from musicconnect.seed import seed_demo
@@ -109,6 +134,7 @@ def test_privacy_erasure_leaves_nothing_but_what_is_retained(mc_platform, mc_cli
     for h in (fan_headers, artist_headers):
         assert mc_client.put("/api/v1/privacy/consents/marketing_email", headers=h, json={"granted": True}).status_code == 200
         assert mc_client.post("/api/v1/privacy/exports", headers=h).status_code == 202
+    _moderation_data(p, mc_client, fan_id, artist_id, artist_headers)
     p.jobs.wait_idle()
     needles = {f"fan-{k}": v for k, v in _needles(p, fan_id).items()}
     needles.update({f"artist-{k}": v for k, v in _needles(p, artist_id).items()})
