@@ -59,7 +59,7 @@ def mc_platform(mc_make_platform):
     """The platform behind ``mc_app`` for this module: every plugin, payments on the offline sandbox
     (so checkouts get past "no payment provider"), rate limits out of the way."""
     return mc_make_platform(
-        plugin_config={"billing": {"sandbox": True}},
+        plugin_config={"billing": {"sandbox": True}, "moderation": {"dmca_notices_per_hour": 10000}},
         rate_limit_anonymous=UNLIMITED, rate_limit_fan=UNLIMITED, rate_limit_member=UNLIMITED,
         rate_limit_artist=UNLIMITED, rate_limit_token=UNLIMITED, register_ip_limit=UNLIMITED,
         login_failures_limit=UNLIMITED, login_ip_failures_limit=UNLIMITED, refresh_ip_limit=UNLIMITED)
@@ -116,6 +116,7 @@ SEMANTIC_DETAILS = {
     "reply to a fan through the conversation routes": "who the caller is (an artist writing to itself)",
     "tier visibility needs required_tier_id": "one field's value requires another",
     "is not a tier of this artist": "ownership of the thing named",
+    "not content on this platform": "whether the content a copyright notice names exists here",
     "is not a track of this artist": "ownership of the thing named",
     "the rank-0 tier is the free tier": "one field's value constrains another",
     "needs a price above 0": "one field's value constrains another",

@@ -349,6 +349,26 @@ COUNTER_ELEMENTS = {
 }
 
 
+def _elements_schema(strings: tuple[str, ...], trues: tuple[str, ...], lists: tuple[str, ...] = ()):
+    """The OpenAPI schema says what the law requires (the model itself stays lenient, so that a
+    missing element is refused by name: 422 ``dmca-*-incomplete`` with ``errors`` by field)."""
+    def amend(schema: dict) -> None:
+        props = schema.get("properties", {})
+        for name in strings:
+            props[name].update(minLength=1, pattern=r"\S")
+        for name in trues:
+            props[name]["const"] = True
+        for name in lists:
+            props[name]["minItems"] = 1
+            props[name].setdefault("items", {}).update(minLength=1, pattern=r"\S")
+        for name in (*strings, *trues, *lists):
+            props[name].pop("default", None)
+        if "complainant_email" in props:
+            props["complainant_email"]["pattern"] = _EMAIL.pattern
+        schema["required"] = sorted({*strings, *trues, *lists})
+    return amend
+
+
 class NoticeIn(BaseModel):
     model_config = {"json_schema_extra": {"examples": [{
         "signature": "Jordan Reyes", "copyrighted_work": "\"Night Drive\" (2024), written and recorded by Jordan Reyes",
@@ -357,6 +377,14 @@ class NoticeIn(BaseModel):
         "complainant_phone": "+44 117 496 0000", "complainant_email": "jordan@example.com",
         "good_faith": True, "accurate_under_penalty": True}]}}
     signature: str = Field("", max_length=200, description="(i) your full legal name, typed, as your signature")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        schema = handler(core_schema)
+        _elements_schema(("signature", "copyrighted_work", "complainant_name", "complainant_address",
+                          "complainant_phone", "complainant_email"), ("good_faith", "accurate_under_penalty"),
+                         ("infringing_material",))(handler.resolve_ref_schema(schema))
+        return schema
     copyrighted_work: str = Field("", max_length=5000, description="(ii) the copyrighted work")
     infringing_material: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=50,
                                            description="(iii) URLs or ids of the content on this platform")
@@ -381,6 +409,13 @@ class CounterIn(BaseModel):
         "good_faith_mistake": True, "name": "Nova Lane", "address": "4 Rue des Lilas, 75011 Paris, France",
         "phone": "+33 1 23 45 67 89", "consent_jurisdiction": True, "accept_service": True}]}}
     signature: str = Field("", max_length=200)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        schema = handler(core_schema)
+        _elements_schema(("signature", "material", "name", "address", "phone"),
+                         ("good_faith_mistake", "consent_jurisdiction", "accept_service"))(handler.resolve_ref_schema(schema))
+        return schema
     material: str = Field("", max_length=5000, description="(B) the material and its location before removal")
     good_faith_mistake: bool = False
     name: str = Field("", max_length=200)
@@ -419,7 +454,9 @@ class NoticeView(BaseModel):
 
 def _incomplete(errors: list[dict], what: str) -> Problem:
     return Problem(422, f"dmca-{what}-incomplete",
-                   f"the {what.replace('-', ' ')} lacks: " + "; ".join(e["element"] for e in errors), errors=errors)
+                   f"the {what.replace('-', ' ')} lacks: " + "; ".join(
+                       e["element"] + ("" if e.get("message") == "required" else f" ({e['message']})") for e in errors),
+                   errors=errors)
 
 
 def sender_net(address: str) -> str:
