@@ -134,6 +134,13 @@ def test_privacy_erasure_needs_password_and_session(mc_platform, mc_client, mc_u
     r = mc_client.post("/api/v1/privacy/erasure", headers=tok, json={"password": fan.password})
     assert r.status_code == 403
     assert mc_client.get("/api/v1/me", headers=fan.headers).status_code == 200
+    # five tries an hour, then even the right password waits (a business limit, not the API's)
+    for _ in range(4):
+        assert mc_client.post("/api/v1/privacy/erasure", headers=fan.headers,
+                              json={"password": "wrong-password"}).status_code == 403
+    r = mc_client.post("/api/v1/privacy/erasure", headers=fan.headers, json={"password": fan.password})
+    assert r.status_code == 429 and r.json()["type"].endswith("/erasure-attempts") and r.headers["Retry-After"], r.text
+    assert mc_client.get("/api/v1/me", headers=fan.headers).status_code == 200
 
 
 def test_privacy_erasure_deletes_account_tokens_and_leaves_a_receipt(mc_platform, mc_client, mc_users):

@@ -155,7 +155,7 @@ def erase_me(body: ErasureIn, actor: Actor = Depends(session_only), platform=Dep
     keep are listed in the answer (``retained``); the ``receipt`` names nobody."""
     gate = platform.ratelimiter.hit("5/hour", "privacy-erasure", str(actor.user_id))
     if not gate.allowed:
-        raise Problem(429, "rate-limited", "too many attempts; retry later",
+        raise Problem(429, "erasure-attempts", "more than 5 erasure attempts in an hour; retry later",
                       headers={"Retry-After": str(gate.retry_after)}, retry_after=gate.retry_after)
     with platform.read() as s:
         user = s.get(User, actor.user_id)
