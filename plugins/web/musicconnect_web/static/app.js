@@ -85,6 +85,7 @@ function OfflineBanner() {
   useEffect(() => {
     const on = () => set(!navigator.onLine || !online());
     OFFLINE_EVENTS.forEach((e) => addEventListener(e, on));
+    on();  // a first answer may have come before this effect subscribed
     return () => OFFLINE_EVENTS.forEach((e) => removeEventListener(e, on));
   }, []);
   if (!offline) return null;
