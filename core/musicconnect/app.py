@@ -316,9 +316,9 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     if cors_origins:
         app.cors = CORSGate(app._serve_http, cors_origins)
 
-    from .api import artists, auth, content, me, system
+    from .api import artists, auth, content, flags, me, system
 
-    for module in (me, auth, artists, content):  # the hottest routes are matched first
+    for module in (me, auth, artists, content, flags):  # the hottest routes are matched first
         close_undeclared(module.router, "core", fallback=session_only)
         app.include_router(module.router, prefix="/api/v1")
     from .realtime import router as realtime_router

@@ -195,3 +195,6 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     __table_args__ = (Index("ix_jobs_subject", "subject_type", "subject_id"),
                       Index("ix_jobs_state", "state"))
+
+
+from .flag_models import FeatureFlag  # noqa: E402,F401  (a core table: migration branch "flags")

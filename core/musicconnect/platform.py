@@ -144,6 +144,14 @@ class Platform:
 
         return Payments(self)
 
+    @cached_property
+    def flags(self):
+        """Feature flags (:class:`musicconnect.flags.FlagsService`): ``enabled``, ``variant``,
+        ``value``, ``evaluate``, an OpenFeature ``client()``; cached, no query per evaluation."""
+        from .flags import FlagsService
+
+        return FlagsService(self)
+
     # ---------------------------------------------------------------- helpers
     def session(self):
         """A transaction: ``with platform.session() as s:`` commits at the end, rolls back on error."""
