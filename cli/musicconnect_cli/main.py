@@ -21,6 +21,7 @@ from musicconnect.logs import configure as configure_logs
 from musicconnect.platform import Platform
 
 from .authoring import register as register_authoring
+from .backup import register as register_backup
 from .errors import UsageError, fail, guarded, settings_or_exit
 
 app = typer.Typer(help="MusicConnect: self-hosted streaming and memberships for independent artists.",
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
 register_authoring(plugins_app, db_app)  # plugins new, db revision
+register_backup(app)  # backup (create, verify, list), restore
 
 _platform: Platform | None = None
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -46,6 +47,16 @@ def check_within(key: str, within: str) -> str:
     if not key.startswith(head + "/"):
         raise StorageError(f"refusing to sign {key!r}: it lies outside {head + '/'!r}")
     return key
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object as a listing shows it: ``tag`` changes whenever its content may have
+    (the S3 ETag; the file's modification time in nanoseconds on local disk)."""
+
+    key: str
+    size: int
+    tag: str
 
 
 class Storage(ABC):
@@ -94,6 +105,10 @@ class Storage(ABC):
 
     def download_to(self, key: str, path: Path) -> None:
         path.write_bytes(self.get_bytes(key))
+
+    def inventory(self) -> Iterator[ObjectInfo]:
+        """Every object of the store with its size and change tag (backups list with it)."""
+        raise StorageError(f"the {self.backend} storage cannot list all of its objects")
 
     def local_path(self, key: str) -> Path | None:
         """The object's file when the store is a local disk (read it in place), else ``None``."""
@@ -179,6 +194,13 @@ class LocalStorage(Storage):
             for p in sorted(base.rglob("*")):
                 if p.is_file() and not p.name.startswith(".tmp-"):
                     yield p.relative_to(self.root).as_posix()
+
+    def inventory(self) -> Iterator[ObjectInfo]:
+        for p in sorted(self.root.rglob("*")):
+            key = p.relative_to(self.root).as_posix()
+            if p.is_file() and not p.name.startswith(".tmp-") and KEY_RE.match(key):
+                st = p.stat()
+                yield ObjectInfo(key, st.st_size, str(st.st_mtime_ns))
 
     # ---- signing
     def now(self) -> int:
@@ -272,6 +294,11 @@ class S3Storage(Storage):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 yield obj["Key"]
+
+    def inventory(self) -> Iterator[ObjectInfo]:
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(obj["Key"], int(obj["Size"]), str(obj.get("ETag", "")).strip('"'))
 
     def move_prefix(self, src: str, dst: str) -> int:
         n = 0

@@ -1,0 +1,538 @@
+"""Backups of a deployment: its database and every object of its storage, restorable into an
+empty deployment (``musicconnect backup`` / ``musicconnect restore``; docs/operations.md,
+"Backup and restore").
+
+A destination folder holds backup *sets* and the objects they share::
+
+    DEST/20261129T101530Z/manifest.json   what the set holds, with a checksum of everything
+    DEST/20261129T101530Z/database.sqlite3 (SQLite, online backup API) or database.pgdump (pg_dump -Fc)
+    DEST/objects/<sha256>                 each distinct object content, stored once
+
+Objects are copied incrementally: an object whose size and change tag (S3 ETag, file mtime)
+match the previous set's listing is not read again; anything else is downloaded, hashed and kept
+under its digest unless that content is already there. A set is built under a temporary name and
+renamed when complete, so a failed backup never leaves a set that looks whole.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from .errors import MusicConnectError
+
+FORMAT = 1
+SET_RE = re.compile(r"^\d{8}T\d{6}(\d{6})?Z$")
+CHUNK = 1024 * 1024
+Progress = Callable[[str], None]
+
+
+class BackupError(MusicConnectError):
+    pass
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+class _Ticker:
+    """Progress lines for long work: at most one every ``every`` seconds, plus the last one."""
+
+    def __init__(self, progress: Progress, every: float = 2.0):
+        self.progress, self.every, self.last = progress, every, time.monotonic()
+
+    def tick(self, line: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= self.every:
+            self.last = now
+            self.progress(line)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Names the signing key without revealing it (compared on restore)."""
+    return hashlib.sha256(b"musicconnect-backup-key-fingerprint\x00" + key).hexdigest()[:16]
+
+
+def _manifest_digest(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- database
+
+def _sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return None
+    if not u.database or u.database == ":memory:":
+        raise BackupError("an in-memory SQLite database cannot be backed up")
+    return Path(u.database)
+
+
+def _pg_conninfo(url: str) -> tuple[str, dict[str, str]]:
+    """A libpq URI without the password (which goes in PGPASSWORD, never on a command line)."""
+    u = make_url(url)
+    env = {**os.environ}
+    if u.password:
+        env["PGPASSWORD"] = str(u.password)
+    plain = u.set(drivername="postgresql", password=None)
+    return plain.render_as_string(hide_password=False), env
+
+
+def _pg_tool(name: str, server_major: int | None) -> str:
+    """``pg_dump``/``pg_restore`` for this server: the matching /usr/lib/postgresql/<major>/bin
+    first, then PATH, then the newest installed version."""
+    if server_major is not None:
+        exact = Path(f"/usr/lib/postgresql/{server_major}/bin/{name}")
+        if exact.exists():
+            return str(exact)
+    found = shutil.which(name)
+    if found:
+        return found
+    installed = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                       key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    if installed:
+        return installed[-1]
+    raise BackupError(f"{name} is not installed: install the PostgreSQL client tools (postgresql-client) "
+                      f"or put {name} on PATH")
+
+
+def _server_major(engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SHOW server_version_num")).scalar()) // 10000
+
+
+def _pg_run(cmd: list[str], env: dict[str, str], server_major: int, what: str) -> None:
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode == 0:
+        return
+    err = (r.stderr or r.stdout).strip()
+    if "version mismatch" in err:
+        tool = subprocess.run([cmd[0], "--version"], capture_output=True, text=True).stdout.strip()
+        raise BackupError(f"{tool} cannot {what} a PostgreSQL {server_major} server: install the PostgreSQL "
+                          f"{server_major} client tools (/usr/lib/postgresql/{server_major}/bin or PATH)")
+    first = next((ln for ln in err.splitlines() if ln.strip()), f"exit {r.returncode}")
+    raise BackupError(f"{Path(cmd[0]).name} failed: {first.strip()}")
+
+
+def dump_database(platform, dest: Path) -> Path:
+    """A consistent copy of the database in ``dest`` (a folder); returns the file."""
+    url = platform.settings.effective_database_url
+    src = _sqlite_path(url)
+    if src is not None:
+        if not src.exists():
+            raise BackupError(f"the SQLite database {src} does not exist")
+        out = dest / "database.sqlite3"
+        source = sqlite3.connect(src, timeout=15)
+        target = sqlite3.connect(out)
+        try:
+            source.backup(target)  # one step: a consistent snapshot while the server keeps writing
+        finally:
+            target.close()
+            source.close()
+        return out
+    engine = platform.db.engine
+    major = _server_major(engine)
+    conninfo, env = _pg_conninfo(url)
+    out = dest / "database.pgdump"
+    _pg_run([_pg_tool("pg_dump", major), "-Fc", "--no-owner", "--no-privileges", "-f", str(out),
+             "--dbname", conninfo], env, major, "dump")
+    return out
+
+
+def database_is_empty(platform) -> bool:
+    """No tables at all (a fresh SQLite file or a freshly created PostgreSQL database)."""
+    engine = platform.db.engine
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            q = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        else:
+            q = ("SELECT count(*) FROM information_schema.tables "
+                 "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")
+        return not conn.execute(text(q)).scalar()
+
+
+# --------------------------------------------------------------------------- sets
+
+@dataclass
+class BackupResult:
+    path: Path
+    objects: int = 0
+    copied: int = 0
+    copied_bytes: int = 0
+    reused: int = 0
+    total_bytes: int = 0
+    database_bytes: int = 0
+    seconds: float = 0.0
+    manifest: dict = field(default_factory=dict)
+
+
+def sets(dest: Path) -> list[Path]:
+    """The complete sets in ``dest``, oldest first."""
+    if not Path(dest).is_dir():
+        return []
+    return sorted(p for p in Path(dest).iterdir()
+                  if p.is_dir() and SET_RE.match(p.name) and (p / "manifest.json").is_file())
+
+
+def read_manifest(set_dir: Path) -> dict:
+    path = Path(set_dir) / "manifest.json"
+    if not path.is_file():
+        raise BackupError(f"{set_dir} is not a backup set (no manifest.json)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BackupError(f"{path} is corrupt: not JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise BackupError(f"{path} is corrupt: its checksum does not match its content")
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"{path} has format {manifest.get('format')!r}; this MusicConnect reads format {FORMAT}")
+    return manifest
+
+
+def _schema(platform) -> dict[str, str | None]:
+    from . import migrate
+
+    return {row["name"]: row["current"] for row in migrate.status(platform)}
+
+
+def _plugins(platform) -> dict[str, str | None]:
+    return {r.name: r.version for r in platform.plugins if not r.builtin and platform.plugins.is_enabled(r.name)}
+
+
+def _configured_key_file(settings) -> Path | None:
+    """The generated key file, when the key is not configured (MC_SECRET_KEY)."""
+    path = Path(settings.data_dir) / "secret.key"
+    return path if path.is_file() and path.read_text().strip().encode() == settings.signing_key() else None
+
+
+def create_backup(platform, dest: Path, *, full: bool = False, include_secret: bool = False,
+                  progress: Progress = _quiet) -> BackupResult:
+    """Back up ``platform``'s database and storage into a new set under ``dest``."""
+    from . import __version__
+
+    started = time.monotonic()
+    dest = Path(dest)
+    objects_dir = dest / "objects"
+    objects_dir.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc)
+    name = now.strftime("%Y%m%dT%H%M%S%fZ")
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=dest))
+    try:
+        previous = sets(dest)
+        prev_objects: dict = {}
+        if previous and not full:
+            try:
+                prev_objects = read_manifest(previous[-1])["storage"]["objects"]
+            except (BackupError, KeyError, TypeError):
+                prev_objects = {}  # an unreadable previous set: read everything again
+        schema = _schema(platform)
+        progress("database: dumping")
+        db_file = dump_database(platform, work)
+        db = {"dialect": platform.db.dialect, "file": db_file.name, "size": db_file.stat().st_size,
+              "sha256": sha256_file(db_file)}
+        progress(f"database: {db['size']} bytes ({db['dialect']})")
+        result = BackupResult(dest / name, database_bytes=db["size"])
+        storage = platform.storage
+        listed: dict[str, dict] = {}
+        ticker = _Ticker(progress)
+        for info in storage.inventory():
+            prev = prev_objects.get(info.key)
+            if (prev and prev.get("size") == info.size and prev.get("tag") == info.tag
+                    and (objects_dir / prev["sha256"]).is_file()):
+                digest = prev["sha256"]
+                result.reused += 1
+            else:
+                digest = _copy_object(storage, info.key, objects_dir, full=full, result=result)
+            listed[info.key] = {"sha256": digest, "size": info.size, "tag": info.tag}
+            result.objects += 1
+            result.total_bytes += info.size
+            ticker.tick(f"objects: {result.objects} listed, {result.copied} copied, {result.reused} unchanged")
+        progress(f"objects: {result.objects} ({result.total_bytes} bytes), {result.copied} copied "
+                 f"({result.copied_bytes} bytes), {result.reused} unchanged since the previous set")
+        secret = None
+        key = platform.settings.signing_key()
+        if include_secret:
+            key_file = _configured_key_file(platform.settings)
+            if key_file is None:
+                raise BackupError("--include-secret copies the generated key file (<data dir>/secret.key); this "
+                                  "deployment's key comes from MC_SECRET_KEY: keep that secret with your other secrets")
+            shutil.copyfile(key_file, work / "secret.key")
+            os.chmod(work / "secret.key", 0o600)
+            secret = {"file": "secret.key", "sha256": sha256_file(work / "secret.key")}
+        manifest = {
+            "format": FORMAT, "version": __version__, "created_at": now.isoformat().replace("+00:00", "Z"),
+            "database": db, "schema": schema, "plugins": _plugins(platform),
+            "storage": {"backend": storage.backend, "objects": listed},
+            "signing_key": {"fingerprint": key_fingerprint(key), **({"included": secret} if secret else {})},
+            "stats": {"objects": result.objects, "copied": result.copied, "copied_bytes": result.copied_bytes,
+                      "reused": result.reused, "total_bytes": result.total_bytes},
+        }
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        tmp = work / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        _fsync(tmp)
+        os.replace(tmp, work / "manifest.json")
+        os.rename(work, result.path)  # the set appears whole or not at all
+        _fsync_dir(dest)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    result.manifest = manifest
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _copy_object(storage, key: str, objects_dir: Path, *, full: bool, result: BackupResult) -> str:
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=objects_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        local = storage.local_path(key)
+        if local is not None:
+            shutil.copyfile(local, tmp)
+        else:
+            storage.download_to(key, tmp)
+        digest = sha256_file(tmp)
+        final = objects_dir / digest
+        if final.is_file() and not (full and sha256_file(final) != digest):
+            tmp.unlink()
+        else:
+            _fsync(tmp)
+            os.replace(tmp, final)
+            result.copied += 1
+            result.copied_bytes += final.stat().st_size
+            return digest
+        return digest
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync(path)
+    except OSError:  # some file systems do not sync directories
+        pass
+
+
+def verify_set(set_dir: Path, progress: Progress = _quiet) -> dict:
+    """Check the manifest, the database dump and every object against their checksums; returns
+    the manifest or raises :class:`BackupError` naming the first mismatch."""
+    set_dir = Path(set_dir)
+    manifest = read_manifest(set_dir)
+    db = manifest["database"]
+    db_file = set_dir / db["file"]
+    if not db_file.is_file():
+        raise BackupError(f"the database dump {db_file} is missing")
+    if sha256_file(db_file) != db["sha256"]:
+        raise BackupError(f"the database dump {db_file} does not match its checksum")
+    included = manifest.get("signing_key", {}).get("included")
+    if included and (not (set_dir / included["file"]).is_file()
+                     or sha256_file(set_dir / included["file"]) != included["sha256"]):
+        raise BackupError(f"the key file {set_dir / included['file']} is missing or does not match its checksum")
+    objects_dir = set_dir.parent / "objects"
+    objects = manifest["storage"]["objects"]
+    digests = sorted({o["sha256"] for o in objects.values()})
+    ticker = _Ticker(progress)
+    for i, digest in enumerate(digests, 1):
+        path = objects_dir / digest
+        if not path.is_file():
+            key = next(k for k, o in objects.items() if o["sha256"] == digest)
+            raise BackupError(f"object {key!r} is missing from {objects_dir} ({digest})")
+        if sha256_file(path) != digest:
+            key = next(k for k, o in objects.items() if o["sha256"] == digest)
+            raise BackupError(f"object {key!r} ({path}) does not match its checksum")
+        ticker.tick(f"verified {i}/{len(digests)} objects")
+    progress(f"verified: database dump and {len(objects)} objects ({len(digests)} distinct contents)")
+    return manifest
+
+
+def describe_sets(dest: Path) -> list[dict]:
+    """One row per complete set in ``dest`` (manifest read, objects not re-hashed)."""
+    out = []
+    for path in sets(dest):
+        try:
+            m = read_manifest(path)
+            st = m.get("stats", {})
+            out.append({"set": path.name, "created_at": m["created_at"], "database": m["database"]["dialect"],
+                        "database_bytes": m["database"]["size"], "objects": st.get("objects"),
+                        "total_bytes": st.get("total_bytes"), "copied": st.get("copied"),
+                        "copied_bytes": st.get("copied_bytes"), "version": m.get("version"), "ok": True})
+        except (BackupError, KeyError, TypeError) as exc:
+            out.append({"set": path.name, "ok": False, "error": str(exc)})
+    return out
+
+
+# --------------------------------------------------------------------------- restore
+
+def _check_schema_known(platform, schema: dict, version: str | None) -> None:
+    """Refuse a backup made by a newer MusicConnect (a revision these migrations do not know)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from . import migrate
+
+    known = {h.name: h for h in migrate.histories(platform)}
+    with platform.db.engine.connect() as conn:
+        for name, current in schema.items():
+            if current is None or name not in known:
+                continue
+            script = ScriptDirectory.from_config(migrate._config(known[name], conn))
+            for rev in current.split(","):
+                try:
+                    if script.get_revision(rev) is None:
+                        raise CommandError(rev)
+                except CommandError:
+                    raise BackupError(f"the backup's {name} schema is at revision {rev}, which this MusicConnect "
+                                      f"does not know: install the version that made the backup ({version}) "
+                                      f"or a newer one first") from None
+
+
+def _fingerprint_without_making(settings) -> str | None:
+    """The target's key fingerprint; ``None`` when it has none yet (never generates one)."""
+    if settings.secret_key is not None:
+        return key_fingerprint(settings.secret_key.get_secret_value().encode())
+    path = Path(settings.data_dir) / "secret.key"
+    return key_fingerprint(path.read_text().strip().encode()) if path.is_file() else None
+
+
+def restore_backup(settings, set_dir: Path, *, force: bool = False, progress: Progress = _quiet,
+                   make_platform=None) -> dict:
+    """Restore a verified set into the deployment ``settings`` describe. Refuses (nothing written)
+    a set that fails verification, a target database that has tables (unless ``force``), and a
+    signing key different from the backup's (unless ``force``). Upgrades the schema afterwards if
+    the backup's is older. Returns a summary."""
+    from . import migrate
+    from .platform import Platform
+
+    make_platform = make_platform or (lambda: Platform(settings))
+    set_dir = Path(set_dir)
+    progress(f"verifying {set_dir}")
+    manifest = verify_set(set_dir, progress)
+    db = manifest["database"]
+
+    # the key first: the local store signs with it, and a fresh data directory would make its own
+    included = manifest.get("signing_key", {}).get("included")
+    key_file = Path(settings.data_dir) / "secret.key"
+    if included and settings.secret_key is None and not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write((set_dir / included["file"]).read_bytes())
+        progress(f"signing key installed in {key_file}")
+
+    p = make_platform()
+    warnings: list[str] = []
+    try:
+        dialect = p.db.dialect
+        if (db["dialect"] == "sqlite") != (dialect == "sqlite"):
+            raise BackupError(f"the backup holds a {db['dialect']} database; the target is {dialect}: restore "
+                              f"into the same kind of database")
+        if _fingerprint_without_making(p.settings) != manifest["signing_key"]["fingerprint"] and not force:
+            raise BackupError("the target's signing key (MC_SECRET_KEY or <data dir>/secret.key) is not the one the "
+                              "backup was made with: set the same key (or back up with --include-secret), or pass "
+                              "--force (signed links, unsubscribe links and e-mail suppressions made before stop "
+                              "matching)")
+        empty = database_is_empty(p)
+        if not empty and not force:
+            raise BackupError("the target database is not empty: restore into an empty database, or pass --force "
+                              "to replace it")
+        storage = p.storage
+        if hasattr(storage, "ensure_bucket"):
+            storage.ensure_bucket()
+        if not force and next(iter(storage.inventory()), None) is not None:
+            raise BackupError("the target storage is not empty: restore into an empty bucket or media folder, "
+                              "or pass --force to overwrite objects with the same keys")
+        _check_schema_known(p, manifest["schema"], manifest.get("version"))
+        installed = {r.name for r in p.plugins}
+        missing = sorted(set(manifest.get("plugins", {})) - installed)
+        if missing:
+            warnings.append(f"plugins enabled in the backup but not installed here: {', '.join(missing)} "
+                            f"(their data is restored; install them to use it)")
+        target_url = p.settings.effective_database_url
+        progress(f"database: restoring {db['size']} bytes")
+        if dialect == "sqlite":
+            p.close()
+            _restore_sqlite(set_dir / db["file"], _sqlite_path(target_url))
+        else:
+            major = _server_major(p.db.engine)
+            p.close()
+            conninfo, env = _pg_conninfo(target_url)
+            cmd = [_pg_tool("pg_restore", major), "--no-owner", "--no-privileges", "--single-transaction",
+                   "--exit-on-error", "--dbname", conninfo]
+            if not empty:
+                cmd += ["--clean", "--if-exists"]
+            _pg_run([*cmd, str(set_dir / db["file"])], env, major, "restore into")
+    finally:
+        p.close()
+
+    p = make_platform()
+    try:
+        storage = p.storage
+        objects = manifest["storage"]["objects"]
+        objects_dir = set_dir.parent / "objects"
+        ticker = _Ticker(progress)
+        for i, (key, obj) in enumerate(sorted(objects.items()), 1):
+            storage.put_file(key, objects_dir / obj["sha256"])
+            ticker.tick(f"objects: {i}/{len(objects)} uploaded")
+        progress(f"objects: {len(objects)} uploaded to {storage.backend} storage")
+        upgraded = []
+        if any(not row["up_to_date"] for row in migrate.status(p)):
+            progress("schema: the backup's is older than this MusicConnect's: upgrading")
+            upgraded = [f"{name}: {before or 'empty'} -> {after or 'empty'}"
+                        for name, before, after in migrate.upgrade(p) if before != after]
+            for line in upgraded:
+                progress(line)
+    finally:
+        p.close()
+    return {"set": set_dir.name, "created_at": manifest["created_at"], "objects": len(manifest["storage"]["objects"]),
+            "database_bytes": db["size"], "upgraded": upgraded, "warnings": warnings}
+
+
+def _restore_sqlite(src: Path, target: Path) -> None:
+    """Copy the dump next to the target and rename it into place (never a half-written file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-restore-", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copyfile(src, tmp)
+        _fsync(tmp)
+        # a write-ahead log left by the old (empty) file must never be replayed into the new one
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
