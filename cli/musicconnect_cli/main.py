@@ -99,7 +99,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
 
 @app.command()
 @guarded
-def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKER_THREADS)")):
+def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKER_THREADS)"),
+           metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=0, max=65535, help=(
+               "serve GET /metrics and GET /healthz on this port (default MC_WORKER_METRICS_PORT; 0 = off)"))):
     """Run background jobs from Redis (the distributed configuration)."""
     p = connected()
     if not p.settings.redis_url:
@@ -111,6 +113,15 @@ def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKE
         p.jobs = type(p.jobs)(p)
         p.jobs.register_all()
         p.jobs.start_worker(threads)
+    port = p.settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        from musicconnect.metrics import serve_worker_endpoints
+
+        try:
+            serve_worker_endpoints(p.jobs, port)
+        except OSError as exc:
+            raise UsageError(f"cannot serve worker metrics on port {port}: {exc.strerror or exc}") from None
+        typer.echo(f"worker metrics on http://0.0.0.0:{port}/metrics (liveness: /healthz)")
     typer.echo(f"worker consuming {', '.join(sorted(q for q in p.jobs.broker.queues)) or 'no queues'}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

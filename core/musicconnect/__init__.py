@@ -19,6 +19,7 @@ from .features import feature_hooks
 from .hookimpl import hookimpl
 from .jobs import JobContext, PermanentJobError
 from .plugin_state import PluginSettings
+from .tracing import span
 
 __version__ = "0.1.0"
 
@@ -28,7 +29,7 @@ __all__ = [
     "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "Retained", "RevenueShare",
     "Screening",
     "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "feature_hooks", "hookimpl", "normalise_email", "on_commit",
-    "resource_of", "uuid_pk",
+    "resource_of", "span", "uuid_pk",
 ]
 
 #: the core modules a plugin may import; the rest of the package is internal

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import re
 import time
 
@@ -15,7 +16,9 @@ from prometheus_client import Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from . import __version__
+from . import __version__, tracing
+from .logs import CONTEXT as LOG_CONTEXT
+from .metrics import RATE_LIMITED
 from .apilimits import SCOPE_KEY as RATE_SCOPE_KEY
 from .db import begin_unit
 from .api.deps import session_only
@@ -92,6 +95,47 @@ class MetricsMiddleware:
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
+REQUEST_ID_KEY = "musicconnect.request_id"
+
+
+def request_id(scope) -> bytes:
+    """The client's ``X-Request-ID`` when it is a sane token (<= 128 safe characters), else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            if _REQUEST_ID.fullmatch(value):
+                return value
+            break
+    return os.urandom(8).hex().encode()
+
+
+def _count_refusal(body: bytes) -> None:
+    """One request refused by a rate limit or throttle: its policy is the API limiter's caller
+    class (``policy`` in the problem) or the problem's slug (``login-throttled``, ``chat-flood``…)."""
+    try:
+        doc = orjson.loads(body)
+        policy = doc.get("policy") or str(doc.get("type", "")).rsplit("/", 1)[-1] or "unknown"
+    except Exception:
+        policy = "unknown"
+    RATE_LIMITED.labels(str(policy)[:64]).inc()
+
+
+def _observed(send, rid: bytes, status: list | None = None):
+    """Echo the request id on the response; count a 429; note the status for a span."""
+    refused = [False]
+
+    async def _send(message):
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+            if message["status"] == 429:
+                refused[0] = True
+            if status is not None:
+                status[0] = message["status"]
+        elif refused[0] and message["type"] == "http.response.body":
+            refused[0] = False
+            _count_refusal(message.get("body", b""))
+        await send(message)
+    return _send
 
 
 async def _busy(scope, send) -> None:
@@ -148,11 +192,45 @@ class MusicConnectApp(FastAPI):
         return await self._serve_http(scope, receive, send)
 
     async def _serve_http(self, scope, receive, send):
+        rid = scope[REQUEST_ID_KEY] = request_id(scope)
+        token = LOG_CONTEXT.set({"request_id": rid.decode()})
+        try:
+            if tracing.active():
+                return await self._traced(scope, receive, send, rid)
+            return await self._dispatch(scope, receive, _observed(send, rid))
+        finally:
+            LOG_CONTEXT.reset(token)
+
+    async def _traced(self, scope, receive, send, rid: bytes):
+        """The request in a server span (only when tracing is on; a client's ``traceparent`` is its parent)."""
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in (b"traceparent", b"tracestate")}
+        status = [500]
+        method = scope["method"]
+        with tracing.span(method, parent=carrier or None, kind="server",
+                          **{"http.request.method": method, "url.path": scope["path"],
+                             "musicconnect.request_id": rid.decode()}) as sp:
+            try:
+                await self._dispatch(scope, receive, _observed(send, rid, status))
+            finally:
+                route = scope.get("route")
+                tpl = route_template(scope) if route is not None else scope.get("musicconnect.fast_route", "unmatched")
+                sp.update_name(f"{method} {tpl}")
+                sp.set_attribute("http.route", tpl)
+                sp.set_attribute("http.response.status_code", status[0])
+                if status[0] >= 500:
+                    from opentelemetry.trace import Status, StatusCode
+
+                    sp.set_status(Status(StatusCode.ERROR))
+
+    async def _dispatch(self, scope, receive, send):
         begin_unit(f"{scope['method']} {scope['path']}")
         if self.fast:
             hit = self.fast.match(scope["method"], scope["path"])
-            if hit is not None and await serve_fast(hit[0], hit[1], scope, receive, send, self.state.platform, observe):
-                return
+            if hit is not None:
+                scope["musicconnect.fast_route"] = hit[0].path
+                if await serve_fast(hit[0], hit[1], scope, receive, send, self.state.platform, observe):
+                    return
         if scope["method"] in _BODY_METHODS:
             send = _problem_413(scope, send)
         if self.pending >= self.state.platform.settings.max_pending_requests:
@@ -303,6 +381,9 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
     app = MusicConnectApp(
         title=f"{platform.settings.platform_name} API", version=__version__, lifespan=lifespan,
         max_body_size=platform.settings.max_body_bytes, docs_url=None, redoc_url=None,  # served offline below
+        # one HTTP span per request, the core's (musicconnect.tracing: fast path included); FastAPI's
+        # own telemetry would add a second root span and log exception messages (PII) to OpenTelemetry
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
         description="Self-hosted streaming and memberships for independent artists. Errors are RFC 9457 "
                     "problem+json documents whose `type` is stable (see docs/problems.md).",
     )

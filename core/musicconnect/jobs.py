@@ -19,9 +19,11 @@ import dramatiq
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from . import errorreporting, metrics, tracing
 from .contracts import JobSpec
 from .db import on_commit
 from .errors import MusicConnectError
+from .logs import CONTEXT as LOG_CONTEXT
 from .models import Job
 
 if TYPE_CHECKING:
@@ -62,6 +64,21 @@ class JobContext:
                     job.message = message
 
 
+_current = threading.local()
+
+
+class _MessageContext(dramatiq.Middleware):
+    """Hands the message being processed to :meth:`Jobs._run` (its trace parent, its age)."""
+
+    def before_process_message(self, broker, message):
+        _current.message = message
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        _current.message = None
+
+    after_skip_message = after_process_message
+
+
 class Jobs:
     def __init__(self, platform: "Platform"):
         self.platform = platform
@@ -78,10 +95,12 @@ class Jobs:
 
             self.broker = StubBroker()
             self.embedded = True
+        self.broker.add_middleware(_MessageContext())
         self.actors: dict[str, dramatiq.Actor] = {}
         self.specs: dict[str, JobSpec] = {}
         self._worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
+        metrics.watch_backlog(self)  # musicconnect_jobs_backlog reads this broker at scrape
 
     # ---------------------------------------------------------------- declaration
     def register(self, plugin: str, spec: JobSpec) -> dramatiq.Actor:
@@ -119,17 +138,22 @@ class Jobs:
                   subject_type=subject[0] if subject else None,
                   subject_id=str(subject[1]) if subject else None,
                   created_at=self.platform.clock.now(), updated_at=self.platform.clock.now())
+        trace = tracing.inject()  # the enqueuing request's span: the job's span is its child
         if session is None:
             with self.platform.db.session() as s:
                 s.add(job)
-            self._send(actor, job.id)
+            self._send(actor, job.id, trace)
         else:
             session.add(job)
-            on_commit(session, lambda: self._send(actor, job.id))
+            on_commit(session, lambda: self._send(actor, job.id, trace))
         return job.id
 
-    def _send(self, actor: str, job_id: uuid.UUID) -> None:
-        self.actors[actor].send(str(job_id))
+    def _send(self, actor: str, job_id: uuid.UUID, trace: dict | None = None) -> None:
+        if trace:  # W3C trace context rides in the message options (no schema change)
+            self.actors[actor].send_with_options(args=(str(job_id),), mc_trace=trace)
+        else:
+            self.actors[actor].send(str(job_id))
+        metrics.JOBS_ENQUEUED.labels(actor).inc()
 
     # ---------------------------------------------------------------- execution
     def _take(self, job_id: uuid.UUID) -> tuple[int, dict] | float | None:
@@ -166,18 +190,41 @@ class Jobs:
             self.actors[name].send_with_options(args=(str(job_id),), delay=int(claim * 1000) + 250)
             return
         attempt, args = claim
+        message = getattr(_current, "message", None)
+        options = message.options if message is not None else {}
+        if attempt == 1 and message is not None and message.message_timestamp:
+            metrics.JOB_WAIT.labels(name).observe(max(0.0, time.time() - message.message_timestamp / 1000))
         ctx = JobContext(self.platform, job_id, attempt, args)
+        token = LOG_CONTEXT.set({"job_id": str(job_id), "actor": name})
+        running = metrics.JOBS_RUNNING.labels(name)
+        running.inc()
+        start = time.perf_counter()
+        outcome = "failed"
         try:
-            result = spec.fn(ctx, **args)
-        except PermanentJobError as exc:
-            self._finish(job_id, "failed", message=str(exc))
-            raise
-        except Exception as exc:
-            final = attempt > spec.max_retries
-            self._finish(job_id, "failed" if final else "queued",
-                         message=f"{'failed' if final else 'will retry'}: {type(exc).__name__}: {exc}")
-            raise
-        self._finish(job_id, "succeeded", result=result if isinstance(result, dict) else None)
+            with tracing.span(f"job {name}", parent=options.get("mc_trace"), kind="consumer",
+                              **{"musicconnect.job.id": str(job_id), "musicconnect.job.actor": name,
+                                 "musicconnect.job.attempt": attempt}):
+                try:
+                    result = spec.fn(ctx, **args)
+                except PermanentJobError as exc:
+                    self._finish(job_id, "failed", message=str(exc))
+                    errorreporting.capture_exception(exc, job_actor=name, job_id=job_id, job_outcome="failed")
+                    raise
+                except Exception as exc:
+                    final = attempt > spec.max_retries
+                    outcome = "failed" if final else "retried"
+                    self._finish(job_id, "failed" if final else "queued",
+                                 message=f"{'failed' if final else 'will retry'}: {type(exc).__name__}: {exc}")
+                    errorreporting.capture_exception(exc, level="error" if final else "warning", job_actor=name,
+                                                     job_id=job_id, job_outcome=outcome, job_attempt=attempt)
+                    raise
+                self._finish(job_id, "succeeded", result=result if isinstance(result, dict) else None)
+                outcome = "succeeded"
+        finally:
+            running.dec()
+            metrics.JOB_SECONDS.labels(name).observe(time.perf_counter() - start)
+            metrics.JOBS_FINISHED.labels(name, outcome).inc()
+            LOG_CONTEXT.reset(token)
 
     def _finish(self, job_id: uuid.UUID, state: str, *, message: str | None = None, result=None) -> None:
         with self.platform.db.session() as s:

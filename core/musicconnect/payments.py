@@ -14,6 +14,7 @@ facts every provider records the same way.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -115,7 +116,23 @@ class Payments:
         ``verify_webhook`` checks the signature over the raw body before anything is written (400
         ``invalid-signature``); its ``receive_event`` then acts on the verified event,
         idempotently by event id."""
-        provider = self.provider(provider_id)
+        from . import metrics
+
+        provider = self.provider(provider_id)  # an unknown id is a 404, not counted (no label per guess)
+        start = time.perf_counter()
+        outcome = "error"
+        try:
+            result = self._receive(provider, provider_id, headers, body)
+            outcome = "duplicate" if result.get("duplicate") else "processed"
+            return result
+        except Problem as exc:
+            outcome = "rejected" if 400 <= exc.status < 500 else "error"
+            raise
+        finally:
+            metrics.WEBHOOKS.labels(provider_id, outcome).inc()
+            metrics.WEBHOOK_SECONDS.labels(provider_id).observe(time.perf_counter() - start)
+
+    def _receive(self, provider, provider_id: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         headers = {k.lower(): v for k, v in headers.items()}
         if not self.offers(provider, "verify_webhook") and self.offers(provider, "handle_webhook"):
             # the first contract: one call that verifies and accepts

@@ -291,6 +291,10 @@ class Platform:
         if self.started:
             return
         self.started = True
+        from . import errorreporting, tracing
+
+        errorreporting.configure(self.settings, process="worker" if worker else "api")  # only with MC_SENTRY_DSN
+        tracing.configure(self.settings)  # only with OTEL_EXPORTER_OTLP_ENDPOINT or MC_TRACING
         if self.settings.storage_backend == "s3":
             self.storage.ensure_bucket()
         jobs = self.jobs

@@ -113,6 +113,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
+    # observability (docs/operations.md, "Observability")
+    sentry_dsn: SecretStr | None = Field(default=None, description="Sentry DSN; unset: no error reporting")
+    sentry_environment: str | None = Field(default=None, description="Sentry environment tag; default MC_ENV")
+    release: str | None = Field(default=None, description="release tag (Sentry, build_info); default the version")
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1, description="Sentry performance sampling")
+    tracing: bool = Field(default=False, description=(
+        "OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)"))
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535, description=(
+        "`musicconnect worker` serves /metrics and /healthz on this port; 0 = off"))
+
     # raw TOML tables for plugins, filled from the config file
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict, exclude=True)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import stripe
 
-from musicconnect import Problem
+from musicconnect import Problem, span
 
 from .settings import BillingSettings
 
@@ -46,6 +46,12 @@ def client(settings: BillingSettings) -> stripe.StripeClient:
         return found
 
 
+def _operation(fn) -> str:
+    """``customers.create`` of a bound StripeClient method (the span's name)."""
+    owner = type(getattr(fn, "__self__", None)).__name__.removesuffix("Service")
+    return f"{owner[:1].lower() + owner[1:]}.{getattr(fn, '__name__', 'call')}" if owner else "call"
+
+
 def plain(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
@@ -70,6 +76,11 @@ class StripeGateway:
         raise ProviderUnavailable("Stripe: a request with the same idempotency key is still in progress")
 
     def _call_once(self, fn, *args, **kwargs) -> dict[str, Any]:
+        with span(f"stripe {_operation(fn)}", kind="client", **{"server.address": "stripe",
+                                                                 "rpc.system": "stripe"}):
+            return self._call_stripe(fn, *args, **kwargs)
+
+    def _call_stripe(self, fn, *args, **kwargs) -> dict[str, Any]:
         try:
             return plain(fn(*args, **kwargs))
         except stripe.InvalidRequestError as exc:

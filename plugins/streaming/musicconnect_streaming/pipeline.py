@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from musicconnect import PermanentJobError
+from musicconnect import PermanentJobError, span
 from musicconnect.models import Artist, ContentItem
 
 from . import media
@@ -70,12 +70,22 @@ def transcode(ctx, content_id: str, version: int) -> dict:
         if final:
             _fail(platform, cid, version, f"{type(exc).__name__}: {exc}" if not isinstance(exc, PermanentJobError) else str(exc))
         raise
-    _publish(platform, cid, version, result)
+    with span("publish track", **{"musicconnect.content.id": content_id, "musicconnect.track.version": version}):
+        _publish(platform, cid, version, result)
     ctx.progress(1.0, "ready", force=True)
     return {"version": version, "renditions": [r["name"] for r in result["renditions"]]}
 
 
 def _run_ladder(ctx, cmd: list[str], duration: float, stderr_path: Path) -> str:
+    with span("ffmpeg transcode", kind="client", **{"process.executable.name": "ffmpeg",
+                                                    "musicconnect.media.duration_s": duration}) as sp:
+        stderr = _ladder(ctx, cmd, duration, stderr_path)
+        if sp is not None:
+            sp.set_attribute("process.exit.code", 0)
+        return stderr
+
+
+def _ladder(ctx, cmd: list[str], duration: float, stderr_path: Path) -> str:
     with open(stderr_path, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=_die_with_parent)
         killer = threading.Timer(max(600.0, duration * 4), proc.kill)
