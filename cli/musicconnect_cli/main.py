@@ -23,6 +23,7 @@ from musicconnect.platform import Platform
 from .authoring import register as register_authoring
 from .backup import register as register_backup
 from .errors import UsageError, fail, guarded, settings_or_exit
+from .flags import register as register_flags
 
 app = typer.Typer(help="MusicConnect: self-hosted streaming and memberships for independent artists.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
 register_authoring(plugins_app, db_app)  # plugins new, db revision
+register_flags(app)  # flags list, show, create, set, rollout, delete, eval
 register_backup(app)  # backup (create, verify, list), restore
 
 _platform: Platform | None = None

@@ -16,6 +16,7 @@ from .db import Base, UTCDateTime, on_commit, uuid_pk
 from .errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized
 from .events import Event, emit
 from .features import feature_hooks
+from .flags import Exposure, FlagEvaluation
 from .hookimpl import hookimpl
 from .jobs import JobContext, PermanentJobError
 from .plugin_state import PluginSettings
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "ErasureReport",
-    "Event", "ExportFile", "ExportPart", "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentEvent",
+    "Event", "ExportFile", "ExportPart", "Exposure", "FlagEvaluation", "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentEvent",
     "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "Retained", "RevenueShare",
     "Screening",
     "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "feature_hooks", "hookimpl", "normalise_email", "on_commit",
