@@ -272,6 +272,46 @@ class Jobs:
             except Exception:
                 log.exception("scheduling failed")
 
+    # ---------------------------------------------------------------- lost messages
+    def resend_stale(self, limit: int = 500) -> int:
+        """Send again every job whose broker message may be lost: queued and untouched for
+        ``job_resend_seconds`` (Redis was down when it was enqueued, or restarted without
+        persistence), or running and silent for that long and past its lease (its worker died and
+        the message went with Redis). Each row is claimed (its ``updated_at`` moved) before it is
+        sent, so several workers sweeping at once send it once; a delivery that finds the job
+        running or finished does nothing (see ``_take``). Returns how many were sent."""
+        from datetime import timedelta
+
+        st = self.platform.settings
+        now = self.platform.clock.now()
+        queued_cut = now - timedelta(seconds=st.job_resend_seconds)
+        running_cut = now - timedelta(seconds=max(st.job_resend_seconds, st.job_lease_seconds))
+        with self.platform.db.session() as s:
+            rows = s.execute(select(Job.id, Job.actor, Job.state, Job.updated_at).where(or_(
+                and_(Job.state == "queued", Job.updated_at < queued_cut),
+                and_(Job.state == "running", Job.updated_at < running_cut))).limit(limit)).all()
+        sent = 0
+        for job_id, actor, state, at in rows:
+            if actor not in self.actors:
+                continue
+            with self.platform.db.session() as s:
+                won = s.execute(update(Job).where(Job.id == job_id, Job.state == state, Job.updated_at == at)
+                                .values(state="queued", updated_at=now)).rowcount
+            if won:
+                self._send(actor, job_id)
+                sent += 1
+        if sent:
+            log.warning("re-sent %d jobs whose broker message was lost", sent)
+        return sent
+
+    def _resend_loop(self, stop: threading.Event) -> None:
+        every = max(1.0, min(60.0, self.platform.settings.job_resend_seconds / 3))
+        while not stop.wait(every):
+            try:
+                self.resend_stale()
+            except Exception:
+                log.exception("re-sending lost jobs failed")
+
     # ---------------------------------------------------------------- workers
     def start_worker(self, threads: int | None = None) -> dramatiq.Worker:
         """Start consuming in this process (embedded default, tests, ``musicconnect worker``)."""
@@ -282,6 +322,10 @@ class Jobs:
                 self._worker.start()
                 if self.embedded:
                     self.recover()
+                else:  # Redis may lose messages; the jobs table does not
+                    self._stop_resend = threading.Event()
+                    threading.Thread(target=self._resend_loop, args=(self._stop_resend,), daemon=True,
+                                     name="mc-resend").start()
                 if any(s.every_seconds for s in self.specs.values()):
                     self._stop_schedules = threading.Event()
                     threading.Thread(target=self._schedule_loop, args=(self._stop_schedules,), daemon=True,
@@ -332,6 +376,8 @@ class Jobs:
         with self._lock:
             if getattr(self, "_stop_schedules", None) is not None:
                 self._stop_schedules.set()
+            if getattr(self, "_stop_resend", None) is not None:
+                self._stop_resend.set()
             if self._worker is not None:
                 self._worker.stop(timeout=timeout_ms)
                 self._worker = None

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     redis_heartbeat_timeout_ms: int = 60_000
     redis_maintenance_chance: int = 1000  # per million fetches: how often a worker looks for dead ones
     job_lease_seconds: int = 60  # a running job silent this long may be taken over by a re-delivery
+    # a queued job untouched this long (or a running one silent this long and past its lease) is
+    # sent to the broker again by a worker: its message was lost (Redis restarted without
+    # persistence, or Redis was down when the job was enqueued). A duplicate delivery is harmless.
+    job_resend_seconds: int = Field(default=600, ge=1)
 
     # logging
     log_level: str = "INFO"
