@@ -12,9 +12,8 @@
 #   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp -v mc-data:/var/lib/musicconnect \
 #       ghcr.io/musicconnect/musicconnect:0.1.0 serve --host 0.0.0.0 --port 8000
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-
-FROM ${PYTHON_IMAGE} AS builder
+# The same base in both stages (bump both together).
+FROM python:3.11-slim-bookworm AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY core/ core/
@@ -23,7 +22,7 @@ COPY plugins/ plugins/
 # One wheel per workspace package plus every dependency, so the runtime stage installs offline.
 RUN python -m pip wheel --wheel-dir /wheels "./core[postgres]" ./cli ./plugins/*/
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="MusicConnect" \
       org.opencontainers.image.source="https://github.com/musicconnect/musicconnect" \
       org.opencontainers.image.licenses="AGPL-3.0-or-later"
