@@ -85,6 +85,14 @@ def ensure_chromium() -> None:
         log(f"could not install chromium ({exc}): the browser tests (tests/web) will skip")
 
 
+def ensure_checkov() -> None:
+    """tests/deploy's policy scan: checkov in its own virtualenv under the cache folder (it pins
+    packaging<24, which clashes with .venv), created once by tests/deploy/deploy_checkov.py."""
+    script = ROOT / "tests" / "deploy" / "deploy_checkov.py"
+    if subprocess.run([sys.executable, str(script)], stdout=subprocess.DEVNULL).returncode != 0:
+        log("could not install checkov: tests/deploy will try again (and fail without it)")
+
+
 def ensure_lighthouse() -> None:
     """The web app's Lighthouse audit (tests/web/test_web_lighthouse_browser.py): Node.js and npm
     from apt-get when missing, then ``npm ci`` of tests/web/lighthouse's lock file into a cache
@@ -209,6 +217,7 @@ def main() -> int:
     install(with_test=True)
     ensure_chromium()
     ensure_lighthouse()
+    ensure_checkov()
     args = sys.argv[1:] or ["-q"]
     only = os.environ.get("MC_TEST_ONLY")
     results = {}
