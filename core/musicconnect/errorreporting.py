@@ -4,7 +4,8 @@ Unhandled route errors reach Sentry through the log line the error handler write
 (``musicconnect.errors``), a job's failure from :mod:`musicconnect.jobs` with the job's actor, id
 and outcome as tags. Every event carries the release (``MC_RELEASE``, default the version) and the
 environment (``MC_SENTRY_ENVIRONMENT``, default ``MC_ENV``), and the request id / trace id of
-the work that failed. ``send_default_pii`` is off and :func:`scrub` removes what could still
+the work that failed. ``send_default_pii`` is off (the SDK's ``data_collection``: no user info, bodies,
+frame variables, query data) and :func:`scrub` removes what could still
 identify a person or open an account: ``Authorization`` / ``Cookie`` headers, e-mail addresses,
 bearer and API tokens, JWTs, passwords and secrets, signed query strings and the user's address.
 """
@@ -83,6 +84,9 @@ def scrub(event: dict, hint: dict | None = None) -> dict:
         for frame in (exc.get("stacktrace") or {}).get("frames") or []:
             if "vars" in frame:
                 frame["vars"] = _scrub_value(frame["vars"])
+            for key in ("context_line", "pre_context", "post_context"):
+                if key in frame:
+                    frame[key] = _scrub_value(frame[key])
     for key in ("message", "logentry"):
         if isinstance(event.get(key), str):
             event[key] = scrub_text(event[key])
@@ -111,6 +115,8 @@ def configure(settings, *, transport=None, process: str = "api") -> bool:
     """Start the Sentry client when ``MC_SENTRY_DSN`` is set (``transport``: tests' in-memory one)."""
     if settings.sentry_dsn is None:
         return False
+    if _on[0]:
+        return True  # once per process (several platforms in one process share the client)
     import sentry_sdk
     from sentry_sdk.integrations.logging import ignore_logger
 
@@ -122,7 +128,10 @@ def configure(settings, *, transport=None, process: str = "api") -> bool:
         kwargs["transport"] = transport
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(), release=settings.release or __version__,
-        environment=settings.sentry_environment or settings.env, send_default_pii=False,
+        environment=settings.sentry_environment or settings.env,
+        # send_default_pii stays off (its default); data_collection is the SDK's newer form of it
+        data_collection={"user_info": False, "http_bodies": [], "stack_frame_variables": False,
+                         "database_query_data": False, "queues": False},
         before_send=scrub, before_send_transaction=scrub, traces_sample_rate=settings.sentry_traces_sample_rate,
         auto_enabling_integrations=False, max_request_body_size="never", include_local_variables=False,
         **kwargs)

@@ -115,14 +115,33 @@ REGISTRY.register(_COLLECTOR)
 def exposition() -> bytes:
     """The text exposition: this process's registry, or every process's when
     ``PROMETHEUS_MULTIPROC_DIR`` is set (plus the values computed at scrape)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
         from prometheus_client import multiprocess
 
+        _reap_dead(path)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(_COLLECTOR)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+def _reap_dead(path: str) -> None:
+    """Drop the live gauges of processes that are gone (uvicorn and dramatiq do not call
+    ``mark_process_dead`` as gunicorn's hook would), so ``livesum`` counts only live processes."""
+    import glob
+
+    from prometheus_client import multiprocess
+
+    for f in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        try:
+            pid = int(f.rsplit("_", 1)[1].split(".")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, path)
+        except (ValueError, PermissionError):
+            continue
 
 
 # ---------------------------------------------------------------- the worker's port
