@@ -497,3 +497,14 @@ def test_dockerfile():
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") if "*" in ignore else 0] == "*" and {"!core/", "!cli/", "!plugins/"} <= set(ignore)
     assert "**/.env" in ignore
+
+
+def test_operations_guide_documents_the_deployment():
+    text = (ROOT / "docs" / "operations.md").read_text()
+    k8s, dr, bench = (text.index(h) for h in ("\n## Deploying on Kubernetes\n",
+                                               "\n## Multi-region and disaster recovery\n", "\n## Benchmarks\n"))
+    assert k8s < dr < bench
+    guide = text[k8s:bench]
+    for needle in (*CHECKOV_SKIPS, "kubectl wait", "overlays/production/migrate", "secrets.example.yaml",
+                   "musicconnect_jobs_backlog", "dramatiq:<queue>.DQ", "RPO", "RTO", "seconds of playback"):
+        assert needle in guide, needle
