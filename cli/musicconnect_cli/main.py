@@ -109,21 +109,21 @@ def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKE
     if not p.settings.redis_url:
         raise UsageError("the embedded default runs jobs inside 'musicconnect serve'; "
                          "set MC_REDIS_URL to run separate workers")
+    port = p.settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:  # bound before any job runs: a taken port stops the worker at once
+        from musicconnect.metrics import serve_worker_endpoints
+
+        try:
+            serve_worker_endpoints(p, port)
+        except OSError as exc:
+            raise UsageError(f"cannot serve worker metrics on port {port}: {exc.strerror or exc}") from None
+        typer.echo(f"worker metrics on http://0.0.0.0:{port}/metrics (liveness: /healthz)")
     p.start(worker=True)
     if threads:
         p.jobs.stop()
         p.jobs = type(p.jobs)(p)
         p.jobs.register_all()
         p.jobs.start_worker(threads)
-    port = p.settings.worker_metrics_port if metrics_port is None else metrics_port
-    if port:
-        from musicconnect.metrics import serve_worker_endpoints
-
-        try:
-            serve_worker_endpoints(p.jobs, port)
-        except OSError as exc:
-            raise UsageError(f"cannot serve worker metrics on port {port}: {exc.strerror or exc}") from None
-        typer.echo(f"worker metrics on http://0.0.0.0:{port}/metrics (liveness: /healthz)")
     typer.echo(f"worker consuming {', '.join(sorted(q for q in p.jobs.broker.queues)) or 'no queues'}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

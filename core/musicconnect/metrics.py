@@ -155,7 +155,7 @@ def worker_alive(jobs) -> bool:
     return bool(threads) and all(t.is_alive() for t in threads)
 
 
-def serve_worker_endpoints(jobs, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+def serve_worker_endpoints(platform, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
     """``GET /metrics`` and ``GET /healthz`` of a worker process on ``port`` (a daemon thread).
     Meant for a private network (a pod's scrape port): it needs no token."""
 
@@ -165,7 +165,7 @@ def serve_worker_endpoints(jobs, port: int, host: str = "0.0.0.0") -> ThreadingH
             if path == "/metrics":
                 body, ctype, code = exposition(), "text/plain; version=0.0.4; charset=utf-8", 200
             elif path == "/healthz":
-                ok = worker_alive(jobs)
+                ok = worker_alive(platform.jobs)
                 body = b'{"status":"ok"}' if ok else b'{"status":"unavailable"}'
                 ctype, code = "application/json", 200 if ok else 503
             else:
