@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy import Float, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from musicconnect import Actor, Base, Conflict, Invalid, Problem, UTCDateTime, uuid_pk
@@ -52,7 +52,7 @@ class Experiment(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     control: Mapped[str] = mapped_column(String(64))
     weights: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    coverage: Mapped[float] = mapped_column(default=100.0)
+    coverage: Mapped[float] = mapped_column(Float, default=100.0)
     metrics: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
