@@ -213,7 +213,7 @@ def evaluate(key: str, user: Optional[str] = typer.Option(None, "--user", help="
             from musicconnect.contracts import Actor
 
             who = Actor(row.id, row.role)
-    ev = p.flags.evaluate(key, who)
+    ev = p.flags.evaluate(key, who, expose=False)  # an operator's look is no exposure
     if ev.reason == "unknown":
         fail(f"no flag {key!r} in {p.settings.env}")
     typer.echo(json.dumps({"key": ev.key, "value": ev.value, "variant": ev.variant, "reason": ev.reason,

@@ -215,8 +215,9 @@ class FlagsService:
         """The value of the variant ``user`` is served."""
         return self.evaluate(key, user, default).value
 
-    def evaluate(self, key: str, user: Any = None, default: Any = None) -> FlagEvaluation:
-        """Evaluate flag ``key`` for ``user``: variant, value, reason, the rule and experiment."""
+    def evaluate(self, key: str, user: Any = None, default: Any = None, *, expose: bool = True) -> FlagEvaluation:
+        """Evaluate flag ``key`` for ``user``: variant, value, reason, the rule and experiment.
+        ``expose=False``: a look (an operator's check), not an exposure of an experiment."""
         flag = self._snapshot().get(key)
         if flag is None:
             return FlagEvaluation(key, default, None, "unknown")
@@ -251,7 +252,7 @@ class FlagsService:
                 name, reason = rule.variant or flag.default_variant, "targeting_match"
             if name not in flag.variants:
                 continue
-            if rule.experiment and who.user_id is not None:
+            if rule.experiment and expose and who.user_id is not None:
                 self._expose(Exposure(rule.experiment, flag.key, name, who.user_id, self.platform.clock.now()))
             return FlagEvaluation(flag.key, flag.variants[name], name, reason, i, rule.experiment)
         return self._default(flag, "default")

@@ -186,11 +186,16 @@ def test_validation_scopes_and_privacy(mc_client, mc_platform, mc_users):
     assert mc_client.post("/api/v1/experiments/cta-test/start", headers=admin).status_code == 200
     problem(mc_client.post("/api/v1/experiments/cta-other/start", headers=admin), 409, "experiment-state")
     problem(mc_client.post("/api/v1/experiments/cta-test/start", headers=admin), 409, "experiment-state")
+    # an admin looking at what a user gets is no exposure
+    r = mc_client.get(f"/api/v1/flags/cta/evaluate?user_id={mc_users.artist.id}", headers=admin)
+    assert r.json()["experiment"] == "cta-test"
+    from musicconnect_experiments.experiments import exposure_log
+
+    exposure_log(p).flush()
+    assert _exposures(p) == 0
     # the fan's exposure is in their export and goes with their erasure
     fan = mc_users.fan
     assert mc_client.get("/api/v1/me/flags", headers=bearer(fan.access_token)).status_code == 200
-    from musicconnect_experiments.experiments import exposure_log
-
     exposure_log(p).flush()
     with p.session() as s:
         user = s.get(User, fan.id)

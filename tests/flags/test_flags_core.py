@@ -186,6 +186,7 @@ def test_exposures_for_experiment_rules(mc_platform):
     assert ev.experiment == "cta-test" and ev.reason == "split"
     assert [(e.experiment, e.flag_key, e.variant, e.user_id) for e in seen] == [("cta-test", "cta", ev.variant, u)]
     p.flags.evaluate("cta", Actor(uuid.uuid4(), "artist"))  # not in the experiment's rule: no exposure
+    assert p.flags.evaluate("cta", Actor(uuid.uuid4(), "fan"), expose=False).experiment == "cta-test"  # a look
     p.flags.evaluate("cta", None)
     assert len(seen) == 1
 

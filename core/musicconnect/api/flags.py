@@ -177,7 +177,7 @@ def evaluate_flag(key: str, user_id: uuid.UUID | None = Query(None, description=
     """What a user is served by a flag of this server's environment, and why (admins)."""
     from ..errors import NotFound
 
-    ev = platform.flags.evaluate(key, user_id)
+    ev = platform.flags.evaluate(key, user_id, expose=False)  # a look, not an exposure
     if ev.reason == "unknown":
         raise NotFound(f"flag {key!r}")
     return {"key": ev.key, "value": ev.value, "variant": ev.variant, "reason": ev.reason, "rule": ev.rule,
