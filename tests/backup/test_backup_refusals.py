@@ -111,6 +111,15 @@ def test_restore_refuses_a_non_empty_database_and_a_different_key(store, source_
     # without --yes the operator is asked (and "no" changes nothing)
     r = run({**target, "MC_SECRET_KEY": key}, "restore", str(set_dir), ok=False)
     assert r.returncode != 0 and "restore " in r.stdout and "?" in r.stdout
+    # --force replaces a database that has tables (PostgreSQL: pg_restore --clean in one transaction)
+    store.put_bytes("posts/d/later.bin", b"after the first set")
+    run(source_env, "backup", str(dest))
+    out = run({**target, "MC_SECRET_KEY": key}, "restore", str(backup.sets(dest)[-1]), "--yes", "--force").stdout
+    assert "objects: 4 uploaded" in out
+    assert "backup set" in run({**target, "MC_SECRET_KEY": key}, "backup", str(tmp_path / "again")).stdout
+    again = _manifest(_set(tmp_path / "again"))
+    assert sorted(again["storage"]["objects"]) == ["posts/a/cover.jpg", "posts/a/same.bin", "posts/b/same.bin",
+                                                   "posts/d/later.bin"]
 
 
 def test_a_failed_backup_leaves_no_set(mc_platform, store, tmp_path, monkeypatch):
