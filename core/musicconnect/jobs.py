@@ -182,16 +182,17 @@ class Jobs:
 
         begin_unit(f"job {name}")  # each job counts its pooled connections like a request
         spec = self.specs[name]
+        message = getattr(_current, "message", None)
+        options = message.options if message is not None else {}
         claim = self._take(job_id)
         if claim is None:
             return  # deleted or finished: a duplicate delivery
         if isinstance(claim, float):
             # running elsewhere, or its worker died moments ago: look again once the lease lapses
-            self.actors[name].send_with_options(args=(str(job_id),), delay=int(claim * 1000) + 250)
+            trace = {"mc_trace": options["mc_trace"]} if options.get("mc_trace") else {}
+            self.actors[name].send_with_options(args=(str(job_id),), delay=int(claim * 1000) + 250, **trace)
             return
         attempt, args = claim
-        message = getattr(_current, "message", None)
-        options = message.options if message is not None else {}
         if attempt == 1 and message is not None and message.message_timestamp:
             metrics.JOB_WAIT.labels(name).observe(max(0.0, time.time() - message.message_timestamp / 1000))
         ctx = JobContext(self.platform, job_id, attempt, args)

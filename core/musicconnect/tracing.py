@@ -5,7 +5,8 @@ HTTP layer takes its untraced path. On when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is s
 that OTLP collector; the standard ``OTEL_*`` variables apply: ``OTEL_SERVICE_NAME``,
 ``OTEL_EXPORTER_OTLP_HEADERS`` …; needs ``opentelemetry-exporter-otlp``) or when
 ``MC_TRACING=true`` (spans are made and can be exported by a processor given to
-:func:`configure`: tests use the in-memory exporter).
+:func:`configure`: tests use the in-memory exporter; ``OTEL_TRACES_EXPORTER=console`` prints one
+JSON line per span on stdout).
 
 A job carries its enqueuer's W3C ``traceparent`` in the dramatiq message options (no schema
 change), so the job's span is a child of the request that enqueued it, in any process.
@@ -55,6 +56,13 @@ def configure(settings=None, *, service_name: str | None = None, processor=None)
     provider = TracerProvider(resource=Resource.create(attrs))
     if processor is not None:
         provider.add_span_processor(processor)
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":  # one JSON line per span
+        import sys
+
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(
+            out=sys.stdout, formatter=lambda sp: sp.to_json(indent=None) + "\n")))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -76,3 +76,50 @@ def test_tracing_off_makes_no_spans_and_span_is_a_no_op(mc_client):
         assert sp is None
     assert tracing.inject() is None and tracing.current_ids() is None
     assert mc_client.get("/healthz").headers["x-request-id"]
+
+
+def test_the_trace_crosses_into_a_musicconnect_worker_process(mc_make_platform, mc_redis_url, proc_env, spans, flac):
+    """Distributed run: the API (this process) enqueues on Redis; ``musicconnect worker`` (another
+    process, spans printed as JSON lines: OTEL_TRACES_EXPORTER=console) runs the transcode as a
+    child of the request span."""
+    import json
+    import sys
+    from pathlib import Path
+
+    if not mc_redis_url:
+        pytest.skip("a worker process needs Redis (MC_TEST_ONLY=distributed)")
+    p = mc_make_platform()
+    p.run_worker = False  # the worker process consumes, not this one
+    st = p.settings
+    env = {**proc_env, "MC_REDIS_URL": mc_redis_url, "MC_TRACING": "true", "OTEL_TRACES_EXPORTER": "console",
+           "OTEL_SERVICE_NAME": "musicconnect-worker"}
+    if st.s3_bucket:
+        env.update(MC_S3_BUCKET=st.s3_bucket, MC_S3_ENDPOINT_URL=st.s3_endpoint_url or "",
+                   MC_S3_ACCESS_KEY_ID=st.s3_access_key_id or "",
+                   MC_S3_SECRET_ACCESS_KEY=st.s3_secret_access_key.get_secret_value() if st.s3_secret_access_key else "")
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    artist = make_user(p, "artist", artist_name="Worker Band")
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "musicconnect"), "worker"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with TestClient(create_app(p)) as client:
+            with open(flac, "rb") as fh:
+                r = client.post(f"/api/v1/streaming/artists/{artist.artist_id}/tracks", headers=artist.headers,
+                                files={"file": ("tone.flac", fh, "application/octet-stream")})
+            assert r.status_code == 202, r.text
+            p.jobs.wait_idle(120)
+            detail = client.get(f"/api/v1/streaming/tracks/{r.json()['id']}", headers=artist.headers).json()
+            assert detail["status"] == "ready", detail
+    finally:
+        worker.terminate()
+        out, err = worker.communicate(timeout=60)
+    remote = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    [request] = _by_name(spans, "POST /api/v1/streaming/artists/{artist_id}/tracks")
+    hexid = lambda n, w: "0x" + format(n, f"0{w}x")  # noqa: E731 (the console exporter's form)
+    [job] = [s for s in remote if s["name"] == "job streaming.transcode"]
+    [ffmpeg] = [s for s in remote if s["name"] == "ffmpeg transcode"]
+    [publish] = [s for s in remote if s["name"] == "publish track"]
+    assert job["context"]["trace_id"] == hexid(request.context.trace_id, 32), (job, err[-2000:])
+    assert job["parent_id"] == hexid(request.context.span_id, 16)
+    assert ffmpeg["parent_id"] == publish["parent_id"] == job["context"]["span_id"]
+    assert job["resource"]["attributes"]["service.name"] == "musicconnect-worker"
