@@ -508,3 +508,23 @@ def test_operations_guide_documents_the_deployment():
     for needle in (*CHECKOV_SKIPS, "kubectl wait", "overlays/production/migrate", "secrets.example.yaml",
                    "musicconnect_jobs_backlog", "dramatiq:<queue>.DQ", "RPO", "RTO", "seconds of playback"):
         assert needle in guide, needle
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_environment_names_are_real_settings(rendered, overlay):
+    """Every MC_* variable the manifests set is a core setting or a plugin's MC_<PLUGIN>_* one: a
+    misspelt name would be silently ignored by the application."""
+    from musicconnect.settings import Settings
+
+    prefix = Settings.model_config.get("env_prefix", "MC_")
+    plugins = {p.name.upper() for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists()}
+    names = set(yaml.safe_load((KUBE / "secrets.example.yaml").read_text())["stringData"])
+    for d in rendered[overlay]:
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "musicconnect-config":
+            names |= set(d["data"])
+    for _, spec in pod_specs(rendered[overlay]):
+        names |= {e["name"] for c in spec["containers"] for e in c.get("env", [])}
+    unknown = [n for n in names if n.startswith(prefix) and n.removeprefix(prefix).lower() not in Settings.model_fields
+               and n.removeprefix(prefix).split("_")[0] not in plugins]
+    assert not unknown, unknown
+    assert {"MC_DATABASE_URL", "MC_REDIS_URL", "MC_SECRET_KEY", "MC_METRICS_TOKEN"} <= names
