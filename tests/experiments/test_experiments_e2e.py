@@ -204,3 +204,28 @@ def test_validation_scopes_and_privacy(mc_client, mc_platform, mc_users):
         from musicconnect_experiments.experiments import erase_user
 
         assert erase_user(s, user) == 1
+
+
+def test_cli_creates_starts_and_stops(mc_client, mc_platform, mc_users, proc_env, tmp_path):
+    assert mc_client.post("/api/v1/flags", json=FLAG, headers=mc_users.admin.headers).status_code == 201
+    env = {**proc_env, "MC_ENV": "test"}
+
+    def run(*args, ok=True):
+        r = subprocess.run([str(BIN), "experiments", *args], env=env, capture_output=True, text=True, timeout=120)
+        assert (r.returncode == 0) == ok, (args, r.stdout, r.stderr)
+        return r
+
+    spec = tmp_path / "exp.json"
+    spec.write_text(json.dumps(EXPERIMENT))
+    assert "created cta-test (draft)" in run("create", f"@{spec}").stdout
+    r = run("create", json.dumps({**EXPERIMENT, "key": "x", "weights": {"control": 1}}), ok=False)
+    assert r.stderr.startswith("error: ") and r.stderr.strip().count("\n") == 0
+    run("start", "cta-test")
+    r = run("start", "cta-test", ok=False)
+    assert "only a draft starts" in r.stderr
+    rows = [json.loads(line) for line in run("list", "--json").stdout.splitlines()]
+    assert [(x["key"], x["status"]) for x in rows] == [("cta-test", "running")]
+    mc_platform.flags.refresh()  # the CLI is another process (embedded: no pub/sub between them)
+    assert mc_client.get("/api/v1/flags/cta", headers=mc_users.admin.headers).json()["rules"][0]["experiment"] == "cta-test"
+    run("stop", "cta-test")
+    run("results", "nope", ok=False)
