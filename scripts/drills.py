@@ -332,6 +332,8 @@ class Topology:
             # one client address for everyone (see bench/load/run.py): per-address limits raised
             "MC_REGISTER_IP_LIMIT": "1000000/hour", "MC_RATE_LIMIT_ANONYMOUS": "10000000/minute",
             "MC_COMP_LIMIT": "100000/hour", "MC_ACCESS_TOKEN_TTL": "86400",
+            "MC_MODERATION_ABUSE_SIGNUPS_PER_ADDRESS_HOUR": "100000",
+            "MC_MODERATION_ABUSE_SIGNUPS_PER_ADDRESS_DAY": "100000",
             "MC_ARGON2_TIME_COST": "1", "MC_ARGON2_MEMORY_COST": "8192",
             "MC_BILLING_STRIPE_SECRET_KEY": "sk_test_drills", "MC_BILLING_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
             "MC_BILLING_STRIPE_API_BASE": "http://127.0.0.1:9",  # the drill's events never call Stripe
@@ -464,14 +466,15 @@ def _kind(exc_or_status) -> str:
 
 
 class Population:
-    def __init__(self, topo: Topology, *, players: int = 3, dm_senders: int = 4, upload_every: float = 4.0,
+    def __init__(self, topo: Topology, *, players: int = 3, dm_senders: int = 4, burst: int = 8,
+                 upload_every: float = 4.0,
                  webhook_every: float = 0.4, track_seconds: float = 6.0):
         import httpx
 
         self.topo = topo
         self.base = f"http://127.0.0.1:{topo.lb.port}"
         self.http = httpx.AsyncClient(base_url=self.base, timeout=30, limits=httpx.Limits(max_connections=64))
-        self.n_players, self.n_dm = players, dm_senders
+        self.n_players, self.n_dm, self.n_burst = players, dm_senders, burst
         self.upload_every, self.webhook_every = upload_every, webhook_every
         # each member writes every 6.5 s: under the moderation plugin's 10 messages a minute
         self.dm_every = 6.5
@@ -537,8 +540,8 @@ class Population:
         if r.status_code != 202:
             raise RuntimeError(f"setup upload: {r.status_code} {r.text[:300]}")
         self.track = r.json()["id"]
-        self.members = []
-        for i in range(max(self.n_players, self.n_dm)):
+        self.members = []  # the last n_burst of them write only during the API-process kill
+        for i in range(max(self.n_players, self.n_dm) + self.n_burst):
             m = await self.register(f"drill-member-{tag}-{i}@example.com")
             await self.call("POST", f"/fanclub/artists/{aid}/follow", m["token"])
             await self.call("POST", f"/fanclub/artists/{aid}/join", m["token"], expect=(200, 201, 204, 409))
@@ -614,25 +617,46 @@ class Population:
                 self.record(t0, "play", False, _kind(exc))
             await self._pause(0.5)
 
-    async def dm_sender(self, member: dict) -> None:
+    async def send_dm(self, member: dict, http=None) -> None:
+        """One DM with a unique body; 201 = acknowledged. Never retried: after a broken
+        connection its outcome is unknown (the message may or may not be stored)."""
         import httpx
 
-        while not self.stop.is_set():
-            body = f"drill dm {uuid.uuid4().hex}"
-            t0 = time.monotonic()
-            try:
-                r = await self.http.post(f"{API}/fanclub/artists/{self.artist['artist_id']}/messages",
-                                         headers={"Authorization": f"Bearer {member['token']}"}, json={"body": body})
-                if r.status_code == 201:
-                    self.ledger.dms_acked.append(body)
-                    self.record(t0, "dm", True)
-                else:
-                    self.ledger.dms_unacked.append(body)
-                    self.record(t0, "dm", False, f"http {r.status_code}")
-            except httpx.HTTPError as exc:
+        body = f"drill dm {uuid.uuid4().hex}"
+        t0 = time.monotonic()
+        try:
+            r = await (http or self.http).post(f"{API}/fanclub/artists/{self.artist['artist_id']}/messages",
+                                               headers={"Authorization": f"Bearer {member['token']}"},
+                                               json={"body": body})
+            if r.status_code == 201:
+                self.ledger.dms_acked.append(body)
+                self.record(t0, "dm", True)
+            else:
                 self.ledger.dms_unacked.append(body)
-                self.record(t0, "dm", False, _kind(exc))
+                self.record(t0, "dm", False, f"http {r.status_code}")
+        except httpx.HTTPError as exc:
+            self.ledger.dms_unacked.append(body)
+            self.record(t0, "dm", False, _kind(exc))
+
+    async def dm_sender(self, member: dict) -> None:
+        while not self.stop.is_set():
+            await self.send_dm(member)
             await self._pause(self.dm_every)
+
+    async def burst(self) -> list[asyncio.Task]:
+        """The burst members each send one DM at once, each on its own connection (so the
+        balancer spreads them over both API processes): requests in flight for a fault to cut."""
+        import httpx
+
+        clients = [httpx.AsyncClient(base_url=self.base, timeout=30) for _ in self.members[-self.n_burst:]]
+
+        async def one(member, client):
+            try:
+                await self.send_dm(member, client)
+            finally:
+                await client.aclose()
+
+        return [asyncio.create_task(one(m, c)) for m, c in zip(self.members[-self.n_burst:], clients, strict=True)]
 
     async def uploader(self) -> None:
         import httpx
@@ -724,18 +748,33 @@ class Window:
 
 
 async def fault_api(topo: Topology, pop: Population, hold: float) -> str:
-    topo.kill("api0")
+    """kill -9 an API process with DMs in flight: the burst members write at that moment while
+    PostgreSQL is held for 0.6 s, so their requests are inside the API processes (waiting on the
+    database) when api0 dies; then the cluster resumes."""
+    pids = topo.pg_pids() if pop.n_burst else []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    try:
+        burst = await pop.burst() if pop.n_burst else []
+        await asyncio.sleep(0.6)
+        topo.kill("api0")
+    finally:
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    await asyncio.gather(*burst)
     await asyncio.sleep(2)  # an orchestrator restarts the container
     topo.start_api(0)
     deadline = time.monotonic() + 60
     while not topo.api_up(0) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    return "kill -9 api0, restarted after 2 s"
+    return f"kill -9 api0 with {pop.n_burst} DMs in flight, restarted after 2 s"
 
 
 async def fault_worker(topo: Topology, pop: Population, hold: float) -> str:
     """Upload a longer track and kill -9 the worker whose ffmpeg is encoding it."""
-    r = await pop.upload("Drill long track", wav=tone_wav(max(30.0, hold * 6), freq=330))
+    r = await pop.upload("Drill long track", wav=tone_wav(30.0, freq=330))
     if r.status_code == 202:
         pop.ledger.uploads.append(r.json()["id"])
     victim = None
@@ -796,6 +835,11 @@ FAULT_NAMES = {"api": "kill -9 an API process", "worker": "kill -9 a worker mid-
 
 # ---------------------------------------------------------------- figures
 
+async def _watch(pop: Population, track: str, w: Window, timeout: float) -> None:
+    if not await pop.wait_published([track], timeout):
+        w.job_recovered = time.monotonic() - w.start
+
+
 def analyse(w: Window, ops: list[Op], baseline_rate: float, bucket: float = 1.0) -> dict:
     """Errors clients saw in the window, the first success after the fault, and when the
     success rate came back to normal (≥ 70% of the baseline for 3 s in a row, with no error)."""
@@ -849,11 +893,11 @@ def verify(topo: Topology, pop: Population, pending_uploads: set[str]) -> dict:
 
 
 async def run(faults: list[str], *, baseline: float = 6, hold: float = 10, observe: float = 20,
-              players: int = 3, dm_senders: int = 4, publish_timeout: float = 180) -> dict:
+              players: int = 3, dm_senders: int = 4, burst: int = 8, publish_timeout: float = 180) -> dict:
     """Start the topology, run the population, inject ``faults`` one after the other (``hold``
     seconds each where that applies, then ``observe`` seconds), and return the figures."""
     async with Topology() as topo:
-        pop = Population(topo, players=players, dm_senders=dm_senders)
+        pop = Population(topo, players=players, dm_senders=dm_senders, burst=burst)
         try:
             await pop.setup()
             tasks = pop.start()
@@ -863,7 +907,7 @@ async def run(faults: list[str], *, baseline: float = 6, hold: float = 10, obser
             rate = sum(o.ok for o in base_ops) / max(0.1, time.monotonic() - t_base)
             base_errors = sum(not o.ok for o in base_ops)
             log(f"baseline: {rate:.1f} successful requests/s, {base_errors} errors")
-            windows = []
+            windows, watchers = [], []
             for f in faults:
                 w = Window(FAULT_NAMES[f], time.monotonic())
                 log(f"fault: {w.name}")
@@ -871,16 +915,14 @@ async def run(faults: list[str], *, baseline: float = 6, hold: float = 10, obser
                 w.note = await FAULT_FNS[f](topo, pop, hold)
                 w.cleared = time.monotonic()
                 log(f"  {w.note}")
-                t_obs = time.monotonic()
-                if pop.watch:  # the interrupted transcode: when is its track published?
+                if pop.watch:  # the interrupted transcode: when is its track published (even after the window)?
                     w.watched = True
-                    if not await pop.wait_published([pop.watch], observe):
-                        w.job_recovered = time.monotonic() - w.start
-                await asyncio.sleep(max(0.0, observe - (time.monotonic() - t_obs)))
+                    watchers.append(asyncio.create_task(_watch(pop, pop.watch, w, publish_timeout)))
+                await asyncio.sleep(observe)
                 w.end = time.monotonic()
                 windows.append(w)
             pop.stop.set()
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, *watchers)
             await pop.drain_webhooks()
             pending = await pop.wait_published(pop.ledger.uploads, publish_timeout)
             await asyncio.sleep(2)  # the last acknowledged webhooks' processing jobs
@@ -907,8 +949,8 @@ def table(result: dict) -> str:
             "| interrupted job done |", "|---|---|---|---|---|---|---|"]
     for w in result["windows"]:
         kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(w["kinds"].items())) or "none"
-        done = "-" if not w["job_watched"] else "not within the window" if w["job_recovered_s"] is None \
-            else f"{w['job_recovered_s']} s"
+        done = "-" if not w["job_watched"] else "never" if w["job_recovered_s"] is None \
+            else f"published {w['job_recovered_s']} s after the kill"
         rows.append(f"| {w['fault']} | {w['errors']} of {w['requests']} ({kinds}) | {w['max_latency_s']} s | "
                     f"{w['first_success_s']} s | {w['last_error_s'] if w['last_error_s'] is not None else '-'} s | "
                     f"{w['normal_rate_s'] if w['normal_rate_s'] is not None else 'not within the window'} s | "
