@@ -120,14 +120,14 @@ def configure(settings, *, transport=None, process: str = "api") -> bool:
     import sentry_sdk
     from sentry_sdk.integrations.logging import ignore_logger
 
-    from . import __version__
+    from .tracing import version
 
     ignore_logger("dramatiq*")  # a job's failure is reported by musicconnect.jobs, with its tags
     kwargs: dict[str, Any] = {}
     if transport is not None:
         kwargs["transport"] = transport
     sentry_sdk.init(
-        dsn=settings.sentry_dsn.get_secret_value(), release=settings.release or __version__,
+        dsn=settings.sentry_dsn.get_secret_value(), release=settings.release or version(),
         environment=settings.sentry_environment or settings.env,
         # send_default_pii stays off (its default); data_collection is the SDK's newer form of it
         data_collection={"user_info": False, "http_bodies": [], "stack_frame_variables": False,

@@ -86,7 +86,9 @@ class _ScrapeCollector:
         return []
 
     def collect(self):
-        from . import __version__
+        from .tracing import version
+
+        __version__ = version()
 
         jobs = _jobs_ref[0]() if _jobs_ref[0] is not None else None
         info = GaugeMetricFamily("musicconnect_build_info", "the running build", labels=["version", "release",

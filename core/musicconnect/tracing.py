@@ -25,6 +25,17 @@ _tracer = None  # an opentelemetry Tracer when tracing is on
 _provider = None
 
 
+def version() -> str:
+    """The installed core's version (without importing the package root: no import cycle)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    try:
+        return _version("musicconnect-core")
+    except PackageNotFoundError:
+        return "0"
+
+
 def active() -> bool:
     """Whether spans are being made in this process."""
     return _tracer is not None
@@ -46,9 +57,7 @@ def configure(settings=None, *, service_name: str | None = None, processor=None)
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    from . import __version__
-
-    release = getattr(settings, "release", None) or __version__
+    release = getattr(settings, "release", None) or version()
     attrs = {"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name or "musicconnect",
              "service.version": release}
     if settings is not None:
