@@ -45,8 +45,8 @@ WORKDIR /app
 USER 10001:10001
 VOLUME ["/var/lib/musicconnect"]
 EXPOSE 8000 9300
-# The API's liveness (never touches the database). A worker container sets
-# MC_HEALTHCHECK_URL=http://127.0.0.1:9300/healthz; Kubernetes uses its own probes instead.
+# The API's liveness (never touches the database). For a worker container under Docker, set
+# MC_HEALTHCHECK_URL=http://127.0.0.1:9300/healthz; Kubernetes ignores HEALTHCHECK and uses its probes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ.get('MC_HEALTHCHECK_URL', 'http://127.0.0.1:8000/healthz'), timeout=4)"]
 ENTRYPOINT ["musicconnect"]
