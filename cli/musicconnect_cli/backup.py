@@ -34,6 +34,18 @@ def _echo(line: str) -> None:
     typer.echo(line)
 
 
+def _connected():
+    """This deployment's platform (settings from the environment), its database reachable."""
+    from musicconnect.logs import configure as configure_logs
+    from musicconnect.platform import Platform
+
+    settings = settings_or_exit()
+    configure_logs(settings.log_level, settings.log_format)
+    p = Platform(settings)
+    p.db.check()
+    return p
+
+
 def _size(n: int | None) -> str:
     if n is None:
         return "-"
@@ -55,10 +67,11 @@ def backup_create(dest: Path = typer.Argument(..., help="the backup folder (sets
     """Back up the database (consistent while the server runs) and every stored object."""
     from musicconnect.backup import create_backup
 
-    from .main import connected
-
-    p = connected()
-    r = create_backup(p, dest, full=full, include_secret=include_secret, progress=_echo)
+    p = _connected()
+    try:
+        r = create_backup(p, dest, full=full, include_secret=include_secret, progress=_echo)
+    finally:
+        p.close()
     typer.echo(f"backup set {r.path} complete in {r.seconds:.1f} s: database {_size(r.database_bytes)}, "
                f"{r.objects} objects ({_size(r.total_bytes)}), {r.copied} copied ({_size(r.copied_bytes)})")
 
@@ -107,16 +120,12 @@ def restore(set_dir: Path = typer.Argument(..., metavar="SET", help="a set: DEST
     from musicconnect.backup import read_manifest, restore_backup
     from musicconnect.db import redact
 
-    from . import main
-
     settings = settings_or_exit()
     manifest = read_manifest(set_dir)
     where = settings.s3_bucket if settings.storage_backend == "s3" else str(settings.media_dir)
     if not yes:
         typer.confirm(f"restore {set_dir} (made {manifest['created_at']}) into {redact(settings.effective_database_url)} "
                       f"and {settings.storage_backend} storage {where}?", abort=True)
-    if main._platform is not None:  # the CLI's own platform (plugin commands) holds connections
-        main._platform.close()
     summary = restore_backup(settings, set_dir, force=force, progress=_echo)
     for w in summary["warnings"]:
         typer.echo(f"warning: {w}", err=True)
