@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
 SCHEMAS = Path(__file__).parent / "schemas"
 K8S_VERSION = "1.31"  # the oldest Kubernetes we target (supported upstream until 2025-10; EKS/GKE longer)
+K8S_NEWEST = kubernetes_validate.latest_version()  # and the newest kubernetes-validate knows (no removed API)
 IMAGE = "ghcr.io/musicconnect/musicconnect"
 OVERLAYS = sorted(str(p.parent.relative_to(KUBE / "overlays")) for p in (KUBE / "overlays").rglob("kustomization.yaml"))
 APP_OVERLAYS = [o for o in OVERLAYS if not o.endswith("migrate")]
@@ -165,7 +166,7 @@ def crd_validator(doc: dict) -> jsonschema.Validator | None:
     return jsonschema.Draft7Validator(_strict(json.loads(path.read_text())))
 
 
-def validate(doc: dict) -> None:
+def validate(doc: dict, version: str = K8S_VERSION) -> None:
     validator = crd_validator(doc)
     if validator is not None:
         errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
@@ -173,16 +174,17 @@ def validate(doc: dict) -> None:
             f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
         return
     try:
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        kubernetes_validate.validate(doc, version, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
-        pytest.fail(f"{doc['apiVersion']} {doc['kind']}: neither a Kubernetes {K8S_VERSION} kind nor a vendored CRD "
+        pytest.fail(f"{doc['apiVersion']} {doc['kind']}: neither a Kubernetes {version} kind nor a vendored CRD "
                     "schema (tests/deploy/schemas)")
 
 
+@pytest.mark.parametrize("version", sorted({K8S_VERSION, K8S_NEWEST}))
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_rendered_document_is_valid(rendered, overlay):
+def test_every_rendered_document_is_valid(rendered, overlay, version):
     for doc in rendered[overlay]:
-        validate(doc)
+        validate(doc, version)
 
 
 def test_secret_template_and_references_are_valid():
