@@ -288,8 +288,8 @@ class ExposureLog:
                 from sqlalchemy.dialects.postgresql import insert
             else:
                 from sqlalchemy.dialects.sqlite import insert
-            result = s.execute(insert(ExposureRow).values(list(rows.values())).on_conflict_do_nothing())
-            return result.rowcount or 0
+            stmt = insert(ExposureRow).values(list(rows.values())).on_conflict_do_nothing()
+            return len(s.execute(stmt.returning(ExposureRow.user_id)).all())  # rowcount is -1 on psycopg
 
 
 def exposure_log(platform) -> ExposureLog:
