@@ -143,3 +143,17 @@ def test_a_failed_backup_leaves_no_set(mc_platform, store, tmp_path, monkeypatch
     monkeypatch.undo()
     result = backup.create_backup(mc_platform, dest)
     assert backup.sets(dest) == [result.path] and result.objects == 3
+
+
+def test_restore_upgrades_a_backup_made_at_an_older_schema(store, source_env, empty_deployment, tmp_path):
+    # the example plugin's history back at its base: the set's schema is older than the software
+    run(source_env, "db", "downgrade", "base", "--plugin", "hello")
+    dest = tmp_path / "bk"
+    run(source_env, "backup", str(dest), "--include-secret")
+    assert _manifest(_set(dest))["schema"]["hello"] is None
+    target = empty_deployment()
+    out = run(target, "restore", str(_set(dest)), "--yes").stdout
+    assert "schema: the backup's is older than this MusicConnect's: upgrading" in out
+    assert "hello: empty -> " in out and out.strip().endswith("schema upgraded")
+    current = run(target, "db", "current").stdout
+    assert "needs upgrade" not in current and "hello: " in current
