@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import mimetypes
 import os
 import re
 import shutil
@@ -262,13 +263,14 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
             prev = prev_objects.get(info.key)
             if (prev and prev.get("size") == info.size and prev.get("tag") == info.tag
                     and (objects_dir / prev["sha256"]).is_file()):
-                digest = prev["sha256"]
+                entry = {"sha256": prev["sha256"], "size": info.size, "tag": info.tag,
+                         **({"content_type": prev["content_type"]} if prev.get("content_type") else {})}
                 result.reused += 1
             else:
-                digest = _copy_object(storage, info.key, objects_dir, full=full, result=result)
-            listed[info.key] = {"sha256": digest, "size": info.size, "tag": info.tag}
+                entry = _copy_object(storage, info, objects_dir, full=full, result=result)
+            listed[info.key] = entry
             result.objects += 1
-            result.total_bytes += info.size
+            result.total_bytes += entry["size"]
             ticker.tick(f"objects: {result.objects} listed, {result.copied} copied, {result.reused} unchanged")
         progress(f"objects: {result.objects} ({result.total_bytes} bytes), {result.copied} copied "
                  f"({result.copied_bytes} bytes), {result.reused} unchanged since the previous set")
@@ -305,17 +307,19 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
     return result
 
 
-def _copy_object(storage, key: str, objects_dir: Path, *, full: bool, result: BackupResult) -> str:
+def _copy_object(storage, info, objects_dir: Path, *, full: bool, result: BackupResult) -> dict:
+    """Download one object, hash it, keep it under its digest; its manifest entry (the size is
+    the copy's: the object may have changed since it was listed)."""
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=objects_dir)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        local = storage.local_path(key)
+        local = storage.local_path(info.key)
         if local is not None:
             shutil.copyfile(local, tmp)
         else:
-            storage.download_to(key, tmp)
-        digest = sha256_file(tmp)
+            storage.download_to(info.key, tmp)
+        digest, size = sha256_file(tmp), tmp.stat().st_size
         final = objects_dir / digest
         if final.is_file() and not (full and sha256_file(final) != digest):
             tmp.unlink()
@@ -323,9 +327,13 @@ def _copy_object(storage, key: str, objects_dir: Path, *, full: bool, result: Ba
             _fsync(tmp)
             os.replace(tmp, final)
             result.copied += 1
-            result.copied_bytes += final.stat().st_size
-            return digest
-        return digest
+            result.copied_bytes += size
+        entry = {"sha256": digest, "size": size, "tag": info.tag}
+        if storage.backend == "s3":  # kept so that a restore serves the object with the same type
+            head = storage.client.head_object(Bucket=storage.bucket, Key=info.key)
+            if head.get("ContentType"):
+                entry["content_type"] = head["ContentType"]
+        return entry
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -504,7 +512,8 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, progress: Pr
         objects_dir = set_dir.parent / "objects"
         ticker = _Ticker(progress)
         for i, (key, obj) in enumerate(sorted(objects.items()), 1):
-            storage.put_file(key, objects_dir / obj["sha256"])
+            storage.put_file(key, objects_dir / obj["sha256"],
+                             obj.get("content_type") or mimetypes.guess_type(key)[0])
             ticker.tick(f"objects: {i}/{len(objects)} uploaded")
         progress(f"objects: {len(objects)} uploaded to {storage.backend} storage")
         upgraded = []

@@ -9,6 +9,7 @@ import pytest
 from conftest import one_line_error, run
 from musicconnect import backup
 from musicconnect.storage import StorageError
+from musicconnect.testing import TEST_S3
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def store(mc_platform):
     s = mc_platform.storage
     if hasattr(s, "ensure_bucket"):
         s.ensure_bucket()
-    s.put_bytes("posts/a/cover.jpg", b"cover" * 1000)
+    s.put_bytes("posts/a/cover.jpg", b"cover" * 1000, "image/jpeg")
     s.put_bytes("posts/a/same.bin", b"same content")
     s.put_bytes("posts/b/same.bin", b"same content")  # two keys, one content: stored once
     return s
@@ -108,6 +109,12 @@ def test_restore_refuses_a_non_empty_database_and_a_different_key(store, source_
     key = (tmp_path / "data" / "secret.key").read_text().strip()
     restored = run({**target, "MC_SECRET_KEY": key}, "restore", str(set_dir), "--yes").stdout
     assert "objects: 3 uploaded" in restored
+    if TEST_S3:  # the object keeps its content type (recorded in the manifest)
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=TEST_S3, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+        assert s3.head_object(Bucket=target["MC_S3_BUCKET"], Key="posts/a/cover.jpg")["ContentType"] == "image/jpeg"
     # without --yes the operator is asked (and "no" changes nothing)
     r = run({**target, "MC_SECRET_KEY": key}, "restore", str(set_dir), ok=False)
     assert r.returncode != 0 and "restore " in r.stdout and "?" in r.stdout
