@@ -334,10 +334,21 @@ class FlagsService:
         return _Who(who.user_id, role if isinstance(role, str) else None)
 
     def _role_of(self, user_id: uuid.UUID) -> str | None:
-        from .api.deps import load_user
+        """The role of a user given by id: the request layer's cached user when there is one, else
+        one query, cached (``MC_CACHE_TTL`` bounds a role change)."""
+        cache = self.platform.cache
+        snap = cache.get(("user", user_id))
+        if snap is not None:
+            return snap.role
+        role = cache.get(("flag-role", user_id))
+        if role is None:
+            from .models import User
 
-        snap = self.platform.cache.get(("user", user_id)) or load_user(self.platform, user_id)
-        return snap.role if snap is not None else None
+            gen = cache.generation()
+            with self.platform.db.read() as s:
+                role = s.scalar(select(User.role).where(User.id == user_id)) or ""
+            cache.set(("flag-role", user_id), role, generation=gen)
+        return role or None
 
     def _snapshot(self) -> dict[str, _Flag]:
         cache = self.platform.cache
