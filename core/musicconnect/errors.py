@@ -108,6 +108,33 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        if storage_outage(exc):  # the object store is down or shedding load: a passing fault, retryable
+            log.error("object store unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return problem_response(Problem(503, "storage-unavailable", "the object store is unavailable; retry shortly",
+                                            retry_after=5, headers={"Retry-After": "5"}), request)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(Problem(500, "internal", "an unexpected error occurred; it has been logged"),
                                 request)
+
+
+_STORAGE_BUSY_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout", "503", "500"}
+
+
+def storage_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is the S3 API being unreachable or
+    answering 5xx (botocore's connection errors, a ``ClientError`` of status 5xx or a busy code),
+    as opposed to a bug or a refusal such as AccessDenied."""
+    seen = 0
+    while exc is not None and seen < 8:
+        module = type(exc).__module__ or ""
+        if module.startswith("botocore"):
+            from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+            if isinstance(exc, (ConnectionError, HTTPClientError)):
+                return True
+            if isinstance(exc, ClientError):
+                err = exc.response.get("Error") or {}
+                status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
+                return int(status) >= 500 or str(err.get("Code")) in _STORAGE_BUSY_CODES
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
