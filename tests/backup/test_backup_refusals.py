@@ -11,6 +11,8 @@ from musicconnect import backup
 from musicconnect.storage import StorageError
 from musicconnect.testing import TEST_S3
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def store(mc_platform):
