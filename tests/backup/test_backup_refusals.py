@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import one_line_error, run
+from backup_helpers import one_line_error, run
 from musicconnect import backup
 from musicconnect.storage import StorageError
 from musicconnect.testing import TEST_S3

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from starlette.testclient import TestClient
 
-from conftest import one_line_error, run
+from backup_helpers import one_line_error, run
 from helpers import free_port, serve_process, wait_ready
 from musicconnect.app import create_app
 from musicconnect.testing import make_user
