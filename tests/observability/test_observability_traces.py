@@ -123,3 +123,22 @@ def test_the_trace_crosses_into_a_musicconnect_worker_process(mc_make_platform, 
     assert job["parent_id"] == hexid(request.context.span_id, 16)
     assert ffmpeg["parent_id"] == publish["parent_id"] == job["context"]["span_id"]
     assert job["resource"]["attributes"]["service.name"] == "musicconnect-worker"
+
+
+def test_stripe_calls_are_client_spans(spans):
+    """The billing plugin's Stripe calls are spans under the caller's (here: Stripe unreachable
+    on loopback, so the span also records the failure)."""
+    from opentelemetry.trace import StatusCode
+    from pydantic import SecretStr
+
+    from musicconnect_billing.settings import BillingSettings
+    from musicconnect_billing.stripe_gateway import ProviderUnavailable, StripeGateway
+
+    gateway = StripeGateway(BillingSettings(stripe_secret_key=SecretStr("sk_test_observability"),
+                                            stripe_api_base="http://127.0.0.1:9"))
+    with tracing.span("checkout") as parent:
+        with pytest.raises(ProviderUnavailable):
+            gateway.create_customer({"email": "x@example.com"}, idempotency_key="obs-1")
+    [call] = _by_name(spans, "stripe customer.create")
+    assert call.parent.span_id == parent.get_span_context().span_id
+    assert call.status.status_code == StatusCode.ERROR and call.attributes["rpc.system"] == "stripe"
