@@ -100,6 +100,8 @@ class Jobs:
         self.specs: dict[str, JobSpec] = {}
         self._worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
+        self._held: set[uuid.UUID] = set()  # jobs this process is running (their lease is renewed)
+        self._held_lock = threading.Lock()
         metrics.watch_backlog(self)  # musicconnect_jobs_backlog reads this broker at scrape
 
     # ---------------------------------------------------------------- declaration
@@ -193,6 +195,8 @@ class Jobs:
             self.actors[name].send_with_options(args=(str(job_id),), delay=int(claim * 1000) + 250, **trace)
             return
         attempt, args = claim
+        with self._held_lock:
+            self._held.add(job_id)
         if attempt == 1 and message is not None and message.message_timestamp:
             metrics.JOB_WAIT.labels(name).observe(max(0.0, time.time() - message.message_timestamp / 1000))
         ctx = JobContext(self.platform, job_id, attempt, args)
@@ -208,35 +212,64 @@ class Jobs:
                 try:
                     result = spec.fn(ctx, **args)
                 except PermanentJobError as exc:
-                    self._finish(job_id, "failed", message=str(exc))
+                    self._finish(job_id, attempt, "failed", message=str(exc))
                     errorreporting.capture_exception(exc, job_actor=name, job_id=job_id, job_outcome="failed")
                     raise
                 except Exception as exc:
                     final = attempt > spec.max_retries
                     outcome = "failed" if final else "retried"
-                    self._finish(job_id, "failed" if final else "queued",
+                    self._finish(job_id, attempt, "failed" if final else "queued",
                                  message=f"{'failed' if final else 'will retry'}: {type(exc).__name__}: {exc}")
                     errorreporting.capture_exception(exc, level="error" if final else "warning", job_actor=name,
                                                      job_id=job_id, job_outcome=outcome, job_attempt=attempt)
                     raise
-                self._finish(job_id, "succeeded", result=result if isinstance(result, dict) else None)
+                self._finish(job_id, attempt, "succeeded", result=result if isinstance(result, dict) else None)
                 outcome = "succeeded"
         finally:
+            with self._held_lock:
+                self._held.discard(job_id)
             running.dec()
             metrics.JOB_SECONDS.labels(name).observe(time.perf_counter() - start)
             metrics.JOBS_FINISHED.labels(name, outcome).inc()
             LOG_CONTEXT.reset(token)
 
-    def _finish(self, job_id: uuid.UUID, state: str, *, message: str | None = None, result=None) -> None:
+    def _finish(self, job_id: uuid.UUID, attempt: int, state: str, *, message: str | None = None,
+                result=None) -> None:
+        """Record how ``attempt`` ended — unless another attempt took the job over meanwhile (this
+        runner was presumed dead): the newer attempt owns the row."""
         with self.platform.db.session() as s:
             job = s.get(Job, job_id)
-            if job is not None:
-                job.state = state
-                job.message = message
-                job.updated_at = self.platform.clock.now()
-                if state == "succeeded":
-                    job.progress = 1.0
-                    job.result = result
+            if job is None:
+                return
+            if job.attempts != attempt:
+                log.warning("job %s attempt %d ended (%s) after attempt %d took it over; not recorded",
+                            job_id, attempt, state, job.attempts)
+                return
+            job.state = state
+            job.message = message
+            job.updated_at = self.platform.clock.now()
+            if state == "succeeded":
+                job.progress = 1.0
+                job.result = result
+
+    def heartbeat(self) -> int:
+        """Renew the lease of every job this process is running, whether or not the job reports
+        progress: a running row goes stale only when its process is gone. Returns how many."""
+        with self._held_lock:
+            held = list(self._held)
+        if not held:
+            return 0
+        with self.platform.db.session() as s:
+            return s.execute(update(Job).where(Job.id.in_(held), Job.state == "running")
+                             .values(updated_at=self.platform.clock.now())).rowcount
+
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
+        every = max(1.0, self.platform.settings.job_lease_seconds / 3)
+        while not stop.wait(every):
+            try:
+                self.heartbeat()
+            except Exception:
+                log.exception("renewing running jobs' leases failed")
 
     # ---------------------------------------------------------------- schedules
     def run_schedules(self) -> list[uuid.UUID]:
@@ -292,8 +325,10 @@ class Jobs:
                 and_(Job.state == "queued", Job.updated_at < queued_cut),
                 and_(Job.state == "running", Job.updated_at < running_cut))).limit(limit)).all()
         sent = 0
+        with self._held_lock:
+            held = set(self._held)
         for job_id, actor, state, at in rows:
-            if actor not in self.actors:
+            if actor not in self.actors or job_id in held:  # running here: alive, whatever its row says
                 continue
             with self.platform.db.session() as s:
                 won = s.execute(update(Job).where(Job.id == job_id, Job.state == state, Job.updated_at == at)
@@ -321,6 +356,9 @@ class Jobs:
                 self._worker = dramatiq.Worker(self.broker, worker_threads=threads or self.platform.settings.worker_threads,
                                                worker_timeout=100)
                 self._worker.start()
+                self._stop_heartbeat = threading.Event()
+                threading.Thread(target=self._heartbeat_loop, args=(self._stop_heartbeat,), daemon=True,
+                                 name="mc-job-leases").start()
                 if self.embedded:
                     self.recover()
                 else:  # Redis may lose messages; the jobs table does not
@@ -379,6 +417,8 @@ class Jobs:
                 self._stop_schedules.set()
             if getattr(self, "_stop_resend", None) is not None:
                 self._stop_resend.set()
+            if getattr(self, "_stop_heartbeat", None) is not None:
+                self._stop_heartbeat.set()
             if self._worker is not None:
                 self._worker.stop(timeout=timeout_ms)
                 self._worker = None
