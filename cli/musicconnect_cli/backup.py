@@ -3,7 +3,7 @@
     musicconnect backup DEST_DIR [--full] [--include-secret]   a new set in DEST_DIR (incremental objects)
     musicconnect backup verify DEST_DIR/<set>                 every checksum
     musicconnect backup list DEST_DIR                         the sets, newest last
-    musicconnect restore DEST_DIR/<set> [--yes] [--force]     into an empty deployment
+    musicconnect restore DEST_DIR/<set> [--yes] [--force [--prune]]   into an empty deployment
 """
 from __future__ import annotations
 
@@ -73,18 +73,23 @@ def backup_create(dest: Path = typer.Argument(..., help="the backup folder (sets
     finally:
         p.close()
     typer.echo(f"backup set {r.path} complete in {r.seconds:.1f} s: database {_size(r.database_bytes)}, "
-               f"{r.objects} objects ({_size(r.total_bytes)}), {r.copied} copied ({_size(r.copied_bytes)})")
+               f"{r.objects} objects ({_size(r.total_bytes)}), {r.copied} copied ({_size(r.copied_bytes)})"
+               + (f", {r.skipped} skipped (invalid keys)" if r.skipped else ""))
 
 
 @backup_app.command("verify")
 @guarded
 def backup_verify(set_dir: Path = typer.Argument(..., metavar="SET", help="a set: DEST_DIR/<timestamp>")):
-    """Check the manifest, the database dump and every object against their checksums."""
-    from musicconnect.backup import verify_set
+    """Check the manifest, the database dump and every object against their checksums, and the
+    manifest's HMAC when this deployment has the key the backup was made with."""
+    from musicconnect.backup import authenticate, local_key, verify_set
 
-    m = verify_set(set_dir, progress=_echo)
+    key = local_key(settings_or_exit())
+    m = verify_set(set_dir, progress=_echo, key=key)
+    how = ("authenticated with this deployment's signing key" if authenticate(m, key) else
+           "checksums only: this deployment's signing key is not the backup's, so the HMAC cannot be checked")
     typer.echo(f"{set_dir}: ok ({m['database']['dialect']} database, {len(m['storage']['objects'])} objects, "
-               f"made {m['created_at']} by MusicConnect {m['version']})")
+               f"made {m['created_at']} by MusicConnect {m['version']}; {how})")
 
 
 @backup_app.command("list")
@@ -113,10 +118,14 @@ def restore(set_dir: Path = typer.Argument(..., metavar="SET", help="a set: DEST
             yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
             force: bool = typer.Option(False, "--force", help=(
                 "replace a non-empty database and overwrite objects in a non-empty storage; accept a "
-                "different signing key"))):
+                "different signing key")),
+            prune: bool = typer.Option(False, "--prune", help=(
+                "also delete the target's objects that the backup does not hold (otherwise --force leaves "
+                "them in place)"))):
     """Restore a backup set into this deployment (MC_DATABASE_URL, storage settings): checks every
     checksum first, refuses a non-empty database unless --force, then upgrades the schema if the
-    backup's is older. Stop the API and workers first."""
+    backup's is older. --force leaves objects the backup does not hold; --prune deletes them.
+    Stop the API and workers first."""
     from musicconnect.backup import read_manifest, restore_backup
     from musicconnect.db import redact
 
@@ -125,11 +134,13 @@ def restore(set_dir: Path = typer.Argument(..., metavar="SET", help="a set: DEST
     where = settings.s3_bucket if settings.storage_backend == "s3" else str(settings.media_dir)
     if not yes:
         typer.confirm(f"restore {set_dir} (made {manifest['created_at']}) into {redact(settings.effective_database_url)} "
-                      f"and {settings.storage_backend} storage {where}?", abort=True)
-    summary = restore_backup(settings, set_dir, force=force, progress=_echo)
+                      f"and {settings.storage_backend} storage {where}"
+                      + (", DELETING its objects that the backup does not hold" if prune else "") + "?", abort=True)
+    summary = restore_backup(settings, set_dir, force=force, prune=prune, progress=_echo)
     for w in summary["warnings"]:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(f"restored {summary['set']} (made {summary['created_at']}): database and {summary['objects']} objects"
+               + (f"; {summary['pruned']} objects not in the backup deleted" if prune else "")
                + ("; schema upgraded" if summary["upgraded"] else ""))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import hmac
 import json
 import mimetypes
 import os
@@ -38,6 +39,9 @@ from .errors import MusicConnectError
 
 FORMAT = 1
 SET_RE = re.compile(r"^\d{8}T\d{6}(\d{6})?Z$")
+MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a file of the set: a bare name
+DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+SIGNED = ("manifest_sha256", "manifest_hmac")  # the fields that are not part of the signed body
 CHUNK = 1024 * 1024
 Progress = Callable[[str], None]
 
@@ -76,9 +80,31 @@ def key_fingerprint(key: bytes) -> str:
     return hashlib.sha256(b"musicconnect-backup-key-fingerprint\x00" + key).hexdigest()[:16]
 
 
+def _manifest_body(manifest: dict) -> bytes:
+    body = {k: v for k, v in manifest.items() if k not in SIGNED}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _manifest_digest(manifest: dict) -> str:
-    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """Unkeyed: detects corruption (a flipped bit, a truncated file), not tampering."""
+    return hashlib.sha256(_manifest_body(manifest)).hexdigest()
+
+
+def _manifest_hmac(manifest: dict, key: bytes) -> str:
+    """Keyed with a key derived from the signing key: only someone holding it can make one."""
+    derived = hmac.new(key, b"musicconnect-backup-manifest-v1", hashlib.sha256).digest()
+    return hmac.new(derived, _manifest_body(manifest), hashlib.sha256).hexdigest()
+
+
+def _member(set_dir: Path, name, what: str) -> Path:
+    """A file of the set named by the manifest: a bare file name, and no link leading out of the set."""
+    if not isinstance(name, str) or not MEMBER_RE.match(name) or ".." in name:
+        raise BackupError(f"{Path(set_dir) / 'manifest.json'} names {what} {name!r}: only a file name inside the "
+                          f"set is accepted")
+    path = Path(set_dir) / name
+    if path.is_symlink() and Path(os.path.realpath(path)).parent != Path(os.path.realpath(set_dir)):
+        raise BackupError(f"{path} ({what}) is a symbolic link leading out of the set")
+    return path
 
 
 # --------------------------------------------------------------------------- database
@@ -184,6 +210,7 @@ class BackupResult:
     copied: int = 0
     copied_bytes: int = 0
     reused: int = 0
+    skipped: int = 0
     total_bytes: int = 0
     database_bytes: int = 0
     seconds: float = 0.0
@@ -210,6 +237,18 @@ def read_manifest(set_dir: Path) -> dict:
         raise BackupError(f"{path} is corrupt: its checksum does not match its content")
     if manifest.get("format") != FORMAT:
         raise BackupError(f"{path} has format {manifest.get('format')!r}; this MusicConnect reads format {FORMAT}")
+    from .storage import is_valid_key
+
+    try:  # every name the manifest gives is checked before anything is read or written through it
+        _member(set_dir, manifest["database"]["file"], "the database dump")
+        included = manifest.get("signing_key", {}).get("included")
+        if included:
+            _member(set_dir, included["file"], "the key file")
+        for key, obj in manifest["storage"]["objects"].items():
+            if not is_valid_key(key) or not isinstance(obj.get("sha256"), str) or not DIGEST_RE.match(obj["sha256"]):
+                raise BackupError(f"{path} lists an invalid object {key!r}")
+    except (KeyError, TypeError, AttributeError):
+        raise BackupError(f"{path} is corrupt: a required field is missing") from None
     return manifest
 
 
@@ -259,7 +298,8 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
         storage = platform.storage
         listed: dict[str, dict] = {}
         ticker = _Ticker(progress)
-        for info in storage.inventory():
+        skipped: list[str] = []
+        for info in storage.inventory(skipped):
             prev = prev_objects.get(info.key)
             if (prev and prev.get("size") == info.size and prev.get("tag") == info.tag
                     and (objects_dir / prev["sha256"]).is_file()):
@@ -272,6 +312,10 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
             result.objects += 1
             result.total_bytes += entry["size"]
             ticker.tick(f"objects: {result.objects} listed, {result.copied} copied, {result.reused} unchanged")
+        for key in skipped:
+            progress(f"warning: object {key!r} skipped: not a valid storage key (the platform never writes one; "
+                     f"rename or delete it in the storage)")
+        result.skipped = len(skipped)
         progress(f"objects: {result.objects} ({result.total_bytes} bytes), {result.copied} copied "
                  f"({result.copied_bytes} bytes), {result.reused} unchanged since the previous set")
         secret = None
@@ -287,12 +331,14 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
         manifest = {
             "format": FORMAT, "version": __version__, "created_at": now.isoformat().replace("+00:00", "Z"),
             "database": db, "schema": schema, "plugins": _plugins(platform),
-            "storage": {"backend": storage.backend, "objects": listed},
+            "storage": {"backend": storage.backend, "objects": listed,
+                        "skipped": {"count": len(skipped), "keys": skipped[:100]}},
             "signing_key": {"fingerprint": key_fingerprint(key), **({"included": secret} if secret else {})},
             "stats": {"objects": result.objects, "copied": result.copied, "copied_bytes": result.copied_bytes,
-                      "reused": result.reused, "total_bytes": result.total_bytes},
+                      "reused": result.reused, "total_bytes": result.total_bytes, "skipped": len(skipped)},
         }
         manifest["manifest_sha256"] = _manifest_digest(manifest)
+        manifest["manifest_hmac"] = _manifest_hmac(manifest, key)
         tmp = work / "manifest.json.tmp"
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
         _fsync(tmp)
@@ -354,19 +400,34 @@ def _fsync_dir(path: Path) -> None:
         pass
 
 
-def verify_set(set_dir: Path, progress: Progress = _quiet) -> dict:
-    """Check the manifest, the database dump and every object against their checksums; returns
-    the manifest or raises :class:`BackupError` naming the first mismatch."""
+def authenticate(manifest: dict, key: bytes | None) -> bool:
+    """Check the manifest's HMAC when ``key`` is the key the backup was made with (``True``);
+    ``False`` when it is another key (nothing can be proven); raises when the HMAC is wrong."""
+    if key is None or key_fingerprint(key) != manifest.get("signing_key", {}).get("fingerprint"):
+        return False
+    mac = manifest.get("manifest_hmac")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _manifest_hmac(manifest, key)):
+        raise BackupError("the manifest's HMAC does not match: the set was altered after it was made (or made "
+                          "without one), it cannot be trusted")
+    return True
+
+
+def verify_set(set_dir: Path, progress: Progress = _quiet, key: bytes | None = None) -> dict:
+    """Check the manifest (its HMAC too when ``key`` is the backup's signing key), the database
+    dump and every object against their checksums; returns the manifest or raises
+    :class:`BackupError` naming the first mismatch."""
     set_dir = Path(set_dir)
     manifest = read_manifest(set_dir)
+    if authenticate(manifest, key):
+        progress("manifest: HMAC verified with this deployment's signing key")
     db = manifest["database"]
-    db_file = set_dir / db["file"]
+    db_file = _member(set_dir, db["file"], "the database dump")
     if not db_file.is_file():
         raise BackupError(f"the database dump {db_file} is missing")
     if sha256_file(db_file) != db["sha256"]:
         raise BackupError(f"the database dump {db_file} does not match its checksum")
     included = manifest.get("signing_key", {}).get("included")
-    if included and (not (set_dir / included["file"]).is_file()
+    if included and (not _member(set_dir, included["file"], "the key file").is_file()
                      or sha256_file(set_dir / included["file"]) != included["sha256"]):
         raise BackupError(f"the key file {set_dir / included['file']} is missing or does not match its checksum")
     objects_dir = set_dir.parent / "objects"
@@ -427,59 +488,76 @@ def _check_schema_known(platform, schema: dict, version: str | None) -> None:
                                       f"or a newer one first") from None
 
 
-def _fingerprint_without_making(settings) -> str | None:
-    """The target's key fingerprint; ``None`` when it has none yet (never generates one)."""
+def local_key(settings) -> bytes | None:
+    """The deployment's signing key (MC_SECRET_KEY or <data dir>/secret.key); ``None`` when it has
+    none yet (never generates one)."""
     if settings.secret_key is not None:
-        return key_fingerprint(settings.secret_key.get_secret_value().encode())
+        return settings.secret_key.get_secret_value().encode()
     path = Path(settings.data_dir) / "secret.key"
-    return key_fingerprint(path.read_text().strip().encode()) if path.is_file() else None
+    return path.read_text().strip().encode() if path.is_file() else None
 
 
-def restore_backup(settings, set_dir: Path, *, force: bool = False, progress: Progress = _quiet,
-                   make_platform=None) -> dict:
-    """Restore a verified set into the deployment ``settings`` describe. Refuses (nothing written)
-    a set that fails verification, a target database that has tables (unless ``force``), and a
-    signing key different from the backup's (unless ``force``). Upgrades the schema afterwards if
-    the backup's is older. Returns a summary."""
+def _storage_is_empty(storage) -> bool:
+    """No object (a bucket that does not exist yet is empty: it is created only once writing starts)."""
+    if storage.backend == "s3":
+        from botocore.exceptions import ClientError
+
+        try:
+            storage.client.head_bucket(Bucket=storage.bucket)
+        except ClientError:
+            return True
+    return next(iter(storage.inventory()), None) is None
+
+
+def restore_backup(settings, set_dir: Path, *, force: bool = False, prune: bool = False,
+                   progress: Progress = _quiet, make_platform=None) -> dict:
+    """Restore a verified set into the deployment ``settings`` describe. Every check runs before
+    anything is written; it refuses (nothing written) a set that fails verification or whose
+    manifest HMAC is wrong, a target of another kind of database, a target database or storage
+    that is not empty (unless ``force``) and a signing key different from the backup's (unless
+    ``force``). With ``prune``, objects of the target that the set does not hold are deleted.
+    Upgrades the schema afterwards if the backup's is older. Returns a summary."""
+    from pydantic import SecretStr
+
     from . import migrate
     from .platform import Platform
 
-    make_platform = make_platform or (lambda: Platform(settings))
+    make_platform = make_platform or Platform
     set_dir = Path(set_dir)
-    progress(f"verifying {set_dir}")
-    manifest = verify_set(set_dir, progress)
+    manifest = read_manifest(set_dir)
     db = manifest["database"]
 
-    # the key first: the local store signs with it, and a fresh data directory would make its own
+    # the key the target will sign with: its own, or the set's key file when it has none yet
     included = manifest.get("signing_key", {}).get("included")
     key_file = Path(settings.data_dir) / "secret.key"
+    install = None
     if included and settings.secret_key is None and not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write((set_dir / included["file"]).read_bytes())
-        progress(f"signing key installed in {key_file}")
+        install = _member(set_dir, included["file"], "the key file").read_bytes()
+    key = install.strip() if install is not None else local_key(settings)
+    progress(f"verifying {set_dir}")
+    verify_set(set_dir, progress, key=key)  # the HMAC too when the key is the backup's
+    if (key is None or key_fingerprint(key) != manifest["signing_key"]["fingerprint"]) and not force:
+        raise BackupError("the target's signing key (MC_SECRET_KEY or <data dir>/secret.key) is not the one the "
+                          "backup was made with: set the same key (or back up with --include-secret), or pass "
+                          "--force (signed links, unsubscribe links and e-mail suppressions made before stop "
+                          "matching)")
 
-    p = make_platform()
+    # every check, on a platform that signs with that key in memory (no key file is made yet)
+    check_settings = settings.model_copy(update={"secret_key": SecretStr((key or os.urandom(32).hex().encode())
+                                                                          .decode())})
     warnings: list[str] = []
+    p = make_platform(check_settings)
     try:
         dialect = p.db.dialect
         if (db["dialect"] == "sqlite") != (dialect == "sqlite"):
             raise BackupError(f"the backup holds a {db['dialect']} database; the target is {dialect}: restore "
                               f"into the same kind of database")
-        if _fingerprint_without_making(p.settings) != manifest["signing_key"]["fingerprint"] and not force:
-            raise BackupError("the target's signing key (MC_SECRET_KEY or <data dir>/secret.key) is not the one the "
-                              "backup was made with: set the same key (or back up with --include-secret), or pass "
-                              "--force (signed links, unsubscribe links and e-mail suppressions made before stop "
-                              "matching)")
         empty = database_is_empty(p)
         if not empty and not force:
             raise BackupError("the target database is not empty: restore into an empty database, or pass --force "
                               "to replace it")
         storage = p.storage
-        if hasattr(storage, "ensure_bucket"):
-            storage.ensure_bucket()
-        if not force and next(iter(storage.inventory()), None) is not None:
+        if not force and not _storage_is_empty(storage):
             raise BackupError("the target storage is not empty: restore into an empty bucket or media folder, "
                               "or pass --force to overwrite objects with the same keys")
         _check_schema_known(p, manifest["schema"], manifest.get("version"))
@@ -489,33 +567,48 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, progress: Pr
             warnings.append(f"plugins enabled in the backup but not installed here: {', '.join(missing)} "
                             f"(their data is restored; install them to use it)")
         target_url = p.settings.effective_database_url
-        progress(f"database: restoring {db['size']} bytes")
-        if dialect == "sqlite":
-            p.close()
-            _restore_sqlite(set_dir / db["file"], _sqlite_path(target_url))
-        else:
-            major = _server_major(p.db.engine)
-            p.close()
-            conninfo, env = _pg_conninfo(target_url)
-            cmd = [_pg_tool("pg_restore", major), "--no-owner", "--no-privileges", "--single-transaction",
-                   "--exit-on-error", "--dbname", conninfo]
-            if not empty:
-                cmd += ["--clean", "--if-exists"]
-            _pg_run([*cmd, str(set_dir / db["file"])], env, major, "restore into")
+        major = None if dialect == "sqlite" else _server_major(p.db.engine)
     finally:
         p.close()
 
-    p = make_platform()
+    # every check passed: now write
+    if install is not None:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(install)
+        progress(f"signing key installed in {key_file}")
+    progress(f"database: restoring {db['size']} bytes")
+    if dialect == "sqlite":
+        _restore_sqlite(set_dir / db["file"], _sqlite_path(target_url))
+    else:
+        conninfo, env = _pg_conninfo(target_url)
+        cmd = [_pg_tool("pg_restore", major), "--no-owner", "--no-privileges", "--single-transaction",
+               "--exit-on-error", "--dbname", conninfo]
+        if not empty:
+            cmd += ["--clean", "--if-exists"]
+        _pg_run([*cmd, str(set_dir / db["file"])], env, major, "restore into")
+
+    p = make_platform(settings)
+    pruned = 0
     try:
         storage = p.storage
+        if hasattr(storage, "ensure_bucket"):
+            storage.ensure_bucket()
         objects = manifest["storage"]["objects"]
         objects_dir = set_dir.parent / "objects"
         ticker = _Ticker(progress)
-        for i, (key, obj) in enumerate(sorted(objects.items()), 1):
-            storage.put_file(key, objects_dir / obj["sha256"],
-                             obj.get("content_type") or mimetypes.guess_type(key)[0])
+        for i, (okey, obj) in enumerate(sorted(objects.items()), 1):
+            storage.put_file(okey, objects_dir / obj["sha256"],
+                             obj.get("content_type") or mimetypes.guess_type(okey)[0])
             ticker.tick(f"objects: {i}/{len(objects)} uploaded")
         progress(f"objects: {len(objects)} uploaded to {storage.backend} storage")
+        if prune:
+            extra = [info.key for info in storage.inventory() if info.key not in objects]
+            for okey in extra:
+                storage.delete(okey)
+            pruned = len(extra)
+            progress(f"objects: {pruned} deleted from the target (not in the backup)")
         upgraded = []
         if any(not row["up_to_date"] for row in migrate.status(p)):
             progress("schema: the backup's is older than this MusicConnect's: upgrading")
@@ -526,7 +619,7 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, progress: Pr
     finally:
         p.close()
     return {"set": set_dir.name, "created_at": manifest["created_at"], "objects": len(manifest["storage"]["objects"]),
-            "database_bytes": db["size"], "upgraded": upgraded, "warnings": warnings}
+            "database_bytes": db["size"], "upgraded": upgraded, "warnings": warnings, "pruned": pruned}
 
 
 def _restore_sqlite(src: Path, target: Path) -> None:

@@ -31,8 +31,13 @@ class StorageError(MusicConnectError):
     pass
 
 
+def is_valid_key(key: str) -> bool:
+    """A key this platform can read, write and serve (what :func:`check_key` accepts)."""
+    return isinstance(key, str) and bool(KEY_RE.match(key)) and ".." not in key.split("/") and len(key) <= 900
+
+
 def check_key(key: str) -> str:
-    if not KEY_RE.match(key) or ".." in key.split("/") or len(key) > 900:
+    if not is_valid_key(key):
         raise StorageError(f"invalid storage key {key!r}")
     return key
 
@@ -106,8 +111,9 @@ class Storage(ABC):
     def download_to(self, key: str, path: Path) -> None:
         path.write_bytes(self.get_bytes(key))
 
-    def inventory(self) -> Iterator[ObjectInfo]:
-        """Every object of the store with its size and change tag (backups list with it)."""
+    def inventory(self, skipped: list[str] | None = None) -> Iterator[ObjectInfo]:
+        """Every object of the store with its size and change tag (backups list with it). Objects
+        whose key is not a valid key (:func:`is_valid_key`) are left out and appended to ``skipped``."""
         raise StorageError(f"the {self.backend} storage cannot list all of its objects")
 
     def local_path(self, key: str) -> Path | None:
@@ -195,12 +201,17 @@ class LocalStorage(Storage):
                 if p.is_file() and not p.name.startswith(".tmp-"):
                     yield p.relative_to(self.root).as_posix()
 
-    def inventory(self) -> Iterator[ObjectInfo]:
+    def inventory(self, skipped: list[str] | None = None) -> Iterator[ObjectInfo]:
         for p in sorted(self.root.rglob("*")):
+            if not p.is_file() or p.name.startswith(".tmp-"):  # .tmp-*: writes in progress
+                continue
             key = p.relative_to(self.root).as_posix()
-            if p.is_file() and not p.name.startswith(".tmp-") and KEY_RE.match(key):
-                st = p.stat()
-                yield ObjectInfo(key, st.st_size, str(st.st_mtime_ns))
+            if not is_valid_key(key):
+                if skipped is not None:
+                    skipped.append(key)
+                continue
+            st = p.stat()
+            yield ObjectInfo(key, st.st_size, str(st.st_mtime_ns))
 
     # ---- signing
     def now(self) -> int:
@@ -295,9 +306,13 @@ class S3Storage(Storage):
             for obj in page.get("Contents", []):
                 yield obj["Key"]
 
-    def inventory(self) -> Iterator[ObjectInfo]:
+    def inventory(self, skipped: list[str] | None = None) -> Iterator[ObjectInfo]:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             for obj in page.get("Contents", []):
+                if not is_valid_key(obj["Key"]):  # e.g. a console's "folder/" or a key with a space
+                    if skipped is not None:
+                        skipped.append(obj["Key"])
+                    continue
                 yield ObjectInfo(obj["Key"], int(obj["Size"]), str(obj.get("ETag", "")).strip('"'))
 
     def move_prefix(self, src: str, dst: str) -> int:

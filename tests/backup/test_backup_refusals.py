@@ -38,7 +38,7 @@ def test_second_backup_copies_only_new_and_changed_objects(store, source_env, tm
     dest = tmp_path / "bk"
     run(source_env, "backup", str(dest))
     first = _manifest(_set(dest))
-    assert first["stats"] | {"total_bytes": 0} == {"objects": 3, "copied": 2, "reused": 0, "total_bytes": 0,
+    assert first["stats"] | {"total_bytes": 0} == {"objects": 3, "copied": 2, "reused": 0, "total_bytes": 0, "skipped": 0,
                                                    "copied_bytes": 5000 + 12}
     assert len(list((dest / "objects").iterdir())) == 2
     store.put_bytes("posts/a/cover.jpg", b"new cover" * 1000)  # changed

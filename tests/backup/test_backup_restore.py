@@ -95,7 +95,8 @@ def test_restore_into_empty_deployment_fan_still_plays_gated_track_and_sees_hist
     assert any(k.startswith(f"tracks/{seeded['track']}/") and k.endswith(".ts") for k in keys), sorted(keys)
     assert manifest["stats"]["copied"] == len({o["sha256"] for o in keys.values()})
     assert run(source_env, "backup", "verify", str(set_dir)).stdout.strip().endswith(
-        f"{len(keys)} objects, made {manifest['created_at']} by MusicConnect {manifest['version']})")
+        f"{len(keys)} objects, made {manifest['created_at']} by MusicConnect {manifest['version']}; "
+        f"authenticated with this deployment's signing key)")
     listed = json.loads(run(source_env, "backup", "list", str(dest), "--json").stdout)
     assert [r["set"] for r in listed] == [set_dir.name] and listed[0]["objects"] == len(keys)
 
