@@ -60,7 +60,7 @@ class FlagRule(BaseModel):
 
     name: str = Field("", max_length=100, description="a label for operators")
     roles: list[str] | None = Field(None, description="fan / artist / admin; none = any role")
-    tiers: list[uuid.UUID] | None = Field(None, description="tier ids; none = any user")
+    tiers: list[uuid.UUID] | None = Field(None, description="tier ids (at least one); omit it for any user")
     percentage: float = Field(100.0, ge=0, le=100, description="share of the matching users let in (stable per user)")
     variant: str | None = Field(None, description="the variant served; or give `split`")
     split: dict[str, float] | None = Field(None, description="variant -> weight: users split between variants")
@@ -94,7 +94,7 @@ class Exposure:
 @dataclass(frozen=True, slots=True)
 class _Rule:
     roles: frozenset[str] | None
-    tiers: tuple[tuple[uuid.UUID, int], ...] | None  # (artist id, rank) of each tier
+    tiers: tuple[tuple[uuid.UUID, uuid.UUID, int], ...] | None  # (tier id, artist id, rank when compiled)
     tier_missing: bool
     threshold: int
     variant: str | None
@@ -134,9 +134,10 @@ def _compile(row: FeatureFlag, tiers: dict[uuid.UUID, tuple[uuid.UUID, int]]) ->
             split = tuple(bounds)
         tier_list = None
         if r.tiers is not None:
-            tier_list = tuple(tiers[t] for t in r.tiers if t in tiers)
+            tier_list = tuple((t, *tiers[t]) for t in r.tiers if t in tiers)
+        # a stored empty list (refused since) or only deleted tiers: the rule matches nobody
         rules.append(_Rule(frozenset(r.roles) if r.roles is not None else None, tier_list,
-                           bool(r.tiers) and not tier_list, round(r.percentage * BUCKETS / 100), r.variant, split,
+                           r.tiers is not None and not tier_list, round(r.percentage * BUCKETS / 100), r.variant, split,
                            r.experiment, r.seed or row.key))
     return _Flag(row.key, row.kind, dict(row.variants), row.default_variant, row.enabled, row.client_visible,
                  tuple(rules))
@@ -236,7 +237,7 @@ class FlagsService:
                 if who.user_id is None:
                     continue
                 if ents is None:
-                    ents = self.platform.entitlements.for_user_many(who.user_id, {a for a, _ in rule.tiers})
+                    ents = self.platform.entitlements.for_user_many(who.user_id, {a for _, a, _ in rule.tiers})
                 if not self._holds(ents, rule.tiers):
                     continue
             if rule.threshold < BUCKETS:
@@ -305,10 +306,16 @@ class FlagsService:
         return FlagEvaluation(flag.key, flag.variants.get(flag.default_variant), flag.default_variant, reason)
 
     def _holds(self, ents, tiers) -> bool:
+        """Does the user hold one of ``tiers`` or a higher-ranked tier of the same artist? Ranks are
+        read now through the core's cached tier lookups (dropped when a tier changes), so a rank
+        change applies without a flag change; the compiled rank is the fallback."""
         now = self.platform.clock.now()
-        for artist_id, rank in tiers:
+        infos = self.platform.access.tiers_many({a for _, a, _ in tiers})
+        ranks = {t.id: t.rank for v in infos.values() for t in v}
+        for tier_id, artist_id, rank in tiers:
+            need = ranks.get(tier_id, rank)
             for e in ents.get(artist_id, ()):
-                if e.tier_rank >= rank and e.is_effective(now):
+                if ranks.get(e.tier_id, e.tier_rank) >= need and e.is_effective(now):
                     return True
         return False
 
@@ -492,6 +499,8 @@ class FlagsService:
                 raise Invalid(f"rule {i}: unknown variant(s) {', '.join(unknown)}")
             if r.split is not None and (any(w < 0 for w in r.split.values()) or sum(r.split.values()) <= 0):
                 raise Invalid(f"rule {i}: split weights are non-negative and not all zero")
+            if r.tiers is not None and not r.tiers:
+                raise Invalid(f"rule {i}: tiers is an empty list; omit tiers to match any user, or name at least one tier")
             if r.tiers:
                 from .models import Tier
 
