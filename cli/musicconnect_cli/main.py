@@ -103,7 +103,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
 @guarded
 def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKER_THREADS)"),
            metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=0, max=65535, help=(
-               "serve GET /metrics and GET /healthz on this port (default MC_WORKER_METRICS_PORT; 0 = off)"))):
+               "serve GET /metrics and GET /healthz on this port (default MC_WORKER_METRICS_PORT; 0 = off)")),
+           metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", envvar="MC_WORKER_METRICS_HOST", help=(
+               "address the metrics port binds (0.0.0.0: every interface, e.g. a pod's scrape port; "
+               "the endpoints need no token)"))):
     """Run background jobs from Redis (the distributed configuration)."""
     p = connected()
     if not p.settings.redis_url:
@@ -114,10 +117,11 @@ def worker(threads: int = typer.Option(0, help="worker threads (default MC_WORKE
         from musicconnect.metrics import serve_worker_endpoints
 
         try:
-            serve_worker_endpoints(p, port)
+            serve_worker_endpoints(p, port, metrics_host)
         except OSError as exc:
-            raise UsageError(f"cannot serve worker metrics on port {port}: {exc.strerror or exc}") from None
-        typer.echo(f"worker metrics on http://0.0.0.0:{port}/metrics (liveness: /healthz)")
+            raise UsageError(f"cannot serve worker metrics on {metrics_host} port {port}: {exc.strerror or exc}") from None
+        shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
+        typer.echo(f"worker metrics on http://{shown}:{port}/metrics (liveness: /healthz)")
     p.start(worker=True)
     if threads:
         p.jobs.stop()

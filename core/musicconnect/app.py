@@ -52,9 +52,18 @@ def route_template(scope) -> str:
 
 
 _CHILDREN: dict[tuple[str, str, int], tuple] = {}
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+
+
+def method_label(method: str) -> str:
+    """The request method for a metric label or span name; any other method is ``other`` (a
+    client picks the method: its own would make series without bound)."""
+    return method if method in _METHODS else "other"
 
 
 def observe(method: str, template: str, status: int, seconds: float) -> None:
+    if method not in _METHODS:
+        method = "other"
     key = (method, template, status)
     children = _CHILDREN.get(key)
     if children is None:
@@ -100,13 +109,16 @@ _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 REQUEST_ID_KEY = "musicconnect.request_id"
 
 
-def request_id(scope) -> bytes:
-    """The client's ``X-Request-ID`` when it is a sane token (<= 128 safe characters), else a new one."""
+def client_request_id(scope) -> bytes | None:
+    """The client's ``X-Request-ID`` when it is a sane token (<= 128 safe characters), else ``None``."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            if _REQUEST_ID.fullmatch(value):
-                return value
-            break
+            return value if _REQUEST_ID.fullmatch(value) else None
+    return None
+
+
+def request_id(scope) -> bytes:
+    """The server's own id of this request: always new (a client's id may repeat another request's)."""
     return b"%016x" % _random_bits(64)  # unique, not secret: no system call per request
 
 
@@ -194,30 +206,40 @@ class MusicConnectApp(FastAPI):
 
     async def _serve_http(self, scope, receive, send):
         rid = scope[REQUEST_ID_KEY] = request_id(scope)
-        token = LOG_CONTEXT.set({"request_id": rid.decode()})
-        try:
+        theirs = client_request_id(scope)
+        ctx = {"request_id": rid.decode()}
+        if theirs is not None:
+            ctx["client_request_id"] = theirs.decode()
+        token = LOG_CONTEXT.set(ctx)
+        try:  # the response echoes the client's id when it sent a sane one, else ours
             if tracing.active():
-                return await self._traced(scope, receive, send, rid)
-            return await self._dispatch(scope, receive, _observed(send, rid))
+                return await self._traced(scope, receive, send, rid, theirs)
+            return await self._dispatch(scope, receive, _observed(send, theirs or rid))
         finally:
             LOG_CONTEXT.reset(token)
 
-    async def _traced(self, scope, receive, send, rid: bytes):
-        """The request in a server span (only when tracing is on; a client's ``traceparent`` is its parent)."""
+    async def _traced(self, scope, receive, send, rid: bytes, theirs: bytes | None):
+        """The request in a server span (only when tracing is on). A client's ``traceparent`` gives
+        the trace id and parent; whether the trace is sampled is decided here unless the peer is
+        one of ``MC_FORWARDED_ALLOW_IPS`` (:func:`musicconnect.tracing.trusted_peer`)."""
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
                    if k in (b"traceparent", b"tracestate")}
         status = [500]
-        method = scope["method"]
-        with tracing.span(method, parent=carrier or None, kind="server",
-                          **{"http.request.method": method, "url.path": scope["path"],
-                             "musicconnect.request_id": rid.decode()}) as sp:
+        method = method_label(scope["method"])
+        attrs = {"http.request.method": method, "musicconnect.request_id": rid.decode()}
+        if theirs is not None:
+            attrs["musicconnect.client_request_id"] = theirs.decode()
+        if carrier and not tracing.trusted_peer(scope, self.state.platform.settings):
+            attrs[tracing.UNTRUSTED_PARENT] = True
+        with tracing.span(method, parent=carrier or None, kind="server", **attrs) as sp:
             try:
-                await self._dispatch(scope, receive, _observed(send, rid, status))
+                await self._dispatch(scope, receive, _observed(send, theirs or rid, status))
             finally:
                 route = scope.get("route")
                 tpl = route_template(scope) if route is not None else scope.get("musicconnect.fast_route", "unmatched")
                 sp.update_name(f"{method} {tpl}")
                 sp.set_attribute("http.route", tpl)
+                sp.set_attribute("url.path", tpl)  # the template: path parameters may be tokens
                 sp.set_attribute("http.response.status_code", status[0])
                 if status[0] >= 500:
                     from opentelemetry.trace import Status, StatusCode

@@ -194,7 +194,8 @@ def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) ->
         parsed = make_url(url)
     except Exception as exc:
         raise ConfigError(f"MC_DATABASE_URL is not a valid database URL: {exc}") from None
-    kwargs: dict[str, Any] = {"future": True}
+    # hide_parameters: an error's text never carries bound values (password hashes, names, e-mails)
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":

@@ -26,7 +26,26 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 _TOKENS = re.compile(r"\b(mc[a-z]?_[A-Za-z0-9_-]{8,}|(sk|rk|pk|whsec)_(live|test)?_?[A-Za-z0-9]{8,})\b")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:sig|signature|exp|token|access_token|key|x-amz-[a-z-]+|code|state)=)[^&#\s]*")
-_PASSWORD_KV = re.compile(r"(?i)((?:password|secret|token)\S{0,3}[=:]\s*)\S+")
+_PASSWORD_KV = re.compile(r"(?i)((?:password|passwd|pw|pwd|secret|token)\S{0,3}(?:[=:]|\s+is\b)\s*)[^\s,;]+")
+_AUTH_SCHEME = re.compile(r"(?i)\b(authorization\W{0,3}\s*(?:[A-Za-z-]+\s+)?)[^\s,;]+")
+# SQLAlchemy's error text: the statement and its bound values (password hashes, names, e-mails)
+_SQL_PARTS = re.compile(r"\[(?:SQL|parameters): .*?\](?=\s*(?:\[|\(Background|$))", re.S)
+_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?![\w:])")
+
+
+def _ipv6(m: re.Match) -> str:
+    """An IPv6 address (``2001:db8::1``) is filtered; a time (``12:30:45``) is not."""
+    import ipaddress
+
+    cand = m.group(0)
+    if "::" not in cand and cand.count(":") < 7:
+        return cand
+    try:
+        ipaddress.IPv6Address(cand)
+    except ValueError:
+        return cand
+    return FILTERED
 
 
 def enabled() -> bool:
@@ -34,14 +53,20 @@ def enabled() -> bool:
 
 
 def scrub_text(text: str) -> str:
-    """E-mail addresses, tokens, JWTs, signed query parameters and ``password=...`` out of ``text``."""
+    """SQL statements and their parameters, e-mail and IP addresses, tokens, JWTs, signed query
+    parameters, ``Authorization: <scheme> <credentials>`` and ``password=`` / ``pw:`` / ``password is``
+    values out of ``text``."""
     if not text:
         return text
+    text = _SQL_PARTS.sub(FILTERED, text)
     text = _EMAIL.sub(FILTERED, text)
+    text = _IPV4.sub(FILTERED, text)
+    text = _IPV6.sub(_ipv6, text)
     text = _JWT.sub(FILTERED, text)
     text = _BEARER.sub(lambda m: m.group(1) + " " + FILTERED, text)
     text = _TOKENS.sub(FILTERED, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + FILTERED, text)
+    text = _AUTH_SCHEME.sub(lambda m: m.group(1) + FILTERED, text)
     return _PASSWORD_KV.sub(lambda m: m.group(1) + FILTERED, text)
 
 

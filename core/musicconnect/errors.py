@@ -73,6 +73,14 @@ def problem_response(problem: Problem, request: Request | None = None) -> Respon
                     status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
 
 
+def _where(request: Request) -> str:
+    """The matched route's template (``/api/v1/wrapped/{token}``), never the raw path: path
+    parameters may be secrets (unsubscribe, portal, share tokens) and must not reach logs or Sentry."""
+    from .app import route_template
+
+    return route_template(request.scope)
+
+
 _STATUS_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
                  405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
                  415: "unsupported-media-type", 422: "validation", 429: "rate-limited"}
@@ -102,17 +110,17 @@ def install_handlers(app: FastAPI) -> None:
     async def _statement(request: Request, exc: StatementError) -> Response:
         if isinstance(exc.orig, Problem):  # refused while binding a value (a time out of range...)
             return problem_response(exc.orig, request)
-        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        log.error("database error on %s %s", request.method, _where(request), exc_info=exc)
         return problem_response(Problem(500, "internal", "an unexpected error occurred; it has been logged"),
                                 request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         if storage_outage(exc):  # the object store is down or shedding load: a passing fault, retryable
-            log.error("object store unavailable on %s %s: %s", request.method, request.url.path, exc)
+            log.error("object store unavailable on %s %s: %s", request.method, _where(request), exc)
             return problem_response(Problem(503, "storage-unavailable", "the object store is unavailable; retry shortly",
                                             retry_after=5, headers={"Retry-After": "5"}), request)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, _where(request))
         return problem_response(Problem(500, "internal", "an unexpected error occurred; it has been logged"),
                                 request)
 
@@ -123,11 +131,19 @@ _STORAGE_BUSY_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "Reque
 def storage_outage(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from) is the S3 API being unreachable or
     answering 5xx (botocore's connection errors, a ``ClientError`` of status 5xx or a busy code),
-    as opposed to a bug or a refusal such as AccessDenied."""
+    as opposed to a bug or a refusal such as AccessDenied.
+
+    The chain followed is ``__cause__`` (``raise X from s3_error``) and, from a botocore error or the
+    storage layer's own :class:`~musicconnect.storage.StorageError` only, its ``__context__``: a bug
+    raised *while handling* an S3 error is a bug (500, with its traceback)."""
+    from .storage import StorageError
+
     seen = 0
     while exc is not None and seen < 8:
         module = type(exc).__module__ or ""
-        if module.startswith("botocore"):
+        botocore = module.startswith("botocore")
+        wrapper = botocore or isinstance(exc, StorageError)
+        if botocore:
             from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
             if isinstance(exc, (ConnectionError, HTTPClientError)):
@@ -136,5 +152,8 @@ def storage_outage(exc: BaseException) -> bool:
                 err = exc.response.get("Error") or {}
                 status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
                 return int(status) >= 500 or str(err.get("Code")) in _STORAGE_BUSY_CODES
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        nxt = exc.__cause__
+        if nxt is None and wrapper:  # StorageError(...) from None still wraps the S3 error it handled
+            nxt = exc.__context__
+        exc, seen = nxt, seen + 1
     return False

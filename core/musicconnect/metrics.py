@@ -157,9 +157,11 @@ def worker_alive(jobs) -> bool:
     return bool(threads) and all(t.is_alive() for t in threads)
 
 
-def serve_worker_endpoints(platform, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-    """``GET /metrics`` and ``GET /healthz`` of a worker process on ``port`` (a daemon thread).
-    Meant for a private network (a pod's scrape port): it needs no token."""
+def serve_worker_endpoints(platform, port: int, host: str = "127.0.0.1", *,
+                           timeout: float = 10.0) -> ThreadingHTTPServer:
+    """``GET /metrics`` and ``GET /healthz`` of a worker process on ``host:port`` (a daemon thread).
+    It needs no token: the default host is loopback; bind ``0.0.0.0`` only on a private network (a
+    pod's scrape port). A connection idle for ``timeout`` seconds is closed (no pile of threads)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -181,7 +183,14 @@ def serve_worker_endpoints(platform, port: int, host: str = "0.0.0.0") -> Thread
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    Handler.timeout = timeout  # StreamRequestHandler: the socket's timeout while reading a request
+
+    server_cls = ThreadingHTTPServer
+    if ":" in host:  # an IPv6 address such as "::"
+        import socket
+
+        server_cls = type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+    server = server_cls((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="mc-worker-metrics").start()
     return server

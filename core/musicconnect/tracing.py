@@ -8,12 +8,18 @@ that OTLP collector; the standard ``OTEL_*`` variables apply: ``OTEL_SERVICE_NAM
 :func:`configure`: tests use the in-memory exporter; ``OTEL_TRACES_EXPORTER=console`` prints one
 JSON line per span on stdout).
 
+A client's ``traceparent`` sets the request's trace id and parent (correlation), but only a peer
+listed in ``MC_FORWARDED_ALLOW_IPS`` decides whether it is sampled; for anyone else the
+configured sampler's root rule (``OTEL_TRACES_SAMPLER``, e.g. ``parentbased_traceidratio``)
+decides on a random draw, so a client cannot force (or suppress) tracing of its requests.
+
 A job carries its enqueuer's W3C ``traceparent`` in the dramatiq message options (no schema
 change), so the job's span is a child of the request that enqueued it, in any process.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from typing import Any, Iterator
@@ -21,6 +27,8 @@ from typing import Any, Iterator
 log = logging.getLogger("musicconnect.tracing")
 
 _NULL = contextlib.nullcontext()
+#: span attribute set by the HTTP layer when the remote parent came from an untrusted peer
+UNTRUSTED_PARENT = "musicconnect.untrusted_parent"
 _tracer = None  # an opentelemetry Tracer when tracing is on
 _provider = None
 
@@ -62,7 +70,7 @@ def configure(settings=None, *, service_name: str | None = None, processor=None)
              "service.version": release}
     if settings is not None:
         attrs["deployment.environment.name"] = getattr(settings, "sentry_environment", None) or settings.env
-    provider = TracerProvider(resource=Resource.create(attrs))
+    provider = TracerProvider(resource=Resource.create(attrs), sampler=_sampler())
     if processor is not None:
         provider.add_span_processor(processor)
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":  # one JSON line per span
@@ -90,6 +98,64 @@ def configure(settings=None, *, service_name: str | None = None, processor=None)
     _provider = provider
     _tracer = provider.get_tracer("musicconnect")
     return True
+
+
+def _sampler():
+    """The sampler of ``OTEL_TRACES_SAMPLER`` (default: parent-based, always on), except that a
+    span marked :data:`UNTRUSTED_PARENT` is sampled by that sampler's root rule on a random draw."""
+    import random
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult, _get_from_env_or_default
+
+    base = _get_from_env_or_default()
+    root = getattr(base, "_root", base)  # ParentBased keeps its root sampler there
+
+    class OwnDecision(Sampler):
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                          trace_state=None):
+            if attributes and attributes.get(UNTRUSTED_PARENT):
+                res = root.should_sample(None, random.getrandbits(128), name, kind, attributes, links)
+                parent_state = trace.get_current_span(parent_context).get_span_context().trace_state
+                return SamplingResult(res.decision, res.attributes, parent_state)
+            return base.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+        def get_description(self):
+            return f"OwnDecisionForUntrustedParents{{{base.get_description()}}}"
+
+    return OwnDecision()
+
+
+@functools.lru_cache(maxsize=8)
+def _allowed(spec: str) -> tuple[bool, frozenset, tuple]:
+    """``MC_FORWARDED_ALLOW_IPS`` parsed: (any, literal hosts, networks)."""
+    import ipaddress
+
+    items = [x.strip() for x in (spec or "").split(",") if x.strip()]
+    nets = []
+    for x in items:
+        with contextlib.suppress(ValueError):
+            nets.append(ipaddress.ip_network(x, strict=False))
+    return "*" in items, frozenset(items), tuple(nets)
+
+
+def trusted_peer(scope, settings) -> bool:
+    """Whether the connection's peer is one of ``MC_FORWARDED_ALLOW_IPS`` (its trace decisions count)."""
+    import ipaddress
+
+    anyone, hosts, nets = _allowed(getattr(settings, "forwarded_allow_ips", "") or "")
+    if anyone:
+        return True
+    host = (scope.get("client") or (None,))[0]
+    if not host:
+        return False
+    if host in hosts:
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(ip in n for n in nets)
 
 
 def shutdown() -> None:

@@ -24,7 +24,8 @@ def spans():
 
 
 def probe_plugin():
-    """``obsprobe``: GET /log (logs, enqueues ``echo``), GET /boom (raises), POST /enqueue/{job}."""
+    """``obsprobe``: GET /log (logs, enqueues ``echo``), GET /boom (raises), GET /secret/{token},
+    GET /sql (a database error), GET /s3/{cause|bug} (S3 5xx chains), POST /enqueue/{job}."""
     from fastapi import APIRouter, Depends
 
     from musicconnect import JobSpec, hookimpl
@@ -43,6 +44,29 @@ def probe_plugin():
     @router.get("/boom", dependencies=[Depends(public)])
     def boom():
         raise RuntimeError("route failed for fan@example.com with token mca_supersecrettoken123 password=hunter2")
+
+    @router.get("/secret/{token}", dependencies=[Depends(public)])
+    def secret_path(token: str):
+        raise RuntimeError("a route whose path holds a token failed")
+
+    @router.get("/sql", dependencies=[Depends(public)])
+    def sql(platform=Depends(get_platform)):
+        from sqlalchemy import text
+
+        with platform.db.engine.connect() as conn:  # a real database error with bound values
+            conn.execute(text("SELECT no_such_column FROM users WHERE password_hash = :password_hash"),
+                         {"password_hash": "-".join(["argon2", "secret", "hash", "value"])})  # not in source context
+
+    @router.get("/s3/{how}", dependencies=[Depends(public)])
+    def s3(how: str):
+        from botocore.exceptions import ClientError
+
+        try:
+            raise ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
+        except ClientError as exc:
+            if how == "cause":
+                raise RuntimeError("object read failed") from exc
+            raise KeyError("a bug in the handler of an S3 error")
 
     @router.post("/enqueue/{job}", dependencies=[Depends(public)])
     def enqueue(job: str, platform=Depends(get_platform)):

@@ -42,6 +42,9 @@ def test_request_and_job_lines_carry_their_ids(mc_make_platform, probe, json_lin
         assert r.headers["x-request-id"] == "edge-7f3a"
         job_id = r.json()["job"]
         p.jobs.wait_idle(30)
+        # another request reusing the id: echoed too, but the server's own id tells the two apart
+        assert client.get("/api/v1/obsprobe/log", headers={"X-Request-ID": "edge-7f3a"}).status_code == 200
+        p.jobs.wait_idle(30)
         generated = client.get("/api/v1/obsprobe/log").headers["x-request-id"]
         assert len(generated) == 16 and generated != "edge-7f3a"
         # a header that is not a sane token is replaced, not echoed (no header injection, no log forging)
@@ -49,8 +52,10 @@ def test_request_and_job_lines_carry_their_ids(mc_make_platform, probe, json_lin
         assert len(odd) == 16
         p.jobs.wait_idle(30)
     lines = json_lines()
-    [route_line] = [d for d in lines if d["msg"] == "probe route ran" and d.get("request_id") == "edge-7f3a"]
-    assert "trace_id" not in route_line  # tracing off: no trace ids
+    reused = [d for d in lines if d["msg"] == "probe route ran" and d.get("client_request_id") == "edge-7f3a"]
+    assert len(reused) == 2 and len({d["request_id"] for d in reused}) == 2, reused
+    assert all(len(d["request_id"]) == 16 and d["request_id"] != "edge-7f3a" for d in reused)
+    assert "trace_id" not in reused[0]  # tracing off: no trace ids
     assert any(d["msg"] == "probe route ran" and d.get("request_id") == generated for d in lines)
     [job_line] = [d for d in lines if d["msg"] == "probe job ran" and d.get("job_id") == job_id]
     assert job_line["actor"] == "obsprobe.echo" and "request_id" not in job_line

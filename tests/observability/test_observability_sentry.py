@@ -60,7 +60,7 @@ def test_route_and_job_errors_reach_sentry_tagged_and_scrubbed(sentry):
         leaked = [s for s in SECRETS if s in dumped]
         assert not leaked, (leaked, dumped[:3000])
         assert "ip_address" not in json.dumps(e.get("user", {}))
-    assert route[0]["tags"]["request_id"] == "req-sentry-1"
+    assert route[0]["tags"]["client_request_id"] == "req-sentry-1" and len(route[0]["tags"]["request_id"]) == 16
     assert "[Filtered]" in route[0]["exception"]["values"][-1]["value"]
     assert job[0]["tags"]["job_id"] == job_id and job[0]["tags"]["job_outcome"] == "failed"
     assert job[0]["exception"]["values"][-1]["type"] == "RuntimeError"
@@ -89,3 +89,38 @@ def test_off_without_a_dsn(mc_platform):
     assert mc_platform.settings.sentry_dsn is None
     assert not errorreporting.configure(mc_platform.settings)
     assert not errorreporting.enabled()
+
+
+def test_path_tokens_and_sql_parameters_reach_neither_sentry_nor_logs(sentry, caplog):
+    p, transport = sentry
+    with TestClient(create_app(p), raise_server_exceptions=False) as client:
+        assert client.get("/api/v1/obsprobe/secret/unsub-tok-9f8e7d6c5b").status_code == 500
+        assert client.get("/api/v1/obsprobe/sql").status_code == 500
+    errorreporting.shutdown()  # flush
+    dumped = json.dumps(transport.events())
+    logged = "\n".join(r.getMessage() + (caplog.text or "") for r in caplog.records)
+    for text in (dumped, logged):
+        assert "unsub-tok-9f8e7d6c5b" not in text
+        assert "argon2-secret-hash-value" not in text  # engines hide bound values
+    assert "/api/v1/obsprobe/secret/{token}" in logged  # the 500 line names the route template
+    assert "path holds a token" in dumped
+    db_errors = [v["value"] for e in transport.events() for v in e["exception"]["values"]
+                 if "no_such_column" in v.get("value", "") or "no such column" in v.get("value", "")]
+    assert db_errors and any("[Filtered]" in v for v in db_errors), db_errors  # SQLAlchemy's, with [SQL: ...]
+    assert not [v for v in db_errors if "[SQL:" in v or "FROM users" in v], db_errors
+
+
+def test_scrub_text_removes_sql_passwords_authorization_and_addresses():
+    sqlalchemy_error = ("(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint\n"
+                        "[SQL: INSERT INTO users (email, password_hash, display_name) VALUES (%(email)s, %(ph)s, %(dn)s)]\n"
+                        "[parameters: {'email': 'x', 'ph': '$argon2id$v=19$abc', 'dn': 'Jane Q Public'}]\n"
+                        "(Background on this error at: https://sqlalche.me/e/20/gkpj)")
+    out = errorreporting.scrub_text(sqlalchemy_error)
+    assert "Jane Q Public" not in out and "argon2id" not in out and "INSERT INTO" not in out
+    assert out.startswith("(psycopg.errors.UniqueViolation) duplicate key") and "sqlalche.me" in out
+    for text, secret in (("the password is hunter2, retry", "hunter2"), ("login pw: s3cret!", "s3cret!"),
+                         ("Authorization: Token abcdef0123456789", "abcdef0123456789"),
+                         ("peer 203.0.113.7 refused", "203.0.113.7"), ("peer 2001:db8::17 refused", "2001:db8::17"),
+                         ("from fe80::1ff:fe23:4567:890a", "fe80::1ff:fe23:4567:890a")):
+        assert secret not in errorreporting.scrub_text(text), text
+    assert errorreporting.scrub_text("retried at 12:30:45") == "retried at 12:30:45"  # a time is no address

@@ -68,7 +68,7 @@ def test_worker_serves_metrics_and_liveness(redis_env, mc_make_platform):
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, out
-    assert f"worker metrics on http://0.0.0.0:{port}/metrics" in out
+    assert f"worker metrics on http://127.0.0.1:{port}/metrics" in out  # loopback unless --metrics-host
 
 
 def test_worker_metrics_port_taken_is_one_line(redis_env):
@@ -76,7 +76,25 @@ def test_worker_metrics_port_taken_is_one_line(redis_env):
         s.bind(("0.0.0.0", 0))
         s.listen()
         port = s.getsockname()[1]
-        r = subprocess.run([str(BIN), "worker"], env={**redis_env, "MC_WORKER_METRICS_PORT": str(port)},
+        r = subprocess.run([str(BIN), "worker"], env={**redis_env, "MC_WORKER_METRICS_PORT": str(port),
+                                                      "MC_WORKER_METRICS_HOST": "0.0.0.0"},
                            capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
-    assert r.stderr.strip().count("\n") == 0 and f"port {port}" in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and f"0.0.0.0 port {port}" in r.stderr, r.stderr
+
+
+def test_worker_endpoints_bind_loopback_and_drop_idle_connections(mc_platform):
+    from musicconnect.metrics import serve_worker_endpoints
+
+    server = serve_worker_endpoints(mc_platform, 0, timeout=0.5)
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 503  # no worker here
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+            start = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server after its timeout, not held forever
+            assert time.monotonic() - start < 4
+    finally:
+        server.shutdown()
+        server.server_close()

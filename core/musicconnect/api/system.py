@@ -5,7 +5,7 @@ import hmac
 import uuid
 
 from fastapi import APIRouter, Depends, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -92,7 +92,10 @@ async def prometheus(request: Request, _: None = Depends(public), platform: Plat
     if not await _metrics_allowed(request, platform):
         raise Problem(401, "unauthorized", "metrics need the metrics token (MC_METRICS_TOKEN) or an admin",
                       headers={"WWW-Authenticate": "Bearer"})
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    from ..metrics import exposition
+
+    # every API process's series when PROMETHEUS_MULTIPROC_DIR is shared (files read: off the loop)
+    return Response(await run_in_threadpool(exposition), media_type=CONTENT_TYPE_LATEST)
 
 
 def plugin_rows(platform: Platform) -> list[dict]:
