@@ -25,14 +25,16 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, ForeignKey, Index, String, Text, select
+from sqlalchemy import Float, ForeignKey, Index, Interval, String, Text, and_, case, cast, func, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from musicconnect import Actor, Base, Conflict, Invalid, Problem, UTCDateTime, uuid_pk
 from musicconnect.db import JSONType
-from musicconnect.models import DomainEvent
+from musicconnect.models import DomainEvent, User
 from musicconnect.web import get_platform, scope
 
 from . import stats
@@ -40,6 +42,9 @@ from . import stats
 log = logging.getLogger("musicconnect.experiments")
 KEY_RE = re.compile(r"[a-z][a-z0-9_.-]{0,99}")
 STATUSES = ("draft", "running", "stopped")
+FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DEFAULT_CAP_PERCENTILE = {"count": 0.99}
+FLUSH_TIMEOUT = 2.0  # seconds results wait for queued exposures
 
 
 class Experiment(Base):
@@ -79,12 +84,18 @@ class MetricSpec(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     event: str = Field(min_length=1, max_length=100, description="the domain event type, e.g. play.completed")
     kind: Literal["binomial", "count", "sum"] = "binomial"
-    user_field: str = Field("actor_id", max_length=64, description="actor_id, or the data key holding the user id")
-    value_field: str | None = Field(None, max_length=64, description="sum: the numeric data field summed")
+    user_field: str = Field("actor_id", max_length=64, pattern=FIELD_PATTERN,
+                            description="actor_id, or the data key holding the user id")
+    value_field: str | None = Field(None, max_length=64, pattern=FIELD_PATTERN,
+                                    description="sum: the numeric data field summed")
     window_hours: float | None = Field(None, gt=0, description="count events up to this long after exposure")
     guardrail: bool = Field(False, description="a guardrail: flag harm beyond the threshold")
     threshold: float = Field(0.0, ge=0, description="guardrail: the relative change tolerated (0.05 = 5 %)")
     higher_is_better: bool = True
+    cap: float | None = Field(None, gt=0, description="count/sum: each user's value is capped at this (absolute)")
+    cap_percentile: float | None = Field(
+        None, ge=0.5, le=1, description="count/sum: cap each user's value at this percentile of the users with "
+        "events (0.99 = the 99th); default 0.99 for count, none for sum; 1 turns it off")
 
 
 class ExperimentIn(BaseModel):
@@ -235,15 +246,15 @@ class ExposureLog:
                 self._thread.start()
         self._queue.put(exposure)
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every queued exposure is written."""
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait (at most ``timeout`` seconds) until every queued exposure is written; True if it was."""
         done = threading.Event()
         self._queue.put(done)
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 self._thread = threading.Thread(target=self._run, name="mc-exposures", daemon=True)
                 self._thread.start()
-        done.wait(timeout)
+        return done.wait(timeout)
 
     def close(self) -> None:
         self.flush(5)
@@ -272,13 +283,30 @@ class ExposureLog:
                 w.set()
 
     def write(self, batch) -> int:
-        """Insert the exposures not logged yet (atomic: a unique key and ON CONFLICT DO NOTHING)."""
+        """Insert the exposures not logged yet (atomic: a unique key and ON CONFLICT DO NOTHING).
+        Exposures of users deleted since are skipped, not the whole batch: only existing users are
+        inserted, and a user deleted between that check and the insert (a foreign-key error) makes
+        the batch run again, re-checked."""
+        for attempt in range(3):
+            try:
+                return self._write(batch)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.info("a user of an exposure batch was deleted meanwhile; writing the batch again")
+        return 0
+
+    def _write(self, batch) -> int:
         with self.platform.session() as s:
             ids = {e.key: e.id for e in s.scalars(select(Experiment).where(
                 Experiment.key.in_({x.experiment for x in batch}), Experiment.status == "running"))}
+            wanted = {x.user_id for x in batch if x.experiment in ids}
+            if not wanted:
+                return 0
+            existing = set(s.scalars(select(User.id).where(User.id.in_(wanted))))
             rows = {}
             for x in batch:
-                if x.experiment in ids:
+                if x.experiment in ids and x.user_id in existing:
                     rows.setdefault((ids[x.experiment], x.user_id),
                                     {"experiment_id": ids[x.experiment], "user_id": x.user_id,
                                      "variant": x.variant, "exposed_at": x.at})
@@ -310,44 +338,74 @@ def on_shutdown(platform) -> None:
 
 # ---------------------------------------------------------------------------- results
 
-def _metric_values(session: Session, e: Experiment, m: dict, exposures: dict[uuid.UUID, tuple[str, datetime]]
-                   ) -> dict[uuid.UUID, float]:
-    """Per exposed user: the metric after their first exposure (users without events: absent)."""
-    out: dict[uuid.UUID, float] = defaultdict(float)
-    window = timedelta(hours=m["window_hours"]) if m.get("window_hours") else None
-    q = select(DomainEvent.actor_id, DomainEvent.data, DomainEvent.occurred_at).where(
-        DomainEvent.type == m["event"])
+def _event_user_matches(dialect: str, field: str):
+    """SQL: the event belongs to the exposed user (``actor_id`` or a data key holding the id)."""
+    if field == "actor_id":
+        return DomainEvent.actor_id == ExposureRow.user_id
+    raw = func.lower(DomainEvent.data[field].as_string())
+    if dialect == "postgresql":
+        return raw == cast(ExposureRow.user_id, String)
+    # SQLite keeps a UUID as 32 hex digits; the event's data as the dashed text
+    return func.replace(raw, "-", "") == cast(ExposureRow.user_id, String)
+
+
+def _numeric(dialect: str, value_field: str):
+    """SQL: the numeric value of data[value_field], 0 when it is missing or not a number."""
+    if dialect == "postgresql":
+        is_number = func.jsonb_typeof(DomainEvent.data[value_field]) == "number"
+    else:
+        is_number = func.json_type(DomainEvent.data, f'$."{value_field}"').in_(["integer", "real"])
+    return case((is_number, DomainEvent.data[value_field].as_float()), else_=0.0)
+
+
+def _metric_values(session: Session, e: Experiment, m: dict) -> list[tuple[str, float]]:
+    """(variant, value) of every exposed user with at least one event of the metric after their
+    first exposure (users without events: absent). The database filters to the experiment's
+    exposed users, the time range (exposure .. window / stop) and aggregates per user: one row per
+    user reaches Python."""
+    dialect = session.bind.dialect.name
+    on = [DomainEvent.type == m["event"], _event_user_matches(dialect, m.get("user_field") or "actor_id"),
+          DomainEvent.occurred_at >= ExposureRow.exposed_at]
     if e.started_at is not None:
-        q = q.where(DomainEvent.occurred_at >= e.started_at)
-    field = m.get("user_field") or "actor_id"
-    for actor_id, data, at in session.execute(q).yield_per(5000):
-        if field == "actor_id":
-            uid = actor_id
+        on.append(DomainEvent.occurred_at >= e.started_at)
+    if e.stopped_at is not None:
+        on.append(DomainEvent.occurred_at <= e.stopped_at)
+    if m.get("window_hours"):
+        hours = float(m["window_hours"])
+        if dialect == "postgresql":
+            on.append(DomainEvent.occurred_at <= ExposureRow.exposed_at + literal(timedelta(hours=hours), Interval()))
         else:
-            raw = (data or {}).get(field)
-            try:
-                uid = uuid.UUID(str(raw)) if raw else None
-            except ValueError:
-                uid = None
-        hit = exposures.get(uid) if uid is not None else None
-        if hit is None or at < hit[1] or (window is not None and at > hit[1] + window):
-            continue
-        if m["kind"] == "binomial":
-            out[uid] = 1.0
-        elif m["kind"] == "count":
-            out[uid] += 1.0
-        else:
-            try:
-                out[uid] += float((data or {}).get(m.get("value_field") or "", 0) or 0)
-            except (TypeError, ValueError):
-                pass
+            on.append(func.julianday(DomainEvent.occurred_at) <= func.julianday(ExposureRow.exposed_at) + hours / 24)
+    if m["kind"] == "sum":
+        agg = func.sum(_numeric(dialect, m.get("value_field") or ""))
+    else:
+        agg = func.count()
+    q = (select(ExposureRow.variant, agg).select_from(ExposureRow).join(DomainEvent, and_(*on))
+         .where(ExposureRow.experiment_id == e.id).group_by(ExposureRow.user_id, ExposureRow.variant))
+    out = []
+    for variant, value in session.execute(q).yield_per(5000):
+        out.append((variant, 1.0 if m["kind"] == "binomial" else float(value or 0)))
     return out
 
 
+def metric_cap(m: dict, values: list[float]) -> float | None:
+    """The per-user cap of a count/sum metric: ``cap`` (absolute) and/or the ``cap_percentile``
+    (default 0.99 for count) of the non-zero per-user values, whichever is lower; None: uncapped."""
+    if m["kind"] == "binomial":
+        return None
+    caps = [float(m["cap"])] if m.get("cap") else []
+    pct = m.get("cap_percentile")
+    pct = DEFAULT_CAP_PERCENTILE.get(m["kind"]) if pct is None else pct
+    nonzero = [v for v in values if v > 0]
+    if pct is not None and pct < 1 and nonzero:
+        caps.append(float(np.quantile(nonzero, pct)))
+    return min(caps) if caps else None
+
+
 def analyse(e: Experiment, users: dict[str, int], values: dict[str, dict[str, list[float]]],
-            alpha: float = 0.05) -> dict[str, Any]:
+            alpha: float = 0.05, caps: dict[str, float | None] | None = None) -> dict[str, Any]:
     """The results document from users per variant and per-metric values of the users with events
-    (every other exposed user counts as 0)."""
+    (every other exposed user counts as 0), already capped (``caps``: the cap per metric)."""
     variants = list(e.weights)
     srm = stats.srm_p_value([users.get(v, 0) for v in variants], [float(e.weights[v]) for v in variants])
     out: dict[str, Any] = {
@@ -376,7 +434,7 @@ def analyse(e: Experiment, users: dict[str, int], values: dict[str, dict[str, li
                                                               threshold=m.get("threshold", 0.0))
             rows.append(row)
         metric = {"name": m["name"], "event": m["event"], "kind": m["kind"], "guardrail": bool(m.get("guardrail")),
-                  "variants": rows}
+                  "cap": (caps or {}).get(m["name"]), "variants": rows}
         if m.get("guardrail"):
             states = [r["guardrail"] for r in rows if "guardrail" in r]
             metric["status"] = "harm" if "harm" in states else "warning" if "warning" in states else "ok"
@@ -387,26 +445,26 @@ def analyse(e: Experiment, users: dict[str, int], values: dict[str, dict[str, li
 
 
 def results(platform, key: str, alpha: float = 0.05) -> dict[str, Any]:
-    """Per variant: users, mean, CI, lift vs control with CI, p-value; SRM; guardrail status."""
+    """Per variant: users, mean, CI, lift vs control with CI, p-value; SRM; guardrail status.
+    Waits at most ``FLUSH_TIMEOUT`` for this process's queued exposures."""
     log_ = platform.__dict__.get("_experiments_exposure_log")
-    if log_ is not None:
-        log_.flush()
+    if log_ is not None and not log_.flush(FLUSH_TIMEOUT):
+        log.warning("experiment %s: results computed before every queued exposure was written", key)
     with platform.read() as s:
         e = get(s, key)
-        exposures = {uid: (variant, at) for uid, variant, at in s.execute(
-            select(ExposureRow.user_id, ExposureRow.variant, ExposureRow.exposed_at)
-            .where(ExposureRow.experiment_id == e.id))}
-        users: dict[str, int] = defaultdict(int)
-        for variant, _ in exposures.values():
-            users[variant] += 1
+        users: dict[str, int] = {v: n for v, n in s.execute(
+            select(ExposureRow.variant, func.count()).where(ExposureRow.experiment_id == e.id)
+            .group_by(ExposureRow.variant))}
         values: dict[str, dict[str, list[float]]] = {}
+        caps: dict[str, float | None] = {}
         for m in e.metrics:
-            per_user = _metric_values(s, e, m, exposures)
+            per_user = _metric_values(s, e, m)
+            cap = caps[m["name"]] = metric_cap(m, [v for _, v in per_user])
             by_variant: dict[str, list[float]] = defaultdict(list)
-            for uid, v in per_user.items():
-                by_variant[exposures[uid][0]].append(v)
+            for variant, v in per_user:
+                by_variant[variant].append(v if cap is None else min(v, cap))
             values[m["name"]] = by_variant
-        return analyse(e, users, values, alpha)
+        return analyse(e, users, values, alpha, caps)
 
 
 # ---------------------------------------------------------------------------- privacy
