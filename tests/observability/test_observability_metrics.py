@@ -191,3 +191,28 @@ def test_several_processes_merge_in_multiprocess_mode(tmp_path):
     assert val(m, "musicconnect_jobs_enqueued_total", actor="a.b") == 5
     assert val(m, "musicconnect_jobs_running", actor="a.b") == 3  # livesum: the first process has exited
     assert any(k[0] == "musicconnect_build_info" for k in m)
+
+
+def test_unknown_methods_are_one_label(probe_env):
+    _, client, _ = probe_env
+    for method in ("BREW", "PROPFIND", "X-ANYTHING-1"):
+        client.request(method, "/healthz")
+    m = scrape(client)
+    methods = {dict(k[1:]).get("method") for k in m if k[0] == "musicconnect_http_requests_total"}
+    assert "other" in methods and not methods & {"BREW", "PROPFIND", "X-ANYTHING-1"}, methods
+
+
+def test_api_metrics_merge_every_process(mc_make_platform, tmp_path, monkeypatch):
+    """Another process wrote to the shared PROMETHEUS_MULTIPROC_DIR: the API's /metrics shows it."""
+    import os
+
+    shared = tmp_path / "prometheus"  # its own directory: the platform's SQLite file is a *.db too
+    shared.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    subprocess.run([sys.executable, "-c", MULTI, "7", "-"], env=env, check=True)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
+    p = mc_make_platform(metrics_token=SecretStr(TOKEN))
+    with TestClient(create_app(p)) as client:
+        m = scrape(client)
+    assert val(m, "musicconnect_jobs_enqueued_total", actor="a.b") == 7
+    assert any(k[0] == "musicconnect_build_info" for k in m)

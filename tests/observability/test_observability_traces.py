@@ -142,3 +142,49 @@ def test_stripe_calls_are_client_spans(spans):
     [call] = _by_name(spans, "stripe customer.create")
     assert call.parent.span_id == parent.get_span_context().span_id
     assert call.status.status_code == StatusCode.ERROR and call.attributes["rpc.system"] == "stripe"
+
+
+def _sampled_spans(mc_make_platform, monkeypatch, traceparent, **settings):
+    """Spans of one GET /healthz carrying ``traceparent``, the sampler's root rule sampling nothing."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    exporter = InMemorySpanExporter()
+    tracing.configure(processor=SimpleSpanProcessor(exporter))
+    try:
+        with TestClient(create_app(mc_make_platform(**settings))) as client:
+            assert client.get("/healthz", headers={"traceparent": traceparent}).status_code == 200
+        return _by_name(exporter, "GET /healthz")
+    finally:
+        tracing.shutdown()
+
+
+def test_an_untrusted_client_cannot_force_sampling(mc_make_platform, monkeypatch):
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"  # "sampled"
+    assert _sampled_spans(mc_make_platform, monkeypatch, parent) == []  # the peer is not a trusted proxy
+    [span] = _sampled_spans(mc_make_platform, monkeypatch, parent, forwarded_allow_ips="127.0.0.1,testclient")
+    assert format(span.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+
+
+def test_an_untrusted_client_keeps_its_trace_id_when_we_sample(mc_make_platform, spans):
+    parent = "00-1bf7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"  # "not sampled": we sample anyway
+    with TestClient(create_app(mc_make_platform())) as client:
+        assert client.get("/healthz", headers={"traceparent": parent}).status_code == 200
+    [span] = _by_name(spans, "GET /healthz")
+    assert format(span.context.trace_id, "032x") == "1bf7651916cd43dd8448eb211c80319c"
+    assert span.attributes[tracing.UNTRUSTED_PARENT] is True
+
+
+def test_spans_carry_route_templates_and_known_methods_only(mc_make_platform, probe, spans):
+    with TestClient(create_app(mc_make_platform(extra_plugins=[("obsprobe", probe.plugin)])),
+                    raise_server_exceptions=False) as client:
+        assert client.get("/api/v1/obsprobe/secret/wrapped-tok-5a4b3c2d1e").status_code == 500
+        assert client.request("BREW", "/healthz").status_code == 405
+    [failed] = _by_name(spans, "GET /api/v1/obsprobe/secret/{token}")
+    assert failed.attributes["url.path"] == "/api/v1/obsprobe/secret/{token}"
+    assert not [s for s in spans.get_finished_spans()
+                if "wrapped-tok" in s.name or any("wrapped-tok" in str(v) for v in s.attributes.values())]
+    [odd] = _by_name(spans, "other ")
+    assert odd.attributes["http.request.method"] == "other"
