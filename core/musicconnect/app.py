@@ -409,8 +409,8 @@ def create_app(platform: Platform | None = None, *, state_poll_interval: float =
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
         description="Self-hosted streaming and memberships for independent artists. Errors are RFC 9457 "
                     "problem+json documents whose `type` is stable (see docs/problems.md). Every response carries "
-                    "`X-Request-ID` (yours when you send a token of up to 128 safe characters, else a new one): "
-                    "quote it in bug reports; it is in the server's logs and traces.",
+                    "`X-Request-ID` (yours when you send a token of up to 128 safe characters, else the server's own): "
+                    "quote it in bug reports; the server logs and traces its own id and yours.",
     )
     app.state.platform = platform
     app.state.mounted_plugins = set()
