@@ -23,7 +23,7 @@ from .apilimits import SCOPE_KEY as RATE_SCOPE_KEY
 from .db import begin_unit
 from .api.deps import session_only
 from .routescopes import close_undeclared
-from .errors import MEDIA_TYPE, Problem, install_handlers
+from .errors import MEDIA_TYPE, Problem, install_handlers, route_template
 from .fastpath import FastRoute, FastRouter
 from .fastpath import serve as serve_fast
 from .plugin_state import read_enabled, state_version
@@ -34,21 +34,6 @@ log = logging.getLogger("musicconnect.app")
 REQUESTS = Counter("musicconnect_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("musicconnect_http_request_seconds", "HTTP request latency", ["method", "route"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
-
-
-_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
-
-
-def route_template(scope) -> str:
-    """The matched route's full template (``/api/v1/artists/{artist_id}``), for metric labels."""
-    route = scope.get("route")
-    tpl = getattr(route, "path", None)
-    if tpl is None:
-        return "unmatched"
-    params = scope.get("path_params") or {}
-    rendered = _PARAM.sub(lambda m: str(params.get(m.group(1), m.group(0))), tpl)
-    path = scope.get("path", "")
-    return path[: len(path) - len(rendered)] + tpl if path.endswith(rendered) else tpl
 
 
 _CHILDREN: dict[tuple[str, str, int], tuple] = {}

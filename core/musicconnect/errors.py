@@ -3,6 +3,7 @@ stable ``type`` (``/problems/<slug>``, documented in docs/problems.md)."""
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -73,11 +74,24 @@ def problem_response(problem: Problem, request: Request | None = None) -> Respon
                     status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
 
 
-def _where(request: Request) -> str:
-    """The matched route's template (``/api/v1/wrapped/{token}``), never the raw path: path
-    parameters may be secrets (unsubscribe, portal, share tokens) and must not reach logs or Sentry."""
-    from .app import route_template
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
+
+def route_template(scope) -> str:
+    """The matched route's full template (``/api/v1/artists/{artist_id}``), for metric labels, span
+    names and error lines: path parameters may be secrets (unsubscribe, portal, share tokens)."""
+    route = scope.get("route")
+    tpl = getattr(route, "path", None)
+    if tpl is None:
+        return "unmatched"
+    params = scope.get("path_params") or {}
+    rendered = _PARAM.sub(lambda m: str(params.get(m.group(1), m.group(0))), tpl)
+    path = scope.get("path", "")
+    return path[: len(path) - len(rendered)] + tpl if path.endswith(rendered) else tpl
+
+
+def _where(request: Request) -> str:
+    """Where a request failed, for a log line: the route template, never the raw path."""
     return route_template(request.scope)
 
 
@@ -136,13 +150,12 @@ def storage_outage(exc: BaseException) -> bool:
     The chain followed is ``__cause__`` (``raise X from s3_error``) and, from a botocore error or the
     storage layer's own :class:`~musicconnect.storage.StorageError` only, its ``__context__``: a bug
     raised *while handling* an S3 error is a bug (500, with its traceback)."""
-    from .storage import StorageError
-
     seen = 0
     while exc is not None and seen < 8:
         module = type(exc).__module__ or ""
         botocore = module.startswith("botocore")
-        wrapper = botocore or isinstance(exc, StorageError)
+        wrapper = botocore or any(c.__name__ == "StorageError" and c.__module__ == "musicconnect.storage"
+                                  for c in type(exc).__mro__)  # no import: storage imports this module
         if botocore:
             from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
