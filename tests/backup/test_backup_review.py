@@ -78,7 +78,8 @@ def _rewrite(set_dir: Path, change, key: bytes | None = None) -> None:
 
 
 def _source_key(mc_settings) -> bytes:
-    return (Path(mc_settings.data_dir) / "secret.key").read_text().strip().encode()
+    """The source deployment's key (made now if no part of it has needed one yet: S3 storage)."""
+    return mc_settings.signing_key()
 
 
 def test_manifest_names_outside_the_set_are_refused(store, source_env, empty_deployment, mc_settings, tmp_path):
