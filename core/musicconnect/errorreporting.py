@@ -30,6 +30,7 @@ _PASSWORD_KV = re.compile(r"(?i)((?:password|passwd|pw|pwd|secret|token)\S{0,3}(
 _AUTH_SCHEME = re.compile(r"(?i)\b(authorization\W{0,3}\s*(?:[A-Za-z-]+\s+)?)[^\s,;]+")
 # SQLAlchemy's error text: the statement and its bound values (password hashes, names, e-mails)
 _SQL_PARTS = re.compile(r"\[(?:SQL|parameters): .*?\](?=\s*(?:\[|\(Background|$))", re.S)
+_PG_LINE = re.compile(r"(?m)^LINE \d+: .*(?:\n[ \t]*\^[ \t]*$)?")  # PostgreSQL quotes the statement
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?![\w:])")
 
@@ -59,6 +60,7 @@ def scrub_text(text: str) -> str:
     if not text:
         return text
     text = _SQL_PARTS.sub(FILTERED, text)
+    text = _PG_LINE.sub(FILTERED, text)
     text = _EMAIL.sub(FILTERED, text)
     text = _IPV4.sub(FILTERED, text)
     text = _IPV6.sub(_ipv6, text)

@@ -115,6 +115,8 @@ def test_scrub_text_removes_sql_passwords_authorization_and_addresses():
                         "[SQL: INSERT INTO users (email, password_hash, display_name) VALUES (%(email)s, %(ph)s, %(dn)s)]\n"
                         "[parameters: {'email': 'x', 'ph': '$argon2id$v=19$abc', 'dn': 'Jane Q Public'}]\n"
                         "(Background on this error at: https://sqlalche.me/e/20/gkpj)")
+    pg = 'column "x" does not exist\nLINE 1: SELECT x FROM users WHERE display_name = \'Jane Q Public\'\n               ^\n'
+    assert "Jane Q Public" not in errorreporting.scrub_text(pg) and "does not exist" in errorreporting.scrub_text(pg)
     out = errorreporting.scrub_text(sqlalchemy_error)
     assert "Jane Q Public" not in out and "argon2id" not in out and "INSERT INTO" not in out
     assert out.startswith("(psycopg.errors.UniqueViolation) duplicate key") and "sqlalche.me" in out
