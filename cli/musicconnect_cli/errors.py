@@ -30,8 +30,9 @@ def guarded(fn):
             fail(str(exc), 1)
         except Exception as exc:
             from pydantic import ValidationError
-            if isinstance(exc, ValidationError):
-                fail("invalid settings: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+            if isinstance(exc, ValidationError):  # name what was invalid: the settings, or a command's input
+                what = "settings" if exc.title == "Settings" else exc.title
+                fail(f"invalid {what}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
             if "Problem" in type(exc).__name__:
                 fail(str(exc))
             if _missing_table(exc):

@@ -95,6 +95,8 @@ def test_cli_manages_flags_the_server_evaluates(mc_client, mc_users, mc_platform
     run("set", "copy", "--rules", json.dumps([{"roles": ["fan"], "variant": "b"}]))
     r = run("set", "copy", "--rules", '[{"variant": "zzz"}]', ok=False)
     assert "unknown variant" in r.stderr
+    r = run("set", "copy", "--rules", '[{"roles": ["fan"], "serve": "b"}]', ok=False)  # a misspelt field
+    assert r.stderr.strip().count("\n") == 0 and "serve" in r.stderr and "settings" not in r.stderr, r.stderr
     r = run("eval", "copy", "--user", mc_users.fan.email)
     assert json.loads(r.stdout)["value"] == "Join now"
     assert json.loads(run("eval", "copy").stdout)["reason"] == "default"
