@@ -105,6 +105,19 @@ def invalidate_holder(platform, session, user_id: uuid.UUID, artist_id: uuid.UUI
     on_commit(session, lambda: platform.invalidate(("ent", user_id, artist_id)))
 
 
+def invalidate_tokens(platform, session, token_ids) -> None:
+    """The same for every fan and artist behind these token ids (the index sync calls it with the
+    ids whose holding changed)."""
+    ids = list({str(t) for t in token_ids})
+    pairs = set()
+    for i in range(0, len(ids), 500):
+        pairs.update(session.execute(select(Token.user_id, Token.artist_id).where(
+            Token.token_id.in_(ids[i:i + 500]), Token.user_id.is_not(None))).all())
+    keys = [("ent", u, a) for u, a in pairs]
+    if keys:
+        on_commit(session, lambda: platform.invalidate(*keys))
+
+
 # ------------------------------------------------------------------ discount codes
 def _code_key(platform) -> bytes:
     return hmac.new(platform.settings.signing_key(), b"musicconnect-nft discount codes v1", hashlib.sha256).digest()

@@ -1,0 +1,121 @@
+"""Sign-In with Ethereum (EIP-4361) as the nft plugin checks it: the strict parser, the platform's
+domain / URI / chain id, the times, and the signature (real secp256k1 keys from eth-account)."""
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from musicconnect import Problem
+from musicconnect_nft import siwe
+
+BASE = "https://fans.example.org"
+CHAIN = 131277322940537
+NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+
+
+def signed(acct, text: str) -> str:
+    sig = acct.sign_message(encode_defunct(text=text)).signature.hex()
+    return sig if sig.startswith("0x") else "0x" + sig
+
+
+def message(acct, **kw) -> str:
+    args = dict(address=acct.address, nonce="abcDEF123456xyz", base_url=BASE, chain_id=CHAIN, issued_at=NOW,
+                expiration_time=NOW + timedelta(minutes=10), statement="Link this wallet.")
+    args.update(kw)
+    return siwe.compose(**args)
+
+
+def verify(text, sig, **kw):
+    return siwe.verify_message(text, sig, **{"base_url": BASE, "chain_id": CHAIN, "now": NOW, **kw})
+
+
+def reason(text, sig, **kw) -> str:
+    with pytest.raises(Problem) as exc:
+        verify(text, sig, **kw)
+    assert exc.value.status == 401 and exc.value.slug == "wallet-signature-invalid"
+    return exc.value.detail
+
+
+def test_a_signed_message_verifies_and_round_trips():
+    acct = Account.create()
+    text = message(acct)
+    assert text.splitlines()[:5] == ["fans.example.org wants you to sign in with your Ethereum account:",
+                                     acct.address, "", "Link this wallet.", ""]
+    msg = verify(text, signed(acct, text))
+    assert (msg.address, msg.chain_id, msg.nonce, msg.uri) == (acct.address, CHAIN, "abcDEF123456xyz", BASE)
+    assert siwe.parse(text).text() == text
+    # without a statement: two blank lines, as the grammar says
+    bare = message(acct, statement=None)
+    assert bare.splitlines()[2:4] == ["", ""]
+    assert verify(bare, signed(acct, bare)).statement is None
+
+
+def test_the_reference_implementation_reads_our_message_the_same_way():
+    ref = pytest.importorskip("siwe")
+    acct = Account.create()
+    text = message(acct)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = ref.SiweMessage.from_message(message=text)
+    assert parsed.address == acct.address and parsed.nonce == "abcDEF123456xyz"
+    assert int(parsed.chain_id) == CHAIN and parsed.domain == "fans.example.org"
+
+
+def test_forged_signatures_are_refused():
+    fan, thief = Account.create(), Account.create()
+    text = message(fan)
+    assert "not made by the address" in reason(text, signed(thief, text))             # someone else's key
+    tampered = text.replace("Chain ID", "Chain ID").replace("abcDEF123456xyz", "abcDEF123456xyq")
+    assert "not made by the address" in reason(tampered, signed(fan, text))          # text changed after signing
+    assert "65-byte" in reason(text, "0x1234")
+    assert "does not verify" in reason(text, "0x" + "00" * 65)
+
+
+@pytest.mark.parametrize("change, why", [
+    (dict(base_url="https://evil.example.org"), "not this platform"),
+    (dict(chain_id=1), "chain 1"),
+])
+def test_a_message_for_another_site_or_chain_is_refused(change, why):
+    acct = Account.create()
+    text = message(acct, **change)
+    assert why in reason(text, signed(acct, text))
+
+
+def test_times_are_checked():
+    acct = Account.create()
+    old = message(acct, issued_at=NOW - timedelta(hours=1), expiration_time=NOW - timedelta(minutes=1))
+    assert "expired" in reason(old, signed(acct, old))
+    future = message(acct, issued_at=NOW + timedelta(hours=1), expiration_time=NOW + timedelta(hours=2))
+    assert "future" in reason(future, signed(acct, future))
+
+
+@pytest.mark.parametrize("mutate, why", [
+    (lambda t: t.replace("\n", "\r\n"), "LF"),
+    (lambda t: t.replace("Version: 1", "Version: 2"), "Version"),
+    (lambda t: t.replace("Nonce: abcDEF123456xyz", "Nonce: short"), "nonce"),
+    (lambda t: t.replace("\nVersion: 1", ""), "missing Version"),
+    (lambda t: t + "\nExtra: field", "unexpected line"),
+    (lambda t: t.replace("Issued At: 2026-06-01T12:00:00Z", "Issued At: 2026-06-01 12:00"), "RFC 3339"),
+    (lambda t: t.replace("URI: https://fans.example.org\nVersion: 1", "Version: 1\nURI: https://fans.example.org"),
+     "out of order"),
+])
+def test_the_parser_is_strict(mutate, why):
+    acct = Account.create()
+    text = mutate(message(acct))
+    assert why in reason(text, signed(acct, text))
+
+
+def test_the_address_must_be_checksummed():
+    acct = Account.create()
+    text = message(acct).replace(acct.address, acct.address.lower())
+    assert "EIP-55" in reason(text, signed(acct, text))
+    assert siwe.checksum_ok(acct.address) and not siwe.checksum_ok(acct.address.lower())
+
+
+def test_nonces_are_long_and_distinct():
+    nonces = {siwe.new_nonce() for _ in range(50)}
+    assert len(nonces) == 50 and all(siwe.NONCE_RE.match(n) and len(n) == 24 for n in nonces)
