@@ -28,6 +28,7 @@ DELEGATED = {
     "export_user_data": "privacy",
     "erase_user_data": "privacy",
     "web_extensions": "api",
+    "register_site_routes": "api",
 }
 
 
