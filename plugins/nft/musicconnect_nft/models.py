@@ -132,6 +132,9 @@ class Token(Base):
     burned_at: Mapped[datetime | None] = mapped_column(nullable=True)
     burn_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)  # relinked | fraud | erased | holder
     burn_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    #: the signed burn transaction and its nonce (re-sent as it is on a retry)
+    burn_raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    burn_nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: the re-issue that replaced this token (burn + re-mint to a linked wallet)
     replaced_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
 

@@ -20,8 +20,6 @@ class NftSettings(PluginSettings):
     gas_limit: int = Field(default=300_000, ge=50_000, le=10_000_000, description="gas limit of mint and burn transactions")
     receipt_timeout_seconds: float = Field(default=0.0, ge=0, le=600,
                                            description="wait this long for a receipt in the mint job (0: check later)")
-    evaluate_every_seconds: int = Field(default=3600, ge=60, description="period of the criteria evaluation job")
-    confirm_every_seconds: int = Field(default=60, ge=5, description="period of the confirm / retry / index sync job")
 
 
 SETTINGS = [NftSettings]

@@ -2,7 +2,7 @@
 
 Revision ID: nft_0001
 Revises: 
-Create Date: 2026-11-29 11:19:46.362433
+Create Date: 2026-11-29 11:22:20.257078
 """
 from alembic import op
 import sqlalchemy as sa
@@ -146,6 +146,8 @@ def upgrade() -> None:
     sa.Column('burned_at', musicconnect.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('burn_reason', sa.String(length=32), nullable=True),
     sa.Column('burn_tx_hash', sa.String(length=66), nullable=True),
+    sa.Column('burn_raw_tx', sa.LargeBinary(), nullable=True),
+    sa.Column('burn_nonce', sa.BigInteger(), nullable=True),
     sa.Column('replaced_by', sa.Uuid(), nullable=True),
     sa.ForeignKeyConstraint(['artist_id'], ['artists.id'], name=op.f('fk_nft_tokens_artist_id_artists'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['collection_id'], ['nft_collections.id'], name=op.f('fk_nft_tokens_collection_id_nft_collections'), ondelete='CASCADE'),
