@@ -48,8 +48,9 @@ def test_a_signed_message_verifies_and_round_trips():
     msg = verify(text, signed(acct, text))
     assert (msg.address, msg.chain_id, msg.nonce, msg.uri) == (acct.address, CHAIN, "abcDEF123456xyz", BASE)
     assert siwe.parse(text).text() == text
-    # without a statement: two blank lines, as the grammar says
-    bare = message(acct, statement=None)
+    # the smallest message (no statement: two blank lines, as the grammar says; no optional field)
+    bare = message(acct, statement=None, expiration_time=None)
+    assert len(bare.splitlines()) == 9
     assert bare.splitlines()[2:4] == ["", ""]
     assert verify(bare, signed(acct, bare)).statement is None
 
@@ -119,3 +120,112 @@ def test_the_address_must_be_checksummed():
 def test_nonces_are_long_and_distinct():
     nonces = {siwe.new_nonce() for _ in range(50)}
     assert len(nonces) == 50 and all(siwe.NONCE_RE.match(n) and len(n) == 24 for n in nonces)
+
+
+# ------------------------------------------------------------------ through HTTP, on the chain
+@pytest.fixture
+def linking(mc_platform):
+    from nft_world import make_collection, mint
+    from starlette.testclient import TestClient
+
+    from musicconnect.app import create_app
+    from musicconnect.testing import make_user
+
+    p = mc_platform
+    artist = make_user(p, "artist", artist_name="Nova")
+    fan = make_user(p, "fan")
+    _, crit = make_collection(p, artist.artist_id)
+    token_id = mint(p, fan.id, crit)
+    with TestClient(create_app(p)) as client:
+        yield p, client, fan, token_id
+
+
+def challenge(client, fan, acct) -> dict:
+    r = client.post("/api/v1/nft/wallet/challenge", headers=fan.headers, json={"address": acct.address})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_linking_a_wallet_reissues_the_custodial_token_to_it(linking):
+    from nft_world import settle, token_row
+
+    from helpers import problem
+    from musicconnect_nft import chain
+
+    p, client, fan, token_id = linking
+    custodial = token_row(p, token_id).owner_address
+    acct = Account.create()
+    ch = challenge(client, fan, acct)
+    c = chain.get_chain(p)
+    assert ch["chain_id"] == c.chain_id and ch["domain"] == siwe.platform_origin(p.settings.base_url)[0]
+    assert siwe.parse(ch["message"]).nonce == ch["nonce"]
+    r = client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                    json={"message": ch["message"], "signature": signed(acct, ch["message"])})
+    assert r.status_code == 200, r.text
+    new_ids = r.json()["reissued"]
+    assert r.json()["address"] == acct.address and len(new_ids) == 1 and new_ids != [token_id]
+    settle(p)
+    old, new = token_row(p, token_id), token_row(p, new_ids[0])
+    assert (old.status, old.burn_reason, old.replaced_by) == ("burned", "relinked", new.id)
+    assert new.status == "confirmed" and new.owner_address == acct.address and new.seq == 1
+    # on chain: the custodial copy is gone, the wallet holds the new one, still soulbound
+    assert c.contract.functions.balanceOf(custodial).call() == 0
+    assert c.contract.functions.ownerOf(int(new_ids[0])).call() == acct.address
+    assert c.contract.functions.locked(int(new_ids[0])).call() is True
+    # the credential of the re-issued token names the wallet
+    cred = client.get(f"/api/v1/nft/me/credentials/{new_ids[0]}", headers=fan.headers).json()["credential"]
+    assert cred["credentialSubject"]["id"] == f"did:pkh:eip155:{c.chain_id}:{acct.address}"
+    # the same signed message again: a replay
+    again = client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": ch["message"], "signature": signed(acct, ch["message"])})
+    problem(again, 401, "siwe-nonce-invalid")
+
+
+def test_forged_replayed_and_foreign_links_are_refused(linking):
+    from nft_world import token_row
+
+    from helpers import problem
+
+    p, client, fan, token_id = linking
+    acct, thief = Account.create(), Account.create()
+    ch = challenge(client, fan, acct)
+    # signed by another key: 401, nothing linked, the nonce still unused
+    forged = client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                         json={"message": ch["message"], "signature": signed(thief, ch["message"])})
+    problem(forged, 401, "wallet-signature-invalid")
+    assert token_row(p, token_id).burn_reason is None
+    # a nonce the server never issued
+    made_up = ch["message"].replace(ch["nonce"], "ZZZZZZZZZZZZZZZZZZZZZZZZ")
+    problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": made_up, "signature": signed(acct, made_up)}), 401, "siwe-nonce-invalid")
+    # another fan cannot spend this fan's nonce
+    from musicconnect.testing import make_user
+
+    other = make_user(p, "fan")
+    problem(client.post("/api/v1/nft/wallet/link", headers=other.headers,
+                        json={"message": ch["message"], "signature": signed(acct, ch["message"])}),
+            401, "siwe-nonce-invalid")
+    # an expired nonce: the proposed message says so itself; a message the wallet composed
+    # without an expiry still meets the nonce's
+    start = p.clock.now()
+    own = siwe.compose(address=acct.address, nonce=ch["nonce"], base_url=p.settings.base_url,
+                       chain_id=ch["chain_id"], issued_at=start.replace(microsecond=0), expiration_time=None)
+    p.clock.advance(minutes=11)
+    problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": ch["message"], "signature": signed(acct, ch["message"])}),
+            401, "wallet-signature-invalid")
+    problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": own, "signature": signed(acct, own)}), 401, "siwe-nonce-invalid")
+    # a wallet linked to someone else
+    p.clock.set(start)
+    mine = challenge(client, other, acct)
+    ok = client.post("/api/v1/nft/wallet/link", headers=other.headers,
+                     json={"message": mine["message"], "signature": signed(acct, mine["message"])})
+    assert ok.status_code == 200, ok.text
+    ch2 = challenge(client, fan, acct)
+    problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": ch2["message"], "signature": signed(acct, ch2["message"])}),
+            409, "wallet-taken")
+    # a checksum-less address is refused when asking for a challenge
+    problem(client.post("/api/v1/nft/wallet/challenge", headers=fan.headers,
+                        json={"address": acct.address.lower()}), 422, "wallet-address-invalid")

@@ -108,7 +108,7 @@ def parse(text: str) -> SiweMessage:
     if "\r" in text:
         raise ValueError("lines end with LF only")
     lines = text.split("\n")
-    if len(lines) < 10:
+    if len(lines) < 9:  # preamble, address, two blank lines, the five required fields
         raise ValueError("the message is too short to be EIP-4361")
     first = lines[0]
     if not first.endswith(PREAMBLE):
