@@ -315,8 +315,8 @@ def sync_holdings(platform, chain: Chain | None = None, *, max_blocks: int = 500
     """Read ``Transfer`` events since the last indexed block into ``nft_holdings``; returns how
     many events were applied. Safe to run from several workers (the cursor row is updated in
     the same transaction, upserts are idempotent)."""
-    chain = chain or get_chain(platform)
     try:
+        chain = chain or get_chain(platform)
         head = int(chain.w3.eth.block_number)
     except RPC_ERRORS as exc:
         raise ChainDown(str(exc)) from exc
@@ -333,11 +333,13 @@ def sync_holdings(platform, chain: Chain | None = None, *, max_blocks: int = 500
             raise ChainDown(str(exc)) from exc
         collections = {int(e["args"]["token_id"]): int(e["args"]["collection"]) for e in minted}
         now = platform.clock.now()
+        changed: list[str] = []
         for ev in sorted(transfers, key=lambda e: (e["blockNumber"], e["logIndex"])):
             token_id = str(int(ev["args"]["token_id"]))
             receiver = ev["args"]["receiver"]
             row = s.get(Holding, token_id)
             zero = int(receiver, 16) == 0
+            changed.append(token_id)
             if row is None:
                 if zero:
                     continue
@@ -355,11 +357,15 @@ def sync_holdings(platform, chain: Chain | None = None, *, max_blocks: int = 500
             s.add(SyncCursor(address=chain.address, last_block=end))
         else:
             cursor.last_block = end
-        _invalidate_holdings(platform, s)
+        if changed:
+            _invalidate_holdings(platform, s, changed)
         return len(transfers)
 
 
-def _invalidate_holdings(platform, session: Session) -> None:
-    from musicconnect import on_commit
-
-    on_commit(session, lambda: platform.invalidate(("nft", "holdings")))
+def _invalidate_holdings(platform, session: Session, token_ids: list[str]) -> None:
+    """Cached access contexts of the fans behind these tokens go stale at commit (``perks``)."""
+    try:
+        from .perks import invalidate_tokens
+    except ImportError:  # pragma: no cover - perks not installed
+        return
+    invalidate_tokens(platform, session, token_ids)

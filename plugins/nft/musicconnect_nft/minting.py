@@ -270,9 +270,11 @@ def mint_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None, pre
                 raise ChainDown("stale nonce")
             _record(platform, token_id, status="sent", sent_at=platform.clock.now(), last_error="")
         return confirm(platform, chain, token_id, wait=cfg.receipt_timeout_seconds)
-    except ChainDown as exc:
+    except (ChainDown, *RPC_ERRORS) as exc:
         _record(platform, token_id, last_error=str(exc)[:500])
-        raise
+        if isinstance(exc, ChainDown):
+            raise
+        raise ChainDown(str(exc)) from exc
 
 
 def confirm(platform, chain: Chain, token_id: uuid.UUID, *, wait: float = 0.0) -> str:
@@ -299,11 +301,12 @@ def confirm(platform, chain: Chain, token_id: uuid.UUID, *, wait: float = 0.0) -
         return "sent"
     if receipt["status"] == 1:
         with platform.session() as s:
+            won = s.execute(update(Token).where(Token.id == token_id, Token.status == "sent").values(
+                status="confirmed", block_number=int(receipt["blockNumber"]), confirmed_at=platform.clock.now(),
+                raw_tx=None)).rowcount
+            if not won:  # another worker confirmed it
+                return "confirmed"
             tok = s.get(Token, token_id)
-            tok.status = "confirmed"
-            tok.block_number = int(receipt["blockNumber"])
-            tok.confirmed_at = platform.clock.now()
-            tok.raw_tx = None
             emit(platform, s, "nft.minted", actor_id=tok.user_id, artist_id=tok.artist_id,
                  subject=("nft_token", tok.id), data={"token_id": tok.token_id, "tx_hash": tok.tx_hash,
                                                       "collection_id": str(tok.collection_id)})
@@ -312,11 +315,11 @@ def confirm(platform, chain: Chain, token_id: uuid.UUID, *, wait: float = 0.0) -
         return "confirmed"
     reason = replay_reason(chain, tx_hash, int(receipt["blockNumber"]))
     with platform.session() as s:
+        won = s.execute(update(Token).where(Token.id == token_id, Token.status == "sent").values(
+            status="failed", block_number=int(receipt["blockNumber"]), revert_reason=reason, raw_tx=None)).rowcount
+        if not won:
+            return "failed"
         tok = s.get(Token, token_id)
-        tok.status = "failed"
-        tok.block_number = int(receipt["blockNumber"])
-        tok.revert_reason = reason
-        tok.raw_tx = None
         emit(platform, s, "nft.mint_failed", actor_id=tok.user_id, artist_id=tok.artist_id,
              subject=("nft_token", tok.id), data={"tx_hash": tok.tx_hash, "reason": reason})
     log.warning("nft: mint %s reverted on chain: %s", tx_hash, reason)
@@ -348,8 +351,8 @@ def burn_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None) -> 
         if tok is None or tok.status != "confirmed" or tok.burn_reason is None:
             return tok.status if tok is not None else "missing"
         raw, tx_hash, token_int = tok.burn_raw_tx, tok.burn_tx_hash, int(tok.token_id)
-    chain = chain or get_chain(platform)
     try:
+        chain = chain or get_chain(platform)
         if raw is None:
             fn = chain.contract.functions.burn(token_int)
             try:
@@ -392,10 +395,11 @@ def burn_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None) -> 
             raise ChainDown(str(exc)) from exc
         if receipt["status"] == 1:
             with platform.session() as s:
+                won = s.execute(update(Token).where(Token.id == token_id, Token.status == "confirmed").values(
+                    status="burned", burned_at=platform.clock.now(), burn_raw_tx=None)).rowcount
+                if not won:
+                    return "burned"
                 tok = s.get(Token, token_id)
-                tok.status = "burned"
-                tok.burned_at = platform.clock.now()
-                tok.burn_raw_tx = None
                 emit(platform, s, "nft.burned", actor_id=tok.user_id, artist_id=tok.artist_id,
                      subject=("nft_token", tok.id), data={"token_id": tok.token_id, "reason": tok.burn_reason,
                                                           "tx_hash": tx_hash})
@@ -404,9 +408,11 @@ def burn_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None) -> 
         _record(platform, token_id, burn_raw_tx=None, burn_tx_hash=None, burn_nonce=None,
                 last_error=f"burn reverted: {reason}")
         return "confirmed"
-    except ChainDown as exc:
+    except (ChainDown, *RPC_ERRORS) as exc:
         _record(platform, token_id, last_error=str(exc)[:500])
-        raise
+        if isinstance(exc, ChainDown):
+            raise
+        raise ChainDown(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- jobs
@@ -431,7 +437,7 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
     done = {"minted": 0, "burned": 0, "indexed": 0, "errors": 0}
     try:
         chain = get_chain(platform)
-    except ChainDown:
+    except (ChainDown, *RPC_ERRORS):
         done["errors"] += 1
         return done
     with platform.session() as s:
