@@ -368,3 +368,76 @@ def test_erasure_burns_and_anonymises(world):
     assert ch.contract.functions.totalSupply().call() == 0
     with p.read() as s:
         assert s.scalar(select(func.count()).select_from(Wallet)) == 0
+
+
+def test_artist_configures_rules_over_http_and_fans_get_tokens(mc_client, mc_platform, mc_users):
+    """End to end through HTTP and the jobs worker: collection, criterion, evaluation job, mint job
+    on eth-tester, the artist's token list, an edit (new version), refusals, an admin's fraud burn."""
+    p = mc_platform
+    artist, fan, admin = mc_users.artist, mc_users.fan, mc_users.admin
+    aid = artist.artist_id
+    member(p, aid, "superfan", months_ago=4, user=fan)
+
+    r = mc_client.post(f"/api/v1/nft/artists/{aid}/collections", headers=artist.headers,
+                       json={"slug": "superfans", "name": "Superfans", "perks": {"backstage_days": 30}})
+    assert r.status_code == 201, r.text
+    coll = r.json()
+    assert coll["perks"] == {"backstage_days": 30} and coll["chain_collection"] > 0
+    r = mc_client.post(f"/api/v1/nft/artists/{aid}/collections", headers=artist.headers,
+                       json={"slug": "superfans", "name": "again"})
+    assert r.status_code == 409 and r.json()["type"].endswith("/nft-collection-exists")
+    r = mc_client.post(f"/api/v1/nft/artists/{aid}/collections", headers=fan.headers, json={"slug": "x", "name": "x"})
+    assert r.status_code == 403
+
+    bad = mc_client.post(f"/api/v1/nft/collections/{coll['id']}/criteria", headers=artist.headers,
+                         json={"kind": "tier_months", "params": {"tier_key": "superfan", "months": -1}})
+    assert bad.status_code == 422 and bad.json()["type"].endswith("/nft-invalid-criterion")
+    r = mc_client.post(f"/api/v1/nft/collections/{coll['id']}/criteria", headers=artist.headers,
+                       json={"kind": "tier_months", "params": {"tier_key": "superfan", "months": 3},
+                             "title": "Superfan for 3 months"})
+    assert r.status_code == 201, r.text
+    crit = r.json()
+    assert crit["version"] == 1 and crit["current"] is True
+    p.jobs.wait_idle(timeout=60)  # nft.evaluate, then nft.mint
+
+    rows = mc_client.get(f"/api/v1/nft/collections/{coll['id']}/tokens", headers=artist.headers).json()
+    assert len(rows) == 1, rows
+    if rows[0]["status"] != "confirmed":  # a receipt not read yet: the periodic job's turn
+        minting.tick(p)
+        rows = mc_client.get(f"/api/v1/nft/collections/{coll['id']}/tokens", headers=artist.headers).json()
+    [row] = rows
+    assert row["status"] == "confirmed" and row["tx_hash"].startswith("0x") and row["criterion_version"] == 1
+    ch = chainmod.get_chain(p)
+    assert ch.contract.functions.locked(int(row["token_id"])).call() is True
+    assert mc_client.get(f"/api/v1/nft/collections/{coll['id']}/tokens", headers=fan.headers).status_code == 403
+
+    # the evaluation again (asked by the artist): still one token
+    r = mc_client.post(f"/api/v1/nft/collections/{coll['id']}/evaluate", headers=artist.headers)
+    assert r.status_code == 202
+    p.jobs.wait_idle(timeout=60)
+    assert len(mc_client.get(f"/api/v1/nft/collections/{coll['id']}/tokens", headers=artist.headers).json()) == 1
+
+    # edit: a new version; the minted token stays
+    r = mc_client.put(f"/api/v1/nft/criteria/{crit['key']}", headers=artist.headers,
+                      json={"params": {"tier_key": "superfan", "months": 12}})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    p.jobs.wait_idle(timeout=60)
+    listed = mc_client.get(f"/api/v1/nft/artists/{aid}/collections", headers=artist.headers).json()
+    assert [(c["version"], c["current"]) for c in listed[0]["criteria"]] == [(1, False), (2, True)]
+    public = mc_client.get(f"/api/v1/nft/artists/{aid}/collections").json()
+    assert [(c["version"], c["params"]["months"]) for c in public[0]["criteria"]] == [(2, 12)]
+    [row] = mc_client.get(f"/api/v1/nft/collections/{coll['id']}/tokens", headers=artist.headers).json()
+    assert row["status"] == "confirmed" and row["burn_reason"] is None
+
+    # fraud: an admin revokes; the platform burns it on chain
+    assert mc_client.post(f"/api/v1/nft/admin/tokens/{row['token_id']}/revoke", headers=artist.headers,
+                          json={}).status_code == 403
+    r = mc_client.post(f"/api/v1/nft/admin/tokens/{row['token_id']}/revoke", headers=admin.headers,
+                       json={"note": "farmed"})
+    assert r.status_code == 202
+    p.jobs.wait_idle(timeout=60)
+    [row] = mc_client.get(f"/api/v1/nft/collections/{coll['id']}/tokens", headers=artist.headers).json()
+    assert (row["status"], row["burn_reason"]) == ("burned", "fraud")
+    assert ch.contract.functions.totalSupply().call() == 0
+    assert mc_client.delete(f"/api/v1/nft/criteria/{crit['key']}", headers=artist.headers).status_code == 204
+    assert mc_client.delete(f"/api/v1/nft/criteria/{crit['key']}", headers=artist.headers).status_code == 404

@@ -237,10 +237,15 @@ def mint_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None, pre
                 except Exception as exc:
                     if not _is_revert(exc):
                         raise
-                    _record(platform, token_id, status="failed", revert_reason=_revert_reason(exc),
-                            last_error="the mint would revert", attempts=Token.attempts + 1)
-                    log.warning("nft: mint of token %s would revert: %s", token_id, _revert_reason(exc))
-                    return "failed"
+                    with platform.session() as s:  # unless another worker signed it meanwhile (then it is theirs)
+                        won = s.execute(update(Token).where(Token.id == token_id, Token.raw_tx.is_(None),
+                                                            Token.status == "queued").values(
+                            status="failed", revert_reason=_revert_reason(exc), last_error="the mint would revert",
+                            attempts=Token.attempts + 1)).rowcount
+                    if won:
+                        log.warning("nft: mint of token %s would revert: %s", token_id, _revert_reason(exc))
+                        return "failed"
+                    return mint_token(platform, token_id, chain=chain, preflight=False)
             tx = fn.build_transaction({"from": chain.minter, "nonce": 0, "gas": cfg.gas_limit,
                                        "chainId": chain.chain_id, **_fees(chain)})
             pending = int(chain.w3.eth.get_transaction_count(chain.minter, "pending"))
