@@ -21,9 +21,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 
 from musicconnect import NotFound, Problem
@@ -122,8 +122,11 @@ STATEMENT = "Link this wallet to my MusicConnect account to hold my fan tokens."
 def wallet_challenge(body: ChallengeIn, actor=Depends(scope("nft:write")), platform=Depends(get_platform)):
     """A single-use nonce to put in an EIP-4361 (Sign-In with Ethereum) message. With an
     ``address`` the platform composes the message for the wallet to sign."""
-    if body.address is not None and not siwe.checksum_ok(body.address):
-        raise Problem(422, "wallet-address-invalid", "give the address in its EIP-55 checksummed form")
+    address = None
+    if body.address is not None:  # any case: the message carries the EIP-55 form (what wallets show)
+        from eth_utils import to_checksum_address
+
+        address = to_checksum_address(body.address)
     now = platform.clock.now()
     nonce = siwe.new_nonce()
     expires = now + timedelta(seconds=_ttl(platform))
@@ -132,8 +135,8 @@ def wallet_challenge(body: ChallengeIn, actor=Depends(scope("nft:write")), platf
         s.add(LinkChallenge(nonce=nonce, user_id=actor.user_id, issued_at=now, expires_at=expires))
     domain, origin = siwe.platform_origin(platform.settings.base_url)
     message = None
-    if body.address is not None:
-        message = siwe.compose(address=body.address, nonce=nonce, base_url=platform.settings.base_url,
+    if address is not None:
+        message = siwe.compose(address=address, nonce=nonce, base_url=platform.settings.base_url,
                                chain_id=chain_id, issued_at=now.replace(microsecond=0),
                                expiration_time=expires.replace(microsecond=0), statement=STATEMENT)
     return ChallengeOut(nonce=nonce, expires_at=expires, domain=domain, uri=origin, chain_id=chain_id,
@@ -295,17 +298,15 @@ def check_discount(artist_id: uuid.UUID, body: CodeIn, actor=Depends(scope("nft:
 
 
 # ------------------------------------------------------------------ verification (both forms)
-class VerifyIn(BaseModel):
+class VerifyCredential(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"credential": "eyJhbGciOiJFUzI1NiIsInR5cCI6InZjK2p3dCJ9.e30.c2ln"}, {"token_id": "1234567890"}]})
-    credential: str | None = Field(default=None, max_length=16_384, description="a vc+jwt credential")
-    token_id: str | None = Field(default=None, pattern=r"^[0-9]{1,78}$", description="a token id")
+        {"credential": "eyJhbGciOiJFUzI1NiIsInR5cCI6InZjK2p3dCJ9.e30.c2ln"}]})
+    credential: str = Field(max_length=16_384, description="a vc+jwt credential")
 
-    @model_validator(mode="after")
-    def one_form(self):
-        if (self.credential is None) == (self.token_id is None):
-            raise ValueError("give exactly one of credential or token_id")
-        return self
+
+class VerifyToken(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"token_id": "1234567890"}]})
+    token_id: str = Field(pattern=r"^[0-9]{1,78}$", description="a token id")
 
 
 class VerifyOut(BaseModel):
@@ -354,12 +355,14 @@ def _chain_read(platform, token_id: str) -> dict[str, Any]:
 
 
 @router.post("/verify", response_model=VerifyOut, dependencies=[Depends(public)])
-def verify(body: VerifyIn, platform=Depends(get_platform)):
+def verify(body: VerifyCredential | VerifyToken = Body(openapi_examples={
+        "credential": {"summary": "a credential", "value": {"credential": "eyJhbGciOiJFUzI1NiIsInR5cCI6InZjK2p3dCJ9.e30.c2ln"}},
+        "token": {"summary": "a token id", "value": {"token_id": "1234567890"}}}), platform=Depends(get_platform)):
     """Anyone checks a proof of fandom: a credential (``vc+jwt``: signature with the platform's
     DID key, VC 2.0 shape, validity; and whether its token was burned since) or a token id (the
     plugin's index, confirmed by a read of the contract)."""
     now = platform.clock.now()
-    if body.credential is not None:
+    if isinstance(body, VerifyCredential):
         try:
             cred = vc.verify_jwt(body.credential, vc.did_document(platform), now=now)
         except vc.CredentialInvalid as exc:
@@ -390,7 +393,8 @@ def verify(body: VerifyIn, platform=Depends(get_platform)):
 
 # ------------------------------------------------------------------ did:web (site root)
 @site_router.get("/.well-known/did.json", dependencies=[Depends(public)],
-                 responses={200: {"description": "the platform's DID document", "content": {"application/json": {}}}})
+                 responses={200: {"description": "the platform's DID document", "content": {"application/did+json": {}}}},
+                 response_class=JSONResponse)
 def did_json(platform=Depends(get_platform)) -> JSONResponse:
     """The platform's ``did:web`` document: the public key that signs fandom credentials."""
     return JSONResponse(vc.did_document(platform), media_type="application/did+json",
