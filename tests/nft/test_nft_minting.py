@@ -441,3 +441,19 @@ def test_artist_configures_rules_over_http_and_fans_get_tokens(mc_client, mc_pla
     assert ch.contract.functions.totalSupply().call() == 0
     assert mc_client.delete(f"/api/v1/nft/criteria/{crit['key']}", headers=artist.headers).status_code == 204
     assert mc_client.delete(f"/api/v1/nft/criteria/{crit['key']}", headers=artist.headers).status_code == 404
+
+
+def test_demo_superfan_holds_a_token(mc_platform, mc_client):
+    from musicconnect.seed import seed_demo
+
+    p = mc_platform
+    demo = seed_demo(p)
+    seed_demo(p)  # idempotent
+    p.jobs.wait_idle(timeout=60)
+    minting.tick(p)
+    [tok] = tokens(p)
+    assert (tok.user_id, tok.status) == (demo.superfan.id, "confirmed")
+    ch = chainmod.get_chain(p)
+    assert ch.contract.functions.ownerOf(int(tok.token_id)).call() == tok.owner_address
+    with p.read() as s:
+        assert s.get(Holding, tok.token_id).burned is False
