@@ -25,15 +25,20 @@ def make_collection(p, artist_id, *, perks=None, kind="tier_months", params=None
         return coll.id, crit.id
 
 
-def settle(p, rounds: int = 6):
-    """Run the plugin's periodic work until nothing is pending (mints confirmed, burns done, index synced)."""
+def settle(p, rounds: int = 40):
+    """Run the plugin's periodic work until nothing is pending (mints confirmed, burns done, index
+    synced). The app's job worker may hold a token's job at the same time (a loaded machine):
+    wait a little between rounds rather than fail."""
+    import time
+
     from musicconnect_nft import minting
 
-    for _ in range(rounds):
+    for i in range(rounds):
         minting.tick(p)
         with p.read() as s:
             if not minting.pending_count(s):
                 break
+        time.sleep(min(0.05 * (i + 1), 0.5))
     minting.tick(p)  # a last sync of the index (it drops the cached entitlements it changed: no cache clearing here)
 
 
