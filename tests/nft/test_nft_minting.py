@@ -457,3 +457,24 @@ def test_demo_superfan_holds_a_token(mc_platform, mc_client):
     assert ch.contract.functions.ownerOf(int(tok.token_id)).call() == tok.owner_address
     with p.read() as s:
         assert s.get(Holding, tok.token_id).burned is False
+
+
+def test_chain_down_from_the_start_then_back(world):
+    """The node is unreachable before the contract is even deployed: evaluation still queues
+    (no chain I/O), the periodic job reports the outage, and once the node is back the contract
+    is deployed and the backlog minted with contiguous nonces."""
+    p, artist_id = world
+    embedded = chainmod.embedded_chain(f"platform-{id(p)}")
+    embedded.down = True
+    fans = [member(p, artist_id, "superfan", months_ago=4) for _ in range(3)]
+    _, crit_id, _ = collection_with(p, artist_id, "tier_months", {"tier_rank": 2, "months": 3})
+    assert criteria.evaluate(p, crit_id) == 3
+    with pytest.raises(chainmod.ChainDown):
+        chainmod.get_chain(p)
+    assert minting.tick(p)["errors"] >= 1
+    assert {t.status for t in tokens(p)} == {"queued"}
+    embedded.down = False
+    assert minting.tick(p)["minted"] == 3
+    rows = tokens(p)
+    assert sorted(t.user_id for t in rows) == sorted(f.id for f in fans)
+    assert sorted(t.nonce for t in rows) == [1, 2, 3]  # 0 deployed the contract

@@ -257,10 +257,15 @@ def ensure_deployment(platform, chain: Chain) -> str:
         contract = chain.w3.eth.contract(abi=chain.abi, bytecode=chain.bytecode)
         tx = contract.constructor(NAME, SYMBOL, token_uri_base(platform)).build_transaction(
             {"from": chain.minter, "nonce": 0, "chainId": chain.chain_id, "gas": 3_000_000})
-        with platform.session() as s:
-            tx["nonce"] = allocate_nonce(s, chain)
-            signed = chain.account.sign_transaction(tx)
-        tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+        try:
+            # sent inside the transaction that reserves the nonce: if the node is unreachable the
+            # reservation rolls back, so a failed deployment leaves no nonce gap behind
+            with platform.session() as s:
+                tx["nonce"] = allocate_nonce(s, chain)
+                signed = chain.account.sign_transaction(tx)
+                tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except RPC_ERRORS as exc:
+            raise ChainDown(str(exc)) from exc
         if chain.embedded is not None and chain.embedded.hold_blocks:
             chain.embedded.mine()
         receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
