@@ -114,3 +114,23 @@ def test_scopes_guard_the_fan_routes(world):
     p, client, artist, fan, token_id = world
     problem(client.get("/api/v1/nft/me/tokens"), 401, "unauthorized")
     problem(client.post("/api/v1/nft/wallet/challenge", json={}), 401, "unauthorized")
+
+
+def test_after_erasure_the_public_metadata_is_anonymised_and_the_token_burned(world):
+    from musicconnect.models import User
+
+    p, client, artist, fan, token_id = world
+    jwt = client.get(f"/api/v1/nft/me/credentials/{token_id}", headers=fan.headers).json()["jwt"]
+    with p.session() as s:
+        parts = dict(p.export_user_data(s, s.get(User, fan.id)))
+    assert [t["token_id"] for t in parts["nft"].records["nft_tokens"]] == [token_id]
+    with p.session() as s:
+        p.erase_user_data(s, s.get(User, fan.id))
+    settle(p)
+    assert token_row(p, token_id).status == "burned"
+    doc = client.get(f"/api/v1/nft/tokens/{token_id}").json()
+    assert doc["anonymised"] is True and doc["burned"] is True and doc["attributes"] == []
+    assert "Nova" not in json.dumps(doc)
+    assert client.get(f"/api/v1/nft/tokens/{token_id}/image.png").status_code == 200
+    gone = client.post("/api/v1/nft/verify", json={"credential": jwt}).json()
+    assert gone["valid"] is False and "burned" in gone["reason"]
