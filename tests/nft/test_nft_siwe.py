@@ -229,3 +229,38 @@ def test_forged_replayed_and_foreign_links_are_refused(linking):
     # an address in any case: the proposed message carries its EIP-55 form
     lower = client.post("/api/v1/nft/wallet/challenge", headers=fan.headers, json={"address": acct.address.lower()})
     assert siwe.parse(lower.json()["message"]).address == acct.address
+
+
+def test_one_signed_message_links_once_even_when_sent_twice_at_once(linking):
+    from helpers import problem
+    from musicconnect.testing import concurrently
+
+    p, client, fan, token_id = linking
+    acct = Account.create()
+    ch = challenge(client, fan, acct)
+    body = {"message": ch["message"], "signature": signed(acct, ch["message"])}
+    answers = concurrently(2, lambda i: client.post("/api/v1/nft/wallet/link", headers=fan.headers, json=body))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200, 401], [r.text for r in answers]
+    problem(next(r for r in answers if r.status_code == 401), 401, "siwe-nonce-invalid")
+
+
+def test_open_nonces_are_bounded_per_fan(linking):
+    from sqlalchemy import func, select
+
+    from musicconnect_nft.models import LinkChallenge
+
+    p, client, fan, token_id = linking
+    acct = Account.create()
+    first = challenge(client, fan, acct)
+    for _ in range(7):
+        p.clock.advance(seconds=1)
+        challenge(client, fan, acct)
+    with p.read() as s:
+        assert s.scalar(select(func.count()).select_from(LinkChallenge).where(LinkChallenge.user_id == fan.id)) == 5
+    # the oldest was dropped: it no longer links
+    from helpers import problem
+
+    problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": first["message"], "signature": signed(acct, first["message"])}),
+            401, "siwe-nonce-invalid")

@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from musicconnect import NotFound, Problem
 from musicconnect.web import ensure_artist_owner, get_platform, public, scope
@@ -115,6 +115,8 @@ class ChallengeOut(BaseModel):
     message: str | None = None
 
 
+#: open wallet-link nonces a fan may hold at once
+MAX_OPEN = 5
 STATEMENT = "Link this wallet to my MusicConnect account to hold my fan tokens."
 
 
@@ -132,6 +134,13 @@ def wallet_challenge(body: ChallengeIn, actor=Depends(scope("nft:write")), platf
     expires = now + timedelta(seconds=_ttl(platform))
     chain_id = _chain_id(platform)
     with platform.session() as s:
+        # the fan's spent and expired nonces go; at most MAX_OPEN stay open (the oldest are dropped)
+        s.execute(delete(LinkChallenge).where(LinkChallenge.user_id == actor.user_id,
+                                              or_(LinkChallenge.used_at.is_not(None), LinkChallenge.expires_at <= now)))
+        keep = select(LinkChallenge.nonce).where(LinkChallenge.user_id == actor.user_id).order_by(
+            LinkChallenge.issued_at.desc(), LinkChallenge.nonce).limit(MAX_OPEN - 1)
+        s.execute(delete(LinkChallenge).where(LinkChallenge.user_id == actor.user_id,
+                                              LinkChallenge.nonce.not_in(keep.scalar_subquery())))
         s.add(LinkChallenge(nonce=nonce, user_id=actor.user_id, issued_at=now, expires_at=expires))
     domain, origin = siwe.platform_origin(platform.settings.base_url)
     message = None
