@@ -103,3 +103,43 @@ def test_the_access_decision_does_no_chain_io(club, monkeypatch):
     p.cache.clear()
     assert client.get(f"/api/v1/content/{post}", headers=fan.headers).status_code == 200
     problem(client.get(f"/api/v1/content/{post}", headers=stranger.headers), 403, "tier-required")
+
+
+def test_end_to_end_over_http_rule_mint_perk_revoke(club):
+    """The artist sets up a collection and a rule over HTTP after the fan was already refused (so
+    every cache is warm), the rule mints on chain, the backstage opens; an admin revokes it for
+    fraud and it closes again."""
+    import time
+
+    from musicconnect_nft.models import Token
+
+    p, client, artist, fan, stranger, crit, post = club
+    problem(client.get(f"/api/v1/content/{post}", headers=fan.headers), 403, "tier-required")
+    tiers = {t.key: t for t in p.access.tiers(artist.artist_id)}
+    with p.session() as s:  # the fan supports the artist (a paid tier below the post's)
+        p.entitlements.grant(s, user_id=fan.id, artist_id=artist.artist_id, tier_id=tiers["supporter"].id,
+                             source="test", source_ref="fan-1")
+    problem(client.get(f"/api/v1/content/{post}", headers=fan.headers), 403, "tier-required")
+    r = client.post(f"/api/v1/nft/artists/{artist.artist_id}/collections", headers=artist.headers,
+                    json={"slug": "early", "name": "Early believers", "perks": {"backstage_days": 30}})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/v1/nft/collections/{r.json()['id']}/criteria", headers=artist.headers,
+                    json={"kind": "first_supporters", "params": {"limit": 100}, "title": "One of the first 100"})
+    assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the rule is evaluated in a job
+        with p.read() as s:
+            token = s.scalar(select(Token).where(Token.user_id == fan.id, Token.criterion_id != crit))
+        if token is not None:
+            break
+        time.sleep(0.1)
+    assert token is not None, "the rule minted nothing"
+    settle(p)
+    assert client.get(f"/api/v1/content/{post}", headers=fan.headers).status_code == 200
+    meta = client.get(f"/api/v1/nft/tokens/{token.token_id}").json()
+    assert meta["criteria_met"][0]["text"] == "One of the first 100"
+    admin = make_user(p, "admin")
+    r = client.post(f"/api/v1/nft/admin/tokens/{token.token_id}/revoke", headers=admin.headers, json={})
+    assert r.status_code in (200, 202), r.text
+    settle(p)
+    problem(client.get(f"/api/v1/content/{post}", headers=fan.headers), 403, "tier-required")

@@ -75,11 +75,24 @@ def _backstage_days(perks: dict) -> int:
     return max(0, min(days, 3650))
 
 
+def backstage_artists(platform) -> frozenset:
+    """Artists with a collection whose tokens open a backstage (cached like the core's reads):
+    for every other artist the hook answers at once, with no query."""
+    key = ("nft", "backstage_artists")
+    hit = platform.cache.get(key)
+    if hit is None:
+        with platform.read() as s:
+            hit = frozenset(a for a, perks in s.execute(select(Collection.artist_id, Collection.perks))
+                            if _backstage_days(perks))
+        platform.cache.set(key, hit)
+    return hit
+
+
 def extra_entitlements(platform, user_id, artist_id):
     """Backstage access for holders: an ``EntitlementInfo`` of the collection's tier from the
     token's ``since`` for ``backstage_days``. Reads the index only (one read transaction); the
     core caches the answer with the fan's other entitlements."""
-    if user_id is None or artist_id is None:
+    if user_id is None or artist_id is None or artist_id not in backstage_artists(platform):
         return []
     with platform.read() as s:
         held = [h for h in held_tokens(s, user_id, artist_id) if _backstage_days(h["collection"].perks)]
@@ -114,7 +127,8 @@ def invalidate_tokens(platform, session, token_ids) -> None:
         pairs.update(session.execute(select(Token.user_id, Token.artist_id).where(
             Token.token_id.in_(ids[i:i + 500]), Token.user_id.is_not(None))).all())
     keys = [("ent", u, a) for u, a in pairs]
-    if keys:
+    if keys:  # a new holding may be the first of a collection created since ``backstage_artists`` was read
+        keys.append(("nft", "backstage_artists"))
         on_commit(session, lambda: platform.invalidate(*keys))
 
 
