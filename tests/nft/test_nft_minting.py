@@ -478,3 +478,72 @@ def test_chain_down_from_the_start_then_back(world):
     rows = tokens(p)
     assert sorted(t.user_id for t in rows) == sorted(f.id for f in fans)
     assert sorted(t.nonce for t in rows) == [1, 2, 3]  # 0 deployed the contract
+
+
+WORKER = r"""
+import os, sys, time, uuid
+from musicconnect.platform import Platform
+from musicconnect.settings import Settings
+from musicconnect_nft import chain, minting
+
+p = Platform(Settings(data_dir=os.environ["NFT_DATA_DIR"], database_url=os.environ["NFT_DB"]))
+ids = [uuid.UUID(x) for x in sys.argv[1:]]
+done = 0
+for tid in ids:
+    for _ in range(200):
+        try:
+            minting.mint_token(p, tid)
+            done += 1
+            break
+        except chain.ChainDown:
+            time.sleep(0.02)
+p.close()
+print("minted-or-seen", done)
+"""
+
+
+def test_two_worker_processes_over_json_rpc(mc_make_platform, mc_settings, monkeypatch):
+    """Two separate worker processes (own interpreters, engines and web3 connections) drive one
+    backlog against one node over HTTP JSON-RPC and one database: no nonce is used twice or
+    skipped, no token is minted twice."""
+    import os
+    import subprocess
+    import sys
+
+    from nft_rpc_server import RpcChain
+
+    rpc = RpcChain()
+    try:
+        monkeypatch.setenv("MC_NFT_MINTER_KEY", rpc.funded_key_hex)
+        config = {**mc_settings.plugin_config, "nft": {"rpc_url": rpc.url}}
+        p = mc_make_platform(plugin_config=config)
+        artist = make_user(p, "artist", artist_name="Processes")
+        n = 10
+        for _ in range(n):
+            member(p, artist.artist_id, "superfan", months_ago=4)
+        _, crit_id, _ = collection_with(p, artist.artist_id, "tier_months", {"tier_rank": 2, "months": 3})
+        assert criteria.evaluate(p, crit_id) == n
+        ch = chainmod.get_chain(p)  # deployed over HTTP
+        assert type(ch.w3.provider).__name__ == "HTTPProvider"
+        ids = [str(t.id) for t in tokens(p)]
+        env = {**os.environ, "NFT_DATA_DIR": str(mc_settings.data_dir), "NFT_DB": p.settings.effective_database_url,
+               "MC_PLUGINS": "nft", "MC_NFT_RPC_URL": rpc.url, "MC_NFT_MINTER_KEY": rpc.funded_key_hex}
+        procs = [subprocess.Popen([sys.executable, "-c", WORKER, *order], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for order in (ids, list(reversed(ids)))]
+        outs = [proc.communicate(timeout=240) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0], [o[1][-2000:] for o in outs]
+        assert all(f"minted-or-seen {n}" in o[0] for o in outs), outs
+        minting.tick(p)
+        rows = tokens(p)
+        assert [r.status for r in rows] == ["confirmed"] * n, [(r.status, r.last_error) for r in rows]
+        nonces = sorted(r.nonce for r in rows)
+        assert nonces == list(range(nonces[0], nonces[0] + n))
+        assert len({r.tx_hash for r in rows}) == n
+        assert ch.contract.functions.totalSupply().call() == n
+        assert ch.w3.eth.get_transaction_count(ch.minter) == nonces[-1] + 1  # nothing else was sent
+        chainmod.sync_holdings(p)
+        with p.read() as s:
+            assert s.scalar(select(func.count()).select_from(Holding)) == n
+    finally:
+        rpc.close()
