@@ -70,6 +70,11 @@ def test_fans_list_their_tokens_and_download_a_credential(world):
     did = client.get("/.well-known/did.json")
     assert did.status_code == 200 and did.json()["id"] == cred["issuer"]
     assert vc.verify_jwt(body["jwt"], did.json(), now=p.clock.now()) == cred
+    # the bare JWT as a file to keep
+    raw = client.get(f"/api/v1/nft/me/credentials/{token_id}?format=jwt", headers=fan.headers)
+    assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/vc+jwt")
+    assert "attachment" in raw.headers["content-disposition"]
+    assert vc.verify_jwt(raw.text, did.json(), now=p.clock.now()) == cred
     # someone else's token: not found; anonymous: 401
     other = make_user(p, "fan")
     problem(client.get(f"/api/v1/nft/me/credentials/{token_id}", headers=other.headers), 404, "not-found")

@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, or_, select, update
@@ -262,8 +262,12 @@ def credential_for(platform, session, token: Token) -> dict[str, Any]:
 
 
 @router.get("/me/credentials/{token_id}", response_model=CredentialOut,
-            responses={409: {"description": "the token is not confirmed on chain yet, or it was burned"}})
-def my_credential(token_id: str = TOKEN_ID, actor=Depends(scope("nft:read")), platform=Depends(get_platform)):
+            responses={200: {"content": {"application/vc+jwt": {}},
+                             "description": "the credential (JSON), or with format=jwt the JWT itself as a file"},
+                       409: {"description": "the token is not confirmed on chain yet, or it was burned"}})
+def my_credential(token_id: str = TOKEN_ID,
+                  format: Literal["json", "jwt"] = Query("json", description="jwt: the bare vc+jwt as a download"),
+                  actor=Depends(scope("nft:read")), platform=Depends(get_platform)):
     """Your token as a W3C Verifiable Credential (VC 2.0, JOSE-secured): keep it, show it to
     anyone; they verify it with the platform's DID document alone, no chain needed."""
     with platform.read() as s:
@@ -274,7 +278,11 @@ def my_credential(token_id: str = TOKEN_ID, actor=Depends(scope("nft:read")), pl
             raise Problem(409, "token-not-confirmed", f"this token is {token.status}, not confirmed on chain",
                           token_status=token.status)
         credential = credential_for(platform, s, token)
-    return CredentialOut(jwt=vc.sign(platform, credential), credential=credential,
+    jwt = vc.sign(platform, credential)
+    if format == "jwt":
+        return Response(jwt, media_type="application/vc+jwt",
+                        headers={"Content-Disposition": f'attachment; filename="fandom-{token_id[:16]}.jwt"'})
+    return CredentialOut(jwt=jwt, credential=credential,
                          did_document=f"{platform.settings.base_url.rstrip('/')}/.well-known/did.json")
 
 
