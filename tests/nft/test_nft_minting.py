@@ -356,7 +356,13 @@ def test_erasure_burns_and_anonymises(world):
     minting.tick(p)
     [tok] = tokens(p)
     from musicconnect.models import User
+    from musicconnect_nft import privacy
 
+    with p.session() as s:
+        part = privacy.export(p, s, s.get(User, fan.id))
+        assert [t["token_id"] for t in part.records["nft_tokens"]] == [tok.token_id]
+        assert [w["kind"] for w in part.records["nft_wallets"]] == ["custodial"]
+        assert "private" not in str(part.records)  # the custodial key is never exported
     with p.session() as s:
         report = p.erase_user_data(s, s.get(User, fan.id))
     assert report is not None

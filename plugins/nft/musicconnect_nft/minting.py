@@ -457,6 +457,9 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
         except ChainDown:
             done["errors"] += 1
             break
+        except Exception:  # one bad row must not stop the others
+            log.exception("nft: minting token row %s failed", tid)
+            done["errors"] += 1
     for tid in burns:
         try:
             if burn_token(platform, tid, chain=chain) == "burned":
@@ -464,6 +467,9 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
         except ChainDown:
             done["errors"] += 1
             break
+        except Exception:
+            log.exception("nft: burning token row %s failed", tid)
+            done["errors"] += 1
     with platform.session() as s:  # tokens confirmed to a custodial address after the fan linked a wallet
         stale = s.execute(select(Token.user_id, Wallet.address).join(Wallet, Wallet.user_id == Token.user_id)
                           .where(Wallet.kind == "linked", Token.status == "confirmed", Token.burn_reason.is_(None),
