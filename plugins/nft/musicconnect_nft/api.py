@@ -89,11 +89,10 @@ def token_image(token_id: str = TOKEN_ID, platform=Depends(get_platform)) -> Res
     """The token's generated badge."""
     with platform.read() as s:
         facts = meta.facts(s, _token(s, token_id))
-    key = ("nft", "image", token_id, facts["anonymised"], facts["tier"], facts["criterion"]["text"])
-    png = platform.cache.get(key)
-    if png is None:
-        png = meta.image_png(facts)
-        platform.cache.set(key, png)
+    png = meta.cached_png(str(facts["artist_id"]), facts["collection_slug"], facts["artist"],
+                          facts["criterion"]["text"], facts["tier"],
+                          facts["since"].replace(day=1, hour=0, minute=0, second=0, microsecond=0),  # shows the month
+                          facts["anonymised"])
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
 
 

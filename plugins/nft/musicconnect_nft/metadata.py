@@ -10,6 +10,7 @@ import hashlib
 import io
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -159,3 +160,12 @@ def image_png(f: dict[str, Any], size: int = 512) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
+
+
+@lru_cache(maxsize=256)
+def cached_png(artist_id: str, collection_slug: str, artist: str, criterion: str, tier: str | None, since: datetime,
+               anonymised: bool) -> bytes:
+    """:func:`image_png` for the badges asked for most (~100 ms to draw, ~20 KB each: a bounded
+    cache; every token of one rule and month looks the same, so few entries cover many tokens)."""
+    return image_png({"artist_id": artist_id, "collection_slug": collection_slug, "artist": artist,
+                      "criterion": {"text": criterion}, "tier": tier, "since": since, "anonymised": anonymised})
