@@ -70,6 +70,14 @@ def test_fans_list_their_tokens_and_download_a_credential(world):
     did = client.get("/.well-known/did.json")
     assert did.status_code == 200 and did.json()["id"] == cred["issuer"]
     assert vc.verify_jwt(body["jwt"], did.json(), now=p.clock.now()) == cred
+    # ... or with PyJWT alone, as docs/nft.md shows
+    import jwt
+    from jwt.algorithms import ECAlgorithm
+
+    kid = jwt.get_unverified_header(body["jwt"])["kid"]
+    jwk = next(vm["publicKeyJwk"] for vm in did.json()["verificationMethod"] if vm["id"] == kid)
+    plain = jwt.decode(body["jwt"], ECAlgorithm.from_jwk(json.dumps(jwk)), algorithms=["ES256"])
+    assert plain["issuer"] == did.json()["id"] and "FandomCredential" in plain["type"]
     # the bare JWT as a file to keep
     raw = client.get(f"/api/v1/nft/me/credentials/{token_id}?format=jwt", headers=fan.headers)
     assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/vc+jwt")
