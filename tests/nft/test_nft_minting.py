@@ -329,7 +329,7 @@ def test_linked_wallet_reissues_by_burn_and_remint(world):
     ch = chainmod.get_chain(p)
     own = ch.w3.eth.accounts[5]
     with p.session() as s:
-        [new] = wallets.link_wallet(p, s, fan.id, own.lower(), {"message": "siwe", "signature": "0x"})
+        [new] = minting.link_wallet(p, s, fan.id, own.lower(), {"message": "siwe", "signature": "0x"})
         new_id = new.id
     for _ in range(3):
         minting.tick(p)

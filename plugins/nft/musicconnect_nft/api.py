@@ -181,7 +181,7 @@ def wallet_link(body: LinkIn, actor=Depends(scope("nft:write")), platform=Depend
     chain_id = _chain_id(platform)
     msg = siwe.verify_message(body.message, body.signature, base_url=platform.settings.base_url,
                               chain_id=chain_id, now=now)
-    from . import wallets
+    from . import minting
 
     with platform.session() as s:
         used = s.execute(update(LinkChallenge)
@@ -200,7 +200,7 @@ def wallet_link(body: LinkIn, actor=Depends(scope("nft:write")), platform=Depend
             raise Problem(409, "wallet-already-linked", "you linked another wallet already", address=mine.address)
         proof = {"message": body.message, "signature": body.signature, "nonce": msg.nonce,
                  "verified_at": now.isoformat()}
-        reissued = wallets.link_wallet(platform, s, actor.user_id, msg.address, proof)
+        reissued = minting.link_wallet(platform, s, actor.user_id, msg.address, proof)
         ids = [t.token_id for t in reissued or []]
     return LinkOut(address=msg.address, chain_id=chain_id, reissued=ids)
 

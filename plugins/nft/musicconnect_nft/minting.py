@@ -37,6 +37,7 @@ from musicconnect import JobSpec, emit
 
 from .chain import RPC_ERRORS, Chain, ChainDown, get_chain, reserve_nonce, settings_of, sync_holdings
 from .models import Collection, Criterion, Token, Wallet
+from .wallets import holder_address, record_link
 
 log = logging.getLogger("musicconnect.nft.minting")
 
@@ -56,12 +57,17 @@ def holds_criterion(session: Session, user_id: uuid.UUID, criterion_key: uuid.UU
                                                  Token.criterion_key == criterion_key).limit(1)) is not None
 
 
+def link_wallet(platform, session: Session, user_id: uuid.UUID, address: str, proof: dict) -> list[Token]:
+    """Record ``address`` (proven by a verified SIWE signature) as the fan's wallet and queue the
+    re-issue (burn + re-mint) of the fan's live custodial tokens to it; returns the new token rows."""
+    linked = record_link(platform, session, user_id, address, proof)
+    return [] if linked is None else reissue(platform, session, user_id, linked)
+
+
 def queue_mint(platform, session: Session, user_id: uuid.UUID, criterion: Criterion,
                evidence: dict[str, Any] | None = None) -> Token | None:
     """Queue one token for the fan under ``criterion`` (a version row); ``None`` when the fan
     already has one for this criterion (any version) — idempotent under concurrent evaluation."""
-    from .wallets import holder_address
-
     if holds_criterion(session, user_id, criterion.key):
         return None
     collection = session.get(Collection, criterion.collection_id)

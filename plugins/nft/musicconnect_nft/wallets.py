@@ -7,7 +7,7 @@
   decrypt. Tokens are minted to this address; the platform never needs the key to mint (the
   minter role does), only to let the fan take the key out one day or burn as holder.
 * **Linked**: the fan proves an address by signing a Sign-In with Ethereum message (``siwe``,
-  verified there); :func:`link_wallet` records it and re-issues the fan's custodial tokens to it:
+  verified there); `minting.link_wallet` records it and re-issues the fan's custodial tokens to it:
   soulbound tokens cannot move, so each one is burned (reason ``relinked``) and minted again to
   the linked address (a new token row with ``seq + 1``; the old row keeps ``replaced_by``).
 """
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from musicconnect import Conflict, Problem
 
-from .models import Token, Wallet
+from .models import Wallet
 
 _PURPOSE = b"musicconnect-nft/custodial-wallet-keys/v1"
 
@@ -94,12 +94,11 @@ def holders_of(session: Session, user_id: uuid.UUID) -> list[str]:
     return list(session.scalars(select(Wallet.address).where(Wallet.user_id == user_id)))
 
 
-def link_wallet(platform, session: Session, user_id: uuid.UUID, address: str, proof: dict) -> list[Token]:
-    """Record ``address`` (already proven by a verified SIWE signature) as the fan's wallet and
-    queue the re-issue of the fan's live custodial tokens to it; returns the new token rows."""
+def record_link(platform, session: Session, user_id: uuid.UUID, address: str, proof: dict) -> str | None:
+    """Record ``address`` (already proven by a verified SIWE signature) as the fan's wallet.
+    Returns the checksummed address when it is new for the fan (its tokens are then re-issued:
+    :func:`musicconnect_nft.minting.link_wallet`), ``None`` when it was linked already."""
     from web3 import Web3
-
-    from . import minting
 
     address = Web3.to_checksum_address(address)
     owner = session.scalar(select(Wallet).where(Wallet.address == address))
@@ -109,7 +108,7 @@ def link_wallet(platform, session: Session, user_id: uuid.UUID, address: str, pr
     now = platform.clock.now()
     if current is not None and current.address == address:
         current.proof = proof
-        return []
+        return None
     if current is not None:
         current.address = address
         current.proof = proof
@@ -118,4 +117,4 @@ def link_wallet(platform, session: Session, user_id: uuid.UUID, address: str, pr
         session.add(Wallet(user_id=user_id, kind="linked", address=address, encrypted_key=None,
                            created_at=now, proof=proof))
     session.flush()
-    return minting.reissue(platform, session, user_id, address)
+    return address
