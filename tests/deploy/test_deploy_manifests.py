@@ -276,14 +276,27 @@ def _mem_mb(quantity: str) -> float:
 
 
 def _measured_rss_mb() -> dict[str, float]:
-    """The largest RSS of an API process and of the worker in the load tests' samples."""
+    """The largest RSS of an API process and of a worker in the load tests' committed reports
+    (``bench/load/results/*/report.md``: the "API RSS MB" column, one figure per API process, and
+    the "worker<N> <RSS> MB" line; the raw samples are not committed) — the runs with Redis, as
+    deployed (an embedded API process also runs the jobs and their ffmpeg children)."""
     peak = {"api": 0.0, "worker": 0.0}
-    for samples in (ROOT / "bench" / "load" / "results").glob("*/samples.jsonl"):
-        for line in samples.read_text().splitlines():
-            for proc, s in json.loads(line)["procs"].items():
-                kind = "api" if proc.startswith("api") else "worker" if proc.startswith("worker") else None
-                if kind:
-                    peak[kind] = max(peak[kind], s["rss_mb"])
+    for report in (ROOT / "bench" / "load" / "results").glob("*/report.md"):
+        if not json.loads((report.parent / "meta.json").read_text()).get("redis"):
+            continue
+        text = report.read_text()
+        column = None
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if "API RSS MB" in cells:
+                column = cells.index("API RSS MB")
+            elif column is not None and line.startswith("|") and len(cells) > column:
+                for figure in re.findall(r"\d+(?:\.\d+)?", cells[column]):
+                    peak["api"] = max(peak["api"], float(figure))
+            elif not line.startswith("|"):
+                column = None
+        for figure in re.findall(r"\bworker\d+ (\d+(?:\.\d+)?) MB", text):
+            peak["worker"] = max(peak["worker"], float(figure))
     return peak
 
 
