@@ -1,0 +1,50 @@
+"""Hook implementations of the nft plugin (the entry point).
+
+The feature modules in :data:`FEATURES` contribute ``router``, ``JOBS``, ``SETTINGS``,
+``on_event``... through :func:`musicconnect.feature_hooks`; hooks that are not lists
+(``extra_entitlements``, ``register_perks``, privacy) are delegated to the module named in
+:data:`DELEGATED` when it defines a function of that name."""
+from __future__ import annotations
+
+import importlib
+
+from musicconnect import feature_hooks, hookimpl
+
+FEATURES = ("models", "settings", "chain", "wallets", "criteria", "minting", "privacy",
+            "siwe", "credentials", "metadata", "perks", "api")
+
+SCOPES = {
+    "nft:read": "read your fan tokens, wallets and credentials",
+    "nft:write": "link a wallet, manage your artist's collections and criteria",
+}
+
+globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
+
+#: hook name -> feature module that implements it (under the same name)
+DELEGATED = {
+    "extra_entitlements": "perks",
+    "register_perks": "perks",
+    "check_access": "perks",
+    "export_user_data": "privacy",
+    "erase_user_data": "privacy",
+    "web_extensions": "api",
+    "register_site_routes": "api",
+}
+
+
+def _delegate(hook_name: str, module_name: str) -> None:
+    try:
+        mod = importlib.import_module(f"{__package__}.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{module_name}":
+            raise
+        return
+    fn = getattr(mod, hook_name, None)
+    if fn is None:
+        return
+    fn.__module__ = __name__
+    globals()[hook_name] = hookimpl(fn)
+
+
+for _hook, _module in DELEGATED.items():
+    _delegate(_hook, _module)
