@@ -192,3 +192,58 @@ def test_recap_counts_listeners_messages_followers_supporters(live):
     assert rec["peak_listeners"] == 2 and rec["unique_listeners"] == 2
     assert [m["listeners"] for m in rec["listeners"]] == [2, 2, 1]
     assert rec["messages"] == 1 and rec["new_followers"] == 1 and rec["new_supporters"] == 1
+
+
+def test_party_attended_once_per_listener_who_stayed(live):
+    """At the end, one ``live.party_attended`` per signed-in listener with 5 minutes in total
+    (two overlapping tabs count once, two separate stays add up); a drive-by join is not attendance."""
+    from musicconnect_live.parties import joined, left
+
+    p, c = live.platform, live.client
+    long = [add_track(p, live.artist.artist_id, "Long", duration=3600.0)]
+    party = schedule(c, live.artist, long)
+    live.start(party["id"])
+    pid = uuid.UUID(party["id"])
+    tabs, twice, driveby = live.fan, make_user(p, "fan"), make_user(p, "fan")
+    t1, t2 = joined(p, pid, tabs.id), joined(p, pid, tabs.id)  # two tabs, 4 minutes together
+    first = joined(p, pid, twice.id)
+    joined(p, pid, None)  # an anonymous listener is never counted
+    d = joined(p, pid, driveby.id)
+    live.clock.advance(seconds=10)
+    left(p, d)
+    live.clock.advance(seconds=170)
+    left(p, first)  # 3 minutes
+    live.clock.advance(seconds=60)
+    left(p, t1), left(p, t2)
+    live.clock.advance(seconds=60)
+    back = joined(p, pid, twice.id)  # back for 2 more: 5 in all
+    live.clock.advance(seconds=120)
+    left(p, back)
+    live.clock.advance(seconds=600)  # a long party: 5 minutes are needed, not half of it
+    live.artist.renew(p)
+    assert events(p, "live.party_attended") == []  # decided at the end
+    r = c.post(f"/api/v1/live/parties/{party['id']}/control", json={"action": "end"}, headers=live.artist.headers)
+    assert r.status_code == 200
+    got = {e.actor_id: e for e in events(p, "live.party_attended")}
+    assert set(got) == {twice.id}
+    assert got[twice.id].subject_id == party["id"] and got[twice.id].artist_id == live.artist.artist_id
+    assert got[twice.id].data["minutes"] == 5.0
+    c.post(f"/api/v1/live/parties/{party['id']}/control", json={"action": "end"}, headers=live.artist.headers)
+    sweep(p)
+    assert len(events(p, "live.party_attended")) == 1  # ending is once, so is attendance
+
+
+def test_short_party_half_of_it_is_attendance(live):
+    from musicconnect_live.parties import joined
+
+    p, c = live.platform, live.client
+    party = schedule(c, live.artist, live.tracks)
+    live.start(party["id"])
+    pid = uuid.UUID(party["id"])
+    live.clock.advance(seconds=60)
+    joined(p, pid, live.fan.id)  # 2 of a 3-minute party
+    live.clock.advance(seconds=120)
+    live.artist.renew(p)
+    c.post(f"/api/v1/live/parties/{party['id']}/control", json={"action": "end"}, headers=live.artist.headers)
+    [ev] = events(p, "live.party_attended")
+    assert ev.actor_id == live.fan.id and ev.data["minutes"] == 2.0

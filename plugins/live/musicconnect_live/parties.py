@@ -22,6 +22,8 @@ from .models import Attendance, ChatMessage, Moderator, Party, Rsvp
 
 STARTING_SOON = timedelta(minutes=15)
 DEFAULT_DURATION = 180.0
+#: a listener "attended" a party after this long in it (or half the party, if it was shorter)
+ATTENDED_AFTER = timedelta(minutes=5)
 MAX_TRACKS = 100
 MAX_AHEAD = timedelta(days=366)
 
@@ -273,7 +275,39 @@ def end(platform, s: Session, party: Party, *, reason: str, actor_id: uuid.UUID 
     party.recap = recap(s, party)
     platform.emit(s, "live.party_ended", actor_id=actor_id, artist_id=party.artist_id, subject=("party", party.id),
                   data={"reason": reason, "peak_listeners": party.recap["peak_listeners"]})
+    for user_id, seconds in attendees(s, party):
+        platform.emit(s, "live.party_attended", actor_id=user_id, artist_id=party.artist_id,
+                      subject=("party", party.id), data={"minutes": round(seconds / 60, 1)}, at=now)
     return True
+
+
+def attendees(s: Session, party: Party) -> list[tuple[uuid.UUID, float]]:
+    """``(user_id, seconds)`` of every signed-in listener who stayed long enough to have attended
+    ``party`` (an ended one): :data:`ATTENDED_AFTER` in total over all their sockets (overlapping
+    tabs count once), or half the party if it was shorter. Joining for a second is not attending."""
+    start = party.started_at or party.starts_at
+    stop = party.ended_at or start
+    need = min(ATTENDED_AFTER.total_seconds(), (stop - start).total_seconds() / 2)
+    stays: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    for user_id, joined_at, left_at in s.execute(
+            select(Attendance.user_id, Attendance.joined_at, Attendance.left_at)
+            .where(Attendance.party_id == party.id, Attendance.user_id.is_not(None))):
+        a, b = max(joined_at, start), min(left_at or stop, stop)
+        if b > a:
+            stays.setdefault(user_id, []).append((a, b))
+    out = []
+    for user_id, spans in stays.items():
+        total, lo, hi = 0.0, None, None
+        for a, b in sorted(spans):  # the union of the spans
+            if hi is None or a > hi:
+                total += (hi - lo).total_seconds() if hi is not None else 0.0
+                lo, hi = a, b
+            else:
+                hi = max(hi, b)
+        total += (hi - lo).total_seconds()
+        if need > 0 and total >= need:
+            out.append((user_id, total))
+    return sorted(out, key=lambda x: str(x[0]))
 
 
 def recap(s: Session, party: Party) -> dict[str, Any]:
