@@ -553,3 +553,59 @@ def test_two_worker_processes_over_json_rpc(mc_make_platform, mc_settings, monke
             assert s.scalar(select(func.count()).select_from(Holding)) == n
     finally:
         rpc.close()
+
+
+def test_rolling_top_fan_rule_gives_one_token_per_month(world, monkeypatch):
+    """Without ``month`` the rule rolls: May's top fan gets May's token, June's gets June's, and
+    being top again in June gives the same fan a second token (its ``period``), never two for May."""
+    from musicconnect import emit
+
+    p, artist_id = world
+    a, b = make_user(p), make_user(p)
+    _, crit_id, _ = collection_with(p, artist_id, "top_fan_month", {"top": 1})
+    first = p.clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    may = (first - timedelta(days=1)).replace(day=5)
+    with p.session() as s:
+        for _ in range(3):
+            emit(p, s, "play.counted", actor_id=a.id, artist_id=artist_id, data={}, at=may)
+        emit(p, s, "play.counted", actor_id=b.id, artist_id=artist_id, data={}, at=may)
+        for _ in range(2):  # this month, a leads again
+            emit(p, s, "play.counted", actor_id=a.id, artist_id=artist_id, data={}, at=first + timedelta(days=2))
+    assert criteria.evaluate(p, crit_id) == 1
+    assert criteria.evaluate(p, crit_id) == 0  # idempotent within the month
+    p.clock.set((first + timedelta(days=40)).replace(day=2))  # the month is over
+    assert criteria.evaluate(p, crit_id) == 1
+    assert criteria.evaluate(p, crit_id) == 0
+    got = sorted((t.period, t.user_id, t.evidence["month"]) for t in tokens(p))
+    assert [(g[0], g[1]) for g in got] == [(may.strftime("%Y-%m"), a.id), (first.strftime("%Y-%m"), a.id)]
+    assert all(g[0] == g[2] for g in got)
+    minting.tick(p)
+    assert {t.status for t in tokens(p)} == {"confirmed"}
+    monkeypatch.setattr(minting, "holds_criterion", lambda *a, **k: False)
+    with p.session() as s:  # the uniqueness is the database's, not only the check before it
+        crit = s.get(Criterion, crit_id)
+        tok = minting.queue_mint(p, s, a.id, crit, {"kind": "top_fan_month", "month": may.strftime("%Y-%m")})
+    assert tok is None
+
+
+def test_fixed_month_and_versions_share_one_token(world, monkeypatch):
+    """A fixed-month rule, edited to a new version, still gives the fan one token in all."""
+    from musicconnect import emit
+
+    p, artist_id = world
+    fan = make_user(p)
+    first = p.clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    may = (first - timedelta(days=1)).replace(day=5)
+    with p.session() as s:
+        emit(p, s, "play.counted", actor_id=fan.id, artist_id=artist_id, data={}, at=may)
+    _, crit_id, key = collection_with(p, artist_id, "top_fan_month", {"top": 1, "month": may.strftime("%Y-%m")})
+    assert criteria.evaluate(p, crit_id) == 1
+    with p.session() as s:
+        v2 = criteria.edit_criterion(p, s, key, params={"top": 5, "month": may.strftime("%Y-%m")})
+        v2_id = v2.id
+    assert criteria.evaluate(p, v2_id) == 0
+    monkeypatch.setattr(minting, "holds_criterion", lambda *a, **k: False)
+    with p.session() as s:  # even bypassing the check: the constraint holds across versions
+        tok = minting.queue_mint(p, s, fan.id, s.get(Criterion, v2_id), {"kind": "top_fan_month"})
+    assert tok is None
+    assert [t.period for t in tokens(p)] == [""]

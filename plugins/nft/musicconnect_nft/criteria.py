@@ -9,10 +9,12 @@ Kinds (``params``):
   currently effective, for at least ``months`` × 30 days (from the entitlement's ``starts_at``).
 * ``top_fan_month`` — ``{"top": 10, "month": "2026-05"}``: among the ``top`` listeners of the
   artist in that calendar month by counted plays (``play.counted`` events, which the moderation
-  screen already filtered); without ``month``: the previous month, evaluated by the daily job.
+  screen already filtered); without ``month``: a rolling rule — every month that is over, one
+  token per month (the token's ``period``), evaluated by the hourly job.
 * ``attended_party`` — ``{"party_id": "<uuid>"}`` (or none: any party of the artist): listeners
-  recorded by a ``live.party_attended`` / ``live.party_joined`` domain event, or answered by the
-  ``attended:<party_id>`` audience (``platform.audience_members``).
+  recorded by a ``live.party_attended`` domain event (the live plugin emits it when the party
+  ends, for who stayed 5 minutes), or answered by the ``attended:<party_id>`` audience
+  (``platform.audience_members``).
 * ``first_supporters`` — ``{"limit": 100, "min_rank": 1}``: the first ``limit`` fans who ever
   held a tier of that rank or higher (ordered by the entitlement's ``starts_at``).
 
@@ -45,7 +47,8 @@ from .models import CRITERION_KINDS, Collection, Criterion
 log = logging.getLogger("musicconnect.nft.criteria")
 
 EFFECTIVE = ("active", "past_due", "cancelled")
-ATTENDANCE_EVENTS = ("live.party_attended", "live.party_joined")
+#: a listener who stayed (the live plugin decides: 5 minutes, at the party's end); a mere join is farmable
+ATTENDANCE_EVENTS = ("live.party_attended",)
 MONTH = timedelta(days=30)
 
 

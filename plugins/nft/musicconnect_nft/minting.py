@@ -2,7 +2,7 @@
 
 A token's life (``nft_tokens``):
 
-1. **queued** — :func:`queue_mint` inserts the row (unique per fan × criterion version × ``seq``,
+1. **queued** — :func:`queue_mint` inserts the row (unique per fan × criterion × period × ``seq``,
    and skipped when the fan already holds a token of any version of the criterion) and enqueues
    the ``nft.mint`` job after commit. The token id is the row id's 128-bit integer, so the contract
    itself refuses a second mint of the same row ("already minted").
@@ -51,10 +51,18 @@ def user_tokens(session: Session, user_id: uuid.UUID) -> list[Token]:
     return list(session.scalars(select(Token).where(Token.user_id == user_id).order_by(Token.created_at)))
 
 
-def holds_criterion(session: Session, user_id: uuid.UUID, criterion_key: uuid.UUID) -> bool:
-    """The fan already has (or is getting) a token for some version of this criterion."""
-    return session.scalar(select(Token.id).where(Token.user_key == str(user_id),
-                                                 Token.criterion_key == criterion_key).limit(1)) is not None
+def holds_criterion(session: Session, user_id: uuid.UUID, criterion_key: uuid.UUID, period: str = "") -> bool:
+    """The fan already has (or is getting) a token for some version of this criterion (and period)."""
+    return session.scalar(select(Token.id).where(Token.user_key == str(user_id), Token.criterion_key == criterion_key,
+                                                 Token.period == period).limit(1)) is not None
+
+
+def period_of(criterion: Criterion, evidence: dict[str, Any]) -> str:
+    """What a token is for besides its rule: the month of a rolling top-fan rule (one token a
+    month), nothing for a once-only rule (a fixed month, a tier held for N months, a party…)."""
+    if criterion.kind == "top_fan_month" and not (criterion.params or {}).get("month"):
+        return str(evidence.get("month") or "")
+    return ""
 
 
 def link_wallet(platform, session: Session, user_id: uuid.UUID, address: str, proof: dict) -> list[Token]:
@@ -67,8 +75,10 @@ def link_wallet(platform, session: Session, user_id: uuid.UUID, address: str, pr
 def queue_mint(platform, session: Session, user_id: uuid.UUID, criterion: Criterion,
                evidence: dict[str, Any] | None = None) -> Token | None:
     """Queue one token for the fan under ``criterion`` (a version row); ``None`` when the fan
-    already has one for this criterion (any version) — idempotent under concurrent evaluation."""
-    if holds_criterion(session, user_id, criterion.key):
+    already has one for this criterion (any version) and period — idempotent under concurrent
+    evaluation (a unique constraint, not only this check)."""
+    period = period_of(criterion, evidence or {})
+    if holds_criterion(session, user_id, criterion.key, period):
         return None
     collection = session.get(Collection, criterion.collection_id)
     if collection is None or not collection.active:
@@ -76,7 +86,7 @@ def queue_mint(platform, session: Session, user_id: uuid.UUID, criterion: Criter
     row_id = uuid.uuid4()
     token = Token(id=row_id, user_id=user_id, user_key=str(user_id), collection_id=collection.id,
                   artist_id=collection.artist_id, criterion_id=criterion.id, criterion_key=criterion.key,
-                  criterion_version=criterion.version, seq=0, token_id=str(row_id.int),
+                  criterion_version=criterion.version, period=period, seq=0, token_id=str(row_id.int),
                   owner_address=holder_address(platform, session, user_id), status="queued",
                   evidence=dict(evidence or {}), created_at=platform.clock.now(), attempts=0, last_error="")
     try:
@@ -108,7 +118,8 @@ def reissue(platform, session: Session, user_id: uuid.UUID, address: str) -> lis
         row_id = uuid.uuid4()
         copy = Token(id=row_id, user_id=user_id, user_key=tok.user_key, collection_id=tok.collection_id,
                      artist_id=tok.artist_id, criterion_id=tok.criterion_id, criterion_key=tok.criterion_key,
-                     criterion_version=tok.criterion_version, seq=tok.seq + 1, token_id=str(row_id.int),
+                     criterion_version=tok.criterion_version, period=tok.period, seq=tok.seq + 1,
+                     token_id=str(row_id.int),
                      owner_address=address, status="queued", evidence=dict(tok.evidence or {}),
                      created_at=platform.clock.now(), attempts=0, last_error="")
         session.add(copy)

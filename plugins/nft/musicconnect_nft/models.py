@@ -9,8 +9,9 @@
 * :class:`Wallet` — a fan's addresses: one ``custodial`` (key encrypted at rest, see ``wallets``)
   and at most one ``linked`` (proven by a Sign-In with Ethereum signature, no key held).
 * :class:`Token` — one issue of a token to a fan: queued → sent → confirmed | failed, later
-  burned. Unique per (fan, criterion version, ``seq``): ``seq`` 0 is the first issue, a re-issue
-  to a linked wallet (burn + re-mint) is ``seq + 1``.
+  burned. Unique per (fan, criterion key — all its versions —, ``period``, ``seq``): ``period`` is
+  empty for a once-only rule and the month for a rolling "top fan of the month" (one token per
+  month); ``seq`` 0 is the first issue, a re-issue to a linked wallet (burn + re-mint) is ``seq + 1``.
 * :class:`Holding` — the index of who holds what, kept in sync from the contract's events; the
   access decision reads it (and only it), never the chain.
 * :class:`NonceSlot` — the next nonce of each sending address, allocated atomically in the
@@ -97,7 +98,7 @@ class Token(Base):
     """One issue of a token to a fan, from queued to confirmed (or failed) and maybe burned."""
 
     __tablename__ = "nft_tokens"
-    __table_args__ = (UniqueConstraint("user_key", "criterion_id", "seq", name="uq_nft_tokens_fan_criterion_seq"),
+    __table_args__ = (UniqueConstraint("user_key", "criterion_key", "period", "seq", name="uq_nft_tokens_fan_criterion_seq"),
                       Index("ix_nft_tokens_status", "status"))
     id: Mapped[uuid.UUID] = uuid_pk()
     #: the fan; NULL once erased (``user_key`` keeps the uniqueness)
@@ -110,6 +111,8 @@ class Token(Base):
     criterion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nft_criteria.id", ondelete="CASCADE"))
     criterion_key: Mapped[uuid.UUID] = mapped_column(index=True)
     criterion_version: Mapped[int] = mapped_column(Integer)
+    #: "" for a once-only rule; the month ("2026-05") a rolling top-fan token is for
+    period: Mapped[str] = mapped_column(String(16), default="")
     seq: Mapped[int] = mapped_column(Integer, default=0)
     #: uint256 token id as decimal text (the row id's 128-bit integer)
     token_id: Mapped[str] = mapped_column(String(80), unique=True)

@@ -127,6 +127,7 @@ def upgrade() -> None:
     sa.Column('criterion_id', sa.Uuid(), nullable=False),
     sa.Column('criterion_key', sa.Uuid(), nullable=False),
     sa.Column('criterion_version', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=16), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('token_id', sa.String(length=80), nullable=False),
     sa.Column('owner_address', sa.String(length=42), nullable=False),
@@ -155,7 +156,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_nft_tokens_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nft_tokens')),
     sa.UniqueConstraint('token_id', name=op.f('uq_nft_tokens_token_id')),
-    sa.UniqueConstraint('user_key', 'criterion_id', 'seq', name='uq_nft_tokens_fan_criterion_seq')
+    sa.UniqueConstraint('user_key', 'criterion_key', 'period', 'seq', name='uq_nft_tokens_fan_criterion_seq')
     )
     with op.batch_alter_table('nft_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_nft_tokens_artist_id'), ['artist_id'], unique=False)
