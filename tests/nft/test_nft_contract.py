@@ -37,7 +37,7 @@ def mint(w3, contract, sender, to, token=TOKEN, collection=7):
 
 def test_interface_ids(chain):
     _, c, *_ = chain
-    for iid in ("01ffc9a7", "80ac58cd", "5b5e139f", "b45a3c0e"):  # ERC-165, ERC-721, metadata, EIP-5192
+    for iid in ("01ffc9a7", "80ac58cd", "5b5e139f", "b45a3c0e", "49064906"):  # ERC-165, -721, metadata, 5192, 4906
         assert c.functions.supportsInterface(bytes.fromhex(iid)).call() is True
     assert c.functions.supportsInterface(bytes.fromhex("ffffffff")).call() is False
     assert c.functions.supportsInterface(bytes.fromhex("780e9d63")).call() is False  # not enumerable

@@ -609,3 +609,36 @@ def test_fixed_month_and_versions_share_one_token(world, monkeypatch):
         tok = minting.queue_mint(p, s, fan.id, s.get(Criterion, v2_id), {"kind": "top_fan_month"})
     assert tok is None
     assert [t.period for t in tokens(p)] == [""]
+
+
+def test_moving_the_platform_moves_token_uris(mc_make_platform, mc_settings):
+    """The operator changes ``base_url``: the next tick points the contract at the new address
+    (setBaseURI, EIP-4906 BatchMetadataUpdate), once, with a nonce from the allocator."""
+    chain_name = f"moved-{uuid.uuid4().hex[:8]}"
+    config = {**mc_settings.plugin_config, "nft": {"rpc_url": f"eth-tester://{chain_name}"}}
+    old = mc_make_platform(plugin_config=config, base_url="https://old.example")
+    artist = make_user(old, "artist", artist_name="Movers")
+    member(old, artist.artist_id, "superfan", months_ago=4)
+    _, crit_id, _ = collection_with(old, artist.artist_id, "tier_months", {"tier_rank": 2, "months": 3})
+    assert criteria.evaluate(old, crit_id) == 1
+    minting.tick(old)
+    [tok] = tokens(old)
+    ch = chainmod.get_chain(old)
+    assert ch.contract.functions.tokenURI(int(tok.token_id)).call() == f"https://old.example/api/v1/nft/tokens/{tok.token_id}"
+    start = ch.w3.eth.block_number
+
+    new = mc_make_platform(plugin_config=config, migrate_db=False, base_url="https://fans.example.org/")
+    assert minting.tick(new)["errors"] == 0
+    ch2 = chainmod.get_chain(new)
+    assert ch2.address == ch.address  # the same deployment, found in the database
+    assert ch2.contract.functions.tokenURI(int(tok.token_id)).call() == \
+        f"https://fans.example.org/api/v1/nft/tokens/{tok.token_id}"
+    [update] = ch2.contract.events.BatchMetadataUpdate().get_logs(from_block=start + 1)
+    assert (update["args"]["_fromTokenId"], update["args"]["_toTokenId"]) == (0, 2**256 - 1)
+    sent = ch2.w3.eth.get_transaction_count(ch2.minter)
+    minting.tick(new)
+    chainmod.forget(new)
+    minting.tick(new)  # a fresh connection checks again and finds nothing to do
+    assert ch2.w3.eth.get_transaction_count(ch2.minter) == sent
+    with new.read() as s:  # its nonce came from the allocator: the next mint does not collide
+        assert s.get(NonceSlot, ch2.minter).next_nonce == sent

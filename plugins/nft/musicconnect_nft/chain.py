@@ -17,6 +17,9 @@ allocator and the holdings index.
   transaction in the same transaction, so a nonce is never used twice nor lost (see ``minting``).
 * **Holdings**: :func:`sync_holdings` reads the contract's ``Transfer`` events from the last
   indexed block into ``nft_holdings``; the access decision reads only that table.
+* **Base URI**: when the platform's ``base_url`` changes, :func:`sync_base_uri` (run by the
+  periodic tick) points the contract's ``tokenURI`` at the new address with ``setBaseURI``, which
+  also logs EIP-4906 ``BatchMetadataUpdate`` so marketplaces refetch the metadata.
 """
 from __future__ import annotations
 
@@ -154,6 +157,8 @@ class Chain:
     address: str | None = None
     contract: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the contract's base URI was found equal to the platform's (checked once per connection)
+    base_uri_ok: bool = False
 
     @property
     def minter(self) -> str:
@@ -283,6 +288,49 @@ def ensure_deployment(platform, chain: Chain) -> str:
                                                                     Deployment.genesis_hash == genesis))
         chain.bind(address)
         return address
+
+
+def sync_base_uri(platform, chain: Chain) -> bool:
+    """Make the contract's base URI the platform's (``setBaseURI`` by the admin key, its nonce from
+    the allocator); ``True`` once they agree. A contract whose admin is another key (configured
+    ``contract_address``) is left alone, with a warning. RPC errors raise :class:`ChainDown`."""
+    if chain.base_uri_ok:
+        return True
+    want = token_uri_base(platform)
+    if len(want.encode()) > 200:
+        log.error("nft: base_url is too long for the contract's base URI (200 bytes): %r", want)
+        chain.base_uri_ok = True
+        return False
+    try:
+        have = chain.contract.functions.baseURI().call()
+        if have == want:
+            chain.base_uri_ok = True
+            return True
+        admin = chain.contract.functions.admin().call()
+        if admin != chain.minter:
+            log.warning("nft: the contract's base URI is %r, the platform's %r, and the minter key is not its "
+                        "admin: tokenURI points at the old address until its admin calls setBaseURI", have, want)
+            chain.base_uri_ok = True  # nothing this process can do
+            return False
+        with chain.lock:
+            tx = chain.contract.functions.setBaseURI(want).build_transaction(
+                {"from": chain.minter, "nonce": 0, "chainId": chain.chain_id, "gas": 200_000})
+            with platform.session() as s:  # a broadcast that fails rolls the nonce back (no gap)
+                tx["nonce"] = allocate_nonce(s, chain)
+                signed = chain.account.sign_transaction(tx)
+                tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+            if chain.embedded is not None and chain.embedded.hold_blocks:
+                chain.embedded.mine()
+            receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    except RPC_ERRORS as exc:
+        raise ChainDown(str(exc)) from exc
+    if receipt["status"] != 1:  # not retried (it would spend gas each tick): fixed by a restart
+        log.error("nft: setBaseURI(%r) reverted in %s", want, "0x" + bytes(tx_hash).hex())
+        chain.base_uri_ok = True
+        return False
+    log.info("nft: the contract's base URI moved from %r to %r", have, want)
+    chain.base_uri_ok = True
+    return True
 
 
 # ---------------------------------------------------------------- nonces

@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 
 from musicconnect import JobSpec, emit
 
-from .chain import RPC_ERRORS, Chain, ChainDown, get_chain, reserve_nonce, settings_of, sync_holdings
+from .chain import (RPC_ERRORS, Chain, ChainDown, get_chain, reserve_nonce, settings_of, sync_base_uri,
+                    sync_holdings)
 from .models import Collection, Criterion, Token, Wallet
 from .wallets import holder_address, record_link
 
@@ -495,7 +496,11 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
             reissue(platform, s, user_id, address)
     try:
         done["indexed"] = sync_holdings(platform, chain)
+        sync_base_uri(platform, chain)
     except ChainDown:
+        done["errors"] += 1
+    except Exception:  # e.g. a base URI longer than the contract's 200 characters
+        log.exception("nft: the contract's base URI could not be updated")
         done["errors"] += 1
     return done
 

@@ -36,12 +36,17 @@ event Minted:
     collection: indexed(uint64)
     receiver: address
 
+# EIP-4906: marketplaces refetch every token's metadata (the platform moved: a new base URI)
+event BatchMetadataUpdate:
+    _fromTokenId: uint256
+    _toTokenId: uint256
+
 event MinterSet:
     minter: indexed(address)
     enabled: bool
 
-# ERC-165, ERC-721, ERC-721 Metadata, EIP-5192
-SUPPORTED_INTERFACES: constant(bytes4[4]) = [0x01ffc9a7, 0x80ac58cd, 0x5b5e139f, 0xb45a3c0e]
+# ERC-165, ERC-721, ERC-721 Metadata, EIP-5192, EIP-4906
+SUPPORTED_INTERFACES: constant(bytes4[5]) = [0x01ffc9a7, 0x80ac58cd, 0x5b5e139f, 0xb45a3c0e, 0x49064906]
 
 admin: public(address)
 minters: public(HashMap[address, bool])
@@ -175,3 +180,4 @@ def setMinter(minter: address, enabled: bool):
 def setBaseURI(base_uri: String[200]):
     assert msg.sender == self.admin, "only the admin"
     self.baseURI = base_uri
+    log BatchMetadataUpdate(_fromTokenId=0, _toTokenId=max_value(uint256))
