@@ -470,7 +470,7 @@ def test_chain_down_from_the_start_then_back(world):
     (no chain I/O), the periodic job reports the outage, and once the node is back the contract
     is deployed and the backlog minted with contiguous nonces."""
     p, artist_id = world
-    embedded = chainmod.embedded_chain(f"platform-{id(p)}")
+    embedded = chainmod.embedded_of(p)
     embedded.down = True
     fans = [member(p, artist_id, "superfan", months_ago=4) for _ in range(3)]
     _, crit_id, _ = collection_with(p, artist_id, "tier_months", {"tier_rank": 2, "months": 3})

@@ -4,8 +4,9 @@ allocator and the holdings index.
 * **Contract**: ``contract/ProofOfFandom.vy`` is compiled by the ``vyper`` package the first time it
   is needed and cached by the hash of its source and the compiler version (in memory and in
   ``<data_dir>/nft-build``), so a deployment always matches the source it was built from.
-* **Connection**: ``rpc_url`` empty → an embedded in-process chain (eth-tester on py-evm), one per
-  platform, lost at exit: tests and the demo. ``eth-tester://NAME`` → an embedded chain shared by
+* **Connection**: ``rpc_url`` empty → an embedded in-process chain (eth-tester on py-evm) kept in
+  ``<data_dir>/nft-chain.sqlite`` (it survives restarts; one process at a time holds it, so the
+  distributed layout needs a real node). ``eth-tester://NAME`` → an embedded chain shared by
   every platform of this process that names it (tests that run two "workers" against one chain).
   Anything else → a JSON-RPC endpoint (``http(s)://``, ``ws(s)://``); ``chain_id`` is checked and
   the minter's key comes from ``MC_NFT_MINTER_KEY``.
@@ -97,13 +98,88 @@ def compiled(cache_dir: Path | None = None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- embedded chains
 
-class _EmbeddedChain:
-    """An eth-tester chain; py-evm is not thread-safe, so every request holds ``lock``."""
+class _ChainFile:
+    """py-evm's key-value store kept in a SQLite file (every key also in memory: reads never touch
+    the disk), written through and committed after each request, so an embedded chain outlives
+    its process. One process at a time: the file is locked while open."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        from eth.db.backends.memory import MemoryDB
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115 (held while open)
+        try:
+            import fcntl
+
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX: no cross-process guard
+            pass
+        except OSError:
+            self._lock_file.close()
+            raise Problem(503, "nft-chain-unavailable",
+                          f"the embedded chain {path} is open in another process; several processes (API and "
+                          "workers) need a real node: set MC_NFT_RPC_URL") from None
+        self.conn = sqlite3.connect(str(path), check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
+        self.conn.commit()
+        self.memory = MemoryDB(dict(self.conn.execute("SELECT k, v FROM kv")))
+
+    def wrap(self):
+        """A py-evm database over this file (``eth.db.backends.base.BaseDB``)."""
+        from eth.db.backends.base import BaseDB
+
+        store = self
+
+        class _DB(BaseDB):
+            def __getitem__(self, key: bytes) -> bytes:
+                return store.memory.kv_store[key]
+
+            def __setitem__(self, key: bytes, value: bytes) -> None:
+                store.memory.kv_store[key] = value
+                store.conn.execute("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", (key, value))
+
+            def __delitem__(self, key: bytes) -> None:
+                del store.memory.kv_store[key]
+                store.conn.execute("DELETE FROM kv WHERE k = ?", (key,))
+
+            def _exists(self, key: bytes) -> bool:
+                return key in store.memory.kv_store
+
+        return _DB()
+
+    def commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.commit()
+
+    def close(self) -> None:
+        self.commit()
+        self.conn.close()
+        self._lock_file.close()  # and with it the lock
+
+
+class _EmbeddedChain:
+    """An eth-tester chain; py-evm is not thread-safe, so every request holds ``lock``. With a
+    ``path`` its state lives in that file (the embedded default: it survives restarts)."""
+
+    def __init__(self, path: Path | None = None) -> None:
         from eth_tester import EthereumTester, PyEVMBackend
 
         self.backend = PyEVMBackend()
+        self.file: _ChainFile | None = None
+        if path is not None:
+            from eth.db.atomic import AtomicDB
+
+            self.file = _ChainFile(path)
+            db = self.file.wrap()
+            if not self.file.memory.kv_store:  # a new file: the genesis the backend just built
+                for key, value in self.backend.chain.chaindb.db.wrapped_db.kv_store.items():
+                    db[key] = value
+                self.file.commit()
+            self.backend.chain = type(self.backend.chain)(AtomicDB(db))
         self.tester = EthereumTester(self.backend)
         self.lock = threading.RLock()
         #: fault injection for tests: while True every request raises ConnectionError (the RPC is down)
@@ -117,6 +193,11 @@ class _EmbeddedChain:
     def mine(self, blocks: int = 1) -> None:
         with self.lock:
             self.tester.mine_blocks(blocks)
+            self.commit()
+
+    def commit(self) -> None:
+        if self.file is not None:
+            self.file.commit()
 
 
 def _provider(embedded: _EmbeddedChain):
@@ -127,7 +208,10 @@ def _provider(embedded: _EmbeddedChain):
             if embedded.down:
                 raise ConnectionError("nft test chain: RPC endpoint unreachable")
             with embedded.lock:
-                return super().make_request(method, params)
+                try:
+                    return super().make_request(method, params)
+                finally:
+                    embedded.commit()
 
     return LockedTesterProvider(embedded.tester)
 
@@ -136,12 +220,49 @@ _named: dict[str, _EmbeddedChain] = {}
 _named_lock = threading.Lock()
 
 
-def embedded_chain(name: str) -> _EmbeddedChain:
-    """The process's embedded chain called ``name`` (created on first use)."""
+def embedded_chain(name: str, path: Path | None = None) -> _EmbeddedChain:
+    """The process's embedded chain called ``name`` (created on first use; kept in ``path`` if given)."""
     with _named_lock:
         if name not in _named:
-            _named[name] = _EmbeddedChain()
+            _named[name] = _EmbeddedChain(path)
         return _named[name]
+
+
+def chain_file(platform) -> Path:
+    """Where the embedded default chain of ``platform`` is kept."""
+    return Path(platform.settings.data_dir).resolve() / "nft-chain.sqlite"
+
+
+_file_users: dict[str, "weakref.WeakSet[Any]"] = {}
+
+
+def embedded_of(platform) -> _EmbeddedChain | None:
+    """The embedded chain ``platform`` uses (``None`` with a JSON-RPC endpoint)."""
+    url = (settings_of(platform).rpc_url or "").strip()
+    if url.startswith("eth-tester://"):
+        return embedded_chain(url.removeprefix("eth-tester://"))
+    if url:
+        return None
+    path = chain_file(platform)
+    name = f"file:{path}"
+    chain = embedded_chain(name, path)
+    with _named_lock:
+        _file_users.setdefault(name, weakref.WeakSet()).add(platform)
+    return chain
+
+
+def on_shutdown(platform) -> None:
+    """Let go of the platform's connection, and of its chain file once no platform uses it."""
+    forget(platform)
+    with _named_lock:
+        for name, users in list(_file_users.items()):
+            users.discard(platform)
+            if not users:
+                del _file_users[name]
+                embedded = _named.pop(name, None)
+                if embedded is not None and embedded.file is not None:
+                    with embedded.lock:
+                        embedded.file.close()
 
 
 # ---------------------------------------------------------------- the connection
@@ -189,7 +310,7 @@ def connect(platform) -> Chain:
     url = (cfg.rpc_url or "").strip()
     embedded = None
     if not url or url.startswith("eth-tester://"):
-        embedded = embedded_chain(url.removeprefix("eth-tester://") if url else f"platform-{id(platform)}")
+        embedded = embedded_of(platform)
         w3 = Web3(_provider(embedded))
     elif url.startswith(("ws://", "wss://")):  # pragma: no cover - needs a node
         w3 = Web3(Web3.LegacyWebSocketProvider(url))
@@ -255,6 +376,14 @@ def ensure_deployment(platform, chain: Chain) -> str:
         row = s.scalar(select(Deployment).where(Deployment.chain_id == chain.chain_id,
                                                 Deployment.genesis_hash == genesis))
         if row is not None:
+            try:
+                code = chain.w3.eth.get_code(row.address)
+            except RPC_ERRORS as exc:
+                raise ChainDown(str(exc)) from exc
+            if not code:  # e.g. the embedded chain's file was deleted, or a dev node was reset
+                raise Problem(503, "nft-chain-unavailable",
+                              f"the contract recorded for chain {chain.chain_id} ({row.address}) is not on it: the "
+                              "chain was reset; restore its data (nft-chain.sqlite for the embedded chain)")
             chain.bind(row.address)
             return row.address
     with chain.lock:

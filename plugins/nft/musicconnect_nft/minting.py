@@ -288,10 +288,14 @@ def mint_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None, pre
         if status == "queued":
             outcome = _broadcast(chain, raw, tx_hash)
             if outcome == "stale":  # the nonce went to another transaction: sign again next time
-                _record(platform, token_id, raw_tx=None, tx_hash=None, nonce=None,
-                        last_error="nonce taken by another transaction; re-signing")
+                with platform.session() as s:  # this very transaction, still unsent: nobody else moved on
+                    s.execute(update(Token).where(Token.id == token_id, Token.status == "queued",
+                                                  Token.tx_hash == tx_hash).values(
+                        raw_tx=None, tx_hash=None, nonce=None, last_error="nonce taken by another transaction; re-signing"))
                 raise ChainDown("stale nonce")
-            _record(platform, token_id, status="sent", sent_at=platform.clock.now(), last_error="")
+            with platform.session() as s:  # only from queued: another worker may have confirmed it already
+                s.execute(update(Token).where(Token.id == token_id, Token.status == "queued").values(
+                    status="sent", sent_at=platform.clock.now(), last_error=""))
         return confirm(platform, chain, token_id, wait=cfg.receipt_timeout_seconds)
     except (ChainDown, *RPC_ERRORS) as exc:
         _record(platform, token_id, last_error=str(exc)[:500])
@@ -386,8 +390,10 @@ def burn_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None) -> 
                 if not _is_revert(exc):
                     raise
                 reason = _revert_reason(exc)
-                if "no such token" in reason:  # burned already (by the holder): close it
-                    _record(platform, token_id, status="burned", burned_at=platform.clock.now())
+                if "no such token" in reason:  # burned already (by the holder or another worker): close it
+                    with platform.session() as s:
+                        s.execute(update(Token).where(Token.id == token_id, Token.status == "confirmed").values(
+                            status="burned", burned_at=platform.clock.now()))
                     return "burned"
                 _record(platform, token_id, last_error=f"burn would revert: {reason}")
                 return "confirmed"
@@ -407,7 +413,10 @@ def burn_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None) -> 
             if not claimed:
                 return "confirmed"
         if _broadcast(chain, raw, tx_hash) == "stale":
-            _record(platform, token_id, burn_raw_tx=None, burn_tx_hash=None, burn_nonce=None)
+            with platform.session() as s:  # only this very burn transaction, while the token stands
+                s.execute(update(Token).where(Token.id == token_id, Token.status == "confirmed",
+                                              Token.burn_tx_hash == tx_hash).values(
+                    burn_raw_tx=None, burn_tx_hash=None, burn_nonce=None))
             raise ChainDown("stale nonce")
         try:
             receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=max(cfg.receipt_timeout_seconds, 0.5),

@@ -1,7 +1,7 @@
 """Settings of the nft plugin (``MC_NFT_<FIELD>``, ``musicconnect plugins config nft ...``).
 
-With ``rpc_url`` empty the plugin runs an embedded in-process chain (eth-tester on py-evm): for
-tests and the demo only, its state is lost when the process ends. In production set ``rpc_url``
+With ``rpc_url`` empty the plugin runs an embedded in-process chain (eth-tester on py-evm) kept in
+``<data_dir>/nft-chain.sqlite`` (one process at a time; a private chain). In production set ``rpc_url``
 (any JSON-RPC endpoint), ``chain_id`` (checked against the node) and ``minter_key`` (environment
 only: ``MC_NFT_MINTER_KEY``)."""
 from __future__ import annotations
