@@ -257,7 +257,7 @@ def credential_for(platform, session, token: Token) -> dict[str, Any]:
         tier=f["tier"], since=f["since"],
         token={"chainId": chain_id, "contract": contract, "tokenId": token.token_id,
                "uri": meta.token_url(platform.settings.base_url, token.token_id)},
-        issued=token.confirmed_at or token.created_at)
+        issued=token.confirmed_at or token.created_at, status_index=token.status_index)
 
 
 @router.get("/me/credentials/{token_id}", response_model=CredentialOut,
@@ -342,6 +342,7 @@ def token_status(platform, session, token_id: str, *, read_chain: bool) -> dict[
     out: dict[str, Any] = {"token_id": token_id, "indexed": holding is not None,
                            "owner": holding.owner_address if holding else None,
                            "burned": bool(holding.burned) if holding else (token.status == "burned"),
+                           "revoked": token is not None and (token.status == "burned" or token.burn_reason is not None),
                            "status": token.status if token else None}
     if token is not None:
         f = meta.facts(session, token)
@@ -388,7 +389,7 @@ def verify(body: VerifyCredential | VerifyToken = Body(openapi_examples={
         if tid.isdigit():
             with platform.read() as s:
                 status = token_status(platform, s, tid, read_chain=False)
-        if status is not None and status["burned"]:
+        if status is not None and (status["burned"] or status["revoked"]):
             return VerifyOut(valid=False, form="credential", credential=cred, token=status,
                              reason="the token behind this credential was burned (revoked or re-issued)")
         return VerifyOut(valid=True, form="credential", credential=cred, token=status)
@@ -397,8 +398,8 @@ def verify(body: VerifyCredential | VerifyToken = Body(openapi_examples={
     if status is None:
         return VerifyOut(valid=False, form="token", reason="no such token on this platform")
     chain = status.get("chain") or {}
-    if status["burned"]:
-        return VerifyOut(valid=False, form="token", token=status, reason="the token was burned")
+    if status["burned"] or status["revoked"]:
+        return VerifyOut(valid=False, form="token", token=status, reason="the token was burned (or is being)")
     if chain.get("checked") and (not chain.get("exists") or not chain.get("locked")
                                  or (status["owner"] and chain.get("owner") != status["owner"])):
         return VerifyOut(valid=False, form="token", token=status, reason="the chain does not confirm this token")

@@ -8,7 +8,10 @@
   verifier checks a credential with that document alone: no chain, no call to us
   (:func:`verify_jwt`).
 * The payload *is* the credential (VC 2.0 over JOSE): ``@context``, ``type``, ``issuer``,
-  ``validFrom``, ``credentialSubject`` (fan or wallet, artist, criterion, tier, since, token).
+  ``validFrom``, ``credentialSubject`` (fan or wallet, artist, criterion, tier, since, token),
+  ``credentialStatus``: a W3C Bitstring Status List entry (``revocation``), so a verifier learns
+  that a badge was taken back (fraud, erasure, re-issue) from one public, signed, cacheable list
+  that says nothing about who asks (:func:`status_list_credential`, :func:`is_revoked`).
 """
 from __future__ import annotations
 
@@ -119,7 +122,7 @@ def _iso(dt: datetime) -> str:
 def build_credential(*, base_url: str, credential_id: uuid.UUID, fan_id: uuid.UUID | None, wallet: str | None,
                      chain_id: int | None, artist_id: uuid.UUID, artist_name: str, collection: str,
                      criterion: dict[str, Any], tier: str | None, since: datetime, token: dict[str, Any] | None,
-                     issued: datetime) -> dict[str, Any]:
+                     issued: datetime, status_index: int | None = None) -> dict[str, Any]:
     """The VC 2.0 document (unsigned). The subject is the wallet (``did:pkh``) when the fan linked
     one, else the fan's platform id (``urn:uuid``)."""
     did = did_of(base_url)
@@ -144,7 +147,7 @@ def build_credential(*, base_url: str, credential_id: uuid.UUID, fan_id: uuid.UU
         subject["wallet"] = wallet
     if token:
         subject["token"] = token
-    return {
+    out = {
         "@context": [VC_CONTEXT],
         "id": f"urn:uuid:{credential_id}",
         "type": list(VC_TYPE),
@@ -153,6 +156,89 @@ def build_credential(*, base_url: str, credential_id: uuid.UUID, fan_id: uuid.UU
         "validFrom": _iso(issued),
         "credentialSubject": subject,
     }
+    if status_index is not None:
+        out["credentialStatus"] = status_entry(base_url, status_index)
+    return out
+
+
+# ------------------------------------------------------------------ revocation status lists
+#: bits per list: the spec's minimum (16 KiB), which keeps a holder in a crowd of 131,072
+STATUS_LIST_BITS = 131_072
+STATUS_TYPES = ["VerifiableCredential", "BitstringStatusListCredential"]
+
+
+def status_list_url(base_url: str, number: int) -> str:
+    return f"{base_url.rstrip('/')}/api/v1/nft/status-lists/{number}"
+
+
+def status_entry(base_url: str, index: int) -> dict[str, Any]:
+    """The ``credentialStatus`` of the credential whose bit is ``index`` (list ``index // bits + 1``)."""
+    number, position = index // STATUS_LIST_BITS + 1, index % STATUS_LIST_BITS
+    url = status_list_url(base_url, number)
+    return {"id": f"{url}#{position}", "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+            "statusListIndex": str(position), "statusListCredential": url}
+
+
+def encode_status_list(positions) -> str:
+    """The spec's ``encodedList``: the bitstring (bit 0 = the first byte's highest bit), GZIP,
+    base64url without padding, multibase prefix ``u``."""
+    import gzip
+
+    bits = bytearray(STATUS_LIST_BITS // 8)
+    for p in positions:
+        if not 0 <= p < STATUS_LIST_BITS:
+            raise ValueError(f"status index {p} is outside the list")
+        bits[p // 8] |= 0x80 >> (p % 8)
+    packed = gzip.compress(bytes(bits), mtime=0)
+    return "u" + base64.urlsafe_b64encode(packed).rstrip(b"=").decode()
+
+
+def decode_status_list(encoded: str) -> bytes:
+    import gzip
+
+    if not isinstance(encoded, str) or not encoded.startswith("u") or len(encoded) > 200_000:
+        raise CredentialInvalid("encodedList is not multibase base64url")
+    raw = encoded[1:]
+    try:
+        return gzip.decompress(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, OSError, EOFError):
+        raise CredentialInvalid("encodedList does not decode") from None
+
+
+def status_list_credential(base_url: str, number: int, encoded: str, issued: datetime,
+                           ttl_seconds: int) -> dict[str, Any]:
+    """The unsigned ``BitstringStatusListCredential`` of list ``number``."""
+    from datetime import timedelta
+
+    url = status_list_url(base_url, number)
+    return {"@context": [VC_CONTEXT], "id": url, "type": list(STATUS_TYPES), "issuer": did_of(base_url),
+            "validFrom": _iso(issued), "validUntil": _iso(issued + timedelta(seconds=ttl_seconds * 10)),
+            "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList",
+                                  "statusPurpose": "revocation", "encodedList": encoded,
+                                  "ttl": ttl_seconds * 1000}}
+
+
+def is_revoked(credential: dict[str, Any], status_list_jwt: str, did_doc: dict[str, Any], *, now: datetime) -> bool:
+    """What a verifier does with a credential's ``credentialStatus`` and the list it names
+    (fetched from ``statusListCredential``): check the list's signature like any credential of the
+    issuer, that it is the list named, then read the bit. Raises :class:`CredentialInvalid`."""
+    entry = credential.get("credentialStatus")
+    if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
+        raise CredentialInvalid("the credential has no BitstringStatusListEntry")
+    listed = verify_jwt(status_list_jwt, did_doc, now=now, types=STATUS_TYPES)
+    if listed.get("id") != entry.get("statusListCredential"):
+        raise CredentialInvalid("this is not the status list the credential names")
+    subject = listed["credentialSubject"]
+    if subject.get("statusPurpose") != entry.get("statusPurpose"):
+        raise CredentialInvalid("the status list is for another purpose")
+    bits = decode_status_list(subject.get("encodedList"))
+    try:
+        position = int(entry["statusListIndex"])
+    except (KeyError, ValueError):
+        raise CredentialInvalid("statusListIndex is not a number") from None
+    if not 0 <= position < len(bits) * 8:
+        raise CredentialInvalid("statusListIndex is outside the list")
+    return bool(bits[position // 8] & (0x80 >> (position % 8)))
 
 
 def sign(platform, credential: dict[str, Any]) -> str:
@@ -185,7 +271,7 @@ def key_from_did_document(doc: dict[str, Any], kid: str):
     raise CredentialInvalid(f"the issuer's DID document has no key {kid!r}")
 
 
-def verify_jwt(token: str, did_doc: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+def verify_jwt(token: str, did_doc: dict[str, Any], *, now: datetime, types: list[str] = VC_TYPE) -> dict[str, Any]:
     """Check a ``vc+jwt`` with nothing but the issuer's DID document: header, ES256 signature,
     the VC 2.0 shape, the issuer, the validity window. Returns the credential; raises
     :class:`CredentialInvalid`."""
@@ -209,8 +295,8 @@ def verify_jwt(token: str, did_doc: dict[str, Any], *, now: datetime) -> dict[st
         raise CredentialInvalid(f"the signature does not verify: {exc}") from None
     if claims.get("@context", [None])[0] != VC_CONTEXT:
         raise CredentialInvalid("not a VC 2.0 credential (@context)")
-    if not isinstance(claims.get("type"), list) or not set(VC_TYPE) <= set(claims["type"]):
-        raise CredentialInvalid("not a FandomCredential")
+    if not isinstance(claims.get("type"), list) or not set(types) <= set(claims["type"]):
+        raise CredentialInvalid(f"not a {types[-1]}")
     if claims.get("issuer") != did_doc.get("id") or claims.get("iss", claims.get("issuer")) != claims.get("issuer"):
         raise CredentialInvalid("the issuer is not the DID that signed it")
     try:

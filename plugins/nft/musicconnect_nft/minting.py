@@ -38,6 +38,7 @@ from musicconnect import JobSpec, emit
 from .chain import (RPC_ERRORS, Chain, ChainDown, get_chain, reserve_nonce, settings_of, sync_base_uri,
                     sync_holdings)
 from .models import Collection, Criterion, Token, Wallet
+from .status import forget_list, take_status_index
 from .wallets import holder_address, record_link
 
 log = logging.getLogger("musicconnect.nft.minting")
@@ -96,6 +97,7 @@ def queue_mint(platform, session: Session, user_id: uuid.UUID, criterion: Criter
             session.flush()
     except IntegrityError:
         return None
+    token.status_index = take_status_index(session)
     emit(platform, session, "nft.queued", actor_id=user_id, artist_id=collection.artist_id,
          subject=("nft_token", row_id), data={"collection_id": str(collection.id), "criterion_id": str(criterion.id),
                                               "criterion_version": criterion.version})
@@ -123,6 +125,7 @@ def reissue(platform, session: Session, user_id: uuid.UUID, address: str) -> lis
                      token_id=str(row_id.int),
                      owner_address=address, status="queued", evidence=dict(tok.evidence or {}),
                      created_at=platform.clock.now(), attempts=0, last_error="")
+        copy.status_index = take_status_index(session)
         session.add(copy)
         session.flush()
         request_burn(platform, session, tok, "relinked")
@@ -140,6 +143,7 @@ def request_burn(platform, session: Session, token: Token, reason: str) -> None:
     if token.status == "burned" or token.burn_reason is not None:
         return
     token.burn_reason = reason
+    forget_list(platform, session, token.status_index)  # its credential is revoked from now on
     if token.status == "failed" or (token.status == "queued" and token.raw_tx is None):
         token.status = "burned"
         token.burned_at = platform.clock.now()

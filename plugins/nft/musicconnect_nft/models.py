@@ -114,6 +114,8 @@ class Token(Base):
     #: "" for a once-only rule; the month ("2026-05") a rolling top-fan token is for
     period: Mapped[str] = mapped_column(String(16), default="")
     seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: its bit in the credentials' revocation status lists (list ``index // 131072 + 1``)
+    status_index: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
     #: uint256 token id as decimal text (the row id's 128-bit integer)
     token_id: Mapped[str] = mapped_column(String(80), unique=True)
     owner_address: Mapped[str] = mapped_column(String(42), index=True)
@@ -177,6 +179,15 @@ class Deployment(Base):
     source_hash: Mapped[str] = mapped_column(String(64))
     deployed_at: Mapped[datetime] = mapped_column()
     block_number: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Counter(Base):
+    """A named sequence taken with one atomic UPDATE (``status_index``: positions in the
+    credentials' revocation status lists)."""
+
+    __tablename__ = "nft_counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_value: Mapped[int] = mapped_column(BigInteger)
 
 
 class SyncCursor(Base):

@@ -11,7 +11,7 @@ import importlib
 from musicconnect import feature_hooks, hookimpl
 
 FEATURES = ("models", "settings", "chain", "wallets", "criteria", "minting", "privacy",
-            "siwe", "credentials", "metadata", "perks", "api")
+            "siwe", "credentials", "status", "metadata", "perks", "api")
 
 SCOPES = {
     "nft:read": "read your fan tokens, wallets and credentials",

@@ -47,6 +47,11 @@ def upgrade() -> None:
     sa.Column('next_nonce', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('address', name=op.f('pk_nft_nonces'))
     )
+    op.create_table('nft_counters',
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.Column('next_value', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_nft_counters'))
+    )
     op.create_table('nft_sync',
     sa.Column('address', sa.String(length=42), nullable=False),
     sa.Column('last_block', sa.BigInteger(), nullable=False),
@@ -129,6 +134,7 @@ def upgrade() -> None:
     sa.Column('criterion_version', sa.Integer(), nullable=False),
     sa.Column('period', sa.String(length=16), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('status_index', sa.BigInteger(), nullable=True),
     sa.Column('token_id', sa.String(length=80), nullable=False),
     sa.Column('owner_address', sa.String(length=42), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
@@ -155,6 +161,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['criterion_id'], ['nft_criteria.id'], name=op.f('fk_nft_tokens_criterion_id_nft_criteria'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_nft_tokens_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nft_tokens')),
+    sa.UniqueConstraint('status_index', name=op.f('uq_nft_tokens_status_index')),
     sa.UniqueConstraint('token_id', name=op.f('uq_nft_tokens_token_id')),
     sa.UniqueConstraint('user_key', 'criterion_key', 'period', 'seq', name='uq_nft_tokens_fan_criterion_seq')
     )
@@ -200,6 +207,7 @@ def downgrade() -> None:
 
     op.drop_table('nft_link_challenges')
     op.drop_table('nft_sync')
+    op.drop_table('nft_counters')
     op.drop_table('nft_nonces')
     with op.batch_alter_table('nft_holdings', schema=None) as batch_op:
         batch_op.drop_index('ix_nft_holdings_owner')
