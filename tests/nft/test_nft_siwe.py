@@ -264,3 +264,84 @@ def test_open_nonces_are_bounded_per_fan(linking):
     problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
                         json={"message": first["message"], "signature": signed(acct, first["message"])}),
             401, "siwe-nonce-invalid")
+
+
+def _contract_wallet(p, owner_address: str) -> str:
+    """Deploy tests/nft/contracts/OwnerWallet.vy (ERC-1271, one owner) on the platform's chain
+    from another funded account (the minter's nonces stay the allocator's)."""
+    from pathlib import Path
+
+    import vyper
+
+    from musicconnect_nft import chain
+
+    build = vyper.compile_code((Path(__file__).parent / "contracts" / "OwnerWallet.vy").read_text(),
+                               output_formats=["abi", "bytecode"])
+    w3 = chain.get_chain(p).w3
+    deployer = w3.eth.accounts[1]
+    factory = w3.eth.contract(abi=build["abi"], bytecode=build["bytecode"])
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(owner_address).transact({"from": deployer}))
+    assert receipt["status"] == 1
+    return receipt["contractAddress"]
+
+
+def test_a_smart_contract_wallet_links_through_erc1271(linking):
+    """A Safe-like wallet has no key: its owner signs, the wallet contract vouches (ERC-1271) and
+    is linked; a stranger's signature, and a contract that is not a wallet, are refused."""
+    from nft_world import settle, token_row
+
+    from helpers import problem
+    from musicconnect_nft import chain
+
+    p, client, fan, token_id = linking
+    owner, stranger = Account.create(), Account.create()
+    wallet = _contract_wallet(p, owner.address)
+
+    class AsWallet:  # the challenge names the wallet contract's address
+        address = wallet
+
+    ch = challenge(client, fan, AsWallet)
+    problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": ch["message"], "signature": signed(stranger, ch["message"])}),
+            401, "wallet-signature-invalid")
+    problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                        json={"message": ch["message"], "signature": "0x" + "ab" * 97}),
+            401, "wallet-signature-invalid")  # a longer signature the wallet does not accept
+    ch = challenge(client, fan, AsWallet)  # a refused attempt spends nothing, but take a fresh one anyway
+    r = client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                    json={"message": ch["message"], "signature": signed(owner, ch["message"])})
+    assert r.status_code == 200, r.text
+    assert r.json()["address"] == wallet and len(r.json()["reissued"]) == 1
+    settle(p)
+    new = token_row(p, r.json()["reissued"][0])
+    assert new.status == "confirmed" and new.owner_address == wallet
+    assert chain.get_chain(p).contract.functions.ownerOf(int(new.token_id)).call() == wallet
+
+    # the platform's own contract is not a wallet: its address cannot be linked with any signature
+    other = type("Other", (), {"address": chain.get_chain(p).address})
+    from musicconnect.testing import make_user
+
+    someone = make_user(p, "fan")
+    ch = challenge(client, someone, other)
+    problem(client.post("/api/v1/nft/wallet/link", headers=someone.headers,
+                        json={"message": ch["message"], "signature": signed(owner, ch["message"])}),
+            401, "wallet-signature-invalid")
+
+
+def test_contract_wallet_check_needs_the_chain(linking):
+    """The node is down while a contract wallet's signature is checked: 503, not a guess."""
+    from helpers import problem
+    from musicconnect_nft import chain
+
+    p, client, fan, _ = linking
+    owner = Account.create()
+    wallet = _contract_wallet(p, owner.address)
+    ch = challenge(client, fan, type("W", (), {"address": wallet}))
+    embedded = chain.embedded_of(p)
+    embedded.down = True
+    try:
+        problem(client.post("/api/v1/nft/wallet/link", headers=fan.headers,
+                            json={"message": ch["message"], "signature": signed(owner, ch["message"])}),
+                503, "nft-chain-unavailable")
+    finally:
+        embedded.down = False

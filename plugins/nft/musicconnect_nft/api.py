@@ -160,13 +160,40 @@ class LinkIn(BaseModel):
                     "Expiration Time: 2026-06-01T12:10:00Z"),
         "signature": "0x" + "ab" * 65}]})
     message: str = Field(min_length=1, max_length=siwe.MAX_MESSAGE, description="the EIP-4361 message, exactly as signed")
-    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="the wallet's personal_sign signature (65 bytes)")
+    signature: str = Field(pattern=r"^0x(?:[0-9a-fA-F]{2}){1,2048}$",
+                           description="the wallet's personal_sign signature: 65 bytes from a key, or what a "
+                                       "smart-contract wallet signs (checked with ERC-1271 on the platform's chain)")
 
 
 class LinkOut(BaseModel):
     address: str
     chain_id: int
     reissued: list[str] = Field(description="ids of the custodial tokens being re-issued to this wallet")
+
+
+_ERC1271_ABI = [{"type": "function", "name": "isValidSignature", "stateMutability": "view",
+                 "inputs": [{"name": "hash", "type": "bytes32"}, {"name": "signature", "type": "bytes"}],
+                 "outputs": [{"name": "magicValue", "type": "bytes4"}]}]
+
+
+def _erc1271_accepts(platform, address: str, digest: bytes, signature: bytes) -> bool:
+    """Does the contract at ``address`` (on the platform's chain) accept ``signature`` for
+    ``digest``? An address without code is a key: no. A reverting or odd contract: no. The node
+    unreachable: 503 (we cannot tell, so we do not guess)."""
+    from .chain import RPC_ERRORS, ChainDown, get_chain
+
+    try:
+        chain = get_chain(platform)
+        if not chain.w3.eth.get_code(address):
+            return False
+        wallet = chain.w3.eth.contract(address=address, abi=_ERC1271_ABI)
+        answer = wallet.functions.isValidSignature(digest, signature).call({"gas": 500_000})
+    except (ChainDown, *RPC_ERRORS):
+        raise Problem(503, "nft-chain-unavailable", "the chain cannot be reached to check a contract wallet's "
+                      "signature; try again shortly") from None
+    except Exception:  # noqa: BLE001 - a revert, a non-ERC-1271 contract: not accepted
+        return False
+    return bytes(answer) == siwe.ERC1271_MAGIC
 
 
 @router.post("/wallet/link", response_model=LinkOut,
@@ -180,7 +207,7 @@ def wallet_link(body: LinkIn, actor=Depends(scope("nft:write")), platform=Depend
     now = platform.clock.now()
     chain_id = _chain_id(platform)
     msg = siwe.verify_message(body.message, body.signature, base_url=platform.settings.base_url,
-                              chain_id=chain_id, now=now)
+                              chain_id=chain_id, now=now, contract_accepts=lambda *a: _erc1271_accepts(platform, *a))
     from . import minting
 
     with platform.session() as s:

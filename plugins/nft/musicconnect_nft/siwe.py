@@ -5,8 +5,11 @@ platform composed around a nonce it issued.
 * The message is parsed strictly (the EIP-4361 grammar, line by line: nothing extra, nothing
   missing), and its domain, URI origin and chain id must be this platform's own.
 * The signature is an EIP-191 ``personal_sign`` over the exact message text; the address it
-  recovers must be the one the message names. A forged or replayed signature is 401
-  ``wallet-signature-invalid`` / ``siwe-nonce-invalid``.
+  recovers must be the one the message names — or, for a smart-contract wallet (a Safe, a
+  passkey or social-recovery account), the wallet itself must accept it: ERC-1271
+  ``isValidSignature(hash, signature)`` answering ``0x1626ba7e`` on the platform's chain
+  (:data:`ERC1271_MAGIC`; the caller passes that check in). A forged or replayed signature is
+  401 ``wallet-signature-invalid`` / ``siwe-nonce-invalid``.
 
 The parser and :func:`verify_message` are pure (no database); the routes in ``api`` add the
 nonce's storage.
@@ -196,10 +199,26 @@ def platform_origin(base_url: str) -> tuple[str, str]:
     return parts.netloc, f"{parts.scheme}://{parts.netloc}"
 
 
-def verify_message(text: str, signature: str, *, base_url: str, chain_id: int, now: datetime) -> SiweMessage:
+#: what an ERC-1271 wallet answers for a signature it accepts (``isValidSignature.selector``)
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+#: the longest contract-wallet signature taken (a Safe with many owners concatenates theirs)
+MAX_SIGNATURE_BYTES = 2048
+
+
+def message_hash(text: str) -> bytes:
+    """The EIP-191 ``personal_sign`` digest of ``text`` (what an ERC-1271 wallet is asked about)."""
+    from eth_account.messages import _hash_eip191_message, encode_defunct
+
+    return bytes(_hash_eip191_message(encode_defunct(text=text)))
+
+
+def verify_message(text: str, signature: str, *, base_url: str, chain_id: int, now: datetime,
+                   contract_accepts=None) -> SiweMessage:
     """Parse and check a signed message against this platform (domain, URI origin, chain id,
-    times) and the signature; the nonce is checked by the caller against its store. Raises 401
-    ``wallet-signature-invalid`` with the reason."""
+    times) and the signature; the nonce is checked by the caller against its store. When the
+    signature is not the named address's own key, ``contract_accepts(address, digest, signature)``
+    (if given) asks the address as an ERC-1271 wallet. Raises 401 ``wallet-signature-invalid``
+    with the reason."""
     try:
         msg = parse(text)
     except ValueError as exc:
@@ -220,15 +239,24 @@ def verify_message(text: str, signature: str, *, base_url: str, chain_id: int, n
         raise invalid("the message has expired")
     if msg.not_before is not None and msg.not_before > now + SKEW:
         raise invalid("the message is not valid yet")
-    if not isinstance(signature, str) or not re.fullmatch(r"0x[0-9a-fA-F]{130}", signature):
-        raise invalid("the signature is not a 65-byte hex string")
-    try:
-        signer = recover(text, signature)
-    except Exception:  # noqa: BLE001 - any malformed signature is a bad signature
-        raise invalid("the signature does not verify") from None
-    if signer != msg.address:
-        raise invalid("the signature was not made by the address in the message")
-    return msg
+    if not isinstance(signature, str) or not re.fullmatch(r"0x(?:[0-9a-fA-F]{2}){1,%d}" % MAX_SIGNATURE_BYTES,
+                                                          signature):
+        raise invalid("the signature is not a hex string")
+    signer, broken = None, False
+    if len(signature) == 132:  # 65 bytes: a key's own signature
+        try:
+            signer = recover(text, signature)
+        except Exception:  # noqa: BLE001 - any malformed signature is a bad signature
+            broken = True
+    if signer == msg.address:
+        return msg
+    if contract_accepts is not None and contract_accepts(msg.address, message_hash(text), bytes.fromhex(signature[2:])):
+        return msg
+    if len(signature) != 132:
+        raise invalid("the signature is not a 65-byte signature of the address, nor one its wallet contract accepts")
+    if broken:
+        raise invalid("the signature does not verify")
+    raise invalid("the signature was not made by the address in the message")
 
 
 def compose(*, address: str, nonce: str, base_url: str, chain_id: int, issued_at: datetime,
