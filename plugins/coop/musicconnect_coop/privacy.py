@@ -1,0 +1,85 @@
+"""A member artist's co-op data: export and erasure (docs/privacy.md, docs/coop.md).
+
+An artist leaves memberships (with invitations), proposals they opened and their votes behind.
+Erasure removes their memberships and ballots, takes their name off the proposals they opened,
+and removes the proposals and rule versions that name them (an add/remove proposal about them, a
+fixed split share: the share is kept under ``"erased"`` so the version still sums to 10000).
+A co-op's own service account is not a person: its co-op is left alone."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from musicconnect.contracts import ErasureReport, ExportPart
+
+from .models import Coop, Member, Proposal, RuleVersion, Vote
+
+NOTES = ("coop_memberships: the co-ops you were invited to, joined or left. coop_proposals: the decisions you "
+         "put to the vote. coop_votes: how you voted. Co-op ledger entries (your shares) are listed by the "
+         "co-op ledger's own part when it has one.")
+
+
+def _iso(v):
+    return v.isoformat() if v is not None else None
+
+
+def _aid(user):
+    artist = getattr(user, "artist", None)
+    return artist.id if artist is not None else None
+
+
+def export_user_data(platform, session, user) -> ExportPart | None:
+    aid = _aid(user)
+    if aid is None:
+        return None
+    records: dict[str, list[dict[str, Any]]] = {}
+    records["coop_memberships"] = [
+        {"coop_id": str(m.coop_id), "coop_name": name, "role": m.role, "status": m.status,
+         "invited_at": _iso(m.invited_at), "joined_at": _iso(m.joined_at),
+         "leave_effective_at": _iso(m.leave_effective_at), "left_at": _iso(m.left_at)}
+        for m, name in session.execute(select(Member, Coop.name).join(Coop, Coop.id == Member.coop_id)
+                                       .where(Member.artist_id == aid))]
+    records["coop_proposals"] = [
+        {"id": str(p.id), "coop_id": str(p.coop_id), "kind": p.kind, "payload": p.payload, "status": p.status,
+         "created_at": _iso(p.created_at)}
+        for p in session.scalars(select(Proposal).where(Proposal.created_by == aid).order_by(Proposal.created_at))]
+    records["coop_votes"] = [{"proposal_id": str(v.proposal_id), "choice": v.choice, "at": _iso(v.at)}
+                             for v in session.scalars(select(Vote).where(Vote.artist_id == aid).order_by(Vote.at))]
+    if not any(records.values()):
+        return None
+    return ExportPart(records=records, notes=NOTES)
+
+
+def _run(session, stmt) -> int:
+    return int(session.execute(stmt.execution_options(synchronize_session=False)).rowcount or 0)
+
+
+def erase_user_data(platform, session, user) -> ErasureReport:
+    aid = _aid(user)
+    erased: dict[str, int] = {}
+    if aid is None:
+        return ErasureReport(erased={})
+    text = str(aid)
+    erased["coop_votes"] = _run(session, delete(Vote).where(Vote.artist_id == aid))
+    erased["coop_memberships"] = _run(session, delete(Member).where(Member.artist_id == aid))
+    _run(session, update(Member).where(Member.invited_by == aid).values(invited_by=None))
+    erased["coop_proposals_anonymised"] = _run(session, update(Proposal).where(Proposal.created_by == aid)
+                                               .values(created_by=None))
+    about = [p.id for p in session.scalars(select(Proposal).where(Proposal.kind.in_(("add_member", "remove_member",
+                                                                                      "change_split"))))
+             if text in str(p.payload)]
+    if about:
+        _run(session, update(RuleVersion).where(RuleVersion.proposal_id.in_(about)).values(proposal_id=None))
+        _run(session, delete(Vote).where(Vote.proposal_id.in_(about)))
+        erased["coop_proposals_about_you"] = _run(session, delete(Proposal).where(Proposal.id.in_(about)))
+    n = 0
+    for v in session.scalars(select(RuleVersion).where(RuleVersion.kind == "split")):
+        shares = (v.body or {}).get("shares")
+        if isinstance(shares, dict) and text in shares:
+            kept = {k: s for k, s in shares.items() if k != text}
+            kept["erased"] = kept.get("erased", 0) + shares[text]
+            _run(session, update(RuleVersion).where(RuleVersion.id == v.id).values(body={**v.body, "shares": kept}))
+            n += 1
+    erased["coop_split_shares_anonymised"] = n
+    return ErasureReport(erased={k: v for k, v in erased.items() if v})
