@@ -78,6 +78,16 @@ class async_voter:
         return Vote.ALLOW if resource.data.get("async_open") else None
 
 
+class legacy_fee:
+    """A ``revenue_shares`` written before the spec gained ``payment``: still called (pluggy passes
+    by name only the arguments an implementation declares)."""
+
+    @staticmethod
+    @hookimpl
+    def revenue_shares(platform, artist_id, amount, currency):
+        return [RevenueShare("platform", amount // 20, "legacy 5%")]
+
+
 def make_recorder():
     """A plugin implementing every hook and recording each call (the hook-coverage test uses it)."""
     calls: dict[str, list] = defaultdict(list)
@@ -135,7 +145,8 @@ def make_recorder():
             isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 for v in perks.values()) else None,
         "register_payment_providers": lambda platform: [provider],
         "on_payment_event": None,
-        "revenue_shares": lambda platform, artist_id, amount, currency: RevenueShare("platform", amount // 10, "fee"),
+        "revenue_shares": lambda platform, artist_id, amount, currency, payment: RevenueShare("platform", amount // 10,
+                                                                                             "fee"),
         "on_event": None,
         "register_metrics": lambda platform: [Metric("memo_count", "Memos", "test metric", lambda p, a, w: 42)],
         "register_notification_kinds": lambda platform: [NotificationKind(

@@ -7,7 +7,7 @@ shows the same lists, and tests/test_public_api.py fails when the docs and this 
 or when a plugin in this repository (or the ``plugins new`` scaffold) imports anything else.
 """
 from .contracts import (AccessContext, Actor, ContentKind, Decision, EntitlementInfo, ErasureReport, ExportFile,
-                        ExportPart, JobSpec, Metric, MetricWindow, NotificationKind, PaymentEvent, PaymentProvider, PerkSpec,
+                        ExportPart, JobSpec, Metric, MetricWindow, NotificationKind, PaymentContext, PaymentEvent, PaymentProvider, PerkSpec,
                         Resource, Retained, RevenueShare, Screening, TierInfo, Verdict, Vote)
 from .accounts import normalise_email
 from .budget import Budget
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessContext", "Actor", "Base", "Budget", "Conflict", "ContentKind", "Decision", "EntitlementInfo", "ErasureReport",
-    "Event", "ExportFile", "ExportPart", "Exposure", "FlagEvaluation", "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentEvent",
+    "Event", "ExportFile", "ExportPart", "Exposure", "FlagEvaluation", "Forbidden", "Invalid", "JobContext", "JobSpec", "Metric", "MetricWindow", "NotFound", "NotificationKind", "PaymentContext", "PaymentEvent",
     "PaymentProvider", "PerkSpec", "PermanentJobError", "PluginSettings", "Problem", "Resource", "Retained", "RevenueShare",
     "Screening",
     "TierInfo", "UTCDateTime", "Unauthorized", "Verdict", "Vote", "emit", "feature_hooks", "hookimpl", "normalise_email", "on_commit",

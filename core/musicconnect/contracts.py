@@ -306,11 +306,36 @@ class JobSpec:
 
 @dataclass(frozen=True, slots=True)
 class RevenueShare:
-    """One slice taken from a payment: ``amount`` in the payment's minor units."""
+    """One slice taken from a payment: ``amount`` in the payment's minor units.
+
+    ``party`` names who takes it (``"platform"`` for the platform's fee, a plugin id for a
+    plugin's slice). ``payee_artist_id`` names an artist the slice is paid out to (their payout
+    account; e.g. a co-op member): a payment whose preview split has any payee is charged on the
+    platform, and the payee's plugin moves the money (``transfer`` capability). ``data`` is the
+    plugin's own detail (JSON-serialisable), kept with the payment."""
 
     party: str
     amount: int
     reason: str
+    payee_artist_id: uuid.UUID | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentContext:
+    """What is being paid, for ``revenue_shares``: the recorded payment (``None`` for a preview,
+    e.g. at checkout). ``period_start`` / ``period_end`` are the paid period of the invoice
+    (subscription providers fill them), ``data`` the provider's extra facts (e.g. ``subscription``,
+    ``charge``)."""
+
+    provider: str
+    external_id: str
+    user_id: uuid.UUID | None = None
+    tier_id: uuid.UUID | None = None
+    occurred_at: datetime | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +451,21 @@ class PaymentProvider(Protocol):
     def fetch(self, platform: Any, *, kind: str, object_id: str) -> Mapping[str, Any]:
         """The provider's current copy of an object (``subscription``, ``invoice``, ``account``,
         ...); ``Problem(404, "payment-object-not-found", ...)`` when it has none."""
+
+    def transfer(self, platform: Any, *, artist_id: uuid.UUID, amount: int, currency: str,
+                 source_ref: str | None, idempotency_key: str,
+                 metadata: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+        """Move ``amount`` (minor units) of a payment the platform received to ``artist_id``'s
+        payout account; ``source_ref`` is the payment's ``external_id`` (the invoice) the money
+        comes from. Idempotent by ``idempotency_key``. Returns ``{"id", "status"}``; an artist
+        without a payout-enabled account is ``Problem(409, "payout-account-missing")`` and
+        nothing moves."""
+
+    def reverse_transfer(self, platform: Any, *, transfer_id: str, amount: int,
+                         idempotency_key: str) -> Mapping[str, Any]:
+        """Take back ``amount`` of an earlier transfer (a refund or dispute clawback); never
+        more than is left of it (``Problem(409, "transfer-over-reversed")``). Returns
+        ``{"id", "status"}``."""
 
 
 # --------------------------------------------------------------------------- privacy and trust

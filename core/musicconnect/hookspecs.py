@@ -339,11 +339,15 @@ def on_payment_event(platform, event):
 
 
 @spec(COLLECT, CLOSED)
-def revenue_shares(platform, artist_id, amount, currency):
+def revenue_shares(platform, artist_id, amount, currency, payment):
     """Return a list of ``RevenueShare`` slices this plugin takes from a payment of ``amount``
     (platform fee, co-op split...). All plugins' slices are collected; the artist keeps the rest.
     An exception stops the payment from being recorded (it is retried later) instead of recording
-    it without this plugin's slice."""
+    it without this plugin's slice.
+
+    ``payment`` is the ``PaymentContext`` being recorded (provider, external_id, user, tier, paid
+    period), or ``None`` for a preview (a checkout asking whether any slice has a payee). A slice
+    with ``payee_artist_id`` is paid out to that artist by the plugin that took it."""
 
 
 # --------------------------------------------------------------------------- analytics

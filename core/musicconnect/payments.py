@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .asyncutil import resolve_sync
-from .contracts import PaymentEvent, PaymentProvider, ProviderEvent, RevenueShare
+from .contracts import PaymentContext, PaymentEvent, PaymentProvider, ProviderEvent, RevenueShare
 from .db import on_commit
 from .errors import MusicConnectError, Problem
 from .events import Event
@@ -37,15 +37,25 @@ log = logging.getLogger("musicconnect.payments")
 
 PAYMENT_EVENT_TYPES = frozenset({
     "subscription.created", "subscription.updated", "subscription.cancelled", "subscription.ended",
-    "payment.succeeded", "payment.failed", "payment.refunded", "payment.disputed"})
+    "payment.succeeded", "payment.failed", "payment.refunded", "payment.disputed", "payment.dispute_won"})
 #: the methods of the ``PaymentProvider`` contract a provider may offer (checked when called)
 CAPABILITIES = ("checkout", "portal", "preview_change", "change", "cancel", "resume", "verify_webhook",
-                "receive_event", "fetch")
+                "receive_event", "fetch", "transfer", "reverse_transfer")
 _IDS = uuid.UUID("5b0c8f0e-3c52-4d59-9a43-6f1d0f6a7e11")  # namespace of idempotent payment facts
 
 
 class SplitError(MusicConnectError):
     pass
+
+
+def share_dict(share: RevenueShare) -> dict[str, Any]:
+    """A share as payment events carry it (``payee_artist_id`` a string or ``None``; the
+    plugin's ``data`` only when it has some)."""
+    out: dict[str, Any] = {"party": share.party, "amount": share.amount, "reason": share.reason,
+                           "payee_artist_id": str(share.payee_artist_id) if share.payee_artist_id else None}
+    if share.data:
+        out["data"] = dict(share.data)
+    return out
 
 
 def fact_id(type_: str, provider: str, external_id: str) -> uuid.UUID:
@@ -183,31 +193,45 @@ class Payments:
 
     def record_payment(self, session: Session, *, provider: str, external_id: str, user_id: uuid.UUID | None,
                        artist_id: uuid.UUID, amount: int, currency: str, tier_id: uuid.UUID | None = None,
-                       occurred_at: datetime | None = None, data: Mapping[str, Any] | None = None
+                       occurred_at: datetime | None = None, data: Mapping[str, Any] | None = None,
+                       period_start: datetime | None = None, period_end: datetime | None = None
                        ) -> dict[str, Any] | None:
         """A payment of ``amount`` (minor units) to ``artist_id``: split by every plugin's
-        ``revenue_shares`` and published as ``payment.succeeded`` with ``platform_fee``,
-        ``artist_net`` and ``shares`` in its data, in ``session``'s transaction. Idempotent per
-        ``(provider, external_id)``: returns the split, or ``None`` when it was already recorded.
-        A failing split raises (nothing is recorded: money fails closed)."""
-        split = self.split(artist_id, amount, currency)
-        platform_fee = sum(s.amount for s in split["shares"] if s.party == "platform")
+        ``revenue_shares`` (given the ``PaymentContext``: provider, external_id, user, tier,
+        ``occurred_at``, the paid period, ``data``) and published as ``payment.succeeded`` with
+        ``platform_fee`` (the ``"platform"`` shares), ``artist_net`` (what ``artist_id`` keeps:
+        the amount less every share) and ``shares`` (party, amount, reason, payee_artist_id) in
+        its data, in ``session``'s transaction. Idempotent per ``(provider, external_id)``: returns
+        the split, or ``None`` when it was already recorded. A failing split raises (nothing is
+        recorded: money fails closed)."""
+        context = PaymentContext(provider=provider, external_id=external_id, user_id=user_id, tier_id=tier_id,
+                                 occurred_at=occurred_at, period_start=period_start, period_end=period_end,
+                                 data=dict(data or {}))
+        split = self.split(artist_id, amount, currency, payment=context)
+        platform_fee = split["platform_fee"]
+        period = {k: v.isoformat() for k, v in (("period_start", period_start), ("period_end", period_end)) if v}
         stored = self.publish(session, PaymentEvent(
             type="payment.succeeded", provider=provider, user_id=user_id, artist_id=artist_id, tier_id=tier_id,
             amount=amount, currency=currency, external_id=external_id, occurred_at=occurred_at,
-            data={**dict(data or {}), "platform_fee": platform_fee, "artist_net": split["artist_net"],
-                  "shares": [{"party": s.party, "amount": s.amount, "reason": s.reason} for s in split["shares"]]}),
+            data={**dict(data or {}), **period, "platform_fee": platform_fee, "artist_net": split["artist_net"],
+                  "shares": [share_dict(s) for s in split["shares"]]}),
             idempotent=True)
-        return {**split, "platform_fee": platform_fee} if stored else None
+        return split if stored else None
 
-    def split(self, artist_id: uuid.UUID, amount: int, currency: str) -> dict[str, Any]:
-        """Every plugin's slice of a payment and what the artist keeps (integer minor units)."""
+    def split(self, artist_id: uuid.UUID, amount: int, currency: str,
+              payment: PaymentContext | None = None) -> dict[str, Any]:
+        """Every plugin's slice of a payment and what the artist keeps (integer minor units):
+        ``{"gross", "currency", "shares", "platform_fee", "artist_net"}``. ``platform_fee`` is the
+        ``"platform"`` shares; ``artist_net`` = gross less every share (a payee's slice is not the
+        artist's). ``payment`` is the payment being recorded, ``None`` for a preview (checkout)."""
         if amount < 0:
             raise SplitError("amount must not be negative")
         shares = [s for _, s in self.platform.plugins.collect("revenue_shares", platform=self.platform,
-                                                              artist_id=artist_id, amount=amount, currency=currency)
+                                                              artist_id=artist_id, amount=amount, currency=currency,
+                                                              payment=payment)
                   if isinstance(s, RevenueShare)]
         taken = sum(s.amount for s in shares)
-        if any(s.amount < 0 for s in shares) or taken > amount:
+        if any(not isinstance(s.amount, int) or s.amount < 0 for s in shares) or taken > amount:
             raise SplitError(f"revenue shares ({taken}) exceed the payment ({amount}) or are negative")
-        return {"gross": amount, "currency": currency, "shares": shares, "artist_net": amount - taken}
+        return {"gross": amount, "currency": currency, "shares": shares, "artist_net": amount - taken,
+                "platform_fee": sum(s.amount for s in shares if s.party == "platform")}

@@ -228,8 +228,8 @@ def test_record_payment_is_once_per_payment_and_fails_closed(mc_make_platform):
         assert p.payments.record_payment(s, **{**kwargs, "provider": "other"}) is not None  # another provider's
         [fact] = s.scalars(select(DomainEvent).where(DomainEvent.type == "payment.succeeded",
                                                      DomainEvent.data["provider"].as_string() == "invoice")).all()
-        assert fact.data["shares"] == [{"party": "platform", "amount": 200, "reason": "20%"},
-                                       {"party": "coop", "amount": 10, "reason": "co-op"}]
+        assert fact.data["shares"] == [{"party": "platform", "amount": 200, "reason": "20%", "payee_artist_id": None},
+                                       {"party": "coop", "amount": 10, "reason": "co-op", "payee_artist_id": None}]
     # shares larger than the payment: nothing is recorded
     from musicconnect.payments import SplitError
 
