@@ -16,7 +16,7 @@ from . import governance as g
 from .models import Coop, Member, Proposal, Vote
 from .page import public_page
 
-router = APIRouter(prefix="/api/v1/coop", tags=["coop"])
+router = APIRouter()
 
 
 class RulesIn(BaseModel):
