@@ -4,6 +4,7 @@ Usage: ``python scripts/stripe_server.py --port N`` (binds 127.0.0.1 only, state
 
 localstripe (PyPI) speaks a large part of Stripe's API over real HTTP. The billing plugin also
 needs Prices, Checkout Sessions, Billing Portal sessions, Connect accounts and account links,
+Transfers to connected accounts and their reversals (separate charges and transfers),
 ``application_fee_percent`` / ``transfer_data`` / ``proration_behavior`` on subscriptions, and the
 events ``customer.subscription.updated``, ``invoice.paid``, ``charge.refunded`` and
 ``charge.dispute.created``. This server adds them with Stripe's documented request and response
@@ -355,6 +356,115 @@ def refund_request(request):
     return S.json_response(_refund_requests.get(request.match_info["id"]) or {})
 
 
+# ------------------------------------------------------------------------------ transfers (Connect)
+class Transfer(StripeObject):
+    """``POST /v1/transfers``: money from the platform's balance to a connected account (separate
+    charges and transfers). ``destination`` must be an Account with payouts enabled;
+    ``source_transaction`` (optional) an existing charge, whose transfers may not add up to more
+    than it charged; ``transfer_group`` groups them (e.g. the invoice id)."""
+
+    object = "transfer"
+    _id_prefix = "tr_"
+
+    def __init__(self, amount=None, currency=None, destination=None, source_transaction=None,
+                 transfer_group=None, metadata=None, description=None, **kwargs):
+        if kwargs:
+            raise UserError(400, "Received unknown parameter: " + ", ".join(kwargs))
+        amount = R.try_convert_to_int(amount)
+        if not isinstance(amount, int) or amount <= 0:
+            raise UserError(400, "Invalid positive integer", {"param": "amount", "code": "parameter_invalid_integer"})
+        if not isinstance(currency, str) or len(currency) != 3:
+            raise UserError(400, "Missing required param: currency.", {"param": "currency",
+                                                                       "code": "parameter_missing"})
+        acct = store.get("account:" + str(destination))
+        if acct is None:
+            raise UserError(400, f"No such destination: '{destination}'", {"param": "destination",
+                                                                           "code": "resource_missing"})
+        if not acct.payouts_enabled:
+            raise UserError(400, "Your destination account needs to have at least one of the following capabilities "
+                            "enabled: transfers, crypto_transfers, legacy_payments",
+                            {"param": "destination", "code": "insufficient_capabilities_for_transfer"})
+        if source_transaction is not None:
+            charge = store.get("charge:" + str(source_transaction))
+            if charge is None:
+                raise UserError(400, f"No such charge: '{source_transaction}'", {"param": "source_transaction",
+                                                                                 "code": "resource_missing"})
+            if charge.currency != currency.lower():
+                raise UserError(400, "The currency of source_transaction's balance transaction must match the "
+                                "transfer currency", {"param": "currency", "code": "parameter_invalid"})
+            sent = sum(t.amount for k, t in store.items() if k.startswith("transfer:")
+                       and t.source_transaction == charge.id)
+            if sent + amount > charge.amount:
+                raise UserError(400, "Insufficient funds: the transfers from this source_transaction would exceed "
+                                "its amount", {"param": "amount", "code": "balance_insufficient"})
+        super().__init__()
+        self.amount = amount
+        self.amount_reversed = 0
+        self.currency = currency.lower()
+        self.destination = acct.id
+        self.source_transaction = source_transaction
+        self.transfer_group = transfer_group
+        self.metadata = metadata or {}
+        self.description = description
+        self.reversed = False
+        self._reversals: list[str] = []
+        _event("transfer.created", self)
+
+    def _export(self, expand=None):
+        out = super()._export(expand=expand)
+        out["reversals"] = {"object": "list", "url": f"/v1/transfers/{self.id}/reversals", "has_more": False,
+                            "data": [store["transfer_reversal:" + r]._export() for r in self._reversals],
+                            "total_count": len(self._reversals)}
+        return out
+
+    @classmethod
+    def _api_list_all(cls, url, transfer_group=None, destination=None, limit=None, starting_after=None, **kwargs):
+        li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
+        if transfer_group is not None:
+            li._list = [t for t in li._list if t.transfer_group == transfer_group]
+        if destination is not None:
+            li._list = [t for t in li._list if t.destination == destination]
+        return li
+
+
+class TransferReversal(StripeObject):
+    object = "transfer_reversal"
+    _id_prefix = "trr_"
+
+    def __init__(self, transfer=None, amount=None, metadata=None, description=None, refund_application_fee=None,
+                 **kwargs):
+        if kwargs:
+            raise UserError(400, "Received unknown parameter: " + ", ".join(kwargs))
+        tr = Transfer._api_retrieve(transfer)
+        left = tr.amount - tr.amount_reversed
+        amount = left if amount is None else R.try_convert_to_int(amount)
+        if not isinstance(amount, int) or amount <= 0:
+            raise UserError(400, "Invalid positive integer", {"param": "amount", "code": "parameter_invalid_integer"})
+        if amount > left:
+            raise UserError(400, f"You have already reversed {tr.amount_reversed} of this transfer; you can reverse "
+                            f"at most {left} more", {"param": "amount", "code": "transfer_reversal_exceeds_amount"})
+        super().__init__()
+        self.amount = amount
+        self.currency = tr.currency
+        self.transfer = tr.id
+        self.metadata = metadata or {}
+        tr.amount_reversed += amount
+        tr.reversed = tr.amount_reversed == tr.amount
+        tr._reversals.append(self.id)
+        _event("transfer.reversed", tr)
+
+
+async def create_transfer_reversal(request):
+    data = await S.get_post_data(request) or {}
+    data.pop("expand", None)
+    return S.json_response(TransferReversal(transfer=request.match_info["id"], **data)._export())
+
+
+async def list_transfer_reversals(request):
+    tr = Transfer._api_retrieve(request.match_info["id"])
+    return S.json_response(tr._export()["reversals"])
+
+
 # ------------------------------------------------------------------------------ idempotency
 # Stripe's rules: a POST with an Idempotency-Key replays the first answer (header
 # Idempotent-Replayed); the same key with other parameters is a 400 idempotency_error; the same key
@@ -468,7 +578,8 @@ def related_events(request):
         obj = ev.data["object"]
         parent = (obj.get("parent") or {}).get("subscription_details") or {}
         refs = [obj.get("id"), obj.get("subscription"), obj.get("customer"), obj.get("charge"),
-                obj.get("payment_intent"), parent.get("subscription")]
+                obj.get("payment_intent"), parent.get("subscription"), obj.get("transfer_group"),
+                obj.get("source_transaction"), obj.get("destination")]
         if {r for r in refs if isinstance(r, str)} & ids:
             out.append(ev._export())
     out.sort(key=lambda e: (e["created"], _seq.get(e["id"], 0)))
@@ -546,6 +657,11 @@ def build_app() -> web.Application:
         add("POST", path, _create(cls))
         add("GET", path + "/{id}", _retrieve(cls))
         add("GET", path, _list(cls, path))
+    add("POST", "/v1/transfers", _create(Transfer))
+    add("GET", "/v1/transfers/{id}", _retrieve(Transfer))
+    add("GET", "/v1/transfers", _list(Transfer, "/v1/transfers"))
+    add("POST", "/v1/transfers/{id}/reversals", create_transfer_reversal)
+    add("GET", "/v1/transfers/{id}/reversals", list_transfer_reversals)
     add("POST", "/v1/prices/{id}", _update(Price))
     add("POST", "/v1/accounts/{id}", _update(Account))
     add("POST", "/v1/account_links", account_link)

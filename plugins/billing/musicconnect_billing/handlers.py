@@ -84,6 +84,11 @@ def handle(platform, session: Session, provider: str, type_: str, event: dict[st
         note = revenue.record_reversal(platform, session, provider, "dispute", refs, obj["id"],
                                        int(obj.get("amount") or 0), "payment.disputed")
         return ("ignored" if "unknown" in note else "processed"), note
+    if type_ == "charge.dispute.closed":
+        if obj.get("status") != "won":
+            return "ignored", f"dispute {obj.get('id')} closed {obj.get('status')}: the money stays with the customer"
+        note = revenue.record_dispute_won(platform, session, provider, obj)
+        return ("ignored" if "never recorded" in note else "processed"), note
     if type_ == "account.updated":
         return connect.sync_account(platform, session, provider, obj["id"])
     return "ignored", f"{type_} is not handled"

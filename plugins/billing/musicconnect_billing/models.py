@@ -129,7 +129,7 @@ class Revenue(Base):
     __tablename__ = "billing_revenue"
     id: Mapped[uuid.UUID] = uuid_pk()
     provider: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16))  # payment | refund | dispute
+    kind: Mapped[str] = mapped_column(String(16))  # payment | refund | dispute | dispute_won
     external_id: Mapped[str] = mapped_column(String(255))  # invoice / refund / dispute id
     charge_ref: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     subscription_id: Mapped[str | None] = mapped_column(String(255), nullable=True)

@@ -45,6 +45,17 @@ def charge_ref_of(invoice: dict[str, Any]) -> str | None:
     return None
 
 
+def invoice_period(invoice: dict[str, Any]):
+    """The period an invoice pays for: its subscription line's ``period`` (Stripe puts the
+    service period there; the invoice's own ``period_start``/``period_end`` are the previous
+    period for a renewal), else the invoice's fields. ``(start, end)`` as datetimes or None."""
+    for line in ((invoice.get("lines") or {}).get("data") or []):
+        period = line.get("period") or {}
+        if period.get("start") and period.get("end") and not line.get("proration"):
+            return ts(period["start"]), ts(period["end"])
+    return ts(invoice.get("period_start")), ts(invoice.get("period_end"))
+
+
 def record_payment(platform, session: Session, provider: str, invoice: dict[str, Any],
                    fee_of_charge=None) -> str:
     """One row per paid invoice (idempotent by invoice id) and a ``payment.succeeded`` event.
@@ -67,16 +78,19 @@ def record_payment(platform, session: Session, provider: str, invoice: dict[str,
     provider_fee = fee_of_charge(charge_ref) if fee_of_charge and charge_ref else None
     # the core splits it (every plugin's revenue_shares) and publishes payment.succeeded once; the
     # provider's fee goes with it, so that dashboards can show what the artist really keeps
+    period_start, period_end = invoice_period(invoice)
     split = platform.payments.record_payment(
         session, provider=provider, external_id=invoice["id"], user_id=row.user_id, artist_id=row.artist_id,
         tier_id=row.tier_id, amount=amount, currency=currency, occurred_at=at,
-        data={"subscription": sub_id, **({"provider_fee": provider_fee} if provider_fee is not None else {})})
+        period_start=period_start, period_end=period_end,
+        data={"subscription": sub_id, **({"charge": charge_ref} if charge_ref else {}),
+              **({"provider_fee": provider_fee} if provider_fee is not None else {})})
     if split is None:
         return "payment already recorded"
     session.add(Revenue(id=uuid.uuid4(), provider=provider, kind="payment", external_id=invoice["id"],
                         charge_ref=charge_ref, subscription_id=sub_id, artist_id=row.artist_id,
                         user_id=row.user_id, tier_id=row.tier_id, gross=amount, currency=currency,
-                        provider_fee=provider_fee, platform_fee=amount - split["artist_net"],
+                        provider_fee=provider_fee, platform_fee=split["platform_fee"],
                         artist_net=split["artist_net"], occurred_at=at))
     session.flush()
     return "payment recorded"
@@ -85,8 +99,9 @@ def record_payment(platform, session: Session, provider: str, invoice: dict[str,
 def record_foreign_payment(platform, event: PaymentEvent) -> str:
     """Another plugin's provider was paid (``payment.succeeded`` from ``platform.payments.record_payment``,
     which carries the core's split): the artist's revenue ledger and metrics show it too. Once per
-    payment, whoever races (the ledger's unique key). ``platform_fee`` here is everything the
-    shares took (platform fee and any other plugin's slice), as for billing's own payments."""
+    payment, whoever races (the ledger's unique key). ``platform_fee`` and ``artist_net`` mean what
+    they mean in the core's event (the ``platform`` shares; what the artist keeps after every
+    share), as for billing's own payments: a payee's slice (a co-op member's) is in neither."""
     data = dict(event.data)
     if event.artist_id is None or not event.external_id or "artist_net" not in data or event.amount is None:
         return "not a recorded payment"
@@ -96,7 +111,8 @@ def record_foreign_payment(platform, event: PaymentEvent) -> str:
             charge_ref=None, subscription_id=data.get("subscription"), artist_id=event.artist_id,
             user_id=event.user_id, tier_id=event.tier_id, gross=int(event.amount),
             currency=str(event.currency or "USD").upper(), provider_fee=data.get("provider_fee"),
-            platform_fee=int(event.amount) - int(data["artist_net"]), artist_net=int(data["artist_net"]),
+            platform_fee=int(data.get("platform_fee", int(event.amount) - int(data["artist_net"]))),
+            artist_net=int(data["artist_net"]),
             occurred_at=event.occurred_at or platform.clock.now())
     return "payment recorded" if inserted else "payment already recorded"
 
@@ -127,9 +143,23 @@ def _payment_for(session: Session, provider: str, refs: list[str]) -> Revenue | 
                                                 Revenue.charge_ref.in_(refs)))
 
 
+def original_shares(session: Session, provider: str, payment_id: str) -> list[dict[str, Any]]:
+    """The shares (with payees) the core recorded with a payment's ``payment.succeeded``."""
+    fact = session.scalar(select(DomainEvent).where(
+        DomainEvent.type == "payment.succeeded", DomainEvent.subject_type == "payment",
+        DomainEvent.subject_id == payment_id[:64], DomainEvent.data["provider"].as_string() == provider))
+    return list((fact.data or {}).get("shares") or []) if fact is not None else []
+
+
+def _part(value: int, amount: int, gross: int) -> int:
+    return int((Decimal(value) * amount / gross).quantize(Decimal(1), ROUND_HALF_UP)) if gross else 0
+
+
 def record_reversal(platform, session: Session, provider: str, kind: str, refs: list[str], external_id: str,
                     amount: int, event_type: str) -> str:
-    """A refund or dispute: a negative row taking back the platform fee in proportion."""
+    """A refund or dispute: a negative row taking back the platform fee and the artist's net in
+    proportion (a payee's slice is the payee plugin's to claw back: the event carries the
+    original ``shares`` and the ``fraction`` reversed, ``{"refunded_amount", "amount"}``)."""
     payment = _payment_for(session, provider, refs)
     if payment is None:
         return f"{kind} for an unknown payment ({', '.join(r for r in refs if r)})"
@@ -137,19 +167,55 @@ def record_reversal(platform, session: Session, provider: str, kind: str, refs: 
                                                Revenue.external_id == external_id)) is not None:
         return f"{kind} already recorded"
     amount = min(amount, payment.gross)
-    fee_back = int((Decimal(payment.platform_fee) * amount / payment.gross).quantize(Decimal(1), ROUND_HALF_UP)) \
-        if payment.gross else 0
+    fee_back = _part(payment.platform_fee, amount, payment.gross)
+    net_back = _part(payment.artist_net, amount, payment.gross)
+    if payment.platform_fee + payment.artist_net == payment.gross:  # no payee: the artist bears the rest
+        net_back = amount - fee_back
     session.add(Revenue(id=uuid.uuid4(), provider=provider, kind=kind, external_id=external_id,
                         charge_ref=payment.charge_ref, subscription_id=payment.subscription_id,
                         artist_id=payment.artist_id, user_id=payment.user_id, tier_id=payment.tier_id, gross=-amount,
-                        currency=payment.currency, platform_fee=-fee_back, artist_net=-(amount - fee_back),
+                        currency=payment.currency, platform_fee=-fee_back, artist_net=-net_back,
                         occurred_at=platform.clock.now()))
     session.flush()
+    reversed_total = -(session.scalar(select(func.coalesce(func.sum(Revenue.gross), 0)).where(
+        Revenue.provider == provider, Revenue.kind == kind, Revenue.charge_ref == payment.charge_ref)) or 0)
     platform.payments.publish(session, PaymentEvent(
         type=event_type, provider=provider, user_id=payment.user_id, artist_id=payment.artist_id,
         tier_id=payment.tier_id, amount=amount, currency=payment.currency, external_id=external_id,
-        occurred_at=platform.clock.now(), data={"payment": payment.external_id}))
+        occurred_at=platform.clock.now(),
+        data={"payment": payment.external_id, "charge": payment.charge_ref,
+              "shares": original_shares(session, provider, payment.external_id),
+              "fraction": {"refunded_amount": amount, "amount": payment.gross},
+              f"{kind}_total": reversed_total}))
     return f"{kind} recorded"
+
+
+def record_dispute_won(platform, session: Session, provider: str, dispute: dict[str, Any]) -> str:
+    """A dispute closed in the platform's favour: the money comes back. A positive row undoing the
+    dispute's, and ``payment.dispute_won`` with the same ``shares`` / ``fraction`` (once)."""
+    lost = session.scalar(select(Revenue).where(Revenue.provider == provider, Revenue.kind == "dispute",
+                                                Revenue.external_id == dispute["id"]))
+    if lost is None:
+        return f"won dispute {dispute['id']} was never recorded"
+    if session.scalar(select(Revenue.id).where(Revenue.provider == provider, Revenue.kind == "dispute_won",
+                                               Revenue.external_id == dispute["id"])) is not None:
+        return "won dispute already recorded"
+    payment = _payment_for(session, provider, [lost.charge_ref])
+    session.add(Revenue(id=uuid.uuid4(), provider=provider, kind="dispute_won", external_id=dispute["id"],
+                        charge_ref=lost.charge_ref, subscription_id=lost.subscription_id, artist_id=lost.artist_id,
+                        user_id=lost.user_id, tier_id=lost.tier_id, gross=-lost.gross, currency=lost.currency,
+                        platform_fee=-lost.platform_fee, artist_net=-lost.artist_net,
+                        occurred_at=platform.clock.now()))
+    session.flush()
+    platform.payments.publish(session, PaymentEvent(
+        type="payment.dispute_won", provider=provider, user_id=lost.user_id, artist_id=lost.artist_id,
+        tier_id=lost.tier_id, amount=-lost.gross, currency=lost.currency, external_id=f"{dispute['id']}:won",
+        occurred_at=platform.clock.now(),
+        data={"payment": payment.external_id if payment else None, "charge": lost.charge_ref, "dispute": dispute["id"],
+              "shares": original_shares(session, provider, payment.external_id) if payment else [],
+              "fraction": {"refunded_amount": -lost.gross, "amount": payment.gross if payment else -lost.gross}}),
+        idempotent=True)
+    return "won dispute recorded"
 
 
 def record_refund(platform, session: Session, provider: str, charge: dict[str, Any]) -> str:

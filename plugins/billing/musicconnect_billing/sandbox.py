@@ -163,6 +163,8 @@ def _invoice(platform, session: Session, sub: dict, lines: list[dict], *, paid: 
            "currency": sub["items"]["data"][0]["price"]["currency"], "amount_due": max(total, 0),
            "amount_paid": max(total, 0) if paid else 0, "status": "paid" if paid else "open",
            "attempt_count": 1, "charge": _id("ch"), "lines": {"data": lines},
+           # the period this invoice pays for (Stripe has it on the subscription line: ``lines[].period``)
+           "period_start": sub["current_period_start"], "period_end": sub["current_period_end"],
            "status_transitions": {"paid_at": now if paid else None}}
     put(platform, session, "invoice", inv)
     emit(platform, session, "invoice.paid" if paid else "invoice.payment_failed", inv)
@@ -276,3 +278,92 @@ def preview(platform, session: Session, sub_id: str, tier: Tier | None, old_tier
                   "proration": False})
     return {"currency": price["currency"].upper(), "amount_due": max(0, sum(line["amount"] for line in lines)),
             "lines": lines, "next_payment_at": sub["current_period_end"]}
+
+
+# ------------------------------------------------------------------ separate charges and transfers
+# Transfers to artists' (simulated) payout accounts, Stripe-shaped (``tr_...``, ``trr_...``), kept
+# with the sandbox's other objects. Every artist of the platform has a simulated payout account;
+# no money moves. The same idempotency key is the same object (its id derives from the key).
+
+def _keyed(prefix: str, key: str) -> str:
+    import hashlib
+
+    return f"{prefix}_sbx_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def _locked(session: Session, obj_id: str, kind: str) -> SandboxObject | None:
+    return session.scalar(select(SandboxObject).where(SandboxObject.id == obj_id, SandboxObject.kind == kind)
+                          .with_for_update())
+
+
+def _insert_once(platform, session: Session, kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Store a keyed object unless it exists; ``None`` when another request stored it first."""
+    from sqlalchemy.exc import IntegrityError
+
+    now = platform.clock.now()
+    try:
+        with session.begin_nested():
+            session.add(SandboxObject(id=data["id"], kind=kind, data=data, created_at=now, updated_at=now))
+    except IntegrityError:
+        return None
+    return data
+
+
+def create_transfer(platform, session: Session, *, artist_id: uuid.UUID, amount: int, currency: str,
+                    source_ref: str | None, idempotency_key: str, metadata: dict[str, str]) -> dict[str, Any]:
+    from musicconnect.models import Artist
+
+    tr_id = _keyed("tr", idempotency_key)
+    existing = session.get(SandboxObject, tr_id)
+    if existing is not None:
+        return dict(existing.data)
+    if session.get(Artist, artist_id) is None:
+        raise Problem(409, "payout-account-missing", "this artist has no payout account", artist_id=str(artist_id))
+    source = None
+    if source_ref:
+        inv = _locked(session, source_ref, "invoice")  # serialises transfers from one payment
+        if inv is None or inv.data.get("status") != "paid":
+            raise Problem(409, "payment-not-settled", f"no paid sandbox invoice {source_ref} to transfer from")
+        if str(inv.data.get("currency", "")).lower() != currency.lower():
+            raise Problem(422, "validation", "a transfer is in the currency of the payment it comes from")
+        sent = sum(int(r.data["amount"]) for r in session.scalars(select(SandboxObject).where(
+            SandboxObject.kind == "transfer", SandboxObject.data["transfer_group"].as_string() == source_ref)).all())
+        if sent + amount > int(inv.data["amount_paid"]):
+            raise Problem(409, "transfer-exceeds-payment", f"transfers from {source_ref} would exceed what it paid",
+                          paid=int(inv.data["amount_paid"]), transferred=sent)
+        source = inv.data.get("charge")
+    tr = {"id": tr_id, "object": "transfer", "amount": amount, "amount_reversed": 0, "currency": currency.lower(),
+          "destination": f"acct_sbx_{artist_id.hex}", "source_transaction": source, "transfer_group": source_ref,
+          "reversed": False, "metadata": dict(metadata), "reversals": [],
+          "created": int(platform.clock.now().timestamp())}
+    stored = _insert_once(platform, session, "transfer", tr)
+    if stored is None:
+        return dict(session.get(SandboxObject, tr_id).data)
+    emit(platform, session, "transfer.created", tr)
+    return tr
+
+
+def reverse_transfer(platform, session: Session, *, transfer_id: str, amount: int,
+                     idempotency_key: str) -> dict[str, Any]:
+    trr_id = _keyed("trr", idempotency_key)
+    existing = session.get(SandboxObject, trr_id)
+    if existing is not None:
+        return dict(existing.data)
+    row = _locked(session, transfer_id, "transfer")
+    if row is None:
+        raise Problem(404, "payment-object-not-found", f"no sandbox transfer {transfer_id}")
+    tr = dict(row.data)
+    left = int(tr["amount"]) - int(tr.get("amount_reversed") or 0)
+    if amount > left:
+        raise Problem(409, "transfer-over-reversed", "more than is left of this transfer", transfer_id=transfer_id,
+                      left=left)
+    trr = {"id": trr_id, "object": "transfer_reversal", "amount": amount, "currency": tr["currency"],
+           "transfer": transfer_id, "created": int(platform.clock.now().timestamp())}
+    if _insert_once(platform, session, "transfer_reversal", trr) is None:
+        return dict(session.get(SandboxObject, trr_id).data)
+    tr["amount_reversed"] = int(tr.get("amount_reversed") or 0) + amount
+    tr["reversed"] = tr["amount_reversed"] == int(tr["amount"])
+    tr["reversals"] = list(tr.get("reversals") or []) + [trr_id]
+    put(platform, session, "transfer", tr)
+    emit(platform, session, "transfer.reversed", tr)
+    return trr

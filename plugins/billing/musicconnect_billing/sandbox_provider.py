@@ -15,7 +15,7 @@ from . import sandbox, state
 from .checks import checkout_checks
 from .sandbox_links import portal_token
 
-KINDS = ("subscription", "invoice", "checkout")
+KINDS = ("subscription", "invoice", "checkout", "transfer", "transfer_reversal")
 
 
 class SandboxProvider:
@@ -80,6 +80,28 @@ class SandboxProvider:
             raise Problem(404, "payment-object-not-found", f"the sandbox has no {kind} objects")
         with platform.read() as s:
             return sandbox.get(s, object_id, kind)
+
+    # ---------------------------------------------------------------- separate charges and transfers
+    def transfer(self, platform, *, artist_id, amount: int, currency: str, source_ref: str | None,
+                 idempotency_key: str, metadata=None) -> dict[str, Any]:
+        """A simulated transfer to the artist's payout account, from the paid invoice
+        ``source_ref`` (never more than it paid, in total); idempotent by ``idempotency_key``."""
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise Problem(422, "validation", "a transfer needs a positive integer amount (minor units)")
+        with platform.session() as s:
+            tr = sandbox.create_transfer(platform, s, artist_id=uuid.UUID(str(artist_id)), amount=amount,
+                                         currency=currency, source_ref=source_ref, idempotency_key=idempotency_key,
+                                         metadata={k: str(v) for k, v in dict(metadata or {}).items()})
+        return {"id": tr["id"], "status": "reversed" if tr["reversed"] else "paid", "amount": tr["amount"],
+                "destination": tr["destination"]}
+
+    def reverse_transfer(self, platform, *, transfer_id: str, amount: int, idempotency_key: str) -> dict[str, Any]:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise Problem(422, "validation", "a reversal needs a positive integer amount (minor units)")
+        with platform.session() as s:
+            trr = sandbox.reverse_transfer(platform, s, transfer_id=transfer_id, amount=amount,
+                                           idempotency_key=idempotency_key)
+        return {"id": trr["id"], "status": "reversed", "amount": trr["amount"], "transfer": transfer_id}
 
     # ---------------------------------------------------------------- billing's own extensions
     def charge_fee(self, platform, ref: str) -> int | None:

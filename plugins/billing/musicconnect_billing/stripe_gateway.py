@@ -157,6 +157,20 @@ class StripeGateway:
     def create_account_link(self, params: dict) -> dict:
         return self._call(self.c.v1.account_links.create, params=params)
 
+    # separate charges and transfers
+    def create_transfer(self, params: dict, idempotency_key: str) -> dict:
+        return self._call(self.c.v1.transfers.create, params=params, options=self._opts(idempotency_key))
+
+    def fetch_transfer(self, transfer_id: str) -> dict:
+        return self._call(self.c.v1.transfers.retrieve, transfer_id)
+
+    def list_transfers(self, params: dict) -> dict:
+        return self._call(self.c.v1.transfers.list, params=params)
+
+    def create_transfer_reversal(self, transfer_id: str, params: dict, idempotency_key: str) -> dict:
+        return self._call(self.c.v1.transfers.reversals.create, transfer_id, params=params,
+                          options=self._opts(idempotency_key))
+
     def charge(self, charge_or_intent: str) -> dict | None:
         """The charge behind a charge or PaymentIntent id (None when the intent has none yet)."""
         if charge_or_intent.startswith("pi_"):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from . import catalog, connect, ledger, revenue, state
 from .checks import checkout_checks
-from .models import Customer, Subscription
+from .models import Account, Customer, Subscription
 
 CHECKOUT_REUSE_SECONDS = 3600
 
@@ -50,6 +50,27 @@ def _tiers(platform, sub: SubscriptionRef, tier_id: uuid.UUID | None) -> tuple[T
     return tier, old
 
 
+def charges_separately(platform, artist_id: uuid.UUID, amount: int, currency: str) -> bool:
+    """Whether the core's preview split of this artist's payment has a share paid out to another
+    artist (``payee_artist_id``: a co-op's members): then the charge stays on the platform (no
+    destination, no application fee) and the payee's plugin transfers each share; the seller
+    needs no connected account of its own."""
+    split = platform.payments.split(artist_id, amount, currency, payment=None)
+    return any(share.payee_artist_id is not None for share in split["shares"])
+
+
+def payout_account(platform, artist_id: uuid.UUID) -> str:
+    """The artist's connected account, when it can receive transfers; else 409
+    ``payout-account-missing`` (before anything moves)."""
+    with platform.read() as s:
+        acct = s.get(Account, artist_id)
+        external, payouts = (acct.external_id, acct.payouts_enabled) if acct is not None else (None, False)
+    if not external or not payouts:
+        raise Problem(409, "payout-account-missing", "this artist has no payout account that can receive "
+                      "transfers yet (payout onboarding unfinished)", artist_id=str(artist_id))
+    return external
+
+
 class StripeProvider:
     id = "stripe"
     label = "Stripe"
@@ -80,8 +101,11 @@ class StripeProvider:
         settings = platform.plugin_settings("billing")
         with platform.session() as s:
             tier = checkout_checks(platform, s, user_id, tier_id, interval)
-            acct = connect.payable(s, tier.artist_id)
-            destination, fee = acct.external_id, revenue.fee_percent(s, settings, tier.artist_id)
+            amount = tier.price_amount if interval == "month" else tier.yearly_amount
+            separate = charges_separately(platform, tier.artist_id, amount, tier.currency)
+            if not separate:
+                acct = connect.payable(s, tier.artist_id)
+                destination, fee = acct.external_id, revenue.fee_percent(s, settings, tier.artist_id)
             generation = s.scalar(select(func.count()).select_from(Subscription).where(
                 Subscription.user_id == user_id, Subscription.artist_id == tier.artist_id))
             s.expunge(tier)
@@ -92,8 +116,9 @@ class StripeProvider:
             "mode": "subscription", "customer": customer, "client_reference_id": str(user_id),
             "line_items": [{"price": price, "quantity": 1}], "success_url": success_url, "cancel_url": cancel_url,
             "metadata": meta,
-            "subscription_data": {"application_fee_percent": float(fee), "transfer_data": {"destination": destination},
-                                  "metadata": meta}}
+            "subscription_data": {"metadata": meta} if separate else {
+                "application_fee_percent": float(fee), "transfer_data": {"destination": destination},
+                "metadata": meta}}
         cs = api.create_checkout_session(params, idempotency_key=checkout_key(platform, generation, params))
         return {"provider": self.id, "id": cs["id"], "url": cs["url"], "expires_at": cs.get("expires_at")}
 
@@ -198,6 +223,43 @@ class StripeProvider:
                 raise Problem(404, "payment-object-not-found", f"Stripe: no charge behind {object_id}")
             return found
         raise Problem(404, "payment-object-not-found", f"Stripe: billing does not fetch {kind} objects")
+
+    # ---------------------------------------------------------------- separate charges and transfers
+    def transfer(self, platform, *, artist_id, amount: int, currency: str, source_ref: str | None,
+                 idempotency_key: str, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """A Stripe Transfer of ``amount`` to the artist's connected account, funded by the charge
+        of the paid invoice ``source_ref`` (``source_transaction``: Stripe waits for the funds) and
+        grouped by it (``transfer_group``); Stripe's idempotency key is ``idempotency_key``."""
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise Problem(422, "validation", "a transfer needs a positive integer amount (minor units)")
+        destination = payout_account(platform, artist_id)
+        api = self._api(platform)
+        params: dict[str, Any] = {"amount": amount, "currency": currency.lower(), "destination": destination,
+                                  "metadata": {"artist_id": str(artist_id), **dict(metadata or {})}}
+        if source_ref:
+            params["transfer_group"] = source_ref
+            invoice = api.fetch_invoice(source_ref) if source_ref.startswith("in_") else None
+            charge = revenue.charge_ref_of(invoice) if invoice else source_ref
+            found = api.charge(charge) if charge else None
+            if found is None:
+                raise Problem(409, "payment-not-settled", f"Stripe: no charge behind {source_ref} to transfer from")
+            params["source_transaction"] = found["id"]
+        tr = api.create_transfer(params, idempotency_key=idempotency_key)
+        return {"id": tr["id"], "status": "reversed" if tr.get("reversed") else "paid",
+                "amount": tr["amount"], "destination": tr["destination"]}
+
+    def reverse_transfer(self, platform, *, transfer_id: str, amount: int, idempotency_key: str) -> dict[str, Any]:
+        """A Transfer reversal of ``amount`` (never more than is left of the transfer: Stripe
+        refuses, and so does billing, 409 ``transfer-over-reversed``)."""
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise Problem(422, "validation", "a reversal needs a positive integer amount (minor units)")
+        api = self._api(platform)
+        tr = api.fetch_transfer(transfer_id)
+        if amount > int(tr["amount"]) - int(tr.get("amount_reversed") or 0):
+            raise Problem(409, "transfer-over-reversed", "more than is left of this transfer",
+                          transfer_id=transfer_id, left=int(tr["amount"]) - int(tr.get("amount_reversed") or 0))
+        trr = api.create_transfer_reversal(transfer_id, {"amount": amount}, idempotency_key=idempotency_key)
+        return {"id": trr["id"], "status": "reversed", "amount": trr["amount"], "transfer": transfer_id}
 
     # ---------------------------------------------------------------- billing's own extensions
     def charge_fee(self, platform, ref: str) -> int | None:
