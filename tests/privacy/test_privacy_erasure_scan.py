@@ -19,7 +19,7 @@ from sqlalchemy.types import JSON, NullType, Uuid
 MISSING_PARTS: frozenset[str] = frozenset()
 
 #: table name prefix -> plugin (tables of the core have no plugin prefix)
-PLUGINS = ("streaming", "billing", "fanclub", "live", "notify", "analytics", "ai", "moderation", "privacy")
+PLUGINS = ("streaming", "billing", "fanclub", "live", "notify", "analytics", "ai", "moderation", "privacy", "coop")
 
 
 @pytest.fixture
