@@ -207,3 +207,33 @@ def test_coop_privacy_export_and_erase(coop_env):
         split = [v for v in s.scalars(select(RuleVersion).where(RuleVersion.kind == "split"))
                  if v.body["kind"] == "fixed"][0]
         assert sum(split.body["shares"].values()) == 10000
+
+
+def test_coop_concurrent_accepts_join_once(coop_env):
+    from musicconnect.testing import concurrently
+
+    e = coop_env
+    coop = e.found()
+    a = e.artist("Ana")
+    url = f"/api/v1/coop/coops/{coop['id']}"
+    assert e.client.post(f"{url}/invitations", json={"artist_id": str(a.artist_id)},
+                         headers=e.founder.headers).status_code == 201
+    codes = concurrently(4, lambda i: e.client.post(f"{url}/invitation/{'accept' if i % 2 else 'decline'}",
+                                                    headers=a.headers).status_code)
+    assert sorted(codes) == [200, 409, 409, 409], codes
+    status = e.members(coop)[str(a.artist_id)]["status"]
+    assert status in ("active", "declined")
+    assert len(_events(e.platform, "coop.member_joined")) == (2 if status == "active" else 1)
+
+
+def test_coop_concurrent_sweeps_change_each_thing_once(coop_env):
+    from musicconnect.testing import concurrently
+
+    e = coop_env
+    coop = e.found(rules={"quorum": "majority", "notice_days": 1, "vote_days": 1})
+    a = e.artist("Ana")
+    e.join(coop, a)
+    assert e.client.post(f"/api/v1/coop/coops/{coop['id']}/leave", headers=a.headers).status_code == 200
+    e.advance(days=1)
+    assert sum(concurrently(3, lambda i: e.sweep())) == 1
+    assert len(_events(e.platform, "coop.member_left")) == 1
