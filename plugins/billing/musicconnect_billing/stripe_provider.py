@@ -101,14 +101,15 @@ class StripeProvider:
         settings = platform.plugin_settings("billing")
         with platform.session() as s:
             tier = checkout_checks(platform, s, user_id, tier_id, interval)
-            amount = tier.price_amount if interval == "month" else tier.yearly_amount
-            separate = charges_separately(platform, tier.artist_id, amount, tier.currency)
-            if not separate:
-                acct = connect.payable(s, tier.artist_id)
-                destination, fee = acct.external_id, revenue.fee_percent(s, settings, tier.artist_id)
             generation = s.scalar(select(func.count()).select_from(Subscription).where(
                 Subscription.user_id == user_id, Subscription.artist_id == tier.artist_id))
             s.expunge(tier)
+        amount = tier.price_amount if interval == "month" else tier.yearly_amount
+        separate = charges_separately(platform, tier.artist_id, amount, tier.currency)  # own sessions
+        if not separate:
+            with platform.session() as s:
+                acct = connect.payable(s, tier.artist_id)
+                destination, fee = acct.external_id, revenue.fee_percent(s, settings, tier.artist_id)
         price = catalog.current_price(platform, api, tier, interval)
         customer = self.customer(platform, api, user_id)
         meta = {"user_id": str(user_id), "artist_id": str(tier.artist_id), "tier_id": str(tier.id)}
