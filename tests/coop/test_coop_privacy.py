@@ -61,3 +61,39 @@ def test_coop_member_erasure_leaves_no_trace_in_coop_tables(coop_env):
     assert set(members) == {str(e.founder.artist_id), str(b.artist_id)}
     rules = e.client.get(f"/api/v1/coop/coops/{coop['id']}/rules", headers=b.headers).json()["split"]
     assert sum(rules[-1]["body"]["shares"].values()) == 10000 and "erased" in rules[-1]["body"]["shares"]
+
+
+def test_coop_ledger_lines_are_retained_and_the_fan_unlinked(coop_env):
+    import uuid as _uuid
+
+    from musicconnect_coop.ledger import record_payment
+    from musicconnect_coop.ledger_models import LedgerEntry, LedgerPayment
+    from musicconnect_privacy.erasure import erase
+
+    e = coop_env
+    coop = e.found()
+    a = e.artist("Ana Paid")
+    e.join(coop, a)
+    members = [e.founder.artist_id, a.artist_id]
+    with e.platform.session() as s:
+        shares = record_payment(s, coop_id=_uuid.UUID(coop["id"]), payment_ref="sandbox:pay_1", amount=1001, fee=101,
+                                currency="USD", rule={"kind": "fixed", "shares": {str(m): 5000 for m in members}},
+                                members=members, fan_id=e.users.fan.id, occurred_at=e.clock.now())
+    assert shares[str(a.artist_id)] == 450
+    with e.platform.session() as s:
+        from musicconnect.models import User
+        from musicconnect_coop.privacy import export_user_data
+
+        part = export_user_data(e.platform, s, s.get(User, a.id))
+        assert [(x["kind"], x["amount"]) for x in part.records["coop_ledger"]] == [("share", 450)]
+    fan = erase(e.platform, e.users.fan.id)
+    assert fan["erased"]["coop"] == {"coop_ledger_payments_unlinked": 1}
+    artist = erase(e.platform, a.id)
+    kept = [r for r in artist["retained"] if r["plugin"] == "coop"]
+    assert kept and kept[0]["count"] == 1 and "accounting" in kept[0]["why"]
+    with e.platform.read() as s:
+        assert s.scalar(select(LedgerPayment.fan_id)) is None
+        # the books still balance: the member's line stays, with their id only
+        assert sum(s.scalars(select(LedgerEntry.amount))) == 1001
+        assert a.artist_id in set(s.scalars(select(LedgerEntry.artist_id)))
+    assert not _coop_hits(e.platform, [a.email, "Ana Paid", e.users.fan.email, str(e.users.fan.id)])

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
-from musicconnect.contracts import ErasureReport, ExportPart
+from musicconnect.contracts import ErasureReport, ExportPart, Retained
 
+from .ledger_models import LedgerEntry, LedgerPayment
 from .models import Coop, Member, Proposal, RuleVersion, Vote
 
+LEDGER_WHY = ("accounting: a co-op's ledger is its books (who was paid what for which payment); its lines keep "
+              "the member's artist id and amounts, never a name or an email, and are never rewritten")
+
 NOTES = ("coop_memberships: the co-ops you were invited to, joined or left. coop_proposals: the decisions you "
-         "put to the vote. coop_votes: how you voted. Co-op ledger entries (your shares) are listed by the "
-         "co-op ledger's own part when it has one.")
+         "put to the vote. coop_votes: how you voted. coop_ledger: your lines in the co-ops' ledgers (shares of "
+         "payments, clawbacks of refunds and disputes, transfers to you and their reversals; amounts in minor units).")
 
 
 def _iso(v):
@@ -34,6 +38,11 @@ def export_user_data(platform, session, user) -> ExportPart | None:
     if aid is None:
         return None
     records: dict[str, list[dict[str, Any]]] = {}
+    records["coop_ledger"] = [
+        {"coop_id": str(x.coop_id), "kind": x.kind, "amount": x.amount, "currency": x.currency,
+         "payment_ref": x.payment_ref, "occurred_at": _iso(x.occurred_at)}
+        for x in session.scalars(select(LedgerEntry).where(LedgerEntry.artist_id == aid)
+                                 .order_by(LedgerEntry.occurred_at, LedgerEntry.id))]
     records["coop_memberships"] = [
         {"coop_id": str(m.coop_id), "coop_name": name, "role": m.role, "status": m.status,
          "invited_at": _iso(m.invited_at), "joined_at": _iso(m.joined_at),
@@ -58,8 +67,11 @@ def _run(session, stmt) -> int:
 def erase_user_data(platform, session, user) -> ErasureReport:
     aid = _aid(user)
     erased: dict[str, int] = {}
+    # a fan who paid for a bundle: the co-op's record of the payment no longer names them
+    erased["coop_ledger_payments_unlinked"] = _run(session, update(LedgerPayment).where(LedgerPayment.fan_id == user.id)
+                                                   .values(fan_id=None))
     if aid is None:
-        return ErasureReport(erased={})
+        return ErasureReport(erased={k: v for k, v in erased.items() if v})
     text = str(aid)
     erased["coop_votes"] = _run(session, delete(Vote).where(Vote.artist_id == aid))
     erased["coop_memberships"] = _run(session, delete(Member).where(Member.artist_id == aid))
@@ -82,4 +94,6 @@ def erase_user_data(platform, session, user) -> ErasureReport:
             _run(session, update(RuleVersion).where(RuleVersion.id == v.id).values(body={**v.body, "shares": kept}))
             n += 1
     erased["coop_split_shares_anonymised"] = n
-    return ErasureReport(erased={k: v for k, v in erased.items() if v})
+    lines = session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.artist_id == aid)) or 0
+    retained = (Retained("coop ledger lines", LEDGER_WHY, int(lines)),) if lines else ()
+    return ErasureReport(erased={k: v for k, v in erased.items() if v}, retained=retained)
