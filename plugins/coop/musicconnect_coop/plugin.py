@@ -10,7 +10,7 @@ import importlib
 from musicconnect import feature_hooks, hookimpl
 
 FEATURES = ("models", "ledger_models", "settings", "accounts", "governance", "splits", "ledger",
-            "jobs", "page", "privacy", "api")
+            "jobs", "page", "privacy", "api", "promo_models", "promo", "audience")
 
 SCOPES = {
     "coop:read": "see your co-ops, their members, proposals and votes",
