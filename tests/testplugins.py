@@ -147,6 +147,7 @@ def make_recorder():
         "on_payment_event": None,
         "revenue_shares": lambda platform, artist_id, amount, currency, payment: RevenueShare("platform", amount // 10,
                                                                                              "fee"),
+        "distribute_net": None,
         "on_event": None,
         "register_metrics": lambda platform: [Metric("memo_count", "Memos", "test metric", lambda p, a, w: 42)],
         "register_notification_kinds": lambda platform: [NotificationKind(

@@ -350,6 +350,19 @@ def revenue_shares(platform, artist_id, amount, currency, payment):
     with ``payee_artist_id`` is paid out to that artist by the plugin that took it."""
 
 
+@spec(COLLECT, CLOSED)
+def distribute_net(platform, artist_id, net, currency, payment):
+    """Pay what an artist keeps to payees: called by ``platform.payments.split`` after every
+    plugin's ``revenue_shares`` (the fees come first), with ``net`` = the amount less those
+    shares. A plugin that answers for ``artist_id`` (a co-op's account: its members) returns
+    ``RevenueShare`` slices that all have a ``payee_artist_id`` and sum to at most ``net``
+    (exactly ``net`` for a co-op); others return ``[]``. ``payment`` is the ``PaymentContext``
+    (``None`` for a preview: the payees shown make the provider charge on the platform).
+    More than one plugin answering for one artist, a slice without a payee, a negative slice or
+    a sum above ``net`` is a ``SplitError``; an exception stops the payment from being recorded
+    (it is retried later)."""
+
+
 # --------------------------------------------------------------------------- analytics
 
 @spec(NOTIFY)

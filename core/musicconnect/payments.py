@@ -221,6 +221,8 @@ class Payments:
     def split(self, artist_id: uuid.UUID, amount: int, currency: str,
               payment: PaymentContext | None = None) -> dict[str, Any]:
         """Every plugin's slice of a payment and what the artist keeps (integer minor units):
+        first the ``revenue_shares`` (fees), then the one plugin's ``distribute_net`` slices of
+        what remains (payees, e.g. a co-op's members), which are appended to ``shares``.
         ``{"gross", "currency", "shares", "platform_fee", "artist_net"}``. ``platform_fee`` is the
         ``"platform"`` shares; ``artist_net`` = gross less every share (a payee's slice is not the
         artist's). ``payment`` is the payment being recorded, ``None`` for a preview (checkout)."""
@@ -233,5 +235,18 @@ class Payments:
         taken = sum(s.amount for s in shares)
         if any(not isinstance(s.amount, int) or s.amount < 0 for s in shares) or taken > amount:
             raise SplitError(f"revenue shares ({taken}) exceed the payment ({amount}) or are negative")
-        return {"gross": amount, "currency": currency, "shares": shares, "artist_net": amount - taken,
+        net = amount - taken
+        payees = [(name, s) for name, s in self.platform.plugins.collect(
+            "distribute_net", platform=self.platform, artist_id=artist_id, net=net, currency=currency,
+            payment=payment) if isinstance(s, RevenueShare)]
+        if len({name for name, _ in payees}) > 1:
+            raise SplitError(f"more than one plugin distributes the net of artist {artist_id}: "
+                             f"{', '.join(sorted({name for name, _ in payees}))}")
+        payees = [s for _, s in payees]
+        paid_out = sum(s.amount if isinstance(s.amount, int) else 0 for s in payees)
+        if (any(not isinstance(s.amount, int) or isinstance(s.amount, bool) or s.amount < 0
+                or s.payee_artist_id is None for s in payees) or paid_out > net):
+            raise SplitError(f"distributed shares ({paid_out}) exceed the net ({net}), are negative or have no payee")
+        shares += payees
+        return {"gross": amount, "currency": currency, "shares": shares, "artist_net": net - paid_out,
                 "platform_fee": sum(s.amount for s in shares if s.party == "platform")}
