@@ -15,6 +15,8 @@ from musicconnect.contracts import ErasureReport, ExportPart, Retained
 
 from .ledger_models import LedgerEntry, LedgerPayment
 from .models import Coop, Member, Proposal, RuleVersion, Vote
+from .promo_models import (FanSharing, PromoAttribution, PromoCounter, PromoImpression, PromoNomination,
+                           PromoSurface)
 
 LEDGER_WHY = ("accounting: a co-op's ledger is its books (who was paid what for which payment); its lines keep "
               "the member's artist id and amounts, never a name or an email, and are never rewritten")
@@ -35,9 +37,9 @@ def _aid(user):
 
 def export_user_data(platform, session, user) -> ExportPart | None:
     aid = _aid(user)
+    records: dict[str, list[dict[str, Any]]] = _promo_export(session, user.id, aid)
     if aid is None:
-        return None
-    records: dict[str, list[dict[str, Any]]] = {}
+        return ExportPart(records=records, notes=PROMO_NOTES) if any(records.values()) else None
     records["coop_ledger"] = [
         {"coop_id": str(x.coop_id), "kind": x.kind, "amount": x.amount, "currency": x.currency,
          "payment_ref": x.payment_ref, "occurred_at": _iso(x.occurred_at)}
@@ -57,7 +59,7 @@ def export_user_data(platform, session, user) -> ExportPart | None:
                              for v in session.scalars(select(Vote).where(Vote.artist_id == aid).order_by(Vote.at))]
     if not any(records.values()):
         return None
-    return ExportPart(records=records, notes=NOTES)
+    return ExportPart(records=records, notes=NOTES + " " + PROMO_NOTES)
 
 
 def _run(session, stmt) -> int:
@@ -70,6 +72,7 @@ def erase_user_data(platform, session, user) -> ErasureReport:
     # a fan who paid for a bundle: the co-op's record of the payment no longer names them
     erased["coop_ledger_payments_unlinked"] = _run(session, update(LedgerPayment).where(LedgerPayment.fan_id == user.id)
                                                    .values(fan_id=None))
+    erased.update(_promo_erase(session, user.id, aid))
     if aid is None:
         return ErasureReport(erased={k: v for k, v in erased.items() if v})
     text = str(aid)
@@ -97,3 +100,58 @@ def erase_user_data(platform, session, user) -> ErasureReport:
     lines = session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.artist_id == aid)) or 0
     retained = (Retained("coop ledger lines", LEDGER_WHY, int(lines)),) if lines else ()
     return ErasureReport(erased={k: v for k, v in erased.items() if v}, retained=retained)
+
+
+PROMO_NOTES = ("coop_promotion_impressions: the co-op promotions shown to you while signed in and whether you "
+               "clicked them. coop_promotion_attributions: your follows and supports attributed to them. "
+               "coop_sharing: the co-ops whose members may see you among their shared fans. "
+               "coop_promotion_settings: (artists) your surfaces opted in and your nominations.")
+
+
+def _promo_export(session, user_id, aid) -> dict[str, list[dict[str, Any]]]:
+    records: dict[str, list[dict[str, Any]]] = {}
+    records["coop_promotion_impressions"] = [
+        {"id": str(i.id), "host_artist_id": str(i.host_artist_id), "surface": i.surface,
+         "promoted_artist_id": str(i.promoted_artist_id), "item": {"kind": i.item_kind, "id": i.item_ref},
+         "shown_at": _iso(i.shown_at), "clicked_at": _iso(i.clicked_at)}
+        for i in session.scalars(select(PromoImpression).where(PromoImpression.viewer_id == user_id)
+                                 .order_by(PromoImpression.shown_at, PromoImpression.id))]
+    records["coop_promotion_attributions"] = [
+        {"impression_id": str(a.impression_id), "kind": a.kind, "via": a.via, "occurred_at": _iso(a.occurred_at)}
+        for a in session.scalars(select(PromoAttribution).where(PromoAttribution.fan_id == user_id)
+                                 .order_by(PromoAttribution.occurred_at, PromoAttribution.id))]
+    records["coop_sharing"] = [{"coop_id": str(f.coop_id), "since": _iso(f.created_at)}
+                               for f in session.scalars(select(FanSharing).where(FanSharing.user_id == user_id))]
+    if aid is not None:
+        records["coop_promotion_settings"] = (
+            [{"surface": x.surface, "since": _iso(x.created_at)}
+             for x in session.scalars(select(PromoSurface).where(PromoSurface.artist_id == aid))]
+            + [{"nomination": n.kind, "ref": n.ref, "since": _iso(n.created_at)}
+               for n in session.scalars(select(PromoNomination).where(PromoNomination.artist_id == aid))])
+    return records
+
+
+def _promo_erase(session, user_id, aid) -> dict[str, int]:
+    """A viewer's impressions and attributions stay counted (the slot's numbers) without naming
+    them; their opt-ins go. An artist's surfaces, nominations, and the impressions (with their
+    attributions and counters) where they were the host or the promoted artist go."""
+    out = {
+        "coop_sharing": _run(session, delete(FanSharing).where(FanSharing.user_id == user_id)),
+        "coop_promotion_attributions_unlinked": _run(session, update(PromoAttribution)
+                                                     .where(PromoAttribution.fan_id == user_id).values(fan_id=None)),
+        "coop_promotion_impressions_unlinked": _run(session, update(PromoImpression)
+                                                    .where(PromoImpression.viewer_id == user_id)
+                                                    .values(viewer_id=None, dedupe=None)),
+    }
+    if aid is not None:
+        out["coop_promotion_surfaces"] = _run(session, delete(PromoSurface).where(PromoSurface.artist_id == aid))
+        out["coop_promotion_nominations"] = _run(session, delete(PromoNomination)
+                                                 .where(PromoNomination.artist_id == aid))
+        mine = PromoImpression.host_artist_id == aid
+        theirs = PromoImpression.promoted_artist_id == aid
+        _run(session, delete(PromoAttribution).where(PromoAttribution.impression_id.in_(
+            select(PromoImpression.id).where(mine | theirs))))
+        out["coop_promotion_impressions"] = _run(session, delete(PromoImpression).where(mine | theirs))
+        _run(session, delete(PromoCounter).where((PromoCounter.host_artist_id == aid)
+                                                 | (PromoCounter.promoted_artist_id == aid)))
+    return out
