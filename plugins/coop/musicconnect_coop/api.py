@@ -43,7 +43,8 @@ class InviteIn(BaseModel):
 class ProposalIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"kind": "change_rules", "payload": {"rules": {"quorum": "two_thirds", "notice_days": 14, "vote_days": 5}}}]})
-    kind: Literal["add_member", "remove_member", "change_rules", "change_split", "dissolve"]
+    kind: Literal["add_member", "remove_member", "change_rules", "change_split", "dissolve", "create_bundle",
+                  "change_bundle"]
     payload: dict[str, Any] = Field(default_factory=dict)
 
 

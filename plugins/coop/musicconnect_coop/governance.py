@@ -21,7 +21,8 @@ from .accounts import create_account, slugify
 from .models import Coop, Member, Proposal, RuleVersion, Vote
 
 QUORUMS = ("majority", "two_thirds", "unanimous")
-KINDS = ("add_member", "remove_member", "change_rules", "change_split", "dissolve")
+KINDS = ("add_member", "remove_member", "change_rules", "change_split", "dissolve", "create_bundle",
+         "change_bundle")
 DEFAULT_RULES = {"quorum": "majority", "notice_days": 30, "vote_days": 7}
 #: the split rule of a new co-op: by each fan's listening, no minimum (adapts to any membership)
 DEFAULT_SPLIT = {"kind": "fan_centric", "min_share_bp": 0}
@@ -296,6 +297,10 @@ def _validate_payload(session, coop: Coop, kind: str, payload: Any) -> dict[str,
         if set(payload) != {"rules"}:
             raise Problem(422, "coop-invalid-proposal", "a change_rules payload is {\"rules\"}")
         return {"rules": validate_rules(payload["rules"])}
+    if kind in ("create_bundle", "change_bundle"):
+        from .bundles import validate_bundle_payload
+
+        return validate_bundle_payload(session, coop, kind, payload)
     if kind == "change_split":
         if set(payload) != {"split"}:
             raise Problem(422, "coop-invalid-proposal", "a change_split payload is {\"split\"}")
@@ -389,6 +394,10 @@ def _apply(platform, session, coop: Coop, proposal: Proposal) -> str:
         _run(session, update(Coop).where(Coop.id == coop.id).values(rules=payload["rules"]))
         _add_version(platform, session, coop.id, "rules", payload["rules"], proposal.id)
         return "rules changed"
+    if kind in ("create_bundle", "change_bundle"):
+        from .bundles import apply_bundle
+
+        return apply_bundle(platform, session, coop, proposal)
     if kind == "change_split":
         _add_version(platform, session, coop.id, "split", payload["split"], proposal.id)
         return "split changed"

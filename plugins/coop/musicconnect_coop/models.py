@@ -76,7 +76,8 @@ class Proposal(Base):
     yes_count: Mapped[int] = mapped_column(Integer, default=0)
     no_count: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (
-        CheckConstraint("kind in ('add_member','remove_member','change_rules','change_split','dissolve')",
+        CheckConstraint("kind in ('add_member','remove_member','change_rules','change_split','dissolve',"
+                        "'create_bundle','change_bundle')",
                         name="kind"),
         CheckConstraint("status in ('open','passed','rejected','expired')", name="status"),
         Index("ix_coop_proposals_status_closes", "status", "closes_at"),

@@ -57,6 +57,10 @@ def public_page(platform, session, slug: str) -> dict[str, Any]:
               "price_amount": t.price_amount, "currency": t.currency}
              for t in session.scalars(select(Tier).where(Tier.artist_id == coop.artist_id, Tier.is_active.is_(True),
                                                          Tier.rank > 0).order_by(Tier.rank))]
+    from .bundles import includes  # what each bundle includes (G-SELL)
+
+    inside = includes(session, [t["id"] for t in tiers])
+    tiers = [{**t, "includes": inside.get(t["id"], [])} for t in tiers]
     return {"id": str(coop.id), "slug": coop.slug, "name": coop.name, "description": coop.description,
             "status": coop.status, "artist_id": str(coop.artist_id),
             "members": [{"artist_id": str(m.artist_id), "name": a.name, "role": m.role} for m, a in rows],

@@ -10,7 +10,8 @@ import importlib
 from musicconnect import feature_hooks, hookimpl
 
 FEATURES = ("models", "ledger_models", "settings", "accounts", "governance", "splits", "ledger",
-            "jobs", "page", "privacy", "api", "promo_models", "promo", "audience")
+            "jobs", "page", "privacy", "api", "promo_models", "promo", "audience",
+            "bundle_models", "bundles", "payouts", "sell_api")
 
 SCOPES = {
     "coop:read": "see your co-ops, their members, proposals and votes",
@@ -23,6 +24,10 @@ globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
 DELEGATED = {
     "export_user_data": "privacy",
     "erase_user_data": "privacy",
+    "extra_entitlements": "bundles",
+    "on_entitlement_changed": "bundles",
+    "distribute_net": "payouts",
+    "on_payment_event": "payouts",
 }
 
 
