@@ -203,3 +203,45 @@ def test_shares_always_sum_to_paid_less_fees_and_the_ledger_balances(world, fee_
         # everything owed was moved: every balance is zero, the provider agrees
         assert all(v == 0 for cur in ledger.balances(s, coop_id).values() for v in cur.values())
         assert ledger.check_balanced(s, coop_id) == []
+
+
+def test_a_dispute_claws_back_reverses_and_a_won_dispute_pays_again(world):
+    p, artists, fans = world
+    fees.bp = 1000
+    a, b = artists[0], artists[1]
+    with p.session() as s:
+        coop = g.create_coop(p, s, _actor(a), name="Disputed", description="",
+                             rules={"quorum": "majority", "notice_days": 0, "vote_days": 1})
+        g.send_invitation(p, s, coop, b.artist_id, a.artist_id)
+        g.respond(p, s, _actor(b), coop, True)
+        g._add_version(p, s, coop.id, "split", {"kind": "fixed", "shares": {str(a.artist_id): 6000,
+                                                                           str(b.artist_id): 4000}})
+        coop_id, seller = coop.id, coop.artist_id
+    with p.session() as s:
+        p.payments.record_payment(s, provider="fakepay", external_id="inv_d", user_id=fans[0].id, artist_id=seller,
+                                  amount=999, currency="USD")
+    _settle(p)
+    with p.session() as s:
+        p.payments.publish(s, PaymentEvent(type="payment.disputed", provider="fakepay", user_id=None, artist_id=seller,
+                                           amount=999, currency="USD", external_id="dp_1",
+                                           data={"payment": "inv_d", "dispute": "dp_1"}))
+    _settle(p)
+    with p.read() as s:
+        assert all(v == {"usd": 0} for v in ledger.balances(s, coop_id).values())
+        assert ledger.check_balanced(s, coop_id) == []
+        moved = {str(e.artist_id): e.amount for e in s.scalars(select(LedgerEntry).where(
+            LedgerEntry.coop_id == coop_id, LedgerEntry.kind == "transfer_reversal"))}
+    assert moved == {str(a.artist_id): 540, str(b.artist_id): 360}  # 999 - 99 fee = 900: 60/40
+    with p.session() as s:
+        p.payments.publish(s, PaymentEvent(type="payment.dispute_won", provider="fakepay", user_id=None,
+                                           artist_id=seller, amount=999, currency="USD", external_id="dp_1:won",
+                                           data={"payment": "inv_d", "dispute": "dp_1"}), idempotent=True)
+    _settle(p)
+    with p.read() as s:
+        assert ledger.check_balanced(s, coop_id) == []
+        assert all(v == {"usd": 0} for v in ledger.balances(s, coop_id).values())
+        won = s.scalar(select(LedgerPayment).where(LedgerPayment.payment_ref == "fakepay:inv_d#won:dp_1"))
+        assert won.amount == 999 and won.fee == 99
+        transfers = sorted(-e.amount for e in s.scalars(select(LedgerEntry).where(
+            LedgerEntry.coop_id == coop_id, LedgerEntry.kind == "transfer")))
+    assert transfers == [360, 360, 540, 540]  # paid, reversed, paid again
