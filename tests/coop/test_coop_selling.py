@@ -214,3 +214,25 @@ def test_bundle_proposals_are_validated(shop):
                   {"kind": "change_bundle", "payload": {"tier_id": str(uuid.uuid4()), "price_amount": 5}})
     assert problem(r, 404, "coop-bundle-not-found")
     assert problem(shop.post(f"/coops/{coop['id']}/bundles", shop.b, {"name": "x", "price_amount": 100}), 403)
+
+
+def test_a_price_change_and_taking_a_bundle_off_sale_go_through_proposals(shop):
+    coop, bundle = shop.found_with_bundle(price=1000)
+    shop.pick(coop, bundle, shop.a, shop.own_tier(shop.a).id)
+    shop.pick(coop, bundle, shop.b, shop.own_tier(shop.b).id)
+    tid = bundle["tier_id"]
+    r = shop.client.patch(f"{API}/coops/{coop['id']}/bundles/{tid}", json={"price_amount": 1500},
+                          headers=shop.a.headers)
+    assert r.status_code == 202, r.text
+    p = r.json()["proposal"]
+    assert p["kind"] == "change_bundle" and p["payload"] == {"tier_id": tid, "price_amount": 1500}
+    # not decided yet: the price is unchanged
+    assert shop.client.get(f"{API}/coops/{coop['slug']}").json()["bundle_tiers"][0]["price_amount"] == 1000
+    shop.passed(coop, p, shop.a, shop.b)
+    assert shop.client.get(f"{API}/coops/{coop['slug']}").json()["bundle_tiers"][0]["price_amount"] == 1500
+    r = shop.client.patch(f"{API}/coops/{coop['id']}/bundles/{tid}", json={"on_sale": False}, headers=shop.b.headers)
+    shop.passed(coop, r.json()["proposal"], shop.a, shop.b)
+    assert shop.client.get(f"{API}/coops/{coop['slug']}").json()["bundle_tiers"] == []
+    assert problem(shop.pick(coop, bundle, shop.a, None), 409, "coop-bundle-retired")
+    r = shop.client.post("/api/v1/billing/checkout", json={"tier_id": tid}, headers=shop.fan.headers)
+    assert r.status_code >= 400
