@@ -13,6 +13,7 @@ from sqlalchemy import select
 import musicconnect_billing.plugin as billing
 import musicconnect_coop.plugin as coop_plugin
 import musicconnect_fanclub.plugin as fanclub
+from musicconnect import Actor
 from musicconnect.testing import make_user
 from musicconnect_billing import sandbox
 from musicconnect_billing.models import SandboxObject
@@ -120,7 +121,9 @@ def test_a_fan_buys_a_bundle_members_are_paid_and_a_refund_claws_back(shop):
     for member, tier in ((shop.a, ta), (shop.b, tb)):
         [ent] = [e for e in shop.platform.entitlements.for_user(shop.fan.id, member.artist_id) if e.source == "coop"]
         assert ent.tier_id == tier.id and ent.is_effective(shop.platform.clock.now())
-        assert shop.platform.access.decide  # the core's access decision reads the same entitlements
+        # the core's access context (what every content route decides with) holds the member's tier
+        fan_actor = Actor(user_id=shop.fan.id, role="fan", artist_id=None, scopes=frozenset())
+        assert shop.platform.access.context(fan_actor, member.artist_id).best_rank() == tier.rank
 
     # the split: platform fee 10% first, then 70/30 of the 900 left; both transferred
     with shop.platform.read() as s:
