@@ -41,8 +41,7 @@ class BundleChangeIn(BaseModel):
 
 
 class PickIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"tier_id": str(uuid.UUID(int=1))},
-                                                                              {"tier_id": None}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"tier_id": str(uuid.UUID(int=1))}]})
     tier_id: uuid.UUID | None = Field(description="one of your own paid tiers, or null for none")
 
 
