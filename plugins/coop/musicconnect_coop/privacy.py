@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select, update
 
 from musicconnect.contracts import ErasureReport, ExportPart, Retained
 
+from .bundle_models import BundleMember, Payout
 from .ledger_models import LedgerEntry, LedgerPayment
 from .models import Coop, Member, Proposal, RuleVersion, Vote
 from .promo_models import (FanSharing, PromoAttribution, PromoCounter, PromoImpression, PromoNomination,
@@ -23,7 +24,11 @@ LEDGER_WHY = ("accounting: a co-op's ledger is its books (who was paid what for 
 
 NOTES = ("coop_memberships: the co-ops you were invited to, joined or left. coop_proposals: the decisions you "
          "put to the vote. coop_votes: how you voted. coop_ledger: your lines in the co-ops' ledgers (shares of "
-         "payments, clawbacks of refunds and disputes, transfers to you and their reversals; amounts in minor units).")
+         "payments, clawbacks of refunds and disputes, transfers to you and their reversals; amounts in minor units). "
+         "coop_payouts: the transfers of your shares to your payout account and their reversals. coop_bundle_picks: "
+         "which of your tiers each co-op bundle includes.")
+PAYOUTS_WHY = ("accounting: the transfers to a member's payout account and their reversals match the provider's "
+               "records; they keep the member's artist id, amounts and the provider's ids, never a name")
 
 
 def _iso(v):
@@ -45,6 +50,16 @@ def export_user_data(platform, session, user) -> ExportPart | None:
          "payment_ref": x.payment_ref, "occurred_at": _iso(x.occurred_at)}
         for x in session.scalars(select(LedgerEntry).where(LedgerEntry.artist_id == aid)
                                  .order_by(LedgerEntry.occurred_at, LedgerEntry.id))]
+    records["coop_payouts"] = [
+        {"coop_id": str(x.coop_id), "kind": x.kind, "amount": x.amount, "currency": x.currency,
+         "payment_ref": x.payment_ref, "provider": x.provider, "provider_ref": x.provider_ref,
+         "created_at": _iso(x.created_at)}
+        for x in session.scalars(select(Payout).where(Payout.artist_id == aid)
+                                 .order_by(Payout.created_at, Payout.id))]
+    records["coop_bundle_picks"] = [
+        {"bundle_tier_id": str(b.bundle_tier_id), "included_tier_id": str(b.included_tier_id)
+         if b.included_tier_id else None, "chosen_at": _iso(b.chosen_at)}
+        for b in session.scalars(select(BundleMember).where(BundleMember.artist_id == aid))]
     records["coop_memberships"] = [
         {"coop_id": str(m.coop_id), "coop_name": name, "role": m.role, "status": m.status,
          "invited_at": _iso(m.invited_at), "joined_at": _iso(m.joined_at),
@@ -77,6 +92,7 @@ def erase_user_data(platform, session, user) -> ErasureReport:
         return ErasureReport(erased={k: v for k, v in erased.items() if v})
     text = str(aid)
     erased["coop_votes"] = _run(session, delete(Vote).where(Vote.artist_id == aid))
+    erased["coop_bundle_picks"] = _run(session, delete(BundleMember).where(BundleMember.artist_id == aid))
     erased["coop_memberships"] = _run(session, delete(Member).where(Member.artist_id == aid))
     _run(session, update(Member).where(Member.invited_by == aid).values(invited_by=None))
     erased["coop_proposals_anonymised"] = _run(session, update(Proposal).where(Proposal.created_by == aid)
@@ -98,7 +114,9 @@ def erase_user_data(platform, session, user) -> ErasureReport:
             n += 1
     erased["coop_split_shares_anonymised"] = n
     lines = session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.artist_id == aid)) or 0
-    retained = (Retained("coop ledger lines", LEDGER_WHY, int(lines)),) if lines else ()
+    payouts = session.scalar(select(func.count()).select_from(Payout).where(Payout.artist_id == aid)) or 0
+    retained = ((Retained("coop ledger lines", LEDGER_WHY, int(lines)),) if lines else ()) + (
+        (Retained("coop payouts", PAYOUTS_WHY, int(payouts)),) if payouts else ())
     return ErasureReport(erased={k: v for k, v in erased.items() if v}, retained=retained)
 
 
