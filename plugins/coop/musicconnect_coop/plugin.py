@@ -28,6 +28,7 @@ DELEGATED = {
     "on_entitlement_changed": "bundles",
     "distribute_net": "payouts",
     "on_payment_event": "payouts",
+    "web_extensions": "web",
 }
 
 
