@@ -8,7 +8,8 @@ A fan opens ``/coop/<slug>``, sees the members and the bundle with what it inclu
 the bundle", pays on the sandbox's checkout page and lands on the return page holding the bundle
 (checked through the API); on the founder's artist page the promotion slot shows the other
 member's post, the fan clicks it, lands on the post, and the click is recorded (the co-op's stats
-through the API)."""
+through the API). Then the founder opens the studio page: the payment in the co-op's money, the
+surface opted in, the bundle pick, and a vote on an open proposal (recorded, through the API)."""
 from __future__ import annotations
 
 import importlib.util
@@ -112,5 +113,26 @@ def test_a_fan_joins_the_bundle_and_clicks_a_promotion(browser, shots, proc_env)
             slots = c.get(f"{API}/coops/{coop['id']}/promotions/stats", headers=seed["ha"]).json()["slots"]
         [row] = [s for s in slots if s["host_artist_id"] == seed["a_id"] and s["surface"] == "artist_page"]
         assert row["promoted_artist_id"] == seed["b_id"] and row["impressions"] >= 1 and row["clicks"] == 1, row
+
+        # the founder's studio page: the co-op, an open proposal to vote on, the money, the promotion settings
+        with httpx.Client(base_url=base, timeout=30) as c:
+            r = c.post(f"{API}/coops/{coop['id']}/proposals", headers=seed["ha"], json={"kind": "change_rules", "payload": {
+                "rules": {"quorum": "majority", "notice_days": 14, "vote_days": 5}}})
+            assert r.status_code == 201, r.text
+            proposal = r.json()
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, base, "ada@example.com", next_path="/studio/coop")
+        page.get_by_role("heading", name="Co-ops", level=1).wait_for()
+        panel = page.locator(f"[data-coop='{coop['id']}']")
+        panel.locator(".ledger").wait_for()
+        assert re.search(r"Payments\s*1", panel.locator(".ledger").inner_text()), panel.locator(".ledger").inner_text()
+        assert page.get_by_label("my artist page").is_checked()
+        assert page.get_by_label("My tier in Both of us").input_value() != ""
+        shots(page, "04-studio")
+        panel.get_by_role("button", name=re.compile("^Vote yes: Change the rules")).click()
+        panel.get_by_text("You voted yes.").wait_for()
+        with httpx.Client(base_url=base, timeout=30) as c:
+            got = c.get(f"{API}/coops/{coop['id']}/proposals/{proposal['id']}", headers=seed["ha"]).json()
+        assert got["my_vote"] == "yes" and got["yes"] == 1, got
         # the sandbox's checkout page (billing's, outside the app) has no favicon
         assert console.unexpected("favicon.ico") == [], console.unexpected("favicon.ico")

@@ -165,9 +165,9 @@ function Promotions({me}) {
       ${settings.nominations.map((x) => html`<li key=${x.id}>${titles[x.ref] || `${x.kind} ${x.ref}`}
         <button type="button" class="ghost" onClick=${() => run(() => api(`coop/me/promotions/nominations/${x.id}`, {method: "DELETE"}))}
           aria-label=${`Withdraw ${titles[x.ref] || x.ref}`}>Withdraw</button></li>`)}</ul>`}
-    <form onSubmit=${nominate}><label for="coop-nominate">Nominate a release</label>
+    ${items.some((c) => !nominated.has(c.id)) ? html`<form onSubmit=${nominate}><label for="coop-nominate">Nominate a release</label>
       <select id="coop-nominate" name="item">${items.filter((c) => !nominated.has(c.id)).map((c) => html`<option key=${c.id} value=${c.id}>${c.title}</option>`)}</select>
-      <button type="submit">Nominate</button></form>
+      <button type="submit">Nominate</button></form>` : html`<p class="muted">No published public release left to nominate.</p>`}
     ${error ? html`<p class="error" role="alert">${error}</p>` : null}
   </section>`;
 }
@@ -189,7 +189,7 @@ export default function CoopStudio() {
       <p>The studio is for artists, and ${user.data.display_name || user.data.email} is a listener's account.</p></section>`;
   }
   return html`<section class="coop-studio"><h1>Co-ops</h1>
-    ${coops.loading ? html`<${Loading} what="Loading your co-ops" />` : coops.error ? html`<${ErrorNote} error=${coops.error} />`
+    ${coops.error ? html`<${ErrorNote} error=${coops.error} />` : coops.loading || !coops.data ? html`<${Loading} what="Loading your co-ops" />`
       : coops.data.coops.length === 0 ? html`<p class="muted">You are in no co-op yet.</p>`
       : coops.data.coops.map((c) => html`<${Coop} key=${c.id} coop=${c} me=${artist.id} onChange=${() => setN(n + 1)} />`)}
     <${Promotions} me=${artist.id} />
