@@ -38,6 +38,8 @@ class CoopIn(BaseModel):
 class InviteIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"artist_id": str(uuid.UUID(int=1))}]})
     artist_id: uuid.UUID
+    #: under a fixed split: the new fixed split, every member and the invitee (takes effect when they accept)
+    split: dict[str, Any] | None = None
 
 
 class ProposalIn(BaseModel):
@@ -128,7 +130,7 @@ def invite(coop_id: uuid.UUID, body: InviteIn, actor=Depends(scope("coop:write")
     that adding a member changes the money, so an ``add_member`` proposal is opened (202)."""
     with platform.session() as s:
         coop = g.get_coop(s, coop_id)
-        what, row = g.invite(platform, s, actor, coop, body.artist_id)
+        what, row = g.invite(platform, s, actor, coop, body.artist_id, body.split)
         if what == "invitation":
             return {"invitation": member_out(row)}
         return JSONResponse({"proposal": proposal_out(row)}, status_code=202)

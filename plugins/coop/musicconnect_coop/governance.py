@@ -209,15 +209,79 @@ def send_invitation(platform, session, coop: Coop, artist_id: uuid.UUID, by: uui
     return get_member(session, coop.id, artist_id)
 
 
-def invite(platform, session, actor, coop: Coop, artist_id: uuid.UUID) -> tuple[str, Member | Proposal]:
-    """``("invitation", member)`` while the founder is alone, else ``("proposal", add_member)``."""
+def invite(platform, session, actor, coop: Coop, artist_id: uuid.UUID,
+           split: dict[str, Any] | None = None) -> tuple[str, Member | Proposal]:
+    """``("invitation", member)`` while the founder is alone (and the split in force is not
+    fixed), else ``("proposal", add_member)``; under a fixed split the proposal carries ``split``,
+    the fixed split with the invitee."""
     me = require_member(session, coop, actor)
     require_active_coop(coop)
     if me.role != "admin":
         raise Problem(403, "coop-not-admin", "only a co-op's admins invite")
-    if only_founder(session, coop):
+    if only_founder(session, coop) and fixed_in_force(platform, session, coop.id) is None:
+        if split is not None:
+            raise Problem(422, "coop-invalid-proposal", "a split goes with an invitation only under a fixed split")
         return "invitation", send_invitation(platform, session, coop, artist_id, me.artist_id)
-    return "proposal", propose(platform, session, actor, coop, "add_member", {"artist_id": str(artist_id)})
+    payload: dict[str, Any] = {"artist_id": str(artist_id)}
+    if split is not None:
+        payload["split"] = split
+    return "proposal", propose(platform, session, actor, coop, "add_member", payload)
+
+
+def fixed_in_force(platform, session, coop_id: uuid.UUID) -> dict[str, int] | None:
+    """The shares of the split rule in force now when it is ``fixed``, else ``None``."""
+    rule = split_rule_at(session, coop_id, platform.clock.now())
+    if rule is None or rule.get("kind") != "fixed":
+        return None
+    return {str(k): int(v) for k, v in rule["shares"].items()}
+
+
+def _scaled(shares: dict[str, int], members: list[str]) -> dict[str, int]:
+    """``shares`` of these members scaled to 10000 basis points (largest remainder; equal
+    weights when none of them had a share)."""
+    from .splits import largest_remainder
+
+    weights = {m: shares.get(m, 0) for m in members}
+    if not any(weights.values()):
+        weights = {m: 1 for m in members}
+    return largest_remainder(10000, weights)
+
+
+def _split_on_join(platform, session, coop: Coop, artist_id: uuid.UUID, invited_at: datetime | None) -> None:
+    """The fixed split carried by the ``add_member`` proposal that sent this invitation takes
+    effect (a new split version) when the invitee accepts, if the split in force is still fixed.
+    A member who left meanwhile drops out (the others scaled); if someone else joined meanwhile
+    the carried split no longer fits and the split in force stays."""
+    if fixed_in_force(platform, session, coop.id) is None:
+        return
+    target = str(artist_id)
+    for p in session.scalars(select(Proposal).where(Proposal.coop_id == coop.id, Proposal.kind == "add_member",
+                                                    Proposal.status == "passed")
+                             .order_by(Proposal.decided_at.desc(), Proposal.id)):
+        payload = p.payload or {}
+        if payload.get("artist_id") != target or (invited_at is not None and p.decided_at is not None
+                                                  and p.decided_at > invited_at):
+            continue
+        carried = payload.get("split")
+        if not isinstance(carried, dict) or carried.get("kind") != "fixed":
+            return
+        shares = {str(k): int(v) for k, v in carried["shares"].items()}
+        members = sorted(str(a) for a in voting_ids(session, coop.id))
+        if not set(members) <= set(shares):
+            return
+        body = {"kind": "fixed", "shares": shares if set(members) == set(shares) else _scaled(shares, members)}
+        _add_version(platform, session, coop.id, "split", body, p.id)
+        return
+
+
+def _split_on_leave(platform, session, coop_id: uuid.UUID) -> None:
+    """Under a fixed split, the members who stay share what the leaver had, in proportion to
+    their shares (a new split version, effective now)."""
+    shares = fixed_in_force(platform, session, coop_id)
+    members = sorted(str(a) for a in voting_ids(session, coop_id))
+    if shares is None or not members or set(shares) == set(members):
+        return
+    _add_version(platform, session, coop_id, "split", {"kind": "fixed", "shares": _scaled(shares, members)})
 
 
 def respond(platform, session, actor, coop: Coop, accept: bool) -> Member:
@@ -231,6 +295,7 @@ def respond(platform, session, actor, coop: Coop, accept: bool) -> Member:
     if accept and get_coop(session, coop.id).status != "active":
         raise Problem(409, "coop-not-active", f"the co-op is {coop.status}")
     if accept:
+        _split_on_join(platform, session, coop, aid, get_member(session, coop.id, aid).invited_at)
         emit(platform, session, "coop.member_joined", actor_id=actor.user_id, artist_id=aid,
              subject=("coop", coop.id), data={"role": "member"})
     return get_member(session, coop.id, aid)
@@ -268,26 +333,42 @@ def finish_leave(platform, session, coop_id: uuid.UUID, artist_id: uuid.UUID) ->
         if heir is not None:
             _run(session, update(Member).where(Member.coop_id == coop_id, Member.artist_id == heir)
                  .values(role="admin"))
+    if get_coop(session, coop_id).status == "active":
+        _split_on_leave(platform, session, coop_id)
     emit(platform, session, "coop.member_left", artist_id=artist_id, subject=("coop", coop_id), data={})
     return True
 
 
 # ---------------------------------------------------------------- proposals and votes
 
-def _validate_payload(session, coop: Coop, kind: str, payload: Any) -> dict[str, Any]:
+def _validate_payload(platform, session, coop: Coop, kind: str, payload: Any) -> dict[str, Any]:
     if kind not in KINDS:
         raise Problem(422, "coop-invalid-proposal", f"kind is one of {', '.join(KINDS)}")
     if not isinstance(payload, dict):
         raise Problem(422, "coop-invalid-proposal", "payload is an object")
     if kind in ("add_member", "remove_member"):
-        if set(payload) != {"artist_id"}:
-            raise Problem(422, "coop-invalid-proposal", f"a {kind} payload is {{\"artist_id\"}}")
+        fixed = kind == "add_member" and fixed_in_force(platform, session, coop.id) is not None
+        if set(payload) != ({"artist_id", "split"} if fixed else {"artist_id"}):
+            raise Problem(422, "coop-invalid-proposal", f"a {kind} payload is {{\"artist_id\"}}" + (
+                " with \"split\": the co-op's split is fixed, so the proposal carries the new fixed split "
+                "(every member and the invitee, summing to 10000)" if fixed else ""))
         try:
             target = uuid.UUID(str(payload["artist_id"]))
         except ValueError:
             raise Problem(422, "coop-invalid-proposal", "artist_id is an artist's id") from None
         if kind == "add_member":
             _check_invitee(session, coop, target)
+            if fixed:
+                from .splits import SplitRuleError, validate_rule
+
+                split = payload["split"]
+                if not isinstance(split, dict) or split.get("kind") != "fixed":
+                    raise Problem(422, "coop-invalid-split", "the split of an add_member is a fixed split")
+                try:
+                    split = validate_rule(split, [str(a) for a in voting_ids(session, coop.id)] + [str(target)])
+                except SplitRuleError as exc:
+                    raise Problem(422, "coop-invalid-split", str(exc)) from None
+                return {"artist_id": str(target), "split": split}
         else:
             member = get_member(session, coop.id, target)
             if member is None or member.status != "active":
@@ -313,7 +394,7 @@ def _validate_payload(session, coop: Coop, kind: str, payload: Any) -> dict[str,
 def propose(platform, session, actor, coop: Coop, kind: str, payload: Any) -> Proposal:
     me = require_member(session, coop, actor, statuses=("active",))
     require_active_coop(coop)
-    payload = _validate_payload(session, coop, kind, payload)
+    payload = _validate_payload(platform, session, coop, kind, payload)
     now = platform.clock.now()
     electorate = len(voting_ids(session, coop.id))
     proposal = Proposal(id=uuid.uuid4(), coop_id=coop.id, kind=kind, payload=payload, status="open",
