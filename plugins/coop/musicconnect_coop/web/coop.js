@@ -21,8 +21,8 @@ function Bundle({coop, tier}) {
     ${tier.description ? html`<p class="muted">${tier.description}</p>` : null}
     ${inside.length ? html`<p>Includes:</p><ul class="includes">${inside.map((i) => html`<li key=${i.artist_id}>
         <${Link} href=${`/artists/${i.artist_id}`}>${i.artist_name}</${Link}>: ${i.tier_name}</li>`)}</ul>` : null}
-    <p><button type="button" disabled=${busy} onClick=${join}>${busy ? "Opening checkout…" : "Join the bundle"}</button>
-      ${" "}<span class="muted">${tier.name}</span></p>
+    <p><button type="button" disabled=${busy} onClick=${join} aria-describedby=${`bundle-${tier.id}`}>
+      ${busy ? "Opening checkout…" : "Join the bundle"}</button></p>
     ${error ? html`<p class="error" role="alert">${error}</p>` : null}
   </li>`;
 }
