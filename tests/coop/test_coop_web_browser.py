@@ -9,7 +9,8 @@ the bundle", pays on the sandbox's checkout page and lands on the return page ho
 (checked through the API); on the founder's artist page the promotion slot shows the other
 member's post, the fan clicks it, lands on the post, and the click is recorded (the co-op's stats
 through the API). Then the founder opens the studio page: the payment in the co-op's money, the
-surface opted in, the bundle pick, and a vote on an open proposal (recorded, through the API)."""
+surface opted in, the bundle pick, and a vote on an open proposal (recorded, through the API).
+axe-core finds no serious or critical violation on the co-op page and the studio page."""
 from __future__ import annotations
 
 import importlib.util
@@ -26,7 +27,7 @@ _web = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_web)
 browser, shots = _web.browser, _web.shots  # the web tests' fixtures (Chromium, screenshots)
 
-from web_helpers import Console, served, sign_in  # noqa: E402
+from web_helpers import Console, axe_audit, served, sign_in  # noqa: E402
 
 API = "/api/v1/coop"
 
@@ -88,6 +89,7 @@ def test_a_fan_joins_the_bundle_and_clicks_a_promotion(browser, shots, proc_env)
         text = bundle.inner_text()
         assert "Ada Vale: Supporter" in text and "Bo Reyes: Supporter" in text, text
         shots(page, "01-coop-page")
+        violations = axe_audit(page, "coop page")
         bundle.get_by_role("button", name="Join the bundle").click()
         page.wait_for_url(re.compile(r".*/api/v1/billing/sandbox/checkout/.*"))
         page.get_by_role("button", name="Pay with the sandbox test card").click()
@@ -129,6 +131,8 @@ def test_a_fan_joins_the_bundle_and_clicks_a_promotion(browser, shots, proc_env)
         assert page.get_by_label("my artist page").is_checked()
         assert page.get_by_label("My tier in Both of us").input_value() != ""
         shots(page, "04-studio")
+        violations += axe_audit(page, "coop studio")
+        assert violations == [], violations
         panel.get_by_role("button", name=re.compile("^Vote yes: Change the rules")).click()
         panel.get_by_text("You voted yes.").wait_for()
         with httpx.Client(base_url=base, timeout=30) as c:
