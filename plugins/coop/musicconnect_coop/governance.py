@@ -126,6 +126,9 @@ def versions(session, coop_id: uuid.UUID, kind: str) -> list[RuleVersion]:
 
 
 def _add_version(platform, session, coop_id, kind: str, body: dict, proposal_id=None) -> None:
+    # the co-op's row lock orders concurrent versions (two invitees accepting at once, a leave and
+    # a decision): the second reads the first's number (PostgreSQL; SQLite writes one at a time)
+    session.execute(select(Coop.id).where(Coop.id == coop_id).with_for_update())
     last = session.scalar(select(func.max(RuleVersion.version)).where(RuleVersion.coop_id == coop_id,
                                                                       RuleVersion.kind == kind)) or 0
     session.add(RuleVersion(id=uuid.uuid4(), coop_id=coop_id, kind=kind, version=last + 1, body=body,
@@ -509,6 +512,8 @@ def finish_dissolve(platform, session, coop_id: uuid.UUID) -> bool:
          .values(status="left", left_at=now))
     emit(platform, session, "coop.dissolved", artist_id=coop.artist_id, subject=("coop", coop_id),
          data={"tiers_deactivated": tiers})
+    # bundle subscriptions stop renewing (payouts.cancel_renewals, at period end)
+    platform.jobs.enqueue("coop.cancel_renewals", session=session, coop_id=str(coop_id))
     return True
 
 
