@@ -7,7 +7,9 @@
   NULL = "none", chosen explicitly).
 * ``coop_payouts``: every transfer to a member and every reversal of one, per payment
   (``payment_ref``) and member; ``idem_key`` (the provider's idempotency key) is unique, so a
-  retried job records a transfer once.
+  retried job records a transfer once. A move is written ``pending`` (key + amount) in its own
+  transaction before the provider is called, then ``done`` with the provider's id and amount, or
+  ``failed`` when the provider refused it (coop_0005).
 """
 from __future__ import annotations
 
@@ -48,12 +50,16 @@ class Payout(Base):
     artist_id: Mapped[uuid.UUID] = mapped_column()  # no foreign key: a member who left keeps their lines
     kind: Mapped[str] = mapped_column(String(16))  # transfer | reversal
     provider: Mapped[str] = mapped_column(String(64))
-    provider_ref: Mapped[str] = mapped_column(String(255))  # tr_... / trr_...
+    # pending: committed (key + amount) before the provider is asked; done: the provider's id and
+    # amount recorded; failed: the provider refused (409), nothing moved (coop_0005)
+    status: Mapped[str] = mapped_column(String(8), default="done", server_default="done")
+    provider_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)  # tr_... / trr_... (NULL: pending)
     transfer_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)  # a reversal's transfer
     amount: Mapped[int] = mapped_column(BigInteger)  # positive
     currency: Mapped[str] = mapped_column(String(3))
     idem_key: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column()
     __table_args__ = (CheckConstraint("kind in ('transfer','reversal')", name="kind"),
+                      CheckConstraint("status in ('pending','done','failed')", name="status"),
                       CheckConstraint("amount > 0", name="amount"),
                       Index("ix_coop_payouts_payment", "coop_id", "payment_ref", "artist_id"))

@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from musicconnect import JobSpec, Problem, RevenueShare
+from musicconnect import JobSpec, PaymentEvent, Problem, RevenueShare
+from musicconnect.models import DomainEvent
 
 from . import ledger, splits
 from .bundle_models import Payout
 from .governance import split_rule_at, voting_ids
 from .ledger_models import LedgerEntry, LedgerPayment
-from .models import Coop
+from .models import Coop, Member
 
 log = logging.getLogger("musicconnect.coop.payouts")
 PARTY = "coop"
@@ -47,11 +49,50 @@ def _coop_of(session, artist_id) -> Coop | None:
     return session.scalar(select(Coop).where(Coop.artist_id == artist_id))
 
 
+class SplitError(RuntimeError):
+    """The co-op account cannot split this payment (dissolved, or no member at payment time): the
+    core's split hook fails closed, so the payment is not recorded without its split."""
+
+
+def members_at(session, coop_id: uuid.UUID, at: datetime) -> list[str]:
+    """The members of the co-op at ``at``: joined at or before it and not left by then."""
+    return sorted(str(a) for a in session.scalars(select(Member.artist_id).where(
+        Member.coop_id == coop_id, Member.status.in_(("active", "leaving", "left")), Member.joined_at.is_not(None),
+        Member.joined_at <= at, or_(Member.left_at.is_(None), Member.left_at > at))))
+
+
+def listening_window(session, artist_id, payment, at: datetime) -> tuple[datetime, datetime] | None:
+    """The period whose listening a fan-centric split follows (docs/coop.md): the period that
+    just ended. A renewal (a previous payment of this fan to this account whose paid period ends
+    where this one starts): ``[previous period_start, this period_start)``; a first invoice: a
+    trailing window as long as the paid period, ending at payment time."""
+    start, end = payment.period_start, payment.period_end
+    if start is None or end is None or end <= start:
+        return None
+    for row in session.scalars(select(DomainEvent).where(
+            DomainEvent.type == "payment.succeeded", DomainEvent.actor_id == payment.user_id,
+            DomainEvent.artist_id == artist_id, DomainEvent.occurred_at < at).order_by(DomainEvent.occurred_at.desc()).limit(50)):
+        data = row.data or {}
+        try:
+            prev_start = datetime.fromisoformat(data["period_start"])
+            prev_end = datetime.fromisoformat(data["period_end"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if prev_start.tzinfo is None:
+            prev_start, prev_end = prev_start.replace(tzinfo=timezone.utc), prev_end.replace(tzinfo=timezone.utc)
+        if prev_end == start and prev_start < start:
+            return prev_start, start
+    return at - (end - start), at
+
+
 def _split(platform, session, coop: Coop, net: int, payment) -> tuple[dict[str, int], dict[str, Any], dict | None]:
     at = (payment.occurred_at if payment is not None and payment.occurred_at else None) or platform.clock.now()
-    members = sorted(str(a) for a in voting_ids(session, coop.id))
+    if coop.status == "dissolved":
+        raise SplitError(f"co-op {coop.id} is dissolved: its account takes no payment")
+    members = members_at(session, coop.id, at) if payment is not None else \
+        sorted(str(a) for a in voting_ids(session, coop.id))
     if not members:
-        return {}, {}, None
+        raise SplitError(f"co-op {coop.id} had no member at {at.isoformat()}: nobody to split the payment among")
     rule = split_rule_at(session, coop.id, at) or {"kind": "fan_centric", "min_share_bp": 0}
     if rule.get("kind") == "fixed" and set(rule.get("shares", {})) != set(members):
         # membership changed since this fixed rule passed: the members still in it keep their
@@ -63,9 +104,10 @@ def _split(platform, session, coop: Coop, net: int, payment) -> tuple[dict[str, 
             shares = splits.largest_remainder(10000, kept)
             rule = {"kind": "fixed", "shares": {a: shares.get(a, 0) for a in members}}
     plays = None
-    if rule.get("kind") == "fan_centric" and payment is not None and payment.user_id is not None \
-            and payment.period_start is not None and payment.period_end is not None:
-        plays = ledger.fan_plays(session, payment.user_id, members, payment.period_start, payment.period_end)
+    if rule.get("kind") == "fan_centric" and payment is not None and payment.user_id is not None:
+        window = listening_window(session, coop.artist_id, payment, at)
+        if window is not None:
+            plays = ledger.fan_plays(session, payment.user_id, members, *window)
     if rule.get("kind") == "fan_centric":
         rule = {**rule, "min_share_bp": min(int(rule.get("min_share_bp", 0)), 10000 // len(members))}
     return splits.split_payment(net, 0, rule, members, plays), rule, plays
@@ -101,14 +143,82 @@ def on_payment_event(platform, event):
         coop = _coop_of(s, event.artist_id)
         if coop is None:
             return
-        if event.type == "payment.succeeded":
-            ref = record_succeeded(platform, s, coop, event)
-        elif event.type == "payment.dispute_won":
-            ref = record_won(platform, s, coop, event)
-        else:
-            ref = record_reversed(platform, s, coop, event)
+        ref = _apply(platform, s, coop, event)
         if ref:
             platform.jobs.enqueue("coop.payout", session=s, coop_id=str(coop.id), payment_ref=ref)
+
+
+def _apply(platform, session, coop: Coop, event) -> str | None:
+    if event.type == "payment.succeeded":
+        return record_succeeded(platform, session, coop, event)
+    if event.type == "payment.dispute_won":
+        return record_won(platform, session, coop, event)
+    return record_reversed(platform, session, coop, event)
+
+
+FACTS = ("payment.succeeded", "payment.refunded", "payment.disputed", "payment.dispute_won")
+
+
+def _as_payment_event(row: DomainEvent) -> PaymentEvent:
+    data = dict(row.data or {})
+    tier = data.get("tier_id")
+    return PaymentEvent(type=row.type, provider=str(data.get("provider") or ""), user_id=row.actor_id,
+                        artist_id=row.artist_id, tier_id=uuid.UUID(tier) if tier else None,
+                        amount=data.get("amount"), currency=data.get("currency"), external_id=row.subject_id,
+                        occurred_at=row.occurred_at, data=data)
+
+
+def reconcile(platform) -> int:
+    """Record the durable payment facts (the ``payment.*`` domain events of co-op accounts) the
+    ledger does not have yet: ``on_payment_event`` runs after commit and a failure or a restart
+    there loses nothing, the next sweep records it (an anti-join over the co-op's facts; every
+    recording is idempotent). Returns how many facts were recorded now."""
+    with platform.read() as s:
+        coops = {c.artist_id: c.id for c in s.scalars(select(Coop))}
+        if not coops:
+            return 0
+        rows = s.execute(select(DomainEvent.id, DomainEvent.type, DomainEvent.artist_id, DomainEvent.subject_id,
+                                DomainEvent.data).where(DomainEvent.type.in_(FACTS),
+                                                        DomainEvent.artist_id.in_(list(coops)))
+                         .order_by(DomainEvent.occurred_at, DomainEvent.id)).all()
+        payments = {(c, r) for c, r in s.execute(select(LedgerPayment.coop_id, LedgerPayment.payment_ref))}
+        clawed = {(c, p, r) for c, p, r in s.execute(select(LedgerEntry.coop_id, LedgerEntry.payment_ref,
+                                                            LedgerEntry.ref).where(LedgerEntry.kind == "clawback")
+                                                     .distinct())}
+    missing = []
+    for event_id, type_, artist_id, subject, data in rows:
+        coop_id, data = coops[artist_id], data or {}
+        provider = data.get("provider")
+        if not provider or not subject:
+            continue
+        if type_ == "payment.succeeded":
+            if not any(sh.get("party") == PARTY and sh.get("payee_artist_id") for sh in data.get("shares") or []):
+                continue
+            done = (coop_id, ledger.payment_ref(provider, subject)) in payments
+        elif type_ == "payment.dispute_won":
+            if not data.get("payment") or not data.get("dispute"):
+                continue
+            done = (coop_id, f"{ledger.payment_ref(provider, data['payment'])}{WON}{data['dispute']}") in payments
+        else:
+            if not data.get("payment"):
+                continue
+            kind = "refund" if type_ == "payment.refunded" else "dispute"
+            done = (coop_id, ledger.payment_ref(provider, data["payment"]), f"{kind}:{subject}") in clawed
+        if not done:
+            missing.append(event_id)
+    recorded = 0
+    for event_id in missing:
+        try:
+            with platform.session() as s:
+                row = s.get(DomainEvent, event_id)
+                coop = _coop_of(s, row.artist_id)
+                if _apply(platform, s, coop, _as_payment_event(row)):
+                    recorded += 1
+                    log.warning("co-op %s: payment fact %s %s was missing from the ledger; recorded by the sweep",
+                                coop.id, row.type, row.subject_id)
+        except Exception:
+            log.exception("co-op: payment fact %s could not be recorded; retried on the next sweep", event_id)
+    return recorded
 
 
 def record_succeeded(platform, session, coop: Coop, event) -> str | None:
@@ -186,7 +296,9 @@ def record_won(platform, session, coop: Coop, event) -> str | None:
 # ---------------------------------------------------------------- transfers
 
 def owed_and_moved(session, coop_id: uuid.UUID, payment_ref: str) -> dict[str, tuple[int, int]]:
-    """``{member: (owed, moved)}`` for one payment: share - clawbacks, transfers - reversals."""
+    """``{member: (owed, moved)}`` for one payment: share - clawbacks, transfers - reversals (a
+    pending move counts as moved: it is committed before the provider is asked, and retried with
+    the same key and amount until it is done)."""
     owed: dict[str, int] = {}
     for artist, total in session.execute(select(LedgerEntry.artist_id, func.sum(LedgerEntry.amount)).where(
             LedgerEntry.coop_id == coop_id, LedgerEntry.payment_ref == payment_ref, LedgerEntry.artist_id.is_not(None),
@@ -194,105 +306,167 @@ def owed_and_moved(session, coop_id: uuid.UUID, payment_ref: str) -> dict[str, t
         owed[str(artist)] = int(total or 0)
     moved: dict[str, int] = {}
     for artist, kind, total in session.execute(select(Payout.artist_id, Payout.kind, func.sum(Payout.amount)).where(
-            Payout.coop_id == coop_id, Payout.payment_ref == payment_ref).group_by(Payout.artist_id, Payout.kind)):
+            Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.status != "failed")
+            .group_by(Payout.artist_id, Payout.kind)):
         moved[str(artist)] = moved.get(str(artist), 0) + (int(total) if kind == "transfer" else -int(total))
     return {a: (owed.get(a, 0), moved.get(a, 0)) for a in sorted(set(owed) | set(moved))}
 
 
-def _record(platform, session, coop_id, payment_ref, artist, kind, provider, result, transfer_ref, amount, currency,
-            key) -> None:
-    try:
-        with session.begin_nested():
-            session.add(Payout(id=uuid.uuid4(), coop_id=coop_id, payment_ref=payment_ref, artist_id=uuid.UUID(artist),
-                               kind=kind, provider=provider, provider_ref=str(result["id"]), transfer_ref=transfer_ref,
-                               amount=amount, currency=currency, idem_key=key, created_at=platform.clock.now()))
-            session.flush()
-    except IntegrityError:
-        return  # the same move, recorded by a concurrent run
-    if kind == "transfer":
-        ledger.record_transfer(session, coop_id=coop_id, artist_id=uuid.UUID(artist), amount=amount, currency=currency,
-                               ref=str(result["id"]))
+def _begin(platform, coop_id, payment_ref, artist, kind, provider, amount, currency, transfer_ref=None):
+    """Commit a ``pending`` move (its idempotency key and amount) before the provider is asked.
+    The transaction starts with a write on the payment's row (the write lock on SQLite, the row
+    lock on PostgreSQL), so two runs never both decide to move the same money. ``None`` when
+    another run moved it meanwhile."""
+    with platform.session() as s:
+        s.execute(update(LedgerPayment).where(LedgerPayment.coop_id == coop_id,
+                                              LedgerPayment.payment_ref == payment_ref)
+                  .values(reversed=LedgerPayment.reversed).execution_options(synchronize_session=False))
+        owed, moved = owed_and_moved(s, coop_id, payment_ref).get(artist, (0, 0))
+        if kind == "transfer" and amount > owed - moved or kind == "reversal" and amount > moved - owed:
+            return None
+        if kind == "reversal" and transfer_ref is not None:
+            back = s.scalar(select(func.coalesce(func.sum(Payout.amount), 0)).where(
+                Payout.coop_id == coop_id, Payout.kind == "reversal", Payout.transfer_ref == transfer_ref,
+                Payout.status != "failed")) or 0
+            sent = s.scalar(select(Payout.amount).where(Payout.provider_ref == transfer_ref,
+                                                        Payout.kind == "transfer")) or 0
+            if amount > int(sent) - int(back):
+                return None
+        n = s.scalar(select(func.count()).select_from(Payout).where(
+            Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.artist_id == uuid.UUID(artist),
+            Payout.kind == kind)) or 0
+        key = f"coop:{payment_ref}:{artist}" + (f":{n}" if n else "") if kind == "transfer" else \
+            f"coop:{payment_ref}:{artist}:reversal:{n}"
+        row = Payout(id=uuid.uuid4(), coop_id=coop_id, payment_ref=payment_ref, artist_id=uuid.UUID(artist),
+                     kind=kind, provider=provider, provider_ref=None, transfer_ref=transfer_ref, amount=amount,
+                     currency=currency, idem_key=key, status="pending", created_at=platform.clock.now())
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError:
+            return None
+        return row.id
+
+
+def _record(platform, session, payout_id, result) -> int:
+    """Mark a pending move done with what the provider returned (its id and amount) and write
+    it in the ledger, once. Returns the amount moved (0 when it was done already)."""
+    row = session.get(Payout, payout_id)
+    amount = int(result.get("amount", row.amount))
+    if amount != row.amount:
+        log.error("co-op %s: the provider moved %s for %s (asked %s); the ledger records the provider's amount",
+                  row.coop_id, amount, row.idem_key, row.amount)
+    done = session.execute(update(Payout).where(Payout.id == payout_id, Payout.status == "pending")
+                           .values(status="done", provider_ref=str(result["id"]), amount=amount)
+                           .execution_options(synchronize_session=False)).rowcount
+    if done != 1:
+        return 0
+    if row.kind == "transfer":
+        ledger.record_transfer(session, coop_id=row.coop_id, artist_id=row.artist_id, amount=amount,
+                               currency=row.currency, ref=str(result["id"]))
     else:
-        ledger.record_transfer_reversal(session, coop_id=coop_id, artist_id=uuid.UUID(artist), amount=amount,
-                                        currency=currency, ref=str(result["id"]))
+        ledger.record_transfer_reversal(session, coop_id=row.coop_id, artist_id=row.artist_id, amount=amount,
+                                        currency=row.currency, ref=str(result["id"]))
+    return amount
+
+
+def _send(platform, payout_id, source_ref, done: dict[str, int]) -> None:
+    """Ask the provider for a pending move (the same key and amount on every retry). A refusal
+    (409: no payout account, nothing left of a transfer) marks it failed (the money stays owed,
+    the next move takes a new key); any other error leaves it pending for the next run."""
+    with platform.read() as s:
+        row = s.get(Payout, payout_id)
+        kind, provider, amount, key, currency = row.kind, row.provider, row.amount, row.idem_key, row.currency
+        artist, transfer_ref, coop_id, payment_ref = row.artist_id, row.transfer_ref, row.coop_id, row.payment_ref
+    try:
+        if kind == "transfer":
+            result = platform.payments.call(provider, "transfer", artist_id=artist, amount=amount,
+                                            currency=currency.upper(), source_ref=source_ref, idempotency_key=key,
+                                            metadata={"coop_id": str(coop_id), "payment": payment_ref})
+        else:
+            result = platform.payments.call(provider, "reverse_transfer", transfer_id=transfer_ref, amount=amount,
+                                            idempotency_key=key)
+    except Problem as exc:
+        if exc.status != 409:
+            raise
+        with platform.session() as s:
+            s.execute(update(Payout).where(Payout.id == payout_id, Payout.status == "pending")
+                      .values(status="failed").execution_options(synchronize_session=False))
+        log.info("co-op %s: %s of %s for %s refused (%s); stays owed", coop_id, kind, amount, artist, exc.slug)
+        if kind == "transfer":
+            done["owed"] += amount
+        return
+    with platform.session() as s:
+        moved = _record(platform, s, payout_id, dict(result))
+    done["transferred" if kind == "transfer" else "reversed"] += moved
 
 
 def payout(platform, coop_id: uuid.UUID, payment_ref: str) -> dict[str, Any]:
     """Move the difference between what each member is owed from ``payment_ref`` and what was
-    moved so far; each move in its own transaction, recorded once."""
+    moved so far. Every move is first committed as ``pending`` (key + amount), then sent, then
+    marked done with the provider's id and amount; a pending move left by a crash is resent
+    as it was (never with another amount), and a refund that came meanwhile is a later reversal."""
     base = payment_ref.split(WON)[0]
     provider, external_id = base.split(":", 1)
     source_ref = None if WON in payment_ref else external_id
     with platform.read() as s:
         currency = s.scalar(select(LedgerPayment.currency).where(LedgerPayment.coop_id == coop_id,
                                                                  LedgerPayment.payment_ref == payment_ref))
-        todo = owed_and_moved(s, coop_id, payment_ref)
+        pending = list(s.scalars(select(Payout.id).where(Payout.coop_id == coop_id,
+                                                         Payout.payment_ref == payment_ref,
+                                                         Payout.status == "pending")
+                                 .order_by(Payout.created_at, Payout.idem_key)))
     if currency is None:
         return {"missing": payment_ref}
     done = {"transferred": 0, "reversed": 0, "owed": 0}
+    for payout_id in pending:
+        _send(platform, payout_id, source_ref, done)
+    with platform.read() as s:
+        todo = owed_and_moved(s, coop_id, payment_ref)
     for artist, (owed, moved) in todo.items():
         diff = owed - moved
         if diff > 0:
-            with platform.read() as s:
-                n = s.scalar(select(func.count()).select_from(Payout).where(
-                    Payout.coop_id == coop_id, Payout.payment_ref == payment_ref,
-                    Payout.artist_id == uuid.UUID(artist), Payout.kind == "transfer")) or 0
-            key = f"coop:{payment_ref}:{artist}" + (f":{n}" if n else "")
-            try:
-                result = platform.payments.call(provider, "transfer", artist_id=uuid.UUID(artist), amount=diff,
-                                                currency=currency.upper(), source_ref=source_ref, idempotency_key=key,
-                                                metadata={"coop_id": str(coop_id), "payment": payment_ref})
-            except Problem as exc:
-                if exc.status == 409:
-                    log.info("co-op %s: %s of %s stays owed to %s (%s)", coop_id, diff, payment_ref, artist, exc.slug)
-                    done["owed"] += diff
-                    continue
-                raise
-            with platform.session() as s:
-                _record(platform, s, coop_id, payment_ref, artist, "transfer", provider, result, None, diff,
-                        currency, key)
-            done["transferred"] += diff
+            payout_id = _begin(platform, coop_id, payment_ref, artist, "transfer", provider, diff, currency)
+            if payout_id is not None:
+                _send(platform, payout_id, source_ref, done)
         elif diff < 0:
-            done["reversed"] += _reverse(platform, coop_id, payment_ref, artist, provider, -diff, currency)
+            _reverse(platform, coop_id, payment_ref, artist, provider, -diff, currency, done)
     return done
 
 
-def _reverse(platform, coop_id, payment_ref, artist, provider, amount, currency) -> int:
-    """Take ``amount`` back from the member's transfers of this payment, the latest first."""
+def _reverse(platform, coop_id, payment_ref, artist, provider, amount, currency, done) -> None:
+    """Take ``amount`` back from the member's done transfers of this payment, the latest first."""
     with platform.read() as s:
         transfers = s.execute(select(Payout.provider_ref, Payout.amount).where(
             Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.artist_id == uuid.UUID(artist),
-            Payout.kind == "transfer").order_by(Payout.created_at.desc(), Payout.idem_key.desc())).all()
+            Payout.kind == "transfer", Payout.status == "done")
+            .order_by(Payout.created_at.desc(), Payout.idem_key.desc())).all()
         back = dict(s.execute(select(Payout.transfer_ref, func.sum(Payout.amount)).where(
             Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.artist_id == uuid.UUID(artist),
-            Payout.kind == "reversal").group_by(Payout.transfer_ref)).all())
-        n = s.scalar(select(func.count()).select_from(Payout).where(
-            Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.artist_id == uuid.UUID(artist),
-            Payout.kind == "reversal")) or 0
-    reversed_ = 0
+            Payout.kind == "reversal", Payout.status != "failed").group_by(Payout.transfer_ref)).all())
+    left = amount
     for tr_ref, tr_amount in transfers:
-        part = min(amount - reversed_, int(tr_amount) - int(back.get(tr_ref) or 0))
+        part = min(left, int(tr_amount) - int(back.get(tr_ref) or 0))
         if part <= 0:
             continue
-        key = f"coop:{payment_ref}:{artist}:reversal:{n}"
-        result = platform.payments.call(provider, "reverse_transfer", transfer_id=tr_ref, amount=part,
-                                        idempotency_key=key)
-        with platform.session() as s:
-            _record(platform, s, coop_id, payment_ref, artist, "reversal", provider, result, tr_ref, part, currency,
-                    key)
-        n += 1
-        reversed_ += part
-        if reversed_ >= amount:
-            break
-    return reversed_
+        payout_id = _begin(platform, coop_id, payment_ref, artist, "reversal", provider, part, currency, tr_ref)
+        if payout_id is None:
+            return
+        _send(platform, payout_id, None, done)
+        left -= part
+        if left <= 0:
+            return
 
 
 def unsettled(session) -> list[tuple[uuid.UUID, str]]:
-    """Payments where some member's owed share differs from what was moved."""
+    """Payments where some member's owed share differs from what was moved, or a move is pending."""
+    pending = set(session.execute(select(Payout.coop_id, Payout.payment_ref).where(Payout.status == "pending")
+                                  .distinct()).all())
     out = []
     for coop_id, ref in session.execute(select(LedgerPayment.coop_id, LedgerPayment.payment_ref)
                                         .order_by(LedgerPayment.occurred_at)).all():
-        if any(o != m for o, m in owed_and_moved(session, coop_id, ref).values()):
+        if (coop_id, ref) in pending or any(o != m for o, m in owed_and_moved(session, coop_id, ref).values()):
             out.append((coop_id, ref))
     return out
 
@@ -302,6 +476,7 @@ def _payout_job(ctx, coop_id: str, payment_ref: str):
 
 
 def _payout_sweep(ctx):
+    recorded = reconcile(ctx.platform)
     with ctx.platform.read() as s:
         due = unsettled(s)
     moved = 0
@@ -311,8 +486,46 @@ def _payout_sweep(ctx):
             moved += r.get("transferred", 0) + r.get("reversed", 0)
         except Exception:
             log.exception("co-op %s: payout of %s failed; retried on the next sweep", coop_id, ref)
-    return {"payments": len(due), "moved": moved}
+    return {"recorded": recorded, "payments": len(due), "moved": moved}
+
+
+def cancel_renewals(platform, coop_id: uuid.UUID) -> dict[str, int]:
+    """A dissolved co-op's bundle subscriptions stop renewing: every live subscription to a tier
+    of the co-op's account is cancelled at period end through its provider's ``cancel``
+    capability (the fan keeps what they paid for until then). A provider without ``cancel`` is
+    logged; its renewals are refused by ``distribute_net`` (the split fails closed)."""
+    from musicconnect.contracts import SubscriptionRef
+    from musicconnect.models import Entitlement, Tier
+
+    with platform.read() as s:
+        coop = s.get(Coop, coop_id)
+        rows = s.execute(select(Entitlement.source, Entitlement.source_ref, Entitlement.user_id,
+                                Entitlement.artist_id, Entitlement.tier_id)
+                         .join(Tier, Tier.id == Entitlement.tier_id)
+                         .where(Tier.artist_id == coop.artist_id, Entitlement.status.in_(("active", "past_due")))
+                         ).all()
+    out = {"cancelled": 0, "unsupported": 0}
+    for source, source_ref, user_id, artist_id, tier_id in rows:
+        try:
+            provider = platform.payments.provider(source)
+        except Exception:
+            continue  # not a payment provider's entitlement
+        if not platform.payments.offers(provider, "cancel"):
+            log.error("co-op %s dissolved: provider %s cannot cancel subscription %s; its renewals are refused",
+                      coop_id, source, source_ref)
+            out["unsupported"] += 1
+            continue
+        platform.payments.call(source, "cancel", subscription=SubscriptionRef(
+            provider=source, external_id=source_ref, user_id=user_id, artist_id=artist_id, tier_id=tier_id),
+            at_period_end=True)
+        out["cancelled"] += 1
+    return out
+
+
+def _cancel_renewals_job(ctx, coop_id: str):
+    return cancel_renewals(ctx.platform, uuid.UUID(coop_id))
 
 
 JOBS = [JobSpec("payout", _payout_job, max_retries=5, min_backoff_ms=2000),
-        JobSpec("payout_sweep", _payout_sweep, max_retries=0, every_seconds=900)]
+        JobSpec("payout_sweep", _payout_sweep, max_retries=0, every_seconds=900),
+        JobSpec("cancel_renewals", _cancel_renewals_job, max_retries=8, min_backoff_ms=5000)]
