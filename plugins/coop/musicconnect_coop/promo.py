@@ -154,12 +154,14 @@ def serve(platform, session, *, host: uuid.UUID, surface: str, actor, address: s
     n_served = served.get(promoted, 0)
     items = noms[promoted]
     item = items[n_served % len(items)]
-    counted = actor is not None or platform.ratelimiter.hit(f"{ANON_PER_HOUR}/hour", "coop-promo-anon",
-                                                           key).allowed
+    # a viewer counts once per window: when the window's impression shows an item no longer
+    # promotable, the new pick is shown but not counted (no second impression in the window)
+    counted = seen is None and (actor is not None or platform.ratelimiter.hit(
+        f"{ANON_PER_HOUR}/hour", "coop-promo-anon", key).allowed)
     imp = PromoImpression(id=uuid.uuid4(), coop_id=cands[promoted], host_artist_id=host, surface=surface,
                           promoted_artist_id=promoted, item_kind=item["kind"], item_ref=item["id"],
                           viewer_id=actor.user_id if actor is not None else None,
-                          dedupe=dedupe if seen is None else None, shown_at=now)
+                          dedupe=dedupe, shown_at=now)
     if not counted:
         return _out(session, None, item, counted=False, promoted=promoted, coop_id=cands[promoted])
     if not _insert_once(session, imp):  # a concurrent request of the same viewer counted it
