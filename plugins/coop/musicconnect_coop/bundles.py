@@ -78,7 +78,8 @@ def validate_bundle_payload(session, coop: Coop, kind: str, payload: dict[str, A
         allowed, required = {"name", "description", "price_amount", "yearly_amount", "currency"}, {"name",
                                                                                                   "price_amount"}
     else:
-        allowed, required = {"tier_id", "name", "description", "price_amount", "yearly_amount", "on_sale"}, {"tier_id"}
+        allowed, required = ({"tier_id", "name", "description", "price_amount", "yearly_amount", "on_sale", "pick"},
+                             {"tier_id"})
     if not set(payload) <= allowed or not required <= set(payload):
         raise _bad(f"a {kind} payload has {', '.join(sorted(required))} and may have "
                    f"{', '.join(sorted(allowed - required))}")
@@ -96,9 +97,43 @@ def validate_bundle_payload(session, coop: Coop, kind: str, payload: dict[str, A
         if not isinstance(payload["on_sale"], bool):
             raise _bad("on_sale is true or false")
         out["on_sale"] = payload["on_sale"]
+    if "pick" in payload:
+        out["pick"] = _validate_pick(session, coop, payload["pick"])
     if len(out) == 1:
         raise _bad("a change_bundle changes something")
     return out
+
+
+def _validate_pick(session, coop: Coop, pick_: Any) -> dict[str, Any]:
+    """A change_bundle's ``pick``: ``{"artist_id": <member>, "tier_id": <their tier> | null}``
+    (how a member drops to none or a cheaper tier once the bundle is on sale)."""
+    if not isinstance(pick_, dict) or set(pick_) != {"artist_id", "tier_id"}:
+        raise _bad('pick is {"artist_id": ..., "tier_id": ... or null}')
+    try:
+        artist_id = uuid.UUID(str(pick_["artist_id"]))
+        tier_id = uuid.UUID(str(pick_["tier_id"])) if pick_["tier_id"] is not None else None
+    except ValueError:
+        raise _bad("pick.artist_id and pick.tier_id are ids") from None
+    member = session.get(Member, (coop.id, artist_id))
+    if member is None or member.status not in SHARING:
+        raise _bad("pick.artist_id is a member of this co-op")
+    if tier_id is not None:
+        own = session.get(Tier, tier_id)
+        if own is None or own.artist_id != artist_id or not own.is_active or own.rank <= 0:
+            raise _bad("pick.tier_id is one of that member's active paid tiers, or null")
+    return {"artist_id": str(artist_id), "tier_id": str(tier_id) if tier_id else None}
+
+
+def _set_pick(session, tier_id: uuid.UUID, artist_id: uuid.UUID, included: uuid.UUID | None, now) -> None:
+    try:
+        with session.begin_nested():
+            session.add(BundleMember(bundle_tier_id=tier_id, artist_id=artist_id, included_tier_id=included,
+                                     chosen_at=now))
+            session.flush()
+    except IntegrityError:
+        _run(session, update(BundleMember).where(BundleMember.bundle_tier_id == tier_id,
+                                                 BundleMember.artist_id == artist_id)
+             .values(included_tier_id=included, chosen_at=now))
 
 
 def _run(session, stmt) -> int:
@@ -127,6 +162,10 @@ def apply_bundle(platform, session, coop: Coop, proposal) -> str:
     if bundle is None:
         return "bundle gone"
     values = {k: payload[k] for k in ("name", "description", "price_amount", "yearly_amount") if k in payload}
+    if payload.get("pick"):
+        pk = payload["pick"]
+        _set_pick(session, tid, uuid.UUID(pk["artist_id"]),
+                  uuid.UUID(pk["tier_id"]) if pk["tier_id"] else None, now)
     if values:
         _run(session, update(Tier).where(Tier.id == tid).values(**values, updated_at=now))
     if payload.get("on_sale") is False:
@@ -172,16 +211,18 @@ def pick(platform, session, coop: Coop, artist_id: uuid.UUID, bundle_tier_id: An
         own = session.get(Tier, included_tier_id)
         if own is None or own.artist_id != artist_id or not own.is_active or own.rank <= 0:
             raise Problem(422, "coop-invalid-pick", "pick one of your own active paid tiers, or none")
+    if bundle.status == "active":
+        # on sale, fans paid for what is included: a member may only move up (an equal or
+        # higher-priced tier of their own); dropping to none or a cheaper tier is a change_bundle
+        current = session.scalar(select(BundleMember.included_tier_id).where(
+            BundleMember.bundle_tier_id == bundle.tier_id, BundleMember.artist_id == artist_id))
+        old = session.get(Tier, current) if current is not None else None
+        if included_tier_id is None or old is not None and own.price_amount < old.price_amount:
+            raise Problem(409, "coop-pick-needs-proposal",
+                          "the bundle is on sale: dropping your pick to none or a cheaper tier goes through a "
+                          "change_bundle proposal with a pick")
     now = platform.clock.now()
-    try:
-        with session.begin_nested():
-            session.add(BundleMember(bundle_tier_id=bundle.tier_id, artist_id=artist_id,
-                                     included_tier_id=included_tier_id, chosen_at=now))
-            session.flush()
-    except IntegrityError:
-        _run(session, update(BundleMember).where(BundleMember.bundle_tier_id == bundle.tier_id,
-                                                 BundleMember.artist_id == artist_id)
-             .values(included_tier_id=included_tier_id, chosen_at=now))
+    _set_pick(session, bundle.tier_id, artist_id, included_tier_id, now)
     activate_if_complete(platform, session, coop, bundle.tier_id)
     changed(platform, session, coop, bundle.tier_id, "picked")
     return session.get(BundleMember, (bundle.tier_id, artist_id), populate_existing=True)

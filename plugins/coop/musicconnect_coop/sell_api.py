@@ -31,6 +31,12 @@ class BundleIn(BaseModel):
     currency: str = Field("USD", pattern=r"^[A-Za-z]{3}$")
 
 
+class PickChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    artist_id: uuid.UUID
+    tier_id: uuid.UUID | None = Field(description="one of that member's paid tiers, or null for none")
+
+
 class BundleChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"price_amount": 1500}]})
     name: str | None = Field(None, min_length=1, max_length=120)
@@ -38,6 +44,8 @@ class BundleChangeIn(BaseModel):
     price_amount: int | None = Field(None, gt=0, le=b.MAX_PRICE)
     yearly_amount: int | None = Field(None, gt=0)
     on_sale: bool | None = None
+    pick: PickChangeIn | None = Field(None, description="a member's pick changed by the vote (once the bundle is "
+                                                        "on sale, dropping to none or a cheaper tier goes this way)")
 
 
 class PickIn(BaseModel):
