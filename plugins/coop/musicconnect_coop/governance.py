@@ -397,6 +397,8 @@ def _validate_payload(platform, session, coop: Coop, kind: str, payload: Any) ->
 def propose(platform, session, actor, coop: Coop, kind: str, payload: Any) -> Proposal:
     me = require_member(session, coop, actor, statuses=("active",))
     require_active_coop(coop)
+    if kind == "add_member" and me.role != "admin":
+        raise Problem(403, "coop-not-admin", "only a co-op's admins invite (and propose new members)")
     payload = _validate_payload(platform, session, coop, kind, payload)
     now = platform.clock.now()
     electorate = len(voting_ids(session, coop.id))
