@@ -51,8 +51,9 @@ class Payout(Base):
     kind: Mapped[str] = mapped_column(String(16))  # transfer | reversal
     provider: Mapped[str] = mapped_column(String(64))
     # pending: committed (key + amount) before the provider is asked; done: the provider's id and
-    # amount recorded; failed: the provider refused (409), nothing moved (coop_0005)
-    status: Mapped[str] = mapped_column(String(8), default="done", server_default="done")
+    # amount recorded; failed: the provider refused (409), nothing moved; unclaimable: owed to a
+    # member whose data was erased, no longer paid out (counts as settled) (coop_0005)
+    status: Mapped[str] = mapped_column(String(12), default="done", server_default="done")
     provider_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)  # tr_... / trr_... (NULL: pending)
     transfer_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)  # a reversal's transfer
     amount: Mapped[int] = mapped_column(BigInteger)  # positive
@@ -60,6 +61,6 @@ class Payout(Base):
     idem_key: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column()
     __table_args__ = (CheckConstraint("kind in ('transfer','reversal')", name="kind"),
-                      CheckConstraint("status in ('pending','done','failed')", name="status"),
+                      CheckConstraint("status in ('pending','done','failed','unclaimable')", name="status"),
                       CheckConstraint("amount > 0", name="amount"),
                       Index("ix_coop_payouts_payment", "coop_id", "payment_ref", "artist_id"))

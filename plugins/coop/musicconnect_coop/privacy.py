@@ -7,6 +7,8 @@ fixed split share: the share is kept under ``"erased"`` so the version still sum
 A co-op's own service account is not a person: its co-op is left alone."""
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -19,6 +21,7 @@ from .models import Coop, Member, Proposal, RuleVersion, Vote
 from .promo_models import (FanSharing, PromoAttribution, PromoCounter, PromoImpression, PromoNomination,
                            PromoSurface)
 
+log = logging.getLogger("musicconnect.coop.privacy")
 LEDGER_WHY = ("accounting: a co-op's ledger is its books (who was paid what for which payment); its lines keep "
               "the member's artist id and amounts, never a name or an email, and are never rewritten")
 
@@ -40,11 +43,20 @@ def _aid(user):
     return artist.id if artist is not None else None
 
 
+FAN_NOTES = ("coop_ledger_payments: your payments for co-op bundles as the co-op's ledger records them (amount, "
+             "platform fee, refunded or disputed so far, how it was split; minor units).")
+
+
 def export_user_data(platform, session, user) -> ExportPart | None:
     aid = _aid(user)
     records: dict[str, list[dict[str, Any]]] = _promo_export(session, user.id, aid)
+    records["coop_ledger_payments"] = [
+        {"coop_id": str(x.coop_id), "payment_ref": x.payment_ref, "amount": x.amount, "fee": x.fee,
+         "reversed": x.reversed, "currency": x.currency, "split": x.split, "occurred_at": _iso(x.occurred_at)}
+        for x in session.scalars(select(LedgerPayment).where(LedgerPayment.fan_id == user.id)
+                                 .order_by(LedgerPayment.occurred_at, LedgerPayment.id))]
     if aid is None:
-        return ExportPart(records=records, notes=PROMO_NOTES) if any(records.values()) else None
+        return ExportPart(records=records, notes=PROMO_NOTES + " " + FAN_NOTES) if any(records.values()) else None
     records["coop_ledger"] = [
         {"coop_id": str(x.coop_id), "kind": x.kind, "amount": x.amount, "currency": x.currency,
          "payment_ref": x.payment_ref, "occurred_at": _iso(x.occurred_at)}
@@ -74,7 +86,7 @@ def export_user_data(platform, session, user) -> ExportPart | None:
                              for v in session.scalars(select(Vote).where(Vote.artist_id == aid).order_by(Vote.at))]
     if not any(records.values()):
         return None
-    return ExportPart(records=records, notes=NOTES + " " + PROMO_NOTES)
+    return ExportPart(records=records, notes=NOTES + " " + PROMO_NOTES + " " + FAN_NOTES)
 
 
 def _run(session, stmt) -> int:
@@ -93,6 +105,8 @@ def erase_user_data(platform, session, user) -> ErasureReport:
     text = str(aid)
     erased["coop_votes"] = _run(session, delete(Vote).where(Vote.artist_id == aid))
     erased["coop_bundle_picks"] = _run(session, delete(BundleMember).where(BundleMember.artist_id == aid))
+    _promote_heirs(platform, session, aid)
+    _mark_unclaimable(platform, session, aid)
     erased["coop_memberships"] = _run(session, delete(Member).where(Member.artist_id == aid))
     _run(session, update(Member).where(Member.invited_by == aid).values(invited_by=None))
     erased["coop_proposals_anonymised"] = _run(session, update(Proposal).where(Proposal.created_by == aid)
@@ -118,6 +132,47 @@ def erase_user_data(platform, session, user) -> ErasureReport:
     retained = ((Retained("coop ledger lines", LEDGER_WHY, int(lines)),) if lines else ()) + (
         (Retained("coop payouts", PAYOUTS_WHY, int(payouts)),) if payouts else ())
     return ErasureReport(erased={k: v for k, v in erased.items() if v}, retained=retained)
+
+
+def _promote_heirs(platform, session, aid) -> None:
+    """A co-op whose last admin is erased keeps one: its longest-standing active member."""
+    for coop_id in session.scalars(select(Member.coop_id).where(Member.artist_id == aid, Member.role == "admin")):
+        others = session.scalar(select(func.count()).select_from(Member).where(
+            Member.coop_id == coop_id, Member.artist_id != aid, Member.role == "admin",
+            Member.status.in_(("active", "leaving"))))
+        if others:
+            continue
+        heir = session.scalar(select(Member.artist_id).where(
+            Member.coop_id == coop_id, Member.artist_id != aid, Member.status == "active")
+            .order_by(Member.joined_at, Member.artist_id).limit(1))
+        if heir is not None:
+            _run(session, update(Member).where(Member.coop_id == coop_id, Member.artist_id == heir)
+                 .values(role="admin"))
+            log.info("co-op %s: its last admin was erased; %s (longest-standing active member) is admin", coop_id,
+                     heir)
+
+
+def _mark_unclaimable(platform, session, aid) -> None:
+    """What an erased member was still owed can no longer be paid (no person, no payout account):
+    each payment's unpaid part is marked ``unclaimable`` in ``coop_payouts`` so the payout sweep
+    stops retrying it; the ledger keeps the balance as it is (the books are never rewritten)."""
+    from .payouts import owed_and_moved
+
+    refs = session.execute(select(LedgerEntry.coop_id, LedgerEntry.payment_ref).where(
+        LedgerEntry.artist_id == aid, LedgerEntry.payment_ref.is_not(None)).distinct()).all()
+    for coop_id, ref in refs:
+        owed, moved = owed_and_moved(session, coop_id, ref).get(str(aid), (0, 0))
+        if owed - moved <= 0:
+            continue
+        currency = session.scalar(select(LedgerPayment.currency).where(LedgerPayment.coop_id == coop_id,
+                                                                       LedgerPayment.payment_ref == ref))
+        session.add(Payout(id=uuid.uuid4(), coop_id=coop_id, payment_ref=ref, artist_id=aid, kind="transfer",
+                           provider=ref.split(":", 1)[0], provider_ref=None, transfer_ref=None,
+                           amount=owed - moved, currency=currency, idem_key=f"coop:{ref}:{aid}:unclaimable",
+                           status="unclaimable", created_at=platform.clock.now()))
+        log.warning("co-op %s: %s %s of %s owed to erased member %s is unclaimable; no longer paid out",
+                    coop_id, owed - moved, currency, ref, aid)
+    session.flush()
 
 
 PROMO_NOTES = ("coop_promotion_impressions: the co-op promotions shown to you while signed in and whether you "

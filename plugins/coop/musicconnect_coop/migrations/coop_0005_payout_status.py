@@ -15,9 +15,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('coop_payouts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('status', sa.String(length=8), server_default='done', nullable=False))
+        batch_op.add_column(sa.Column('status', sa.String(length=12), server_default='done', nullable=False))
         batch_op.alter_column('provider_ref', existing_type=sa.String(length=255), nullable=True)
-        batch_op.create_check_constraint('status', "status in ('pending','done','failed')")
+        batch_op.create_check_constraint('status', "status in ('pending','done','failed','unclaimable')")
 
 
 def downgrade() -> None:
