@@ -182,9 +182,9 @@ def reconcile(platform) -> int:
                                                         DomainEvent.artist_id.in_(list(coops)))
                          .order_by(DomainEvent.occurred_at, DomainEvent.id)).all()
         payments = {(c, r) for c, r in s.execute(select(LedgerPayment.coop_id, LedgerPayment.payment_ref))}
-        clawed = {(c, p, r) for c, p, r in s.execute(select(LedgerEntry.coop_id, LedgerEntry.payment_ref,
-                                                            LedgerEntry.ref).where(LedgerEntry.kind == "clawback")
-                                                     .distinct())}
+        clawed = {(c, p.split(WON)[0], r) for c, p, r in s.execute(
+            select(LedgerEntry.coop_id, LedgerEntry.payment_ref, LedgerEntry.ref)
+            .where(LedgerEntry.kind == "clawback").distinct())}
     missing = []
     for event_id, type_, artist_id, subject, data in rows:
         coop_id, data = coops[artist_id], data or {}
@@ -243,12 +243,40 @@ def record_reversed(platform, session, coop: Coop, event) -> str | None:
         return None
     ref = ledger.payment_ref(event.provider, data["payment"])
     kind = "refund" if event.type == "payment.refunded" else "dispute"
+    amount = int(event.amount or 0)
+    # a dispute that was won lives on as its own payment (<ref>#won:<id>): what the original has
+    # no room left for (it still counts the dispute) is taken from those, so a full refund after
+    # a won dispute is recorded
+    won = [(p.payment_ref, p.amount - p.reversed) for p in session.scalars(select(LedgerPayment).where(
+        LedgerPayment.coop_id == coop.id, LedgerPayment.payment_ref.like(f"{ref}{WON}%"))
+        .order_by(LedgerPayment.occurred_at, LedgerPayment.payment_ref))]
+    parts = [(ref, amount)]
+    if won:
+        if session.scalar(select(func.count()).select_from(LedgerEntry).where(
+                LedgerEntry.coop_id == coop.id, LedgerEntry.ref == f"{kind}:{event.external_id}",
+                LedgerEntry.payment_ref.in_([ref] + [w for w, _ in won]))):
+            return ref  # recorded before
+        left = session.scalar(select(LedgerPayment.amount - LedgerPayment.reversed).where(
+            LedgerPayment.coop_id == coop.id, LedgerPayment.payment_ref == ref)) or 0
+        parts, rest = [(ref, min(amount, left))], amount - min(amount, left)
+        for won_ref, room in won:
+            take = min(rest, room)
+            parts.append((won_ref, take))
+            rest -= take
+        parts[0] = (ref, parts[0][1] + rest)  # more than there is: the original refuses it below
     try:
-        ledger.record_reversal(session, coop_id=coop.id, payment_ref=ref, ref=str(event.external_id),
-                               amount=int(event.amount or 0), kind=kind, occurred_at=event.occurred_at)
+        with session.begin_nested():
+            for payment_ref, part in parts:
+                if part > 0:
+                    ledger.record_reversal(session, coop_id=coop.id, payment_ref=payment_ref,
+                                           ref=str(event.external_id), amount=part, kind=kind,
+                                           occurred_at=event.occurred_at)
     except ledger.LedgerError as exc:
         log.error("co-op %s: %s of %s not recorded: %s", coop.id, kind, ref, exc)
         return None
+    for payment_ref, part in parts[1:]:
+        if part > 0:
+            platform.jobs.enqueue("coop.payout", session=session, coop_id=str(coop.id), payment_ref=payment_ref)
     return ref
 
 
