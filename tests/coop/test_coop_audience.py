@@ -2,6 +2,8 @@
 opted-in list only, members only."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.coop.test_coop_promotion import _paid_tier, _support
@@ -25,6 +27,35 @@ def aud(e, by):
     return pair
 
 
+def _age(e, users, days):
+    """Accounts count among fans once 7 days old: make them ``days`` old on the test's clock."""
+    from sqlalchemy import update
+
+    from musicconnect.models import User
+
+    with e.platform.session() as s:
+        s.execute(update(User).where(User.id.in_([u.id for u in users]))
+                  .values(created_at=e.clock.now() - timedelta(days=days)))
+
+
+def test_coop_audience_new_accounts_are_not_counted_for_7_days(duo):
+    e = duo
+    old = [e.users.make("fan") for _ in range(5)]
+    new = [e.users.make("fan") for _ in range(2)]
+    _age(e, old, days=30)
+    _age(e, new, days=2)
+    for f in old + new:
+        follow(e, f, e.founder)
+        follow(e, f, e.b)
+    pair = aud(e, e.founder)
+    assert pair["fans_in_common"] == 5  # the two new accounts are not counted yet
+    assert pair["over_time"][-1]["fans_in_common"] == 5
+    e.advance(days=6)
+    assert aud(e, e.founder)["fans_in_common"] == 7
+    # monthly counts go through the threshold too: last month nobody followed
+    assert aud(e, e.founder)["over_time"][-3]["fans_in_common"] == "<5"
+
+
 @pytest.fixture
 def duo(coop_env):
     e = coop_env
@@ -37,6 +68,7 @@ def duo(coop_env):
 def test_coop_audience_counts_k_anonymity_and_opt_in_list(duo):
     e = duo
     fans = [e.users.make("fan") for _ in range(6)]
+    _age(e, fans, days=30)
     for f in fans[:4]:
         follow(e, f, e.founder)
         follow(e, f, e.b)

@@ -6,13 +6,14 @@ a paid entitlement then (a core entitlement of a tier with a price, started and 
 ended). No plugin publishes a fan-matching API (the AI plugin's matching is internal; the
 ``audience_members`` hook answers only the present), so the co-op counts by itself, from those
 public tables. A member sees, for every pair of members, how many fans they have in common now and
-at the end of each of the last 12 months; counts under 5 are shown as ``"<5"``. Names are listed
+at the end of each of the last 12 months; every count under 5 (now and each month) is shown as
+``"<5"``, and accounts younger than 7 days at the moment counted are not counted. Names are listed
 only for fans who opted in for this co-op (``PUT /me/sharing``), and only for the pairs the
 member is in: never another artist's fan list."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import combinations
 from typing import Any
 
@@ -30,6 +31,9 @@ router = APIRouter()
 
 K = 5
 MONTHS = 12
+#: an account counts among a member's fans only once it is this old at the moment counted (sock
+#: puppets made to difference the counts have to wait, and are seen in every count at once)
+MIN_ACCOUNT_AGE = timedelta(days=7)
 
 
 def shown(n: int) -> int | str:
@@ -63,6 +67,13 @@ class Audience:
                    Entitlement.expires_at, Entitlement.updated_at)
             .join(Tier, Tier.id == Entitlement.tier_id)
             .where(Entitlement.artist_id.in_(artists), Tier.price_amount > 0)).all())
+        users = {u for _, u, _, _ in self.follows} | {u for _, u, *_ in self.paid}
+        self.joined = dict(session.execute(select(User.id, User.created_at).where(User.id.in_(users))).all()) \
+            if users else {}
+
+    def _old_enough(self, user: uuid.UUID, t: datetime) -> bool:
+        joined = self.joined.get(user)
+        return joined is not None and joined <= t - MIN_ACCOUNT_AGE
 
     def at(self, t: datetime) -> dict[uuid.UUID, set[uuid.UUID]]:
         state: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}
@@ -72,10 +83,11 @@ class Audience:
             state[(artist, user)] = kind == "fan.followed"
         fans: dict[uuid.UUID, set[uuid.UUID]] = {}
         for (artist, user), on in state.items():
-            if on:
+            if on and self._old_enough(user, t):
                 fans.setdefault(artist, set()).add(user)
         for artist, user, status, starts, expires, updated in self.paid:
-            if starts > t or (expires is not None and expires <= t) or (status == "ended" and updated <= t):
+            if starts > t or (expires is not None and expires <= t) or (status == "ended" and updated <= t) \
+                    or not self._old_enough(user, t):
                 continue
             fans.setdefault(artist, set()).add(user)
         return fans
