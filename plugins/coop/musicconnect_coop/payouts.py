@@ -248,7 +248,7 @@ def record_reversed(platform, session, coop: Coop, event) -> str | None:
     # no room left for (it still counts the dispute) is taken from those, so a full refund after
     # a won dispute is recorded
     won = [(p.payment_ref, p.amount - p.reversed) for p in session.scalars(select(LedgerPayment).where(
-        LedgerPayment.coop_id == coop.id, LedgerPayment.payment_ref.like(f"{ref}{WON}%"))
+        LedgerPayment.coop_id == coop.id, LedgerPayment.payment_ref.startswith(f"{ref}{WON}", autoescape=True))
         .order_by(LedgerPayment.occurred_at, LedgerPayment.payment_ref))]
     parts = [(ref, amount)]
     if won:
