@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from musicconnect.models import User
 from musicconnect_coop import payouts
+from musicconnect_billing import sandbox
 from musicconnect_coop.bundle_models import Payout
+from musicconnect_coop.ledger_models import LedgerPayment
 from musicconnect_coop.models import Member
 from musicconnect_coop.privacy import export_user_data
 from musicconnect_privacy.erasure import erase
@@ -46,4 +48,20 @@ def test_erasing_the_admin_promotes_an_heir_and_stops_paying_the_erased(shop, mo
         assert lost.amount == 450 and lost.artist_id == shop.a.artist_id
         assert payouts.unsettled(s) == []
     assert payouts._payout_sweep(SimpleNamespace(platform=shop.platform))["payments"] == 0
+    shop.balanced(coop["id"])
+    # a full refund later: Ada's unclaimable part is taken back without a provider reversal, Bo's reversed
+    with shop.platform.read() as s:
+        [ref] = {p.payment_ref for p in s.scalars(select(LedgerPayment))}
+    invoice_id = ref.split(":", 1)[1]
+    with shop.platform.session() as s:
+        inv = sandbox.get(s, invoice_id, "invoice")
+        sandbox.emit(shop.platform, s, "charge.refunded", {
+            "id": inv["charge"], "object": "charge", "amount": 1000, "currency": "usd", "amount_refunded": 1000,
+            "refunded": True, "invoice": invoice_id})
+    shop.wait()
+    with shop.platform.read() as s:
+        rows = s.scalars(select(Payout).where(Payout.kind == "reversal")).all()
+        assert sorted((str(r.artist_id), r.status, r.amount) for r in rows) == sorted(
+            [(str(shop.a.artist_id), "unclaimable", 450), (str(shop.b.artist_id), "done", 450)])
+        assert payouts.unsettled(s) == []
     shop.balanced(coop["id"])

@@ -459,8 +459,36 @@ def payout(platform, coop_id: uuid.UUID, payment_ref: str) -> dict[str, Any]:
             if payout_id is not None:
                 _send(platform, payout_id, source_ref, done)
         elif diff < 0:
-            _reverse(platform, coop_id, payment_ref, artist, provider, -diff, currency, done)
+            rest = _absorb_unclaimable(platform, coop_id, payment_ref, artist, -diff, currency)
+            if rest > 0:
+                _reverse(platform, coop_id, payment_ref, artist, provider, rest, currency, done)
     return done
+
+
+def _absorb_unclaimable(platform, coop_id, payment_ref, artist, amount, currency) -> int:
+    """A clawback of an erased member's share first takes back what was marked ``unclaimable``
+    (never paid out, so nothing to reverse at the provider); returns what is left to reverse."""
+    with platform.session() as s:
+        s.execute(update(LedgerPayment).where(LedgerPayment.coop_id == coop_id,
+                                              LedgerPayment.payment_ref == payment_ref)
+                  .values(reversed=LedgerPayment.reversed).execution_options(synchronize_session=False))
+        rows = s.execute(select(Payout.kind, func.sum(Payout.amount), func.count()).where(
+            Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.artist_id == uuid.UUID(artist),
+            Payout.status == "unclaimable").group_by(Payout.kind)).all()
+        if not rows:
+            return amount
+        sums = {kind: int(total) for kind, total, _ in rows}
+        n = sum(int(c) for _, _, c in rows)
+        owed, moved = owed_and_moved(s, coop_id, payment_ref).get(artist, (0, 0))
+        take = min(amount, moved - owed, sums.get("transfer", 0) - sums.get("reversal", 0))
+        if take <= 0:
+            return amount
+        s.add(Payout(id=uuid.uuid4(), coop_id=coop_id, payment_ref=payment_ref, artist_id=uuid.UUID(artist),
+                     kind="reversal", provider=payment_ref.split(":", 1)[0], provider_ref=None, transfer_ref=None,
+                     amount=take, currency=currency, idem_key=f"coop:{payment_ref}:{artist}:unclaimable:{n}",
+                     status="unclaimable", created_at=platform.clock.now()))
+        s.flush()
+        return amount - take
 
 
 def _reverse(platform, coop_id, payment_ref, artist, provider, amount, currency, done) -> None:
