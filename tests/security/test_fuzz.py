@@ -122,6 +122,7 @@ SEMANTIC_DETAILS = {
     "needs a price above 0": "one field's value constrains another",
     "must be in the future": "relative to the server's clock",
     "end must lie between": "metric windows are bounded to sane dates",
+    "promote one of your own published": "ownership and state of the thing named (a co-op promotion)",
 }
 
 
