@@ -303,6 +303,9 @@ def my_credential(token_id: str = TOKEN_ID,
         if token.status != "confirmed":
             raise Problem(409, "token-not-confirmed", f"this token is {token.status}, not confirmed on chain",
                           token_status=token.status)
+        if token.burn_reason is not None:  # revoked: no freshly signed credential for it
+            raise Problem(409, "token-not-confirmed", f"this token was revoked ({token.burn_reason}) and is being burned",
+                          token_status="revoked")
         credential = credential_for(platform, s, token)
     jwt = vc.sign(platform, credential)
     if format == "jwt":

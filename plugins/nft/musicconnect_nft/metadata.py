@@ -53,9 +53,11 @@ def tier_name(session, artist_id: uuid.UUID, params: dict | None) -> str | None:
 
 
 def first_issue(session, token: Token) -> datetime:
-    """When the fan first earned it: a re-issue to a linked wallet keeps the original date."""
+    """When the fan first earned it: a re-issue to a linked wallet keeps the original date (the
+    same rule and period: a rolling rule's later month is a badge of its own)."""
     earliest = session.scalar(select(Token.created_at).where(
-        Token.user_key == token.user_key, Token.criterion_id == token.criterion_id).order_by(Token.created_at).limit(1))
+        Token.user_key == token.user_key, Token.criterion_key == token.criterion_key,
+        Token.period == token.period).order_by(Token.created_at).limit(1))
     return earliest or token.created_at
 
 

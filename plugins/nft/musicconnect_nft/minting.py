@@ -38,6 +38,7 @@ from musicconnect import JobSpec, emit
 from .chain import (RPC_ERRORS, Chain, ChainDown, get_chain, reserve_nonce, settings_of, sync_base_uri,
                     sync_holdings)
 from .models import Collection, Criterion, Token, Wallet
+from .perks import invalidate_tokens
 from .status import forget_list, take_status_index
 from .wallets import holder_address, record_link
 
@@ -144,6 +145,8 @@ def request_burn(platform, session: Session, token: Token, reason: str) -> None:
         return
     token.burn_reason = reason
     forget_list(platform, session, token.status_index)  # its credential is revoked from now on
+    session.flush()
+    invalidate_tokens(platform, session, [token.token_id])  # and its perks end now, not when the burn is mined
     if token.status == "failed" or (token.status == "queued" and token.raw_tx is None):
         token.status = "burned"
         token.burned_at = platform.clock.now()
@@ -289,13 +292,17 @@ def mint_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None, pre
                     status, raw, tx_hash = tok.status, tok.raw_tx, tok.tx_hash
                 if raw is None:
                     return status
-        if status == "queued":
+        # a sent transaction the node no longer knows (dropped from its pool, a node restarted
+        # without its pool) is sent again as it is: same nonce, same hash, so later ones unblock
+        resend = status == "sent" and raw is not None and not _known(chain, tx_hash)
+        if status == "queued" or resend:
             outcome = _broadcast(chain, raw, tx_hash)
             if outcome == "stale":  # the nonce went to another transaction: sign again next time
-                with platform.session() as s:  # this very transaction, still unsent: nobody else moved on
-                    s.execute(update(Token).where(Token.id == token_id, Token.status == "queued",
+                with platform.session() as s:  # this very transaction, not mined: nobody else moved on
+                    s.execute(update(Token).where(Token.id == token_id, Token.status.in_(("queued", "sent")),
                                                   Token.tx_hash == tx_hash).values(
-                        raw_tx=None, tx_hash=None, nonce=None, last_error="nonce taken by another transaction; re-signing"))
+                        status="queued", raw_tx=None, tx_hash=None, nonce=None,
+                        last_error="nonce taken by another transaction; re-signing"))
                 raise ChainDown("stale nonce")
             with platform.session() as s:  # only from queued: another worker may have confirmed it already
                 s.execute(update(Token).where(Token.id == token_id, Token.status == "queued").values(
@@ -477,8 +484,10 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
         done["errors"] += 1
         return done
     with platform.session() as s:
+        # signed ones first, lowest nonce first: a lower nonce the node lost must go out again
+        # before the ones after it can be mined
         open_mints = list(s.scalars(select(Token.id).where(Token.status.in_(("queued", "sent")))
-                                    .order_by(Token.created_at).limit(limit)))
+                                    .order_by(Token.nonce.is_(None), Token.nonce, Token.created_at).limit(limit)))
         burns = list(s.scalars(select(Token.id).where(Token.status == "confirmed", Token.burn_reason.is_not(None))
                                .limit(limit)))
     for tid in open_mints:
