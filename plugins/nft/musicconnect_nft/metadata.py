@@ -65,7 +65,7 @@ def facts(session, token: Token) -> dict[str, Any]:
     """The public facts of a token (shared by the metadata, the image and the credential)."""
     coll = session.get(Collection, token.collection_id)
     crit = session.get(Criterion, token.criterion_id)
-    artist = session.get(Artist, token.artist_id)
+    artist = session.get(Artist, token.artist_id) if token.artist_id is not None else None
     artist_name = getattr(artist, "name", None) or "an artist"
     return {
         "token_id": token.token_id,

@@ -515,7 +515,11 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
                           .where(Wallet.kind == "linked", Token.status == "confirmed", Token.burn_reason.is_(None),
                                  Token.owner_address != Wallet.address).limit(limit)).all()
         for user_id, address in {(u, a) for u, a in stale}:
-            reissue(platform, s, user_id, address)
+            try:
+                with s.begin_nested():  # a link or another tick re-issuing the same tokens first: theirs stands
+                    reissue(platform, s, user_id, address)
+            except IntegrityError:
+                log.info("nft: tokens of %s were re-issued concurrently", user_id)
     try:
         done["indexed"] = sync_holdings(platform, chain)
         sync_base_uri(platform, chain)
