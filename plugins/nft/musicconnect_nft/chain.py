@@ -388,6 +388,12 @@ def ensure_deployment(platform, chain: Chain) -> str:
                               "chain was reset; restore its data (nft-chain.sqlite for the embedded chain)")
             chain.bind(row.address)
             return row.address
+        other = s.scalar(select(Deployment.address).where(Deployment.chain_id == chain.chain_id).limit(1))
+        if other is not None:  # the same chain id with another genesis block: a reset node or a new embedded file
+            raise Problem(503, "nft-chain-unavailable",
+                          f"the contract recorded for chain {chain.chain_id} ({other}) is on a chain with another "
+                          "genesis block: the chain was reset; restore its data (nft-chain.sqlite for the embedded "
+                          "chain) or point MC_NFT_RPC_URL at the node it was deployed on")
     with chain.lock:
         waiting = _pending_deploys.get((chain.chain_id, genesis))
         if waiting is not None:  # a deployment this process sent is still on its way: wait for it, do not send another
