@@ -232,6 +232,26 @@ def _fees(chain: Chain) -> dict[str, int]:
     return {"gasPrice": int(chain.w3.eth.gas_price)}
 
 
+def _claim_and_sign(platform, chain: Chain, cfg, token_id: uuid.UUID, fn, claim: tuple,
+                    store) -> tuple[bytes, str] | None:
+    """Build ``fn``'s transaction and, if this worker wins ``claim`` (conditions on the token row),
+    reserve the minter's next nonce, sign and store it (``store(raw, hash, nonce)`` -> columns) in
+    ONE database transaction: two workers never sign one token, never share or lose a nonce.
+    ``(raw, hash)``, or ``None`` when another worker had claimed it."""
+    tx = fn.build_transaction({"from": chain.minter, "nonce": 0, "gas": cfg.gas_limit,
+                               "chainId": chain.chain_id, **_fees(chain)})
+    pending = int(chain.w3.eth.get_transaction_count(chain.minter, "pending"))
+    with platform.session() as s:
+        if not s.execute(update(Token).where(Token.id == token_id, *claim)
+                         .values(attempts=Token.attempts + 1)).rowcount:
+            return None
+        tx["nonce"] = reserve_nonce(s, chain.minter, chain.chain_id, pending)
+        signed = chain.account.sign_transaction(tx)
+        raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+        s.execute(update(Token).where(Token.id == token_id).values(**store(raw, tx_hash, tx["nonce"])))
+    return raw, tx_hash
+
+
 def _record(platform, token_id: uuid.UUID, **values: Any) -> None:
     with platform.session() as s:
         s.execute(update(Token).where(Token.id == token_id).values(**values))
@@ -271,20 +291,12 @@ def mint_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None, pre
                         log.warning("nft: mint of token %s would revert: %s", token_id, _revert_reason(exc))
                         return "failed"
                     return mint_token(platform, token_id, chain=chain, preflight=False)
-            tx = fn.build_transaction({"from": chain.minter, "nonce": 0, "gas": cfg.gas_limit,
-                                       "chainId": chain.chain_id, **_fees(chain)})
-            pending = int(chain.w3.eth.get_transaction_count(chain.minter, "pending"))
-            with platform.session() as s:
-                claimed = s.execute(update(Token).where(Token.id == token_id, Token.raw_tx.is_(None),
-                                                        Token.status == "queued")
-                                    .values(attempts=Token.attempts + 1)).rowcount
-                if claimed:
-                    tx["nonce"] = reserve_nonce(s, chain.minter, chain.chain_id, pending)
-                    signed = chain.account.sign_transaction(tx)
-                    raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
-                    s.execute(update(Token).where(Token.id == token_id).values(
-                        raw_tx=raw, tx_hash=tx_hash, nonce=tx["nonce"], sender=chain.minter))
-            if not claimed:  # another worker signed it: carry on with theirs
+            signed = _claim_and_sign(platform, chain, cfg, token_id, fn,
+                                     (Token.raw_tx.is_(None), Token.status == "queued"),
+                                     lambda raw, h, n: {"raw_tx": raw, "tx_hash": h, "nonce": n, "sender": chain.minter})
+            if signed is not None:
+                raw, tx_hash = signed
+            else:  # another worker signed it: carry on with theirs
                 with platform.session() as s:
                     tok = s.get(Token, token_id)
                     if tok is None or tok.status in FINAL:
@@ -408,21 +420,12 @@ def burn_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None) -> 
                     return "burned"
                 _record(platform, token_id, last_error=f"burn would revert: {reason}")
                 return "confirmed"
-            tx = fn.build_transaction({"from": chain.minter, "nonce": 0, "gas": cfg.gas_limit,
-                                       "chainId": chain.chain_id, **_fees(chain)})
-            pending = int(chain.w3.eth.get_transaction_count(chain.minter, "pending"))
-            with platform.session() as s:
-                claimed = s.execute(update(Token).where(Token.id == token_id, Token.burn_raw_tx.is_(None),
-                                                        Token.status == "confirmed")
-                                    .values(attempts=Token.attempts + 1)).rowcount
-                if claimed:
-                    tx["nonce"] = reserve_nonce(s, chain.minter, chain.chain_id, pending)
-                    signed = chain.account.sign_transaction(tx)
-                    raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
-                    s.execute(update(Token).where(Token.id == token_id).values(
-                        burn_raw_tx=raw, burn_tx_hash=tx_hash, burn_nonce=tx["nonce"]))
-            if not claimed:
+            signed = _claim_and_sign(platform, chain, cfg, token_id, fn,
+                                     (Token.burn_raw_tx.is_(None), Token.status == "confirmed"),
+                                     lambda raw, h, n: {"burn_raw_tx": raw, "burn_tx_hash": h, "burn_nonce": n})
+            if signed is None:
                 return "confirmed"
+            raw, tx_hash = signed
         if _broadcast(chain, raw, tx_hash) == "stale":
             with platform.session() as s:  # only this very burn transaction, while the token stands
                 s.execute(update(Token).where(Token.id == token_id, Token.status == "confirmed",
