@@ -142,4 +142,7 @@ def test_read_routes_have_no_n_plus_1(world):
     after = [_queries(client, p, url, h) for url, h in routes]
     grew = [(url, b, a) for (url, _), b, a in zip(routes, before, after) if a > b]
     assert grew == []
-    assert max(after) <= 8, list(zip([u for u, _ in routes], after))
+    # the budget: 8 queries, plus one for each plugin that grants extra entitlements (nft's
+    # backstage holders, a co-op's bundle holders: one cached query per concern, cold)
+    extra = len(p.plugins.pm.hook.extra_entitlements.get_hookimpls())
+    assert max(after) <= 8 + extra, list(zip([u for u, _ in routes], after))

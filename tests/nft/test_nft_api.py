@@ -147,3 +147,56 @@ def test_after_erasure_the_public_metadata_is_anonymised_and_the_token_burned(wo
     assert client.get(f"/api/v1/nft/tokens/{token_id}/image.png").status_code == 200
     gone = client.post("/api/v1/nft/verify", json={"credential": jwt}).json()
     assert gone["valid"] is False and "burned" in gone["reason"]
+
+
+def test_an_erased_artist_takes_the_badges_back_without_losing_them(world, mc_users):
+    """The artist is erased: their collections retire, every fan's live badge is burned
+    (``artist_erased``), the rows stay — a badge revoked earlier stays revoked in the status list,
+    and a mint signed but not yet sent keeps its nonce, so the platform's next mints still go out."""
+    from sqlalchemy import select
+
+    from musicconnect.models import User
+    from musicconnect_nft import chain as chainmod
+    from musicconnect_nft import credentials as vc
+    from musicconnect_nft import minting
+    from musicconnect_nft.models import Collection, Criterion, Token
+
+    p, client, artist, fan, token_id = world
+    did = client.get("/.well-known/did.json").json()
+    cred = client.get(f"/api/v1/nft/me/credentials/{token_id}", headers=fan.headers).json()["credential"]
+    assert client.post(f"/api/v1/nft/admin/tokens/{token_id}/revoke", json={"note": "fraud"},
+                       headers=mc_users.admin.headers).status_code == 202
+    other_fan = make_user(p, "fan")
+    with p.read() as s:
+        crit_id = s.scalar(select(Token.criterion_id).where(Token.token_id == token_id))
+    with p.session() as s:  # a second badge signed while the node is unreachable: its nonce is reserved
+        pending = minting.queue_mint(p, s, other_fan.id, s.get(Criterion, crit_id), {"months": 3}).id
+    ch = chainmod.get_chain(p)
+    real = ch.w3.eth.send_raw_transaction
+
+    def down(raw):
+        raise ConnectionError("node down")
+
+    ch.w3.eth.send_raw_transaction = down
+    try:
+        with pytest.raises(chainmod.ChainDown):
+            minting.mint_token(p, pending)
+    finally:
+        ch.w3.eth.send_raw_transaction = real
+
+    with p.session() as s:
+        p.erase_user_data(s, s.get(User, artist.id))
+    p.cache.clear()
+    listed = client.get(cred["credentialStatus"]["statusListCredential"].removeprefix("http://testserver")).text
+    assert vc.is_revoked(cred, listed, did, now=p.clock.now()) is True
+    settle(p)
+    with p.read() as s:
+        rows = {t.id: t for t in s.scalars(select(Token))}
+        colls = list(s.scalars(select(Collection)))
+    assert len(rows) == 2 and all(t.artist_id is None for t in rows.values())
+    assert rows[pending].burn_reason == "artist_erased" and rows[pending].status == "burned"
+    assert [(c.active, c.name, c.artist_id) for c in colls] == [(False, "Retired collection", None)]
+    assert ch.contract.functions.totalSupply().call() == 0  # both burned on chain: the nonce was not lost
+    assert client.post("/api/v1/nft/verify", json={"token_id": token_id}).json()["valid"] is False
+    meta = client.get(f"/api/v1/nft/tokens/{token_id}").json()
+    assert "Nova" not in json.dumps(meta)

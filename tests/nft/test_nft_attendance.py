@@ -28,6 +28,19 @@ def _track(p, artist_id) -> uuid.UUID:
     return item.id
 
 
+def _wait_joined(p, user_id):
+    import time
+
+    from musicconnect_live.models import Attendance
+
+    for _ in range(500):
+        with p.read() as s:
+            if s.scalar(select(Attendance.id).where(Attendance.user_id == user_id)) is not None:
+                return
+        time.sleep(0.01)
+    raise AssertionError("the socket's stay was never recorded")
+
+
 def test_listeners_who_stayed_get_the_party_badge(mc_client, mc_platform, mc_users, mc_clock):
     from musicconnect_live.parties import joined, left, sweep
     from musicconnect_nft.models import Token
@@ -54,6 +67,7 @@ def test_listeners_who_stayed_get_the_party_badge(mc_client, mc_platform, mc_use
     url = f"/api/v1/live/parties/{party['id']}/socket"
     with c.websocket_connect(url, headers=stayer.headers) as ws:
         assert ws.receive_json()["type"] == "welcome"
+        _wait_joined(p, stayer.id)  # the server records the stay just after the welcome
         # the drive-by listener: 30 s (recorded as the socket would; a TestClient socket's close
         # may be cancelled before the server's cleanup runs)
         stay = joined(p, uuid.UUID(party["id"]), dropper.id)

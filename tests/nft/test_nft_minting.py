@@ -642,3 +642,30 @@ def test_moving_the_platform_moves_token_uris(mc_make_platform, mc_settings):
     assert ch2.w3.eth.get_transaction_count(ch2.minter) == sent
     with new.read() as s:  # its nonce came from the allocator: the next mint does not collide
         assert s.get(NonceSlot, ch2.minter).next_nonce == sent
+
+
+def test_a_sent_transaction_the_node_dropped_is_sent_again(world):
+    """The node took the mint, then lost it (evicted from its pool, restarted): the next tick
+    re-broadcasts the very same signed transaction (same nonce, same hash), so the token is
+    confirmed and the mints after it are not stuck behind a nonce gap."""
+    p, artist_id = world
+    member(p, artist_id, "superfan", months_ago=4)
+    _, crit_id, _ = collection_with(p, artist_id, "tier_months", {"tier_rank": 2, "months": 3})
+    ch = chainmod.get_chain(p)
+    assert criteria.evaluate(p, crit_id) == 1
+    [tok] = tokens(p)
+    real_send = ch.w3.eth.send_raw_transaction
+    ch.w3.eth.send_raw_transaction = lambda raw: None  # accepted, then gone
+    try:
+        assert minting.mint_token(p, tok.id) == "sent"
+    finally:
+        ch.w3.eth.send_raw_transaction = real_send
+    [tok] = tokens(p)
+    assert ch.w3.eth.get_transaction_count(ch.minter, "pending") == tok.nonce  # the chain never saw it
+    sent_hash = tok.tx_hash
+    member(p, artist_id, "superfan", months_ago=4)  # a second fan queues behind it (at once, on_event)
+    assert len(tokens(p)) == 2
+    minting.tick(p)
+    rows = tokens(p)
+    assert [r.status for r in rows] == ["confirmed", "confirmed"]
+    assert rows[0].tx_hash == sent_hash and sorted(r.nonce for r in rows) == [tok.nonce, tok.nonce + 1]

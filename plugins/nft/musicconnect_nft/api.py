@@ -25,6 +25,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from musicconnect import NotFound, Problem
 from musicconnect.web import ensure_artist_owner, get_platform, public, scope
@@ -206,10 +207,28 @@ def wallet_link(body: LinkIn, actor=Depends(scope("nft:write")), platform=Depend
     to the wallet (soulbound tokens cannot be transferred); the re-issue is recorded."""
     now = platform.clock.now()
     chain_id = _chain_id(platform)
+    # a contract wallet is asked (a chain call) only for a message around an open nonce of this fan
+    try:
+        nonce = siwe.parse(body.message).nonce
+    except ValueError:
+        nonce = None
+    with platform.read() as s:
+        open_nonce = nonce is not None and s.scalar(select(LinkChallenge.nonce).where(
+            LinkChallenge.nonce == nonce, LinkChallenge.user_id == actor.user_id,
+            LinkChallenge.used_at.is_(None), LinkChallenge.expires_at > now)) is not None
     msg = siwe.verify_message(body.message, body.signature, base_url=platform.settings.base_url,
-                              chain_id=chain_id, now=now, contract_accepts=lambda *a: _erc1271_accepts(platform, *a))
+                              chain_id=chain_id, now=now,
+                              contract_accepts=(lambda *a: _erc1271_accepts(platform, *a)) if open_nonce else None)
     from . import minting
 
+    try:
+        return _link(platform, actor, body, msg, chain_id, now, minting)
+    except IntegrityError:  # a concurrent link of this wallet or by this fan won the race
+        raise Problem(409, "nft-wallet-taken", "this wallet or this account was linked at the same moment; "
+                      "look at your wallets before trying again") from None
+
+
+def _link(platform, actor, body, msg, chain_id, now, minting):
     with platform.session() as s:
         used = s.execute(update(LinkChallenge)
                          .where(LinkChallenge.nonce == msg.nonce, LinkChallenge.user_id == actor.user_id,
@@ -303,6 +322,9 @@ def my_credential(token_id: str = TOKEN_ID,
         if token.status != "confirmed":
             raise Problem(409, "token-not-confirmed", f"this token is {token.status}, not confirmed on chain",
                           token_status=token.status)
+        if token.burn_reason is not None:  # revoked: no freshly signed credential for it
+            raise Problem(409, "token-not-confirmed", f"this token was revoked ({token.burn_reason}) and is being burned",
+                          token_status="revoked")
         credential = credential_for(platform, s, token)
     jwt = vc.sign(platform, credential)
     if format == "jwt":

@@ -280,6 +280,8 @@ class Chain:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: the contract's base URI was found equal to the platform's (checked once per connection)
     base_uri_ok: bool = False
+    #: a setBaseURI sent and not mined yet
+    base_uri_tx: Any = None
 
     @property
     def minter(self) -> str:
@@ -386,7 +388,16 @@ def ensure_deployment(platform, chain: Chain) -> str:
                               "chain was reset; restore its data (nft-chain.sqlite for the embedded chain)")
             chain.bind(row.address)
             return row.address
+        other = s.scalar(select(Deployment.address).where(Deployment.chain_id == chain.chain_id).limit(1))
+        if other is not None:  # the same chain id with another genesis block: a reset node or a new embedded file
+            raise Problem(503, "nft-chain-unavailable",
+                          f"the contract recorded for chain {chain.chain_id} ({other}) is on a chain with another "
+                          "genesis block: the chain was reset; restore its data (nft-chain.sqlite for the embedded "
+                          "chain) or point MC_NFT_RPC_URL at the node it was deployed on")
     with chain.lock:
+        waiting = _pending_deploys.get((chain.chain_id, genesis))
+        if waiting is not None:  # a deployment this process sent is still on its way: wait for it, do not send another
+            return _finish_deployment(platform, chain, genesis, waiting)
         # deploy: the minter's nonce comes from the allocator like every other transaction
         contract = chain.w3.eth.contract(abi=chain.abi, bytecode=chain.bytecode)
         tx = contract.constructor(NAME, SYMBOL, token_uri_base(platform)).build_transaction(
@@ -402,27 +413,46 @@ def ensure_deployment(platform, chain: Chain) -> str:
             raise ChainDown(str(exc)) from exc
         if chain.embedded is not None and chain.embedded.hold_blocks:
             chain.embedded.mine()
+        _pending_deploys[(chain.chain_id, genesis)] = tx_hash
+        return _finish_deployment(platform, chain, genesis, tx_hash)
+
+
+#: deployments sent by this process and not mined yet, by (chain id, genesis hash)
+_pending_deploys: dict[tuple[int, str], Any] = {}
+
+
+def _finish_deployment(platform, chain: Chain, genesis: str, tx_hash) -> str:
+    from web3.exceptions import TimeExhausted
+
+    try:
         receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        if receipt["status"] != 1:
-            raise Problem(503, "nft-chain-unavailable", "the contract deployment reverted")
-        address = receipt["contractAddress"]
-        try:
-            with platform.session() as s:
-                s.add(Deployment(chain_id=chain.chain_id, genesis_hash=genesis, address=address,
-                                 source_hash=source_hash(), deployed_at=platform.clock.now(),
-                                 block_number=receipt["blockNumber"]))
-        except IntegrityError:  # another worker deployed first: use theirs
-            with platform.session() as s:
-                address = s.scalar(select(Deployment.address).where(Deployment.chain_id == chain.chain_id,
-                                                                    Deployment.genesis_hash == genesis))
-        chain.bind(address)
-        return address
+    except TimeExhausted:
+        raise ChainDown("the contract deployment is not mined yet") from None
+    except RPC_ERRORS as exc:
+        raise ChainDown(str(exc)) from exc
+    _pending_deploys.pop((chain.chain_id, genesis), None)
+    if receipt["status"] != 1:
+        raise Problem(503, "nft-chain-unavailable", "the contract deployment reverted")
+    address = receipt["contractAddress"]
+    try:
+        with platform.session() as s:
+            s.add(Deployment(chain_id=chain.chain_id, genesis_hash=genesis, address=address,
+                             source_hash=source_hash(), deployed_at=platform.clock.now(),
+                             block_number=receipt["blockNumber"]))
+    except IntegrityError:  # another worker deployed first: use theirs
+        with platform.session() as s:
+            address = s.scalar(select(Deployment.address).where(Deployment.chain_id == chain.chain_id,
+                                                                Deployment.genesis_hash == genesis))
+    chain.bind(address)
+    return address
 
 
 def sync_base_uri(platform, chain: Chain) -> bool:
     """Make the contract's base URI the platform's (``setBaseURI`` by the admin key, its nonce from
     the allocator); ``True`` once they agree. A contract whose admin is another key (configured
     ``contract_address``) is left alone, with a warning. RPC errors raise :class:`ChainDown`."""
+    from web3.exceptions import TimeExhausted
+
     if chain.base_uri_ok:
         return True
     want = token_uri_base(platform)
@@ -442,15 +472,22 @@ def sync_base_uri(platform, chain: Chain) -> bool:
             chain.base_uri_ok = True  # nothing this process can do
             return False
         with chain.lock:
-            tx = chain.contract.functions.setBaseURI(want).build_transaction(
-                {"from": chain.minter, "nonce": 0, "chainId": chain.chain_id, "gas": 200_000})
-            with platform.session() as s:  # a broadcast that fails rolls the nonce back (no gap)
-                tx["nonce"] = allocate_nonce(s, chain)
-                signed = chain.account.sign_transaction(tx)
-                tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+            tx_hash = chain.base_uri_tx  # sent by an earlier tick and not mined then: wait, do not send again
+            if tx_hash is None:
+                tx = chain.contract.functions.setBaseURI(want).build_transaction(
+                    {"from": chain.minter, "nonce": 0, "chainId": chain.chain_id, "gas": 200_000})
+                with platform.session() as s:  # a broadcast that fails rolls the nonce back (no gap)
+                    tx["nonce"] = allocate_nonce(s, chain)
+                    signed = chain.account.sign_transaction(tx)
+                    tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+                chain.base_uri_tx = tx_hash
             if chain.embedded is not None and chain.embedded.hold_blocks:
                 chain.embedded.mine()
-            receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+            try:
+                receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+            except TimeExhausted:
+                raise ChainDown("setBaseURI is not mined yet") from None
+            chain.base_uri_tx = None
     except RPC_ERRORS as exc:
         raise ChainDown(str(exc)) from exc
     if receipt["status"] != 1:  # not retried (it would spend gas each tick): fixed by a restart

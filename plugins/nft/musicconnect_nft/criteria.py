@@ -254,25 +254,34 @@ def evaluate(platform, criterion_id: uuid.UUID, *, user_ids: list[uuid.UUID] | N
     return queued
 
 
-def current_criteria(session: Session, artist_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+def current_criteria(session: Session, artist_id: uuid.UUID | None = None,
+                     kinds: list[str] | None = None) -> list[uuid.UUID]:
     q = (select(Criterion.id).join(Collection, Collection.id == Criterion.collection_id)
          .where(Criterion.current.is_(True), Collection.active.is_(True)))
     if artist_id is not None:
         q = q.where(Collection.artist_id == artist_id)
+    if kinds:
+        q = q.where(Criterion.kind.in_(kinds))
     return list(session.scalars(q))
 
 
-def evaluate_all(platform, artist_id: uuid.UUID | None = None, user_ids: list[uuid.UUID] | None = None) -> int:
+def evaluate_all(platform, artist_id: uuid.UUID | None = None, user_ids: list[uuid.UUID] | None = None,
+                 kinds: list[str] | None = None) -> int:
     with platform.session() as s:
-        ids = current_criteria(s, artist_id)
+        ids = current_criteria(s, artist_id, kinds)
     return sum(evaluate(platform, cid, user_ids=user_ids) for cid in ids)
 
 
 #: domain events after which the fan concerned is evaluated at once
-TRIGGERS = ("entitlement.granted", "entitlement.updated", *ATTENDANCE_EVENTS)
+TRIGGERS = ("entitlement.granted", "entitlement.updated")
 
 
 def on_event(platform, event) -> None:
+    if event.type == "live.party_ended" and event.artist_id is not None:
+        # its listeners' live.party_attended events were written with it: one job evaluates the
+        # artist's attendance rules for all of them (not one inline evaluation per listener)
+        platform.jobs.enqueue("nft.evaluate", artist_id=str(event.artist_id), kinds=["attended_party"])
+        return
     if event.type not in TRIGGERS or event.artist_id is None:
         return
     user_id = event.actor_id
@@ -283,8 +292,9 @@ def on_event(platform, event) -> None:
     evaluate_all(platform, event.artist_id, [user_id])
 
 
-def _evaluate_job(ctx, artist_id: str | None = None):
-    return {"queued": evaluate_all(ctx.platform, uuid.UUID(artist_id) if artist_id else None)}
+def _evaluate_job(ctx, artist_id: str | None = None, kinds: list[str] | None = None):
+    kinds = [k for k in (kinds or []) if k in CRITERION_KINDS] or None
+    return {"queued": evaluate_all(ctx.platform, uuid.UUID(artist_id) if artist_id else None, kinds=kinds)}
 
 
 JOBS = [JobSpec("evaluate", _evaluate_job, max_retries=2, every_seconds=3600)]

@@ -53,9 +53,11 @@ def tier_name(session, artist_id: uuid.UUID, params: dict | None) -> str | None:
 
 
 def first_issue(session, token: Token) -> datetime:
-    """When the fan first earned it: a re-issue to a linked wallet keeps the original date."""
+    """When the fan first earned it: a re-issue to a linked wallet keeps the original date (the
+    same rule and period: a rolling rule's later month is a badge of its own)."""
     earliest = session.scalar(select(Token.created_at).where(
-        Token.user_key == token.user_key, Token.criterion_id == token.criterion_id).order_by(Token.created_at).limit(1))
+        Token.user_key == token.user_key, Token.criterion_key == token.criterion_key,
+        Token.period == token.period).order_by(Token.created_at).limit(1))
     return earliest or token.created_at
 
 
@@ -63,7 +65,7 @@ def facts(session, token: Token) -> dict[str, Any]:
     """The public facts of a token (shared by the metadata, the image and the credential)."""
     coll = session.get(Collection, token.collection_id)
     crit = session.get(Criterion, token.criterion_id)
-    artist = session.get(Artist, token.artist_id)
+    artist = session.get(Artist, token.artist_id) if token.artist_id is not None else None
     artist_name = getattr(artist, "name", None) or "an artist"
     return {
         "token_id": token.token_id,

@@ -38,6 +38,7 @@ from musicconnect import JobSpec, emit
 from .chain import (RPC_ERRORS, Chain, ChainDown, get_chain, reserve_nonce, settings_of, sync_base_uri,
                     sync_holdings)
 from .models import Collection, Criterion, Token, Wallet
+from .perks import invalidate_tokens
 from .status import forget_list, take_status_index
 from .wallets import holder_address, record_link
 
@@ -144,6 +145,8 @@ def request_burn(platform, session: Session, token: Token, reason: str) -> None:
         return
     token.burn_reason = reason
     forget_list(platform, session, token.status_index)  # its credential is revoked from now on
+    session.flush()
+    invalidate_tokens(platform, session, [token.token_id])  # and its perks end now, not when the burn is mined
     if token.status == "failed" or (token.status == "queued" and token.raw_tx is None):
         token.status = "burned"
         token.burned_at = platform.clock.now()
@@ -229,6 +232,26 @@ def _fees(chain: Chain) -> dict[str, int]:
     return {"gasPrice": int(chain.w3.eth.gas_price)}
 
 
+def _claim_and_sign(platform, chain: Chain, cfg, token_id: uuid.UUID, fn, claim: tuple,
+                    store) -> tuple[bytes, str] | None:
+    """Build ``fn``'s transaction and, if this worker wins ``claim`` (conditions on the token row),
+    reserve the minter's next nonce, sign and store it (``store(raw, hash, nonce)`` -> columns) in
+    ONE database transaction: two workers never sign one token, never share or lose a nonce.
+    ``(raw, hash)``, or ``None`` when another worker had claimed it."""
+    tx = fn.build_transaction({"from": chain.minter, "nonce": 0, "gas": cfg.gas_limit,
+                               "chainId": chain.chain_id, **_fees(chain)})
+    pending = int(chain.w3.eth.get_transaction_count(chain.minter, "pending"))
+    with platform.session() as s:
+        if not s.execute(update(Token).where(Token.id == token_id, *claim)
+                         .values(attempts=Token.attempts + 1)).rowcount:
+            return None
+        tx["nonce"] = reserve_nonce(s, chain.minter, chain.chain_id, pending)
+        signed = chain.account.sign_transaction(tx)
+        raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+        s.execute(update(Token).where(Token.id == token_id).values(**store(raw, tx_hash, tx["nonce"])))
+    return raw, tx_hash
+
+
 def _record(platform, token_id: uuid.UUID, **values: Any) -> None:
     with platform.session() as s:
         s.execute(update(Token).where(Token.id == token_id).values(**values))
@@ -268,20 +291,12 @@ def mint_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None, pre
                         log.warning("nft: mint of token %s would revert: %s", token_id, _revert_reason(exc))
                         return "failed"
                     return mint_token(platform, token_id, chain=chain, preflight=False)
-            tx = fn.build_transaction({"from": chain.minter, "nonce": 0, "gas": cfg.gas_limit,
-                                       "chainId": chain.chain_id, **_fees(chain)})
-            pending = int(chain.w3.eth.get_transaction_count(chain.minter, "pending"))
-            with platform.session() as s:
-                claimed = s.execute(update(Token).where(Token.id == token_id, Token.raw_tx.is_(None),
-                                                        Token.status == "queued")
-                                    .values(attempts=Token.attempts + 1)).rowcount
-                if claimed:
-                    tx["nonce"] = reserve_nonce(s, chain.minter, chain.chain_id, pending)
-                    signed = chain.account.sign_transaction(tx)
-                    raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
-                    s.execute(update(Token).where(Token.id == token_id).values(
-                        raw_tx=raw, tx_hash=tx_hash, nonce=tx["nonce"], sender=chain.minter))
-            if not claimed:  # another worker signed it: carry on with theirs
+            signed = _claim_and_sign(platform, chain, cfg, token_id, fn,
+                                     (Token.raw_tx.is_(None), Token.status == "queued"),
+                                     lambda raw, h, n: {"raw_tx": raw, "tx_hash": h, "nonce": n, "sender": chain.minter})
+            if signed is not None:
+                raw, tx_hash = signed
+            else:  # another worker signed it: carry on with theirs
                 with platform.session() as s:
                     tok = s.get(Token, token_id)
                     if tok is None or tok.status in FINAL:
@@ -289,13 +304,17 @@ def mint_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None, pre
                     status, raw, tx_hash = tok.status, tok.raw_tx, tok.tx_hash
                 if raw is None:
                     return status
-        if status == "queued":
+        # a sent transaction the node no longer knows (dropped from its pool, a node restarted
+        # without its pool) is sent again as it is: same nonce, same hash, so later ones unblock
+        resend = status == "sent" and raw is not None and not _known(chain, tx_hash)
+        if status == "queued" or resend:
             outcome = _broadcast(chain, raw, tx_hash)
             if outcome == "stale":  # the nonce went to another transaction: sign again next time
-                with platform.session() as s:  # this very transaction, still unsent: nobody else moved on
-                    s.execute(update(Token).where(Token.id == token_id, Token.status == "queued",
+                with platform.session() as s:  # this very transaction, not mined: nobody else moved on
+                    s.execute(update(Token).where(Token.id == token_id, Token.status.in_(("queued", "sent")),
                                                   Token.tx_hash == tx_hash).values(
-                        raw_tx=None, tx_hash=None, nonce=None, last_error="nonce taken by another transaction; re-signing"))
+                        status="queued", raw_tx=None, tx_hash=None, nonce=None,
+                        last_error="nonce taken by another transaction; re-signing"))
                 raise ChainDown("stale nonce")
             with platform.session() as s:  # only from queued: another worker may have confirmed it already
                 s.execute(update(Token).where(Token.id == token_id, Token.status == "queued").values(
@@ -401,21 +420,12 @@ def burn_token(platform, token_id: uuid.UUID, *, chain: Chain | None = None) -> 
                     return "burned"
                 _record(platform, token_id, last_error=f"burn would revert: {reason}")
                 return "confirmed"
-            tx = fn.build_transaction({"from": chain.minter, "nonce": 0, "gas": cfg.gas_limit,
-                                       "chainId": chain.chain_id, **_fees(chain)})
-            pending = int(chain.w3.eth.get_transaction_count(chain.minter, "pending"))
-            with platform.session() as s:
-                claimed = s.execute(update(Token).where(Token.id == token_id, Token.burn_raw_tx.is_(None),
-                                                        Token.status == "confirmed")
-                                    .values(attempts=Token.attempts + 1)).rowcount
-                if claimed:
-                    tx["nonce"] = reserve_nonce(s, chain.minter, chain.chain_id, pending)
-                    signed = chain.account.sign_transaction(tx)
-                    raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
-                    s.execute(update(Token).where(Token.id == token_id).values(
-                        burn_raw_tx=raw, burn_tx_hash=tx_hash, burn_nonce=tx["nonce"]))
-            if not claimed:
+            signed = _claim_and_sign(platform, chain, cfg, token_id, fn,
+                                     (Token.burn_raw_tx.is_(None), Token.status == "confirmed"),
+                                     lambda raw, h, n: {"burn_raw_tx": raw, "burn_tx_hash": h, "burn_nonce": n})
+            if signed is None:
                 return "confirmed"
+            raw, tx_hash = signed
         if _broadcast(chain, raw, tx_hash) == "stale":
             with platform.session() as s:  # only this very burn transaction, while the token stands
                 s.execute(update(Token).where(Token.id == token_id, Token.status == "confirmed",
@@ -477,8 +487,10 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
         done["errors"] += 1
         return done
     with platform.session() as s:
+        # signed ones first, lowest nonce first: a lower nonce the node lost must go out again
+        # before the ones after it can be mined
         open_mints = list(s.scalars(select(Token.id).where(Token.status.in_(("queued", "sent")))
-                                    .order_by(Token.created_at).limit(limit)))
+                                    .order_by(Token.nonce.is_(None), Token.nonce, Token.created_at).limit(limit)))
         burns = list(s.scalars(select(Token.id).where(Token.status == "confirmed", Token.burn_reason.is_not(None))
                                .limit(limit)))
     for tid in open_mints:
@@ -506,7 +518,11 @@ def tick(platform, *, limit: int = 200) -> dict[str, int]:
                           .where(Wallet.kind == "linked", Token.status == "confirmed", Token.burn_reason.is_(None),
                                  Token.owner_address != Wallet.address).limit(limit)).all()
         for user_id, address in {(u, a) for u, a in stale}:
-            reissue(platform, s, user_id, address)
+            try:
+                with s.begin_nested():  # a link or another tick re-issuing the same tokens first: theirs stands
+                    reissue(platform, s, user_id, address)
+            except IntegrityError:
+                log.info("nft: tokens of %s were re-issued concurrently", user_id)
     try:
         done["indexed"] = sync_holdings(platform, chain)
         sync_base_uri(platform, chain)

@@ -44,7 +44,10 @@ class Collection(Base):
     __tablename__ = "nft_collections"
     __table_args__ = (UniqueConstraint("artist_id", "slug", name="uq_nft_collections_artist_slug"),)
     id: Mapped[uuid.UUID] = uuid_pk()
-    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), index=True)
+    #: NULL once the artist was erased: the collection stays (inactive, anonymised) because its
+    #: tokens, their revocation bits and their nonces must outlive the artist
+    artist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("artists.id", ondelete="SET NULL"), nullable=True,
+                                                        index=True)
     slug: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -107,7 +110,8 @@ class Token(Base):
     #: the fan's id as text, kept after erasure so the (fan, criterion version) stays unique
     user_key: Mapped[str] = mapped_column(String(64))
     collection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nft_collections.id", ondelete="CASCADE"), index=True)
-    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), index=True)
+    artist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("artists.id", ondelete="SET NULL"), nullable=True,
+                                                        index=True)
     criterion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nft_criteria.id", ondelete="CASCADE"))
     criterion_key: Mapped[uuid.UUID] = mapped_column(index=True)
     criterion_version: Mapped[int] = mapped_column(Integer)

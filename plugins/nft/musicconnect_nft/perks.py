@@ -45,16 +45,16 @@ def held_tokens(session, user_id: uuid.UUID, artist_id: uuid.UUID | None = None)
     rows = session.execute(q).all()
     if not rows:
         return []
-    tq = select(Token.token_id, Token.criterion_id, Token.user_key, Token.created_at, Token.evidence).where(
-        Token.user_id == user_id)
+    tq = select(Token.token_id, Token.criterion_id, Token.criterion_key, Token.period, Token.user_key,
+                Token.created_at, Token.evidence, Token.burn_reason).where(Token.user_id == user_id)
     if artist_id is not None:
         tq = tq.where(Token.artist_id == artist_id)
     tokens = session.execute(tq).all()
-    first: dict[tuple[str, uuid.UUID], Any] = {}
+    first: dict[tuple[str, uuid.UUID, str], Any] = {}
     by_id = {}
     for t in tokens:
         by_id[t.token_id] = t
-        k = (t.user_key, t.criterion_id)
+        k = (t.user_key, t.criterion_key, t.period)
         if k not in first or t.created_at < first[k]:
             first[k] = t.created_at
     out = []
@@ -62,8 +62,10 @@ def held_tokens(session, user_id: uuid.UUID, artist_id: uuid.UUID | None = None)
         t = by_id.get(token_id)
         if t is None:  # indexed but not one of this fan's issues (should not happen): no perk
             continue
+        if t.burn_reason is not None:  # revoked (fraud, erasure, re-issue): no perk while the burn is on its way
+            continue
         out.append({"token_id": token_id, "owner": owner, "collection": coll,
-                    "since": first[(t.user_key, t.criterion_id)], "criterion_id": t.criterion_id})
+                    "since": first[(t.user_key, t.criterion_key, t.period)], "criterion_id": t.criterion_id})
     return out
 
 
@@ -170,7 +172,8 @@ def check_code(platform, session, artist_id: uuid.UUID, code: str) -> dict[str, 
     rows = session.execute(
         select(Holding.token_id, Collection.perks)
         .join(Collection, Collection.chain_id == Holding.collection_chain_id)
-        .where(Collection.artist_id == artist_id, Holding.burned.is_(False))).all()
+        .join(Token, Token.token_id == Holding.token_id)
+        .where(Collection.artist_id == artist_id, Holding.burned.is_(False), Token.burn_reason.is_(None))).all()
     for token_id, perks in rows:
         pct = (perks or {}).get("discount_percent")
         if isinstance(pct, int) and 0 < pct <= 100 and hmac.compare_digest(discount_code(platform, token_id), code):

@@ -6,15 +6,21 @@ it never reached the chain), its ``evidence`` (the facts that earned it) is empt
 is detached from the person (``user_id`` NULL, ``user_key`` replaced), so the metadata served for
 the token id no longer names anyone; wallets are deleted, which destroys the custodial key.
 What stays on the chain is a burn of an address that is no longer linked to anyone here.
+
+An artist's erasure (before the core deletes the artist): their collections are retired and
+anonymised and every live token in them is marked for burning (``artist_erased``); the rows stay
+(``artist_id`` NULL once the artist row is gone), so revoked credentials stay revoked in the
+status lists and a signed-but-unsent transaction keeps its nonce.
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from musicconnect import ErasureReport, ExportPart, Retained
+from musicconnect.models import Artist
 
-from .models import LinkChallenge, Token, Wallet
+from .models import Collection, Criterion, LinkChallenge, Token, Wallet
 
 
 def export(platform, session: Session, user) -> ExportPart | None:
@@ -51,8 +57,22 @@ def erase(platform, session: Session, user) -> ErasureReport:
         tok.user_key = f"erased:{tok.id}"
     wallets = session.execute(delete(Wallet).where(Wallet.user_id == user.id)).rowcount or 0
     session.execute(delete(LinkChallenge).where(LinkChallenge.user_id == user.id))
+    artist_id = session.scalar(select(Artist.id).where(Artist.user_id == user.id))
+    collections, fans_burned = 0, 0
+    if artist_id is not None:
+        for coll in session.scalars(select(Collection).where(Collection.artist_id == artist_id)):
+            coll.active, coll.name, coll.description, coll.perks = False, "Retired collection", "", {}
+            collections += 1
+            session.execute(update(Criterion).where(Criterion.collection_id == coll.id).values(title="", current=False))
+            for tok in session.scalars(select(Token).where(Token.collection_id == coll.id)):
+                if tok.status != "burned" and tok.burn_reason is None:
+                    request_burn(platform, session, tok, "artist_erased")
+                    fans_burned += 1
+    erased = {"nft_tokens_anonymised": len(tokens), "nft_tokens_burned": burned, "nft_wallets": wallets}
+    if collections:
+        erased.update(nft_collections_retired=collections, nft_fan_tokens_burned=fans_burned)
     return ErasureReport(
-        erased={"nft_tokens_anonymised": len(tokens), "nft_tokens_burned": burned, "nft_wallets": wallets},
+        erased=erased,
         retained=(Retained("nft_tokens", "the token ids and their burn transactions are public on the chain; "
                            "the rows are kept, detached from the person, so the platform never re-mints them",
                            count=len(tokens)),) if tokens else ())
