@@ -98,9 +98,18 @@ def test_stripe_member_without_connected_account_is_owed_until_onboarded(stripe_
     with shop.platform.read() as s:
         bal = ledger.balances(s, uuid.UUID(coop["id"]))
     assert bal[str(shop.a.artist_id)] == {"usd": 0} and bal[str(shop.b.artist_id)] == {"usd": 270}
-    acct_b = _onboard(shop, shop.b)
+    from musicconnect_coop.bundle_models import Payout
     from musicconnect_coop.payouts import _payout_sweep
+    for _ in range(3):  # sweeps before the member onboards: still owed, and one refused row, not one per sweep
+        assert _payout_sweep(types.SimpleNamespace(platform=shop.platform))["moved"] == 0
+    with shop.platform.read() as s:
+        rows = s.scalars(select(Payout).where(Payout.artist_id == shop.b.artist_id)).all()
+    assert [(r.kind, r.status) for r in rows] == [("transfer", "failed")]
+    acct_b = _onboard(shop, shop.b)
     assert _payout_sweep(types.SimpleNamespace(platform=shop.platform))["moved"] == 270
+    with shop.platform.read() as s:
+        rows = s.scalars(select(Payout).where(Payout.artist_id == shop.b.artist_id)).all()
+    assert [(r.kind, r.status, r.amount) for r in rows] == [("transfer", "done", 270)]
     with shop.platform.read() as s:
         assert ledger.balances(s, uuid.UUID(coop["id"]))[str(shop.b.artist_id)] == {"usd": 0}
     dests = {t.destination for t in shop.stripe.sdk.v1.transfers.list(params={"limit": 100}).data}

@@ -360,6 +360,18 @@ def _begin(platform, coop_id, payment_ref, artist, kind, provider, amount, curre
                                                         Payout.kind == "transfer")) or 0
             if amount > int(sent) - int(back):
                 return None
+        same_transfer = Payout.transfer_ref.is_(None) if transfer_ref is None else Payout.transfer_ref == transfer_ref
+        refused = s.scalar(select(Payout).where(
+            Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.artist_id == uuid.UUID(artist),
+            Payout.kind == kind, Payout.status == "failed", same_transfer).limit(1))
+        if refused is not None:  # a move the provider refused before (no payout account yet): try it again
+            # in the same row with a fresh key (a provider keeps a refused key's answer), not a new row
+            # every sweep
+            again = s.execute(update(Payout).where(Payout.id == refused.id, Payout.status == "failed").values(
+                status="pending", amount=amount, currency=currency, provider=provider,
+                idem_key=f"{refused.idem_key.split(':retry:')[0]}:retry:{uuid.uuid4().hex[:12]}",
+                created_at=platform.clock.now()).execution_options(synchronize_session=False)).rowcount
+            return refused.id if again == 1 else None
         n = s.scalar(select(func.count()).select_from(Payout).where(
             Payout.coop_id == coop_id, Payout.payment_ref == payment_ref, Payout.artist_id == uuid.UUID(artist),
             Payout.kind == kind)) or 0
