@@ -52,10 +52,12 @@ def _optional(name: str) -> ModuleType | None:
         return None
 
 
-def feature_hooks(package: str, features: tuple[str, ...], *, scopes: dict[str, str] | None = None
-                  ) -> dict[str, Callable[..., Any]]:
+def feature_hooks(package: str, features: tuple[str, ...], *, scopes: dict[str, str] | None = None,
+                  delegated: dict[str, str] | None = None) -> dict[str, Callable[..., Any]]:
     """The hook implementations (``{hook name: function}``) of the plugin ``package`` made of the
-    modules ``features``; put them in the entry-point module's namespace."""
+    modules ``features``; put them in the entry-point module's namespace. ``delegated`` maps a
+    hook that is not a list (``extra_entitlements``, privacy, ``web_extensions``...) to the
+    feature module defining a function of that name (a missing module or function: no hook)."""
     root = importlib.import_module(package)
     folder = Path(next(iter(root.__path__)))
     plugin_id = package.rsplit(".", 1)[-1].removeprefix("musicconnect_")
@@ -134,5 +136,14 @@ def feature_hooks(package: str, features: tuple[str, ...], *, scopes: dict[str, 
         demo_module = _optional(f"{package}.demo")
         if demo_module is not None:
             demo_module.seed(platform, session, demo)
+
+    for hook_name, module_name in (delegated or {}).items():
+        if hook_name in hooks:
+            raise ValueError(f"{package}: {hook_name} is made by feature_hooks itself; it cannot be delegated")
+        mod = _optional(f"{package}.{module_name}")
+        fn = getattr(mod, hook_name, None) if mod is not None else None
+        if fn is not None:
+            fn.__module__ = f"{package}.plugin"
+            hooks[hook_name] = hookimpl(fn)
 
     return hooks

@@ -67,3 +67,25 @@ def test_an_import_error_inside_a_feature_is_not_hidden(package):
     hooks = feature_hooks(package, ("stats", "broken"))
     with pytest.raises(ModuleNotFoundError, match="musicconnect_no_such_module"):
         hooks["register_metrics"](None)
+
+
+def test_hooks_that_are_not_lists_are_delegated_by_name(package):
+    """``delegated``: the function of that name in that module is the hook (marked as a hook
+    implementation of the plugin); a missing module or function gives no hook; a hook that
+    feature_hooks makes itself cannot be delegated."""
+    import importlib
+    from pathlib import Path
+
+    root = Path(importlib.import_module(package).__path__[0])
+    (root / "perks.py").write_text(textwrap.dedent('''
+        def extra_entitlements(platform, user_id, artist_id):
+            return ("held", user_id, artist_id)
+    '''))
+    hooks = feature_hooks(package, ("stats",), delegated={"extra_entitlements": "perks",
+                                                          "check_access": "perks", "web_extensions": "nowhere"})
+    assert hooks["extra_entitlements"](None, 1, 2) == ("held", 1, 2)
+    assert hooks["extra_entitlements"].__module__ == f"{package}.plugin"
+    assert hasattr(hooks["extra_entitlements"], "musicconnect_impl")
+    assert "check_access" not in hooks and "web_extensions" not in hooks
+    with pytest.raises(ValueError, match="cannot be delegated"):
+        feature_hooks(package, ("stats",), delegated={"on_event": "perks"})

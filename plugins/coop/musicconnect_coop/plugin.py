@@ -5,9 +5,7 @@ The feature modules in :data:`FEATURES` contribute ``router``, ``JOBS``, ``SETTI
 that are not lists (privacy) are delegated to the module named in :data:`DELEGATED`."""
 from __future__ import annotations
 
-import importlib
-
-from musicconnect import feature_hooks, hookimpl
+from musicconnect import feature_hooks
 
 FEATURES = ("models", "ledger_models", "settings", "accounts", "governance", "splits", "ledger",
             "jobs", "page", "privacy", "api", "promo_models", "promo", "audience",
@@ -17,8 +15,6 @@ SCOPES = {
     "coop:read": "see your co-ops, their members, proposals and votes",
     "coop:write": "found a co-op, invite, accept, propose, vote, leave",
 }
-
-globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
 
 #: hook name -> feature module that implements it (under the same name)
 DELEGATED = {
@@ -31,20 +27,4 @@ DELEGATED = {
     "web_extensions": "web",
 }
 
-
-def _delegate(hook_name: str, module_name: str) -> None:
-    try:
-        mod = importlib.import_module(f"{__package__}.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{module_name}":
-            raise
-        return
-    fn = getattr(mod, hook_name, None)
-    if fn is None:
-        return
-    fn.__module__ = __name__
-    globals()[hook_name] = hookimpl(fn)
-
-
-for _hook, _module in DELEGATED.items():
-    _delegate(_hook, _module)
+globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES, delegated=DELEGATED))

@@ -6,9 +6,7 @@ The feature modules in :data:`FEATURES` contribute ``router``, ``JOBS``, ``SETTI
 :data:`DELEGATED` when it defines a function of that name."""
 from __future__ import annotations
 
-import importlib
-
-from musicconnect import feature_hooks, hookimpl
+from musicconnect import feature_hooks
 
 FEATURES = ("models", "settings", "chain", "wallets", "criteria", "minting", "privacy",
             "siwe", "credentials", "status", "metadata", "perks", "api")
@@ -17,8 +15,6 @@ SCOPES = {
     "nft:read": "read your fan tokens, wallets and credentials",
     "nft:write": "link a wallet, manage your artist's collections and criteria",
 }
-
-globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES))
 
 #: hook name -> feature module that implements it (under the same name)
 DELEGATED = {
@@ -31,20 +27,4 @@ DELEGATED = {
     "register_site_routes": "api",
 }
 
-
-def _delegate(hook_name: str, module_name: str) -> None:
-    try:
-        mod = importlib.import_module(f"{__package__}.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{module_name}":
-            raise
-        return
-    fn = getattr(mod, hook_name, None)
-    if fn is None:
-        return
-    fn.__module__ = __name__
-    globals()[hook_name] = hookimpl(fn)
-
-
-for _hook, _module in DELEGATED.items():
-    _delegate(_hook, _module)
+globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES, delegated=DELEGATED))
