@@ -205,18 +205,23 @@ def test_shares_always_sum_to_paid_less_fees_and_the_ledger_balances(world, fee_
         assert ledger.check_balanced(s, coop_id) == []
 
 
-def test_a_dispute_claws_back_reverses_and_a_won_dispute_pays_again(world):
-    p, artists, fans = world
-    fees.bp = 1000
-    a, b = artists[0], artists[1]
+def two_member_coop(p, a, b, name: str):
+    """A co-op of artists ``a`` and ``b`` (no notice, a fixed 60/40 split): ``(coop id, seller account)``."""
     with p.session() as s:
-        coop = g.create_coop(p, s, _actor(a), name="Disputed", description="",
+        coop = g.create_coop(p, s, _actor(a), name=name, description="",
                              rules={"quorum": "majority", "notice_days": 0, "vote_days": 1})
         g.send_invitation(p, s, coop, b.artist_id, a.artist_id)
         g.respond(p, s, _actor(b), coop, True)
         g._add_version(p, s, coop.id, "split", {"kind": "fixed", "shares": {str(a.artist_id): 6000,
                                                                            str(b.artist_id): 4000}})
-        coop_id, seller = coop.id, coop.artist_id
+        return coop.id, coop.artist_id
+
+
+def test_a_dispute_claws_back_reverses_and_a_won_dispute_pays_again(world):
+    p, artists, fans = world
+    fees.bp = 1000
+    a, b = artists[0], artists[1]
+    coop_id, seller = two_member_coop(p, a, b, "Disputed")
     with p.session() as s:
         p.payments.record_payment(s, provider="fakepay", external_id="inv_d", user_id=fans[0].id, artist_id=seller,
                                   amount=999, currency="USD")

@@ -6,24 +6,16 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from musicconnect import PaymentEvent
-from musicconnect_coop import governance as g
 from musicconnect_coop import ledger
 from musicconnect_coop.ledger_models import LedgerEntry, LedgerPayment
-from tests.coop.test_coop_payout_property import _actor, _settle, fees, world  # noqa: F401
+from tests.coop.test_coop_payout_property import _settle, fees, two_member_coop, world  # noqa: F401
 
 
 def test_a_full_refund_after_a_won_dispute_is_recorded(world):
     p, artists, fans = world
     fees.bp = 1000
     a, b = artists[0], artists[1]
-    with p.session() as s:
-        coop = g.create_coop(p, s, _actor(a), name="Won", description="",
-                             rules={"quorum": "majority", "notice_days": 0, "vote_days": 1})
-        g.send_invitation(p, s, coop, b.artist_id, a.artist_id)
-        g.respond(p, s, _actor(b), coop, True)
-        g._add_version(p, s, coop.id, "split", {"kind": "fixed", "shares": {str(a.artist_id): 6000,
-                                                                           str(b.artist_id): 4000}})
-        coop_id, seller = coop.id, coop.artist_id
+    coop_id, seller = two_member_coop(p, a, b, "Won")
     with p.session() as s:
         p.payments.record_payment(s, provider="fakepay", external_id="inv_w", user_id=fans[0].id, artist_id=seller,
                                   amount=1000, currency="USD")
