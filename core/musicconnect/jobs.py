@@ -409,9 +409,10 @@ class Jobs:
         if self._worker is not None:
             self._worker.join()
 
-    def stop(self, timeout_ms: int = 5000) -> None:
+    def stop(self, timeout_ms: int = 5000, *, close_broker: bool = True) -> None:
         """Stop consuming. Jobs still running after ``timeout_ms`` are abandoned: their rows say
-        ``running`` and they are re-sent (embedded) or re-queued by Redis (dead worker)."""
+        ``running`` and they are re-sent (embedded) or re-queued by Redis (dead worker). With
+        ``close_broker=False`` jobs can still be enqueued (their rows wait for the next start)."""
         with self._lock:
             if getattr(self, "_stop_schedules", None) is not None:
                 self._stop_schedules.set()
@@ -422,4 +423,5 @@ class Jobs:
             if self._worker is not None:
                 self._worker.stop(timeout=timeout_ms)
                 self._worker = None
-        self.broker.close()
+        if close_broker:
+            self.broker.close()

@@ -305,10 +305,14 @@ class Platform:
         self.plugins.notify("on_startup", platform=self)
 
     def close(self) -> None:
+        # the running jobs end first: they may use what a plugin lets go of in on_shutdown (which
+        # may still enqueue: the broker closes after it)
+        if "jobs" in self.__dict__:
+            self.jobs.stop(close_broker=False)
         if self.started:
             self.plugins.notify("on_shutdown", platform=self)
         if "jobs" in self.__dict__:
-            self.jobs.stop()
+            self.jobs.broker.close()
         if "pubsub" in self.__dict__:
             self.pubsub.close()
         if "realtime" in self.__dict__:
