@@ -189,3 +189,40 @@ def test_fan_centric_follows_the_listening_of_the_period_that_just_ended(shop):
     assert first == {str(a.artist_id): 0, str(b.artist_id): 900}  # trailing window: Bo's plays
     assert renewal == {str(a.artist_id): 900, str(b.artist_id): 0}  # the month that ended: Ada's
     shop.balanced(coop["id"])
+
+
+def test_a_payout_where_the_provider_is_off_stays_pending_and_the_sweep_sends_it_later(shop, monkeypatch, caplog):
+    from musicconnect_billing import providers
+
+    coop, bundle = _on_sale(shop)
+    real = payouts._record
+
+    def crash(*a, **k):
+        raise PermanentJobError("worker died after the provider call")
+    monkeypatch.setattr(payouts, "_record", crash)
+    shop.buy(bundle["tier_id"])
+    monkeypatch.setattr(payouts, "_record", real)
+    with shop.platform.read() as s:
+        [row] = s.scalars(select(Payout)).all()
+        [ref] = {e.payment_ref for e in s.scalars(select(LedgerEntry).where(LedgerEntry.kind == "share"))}
+    # a worker where the sandbox is not on (e.g. started without MC_BILLING_SANDBOX): a clear
+    # permanent failure of the job (no traceback), and the pending move is left as it was
+    monkeypatch.setattr(providers, "enabled", lambda platform: [])
+    try:
+        payouts._payout_job(SimpleNamespace(platform=shop.platform), coop["id"], ref)
+    except PermanentJobError as exc:
+        assert "no enabled payment provider 'sandbox'" in str(exc) and "stays pending" in str(exc)
+    else:
+        raise AssertionError("the payout job ran without its provider")
+    caplog.clear()
+    out = _sweep(shop)
+    assert out["moved"] == 0
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert any("stays pending" in r.getMessage() for r in caplog.records)
+    with shop.platform.read() as s:
+        again = s.get(Payout, row.id)
+        assert (again.status, again.amount, again.idem_key) == ("pending", row.amount, row.idem_key)
+    monkeypatch.setattr(providers, "enabled", lambda platform: [providers.SANDBOX])
+    assert _sweep(shop)["moved"] == 900  # the pending move resent with its key (the provider replays it)
+    assert _provider_net(shop) == 900
+    shop.balanced(coop["id"])

@@ -126,7 +126,8 @@ def test_distributed_api_processes_and_separate_worker(proc_env, mc_redis_url):
         job = httpx.post(f"{base}/api/v1/hello/artists/{nova['id']}/recount", headers=ah).json()["job_id"]
         time.sleep(0.5)
         assert httpx.get(f"{base}/api/v1/jobs/{job}", headers=ah).json()["state"] == "queued"  # no worker yet
-        worker = start(["worker"], env)
+        # a demo's workers run the demo's test-mode payments too (serve --demo turns them on in the API)
+        worker = start(["worker"], {**env, "MC_BILLING_SANDBOX": "true"})
         _wait_job(base, job, ah)
         # the API processes share login throttling through Redis
         for _ in range(5):

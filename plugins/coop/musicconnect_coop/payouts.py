@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from musicconnect import JobSpec, PaymentEvent, Problem, RevenueShare
+from musicconnect import JobSpec, PaymentEvent, PermanentJobError, Problem, RevenueShare
 from musicconnect.models import DomainEvent
 
 from . import ledger, splits
@@ -428,6 +428,9 @@ def _send(platform, payout_id, source_ref, done: dict[str, int]) -> None:
             result = platform.payments.call(provider, "reverse_transfer", transfer_id=transfer_ref, amount=amount,
                                             idempotency_key=key)
     except Problem as exc:
+        if exc.slug == "unknown-payment-provider":  # not on in this process: nothing was sent
+            raise PermanentJobError(f"co-op {coop_id}: {exc}; the {kind} of {amount} stays pending and the "
+                                    "payout sweep sends it where the provider is on") from None
         if exc.status != 409:
             raise
         with platform.session() as s:
@@ -552,6 +555,8 @@ def _payout_sweep(ctx):
         try:
             r = payout(ctx.platform, coop_id, ref)
             moved += r.get("transferred", 0) + r.get("reversed", 0)
+        except PermanentJobError as exc:
+            log.warning("%s", exc)
         except Exception:
             log.exception("co-op %s: payout of %s failed; retried on the next sweep", coop_id, ref)
     return {"recorded": recorded, "payments": len(due), "moved": moved}
