@@ -14,7 +14,7 @@ status lists and a signed-but-unsent transaction keeps its nonce.
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from musicconnect import ErasureReport, ExportPart, Retained
@@ -46,6 +46,8 @@ def export(platform, session: Session, user) -> ExportPart | None:
 def erase(platform, session: Session, user) -> ErasureReport:
     from .minting import request_burn
 
+    artist_id = session.scalar(select(Artist.id).where(Artist.user_id == user.id))
+    _lock_tokens(session, user.id, artist_id)
     tokens = list(session.scalars(select(Token).where(Token.user_id == user.id)))
     burned = 0
     for tok in tokens:
@@ -57,7 +59,6 @@ def erase(platform, session: Session, user) -> ErasureReport:
         tok.user_key = f"erased:{tok.id}"
     wallets = session.execute(delete(Wallet).where(Wallet.user_id == user.id)).rowcount or 0
     session.execute(delete(LinkChallenge).where(LinkChallenge.user_id == user.id))
-    artist_id = session.scalar(select(Artist.id).where(Artist.user_id == user.id))
     collections, fans_burned = 0, 0
     if artist_id is not None:
         for coll in session.scalars(select(Collection).where(Collection.artist_id == artist_id)):
@@ -76,6 +77,18 @@ def erase(platform, session: Session, user) -> ErasureReport:
         retained=(Retained("nft_tokens", "the token ids and their burn transactions are public on the chain; "
                            "the rows are kept, detached from the person, so the platform never re-mints them",
                            count=len(tokens)),) if tokens else ())
+
+
+def _lock_tokens(session: Session, user_id, artist_id) -> None:
+    """Lock every token row this erasure touches — and the core's delete of the artist, whose
+    ``ON DELETE SET NULL`` updates them later in the transaction — in one order, before touching
+    any: a mint or burn job holding one of them finishes first, instead of the two waiting on
+    each other (a deadlock PostgreSQL breaks by failing the erasure)."""
+    who = Token.user_id == user_id
+    if artist_id is not None:
+        who = or_(who, Token.artist_id == artist_id,
+                  Token.collection_id.in_(select(Collection.id).where(Collection.artist_id == artist_id)))
+    session.execute(select(Token.id).where(who).order_by(Token.id).with_for_update())
 
 
 # the hooks (delegated by plugin.py)
