@@ -193,12 +193,13 @@ def test_stripe_server_refuses_bad_transfers_in_stripe_shape(coop_stripe):
                                          "source_transaction": "ch_missing"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "source_transaction"
     # idempotency like the rest of the server
-    body = {"amount": 70, "currency": "usd", "destination": acct, "transfer_group": "g1"}
-    one = http.post("/v1/transfers", data=body, headers={"Idempotency-Key": "k1"})
-    two = http.post("/v1/transfers", data=body, headers={"Idempotency-Key": "k1"})
+    key = f"k-{uuid.uuid4()}"  # the server outlives this test (both test passes use it)
+    body = {"amount": 70, "currency": "usd", "destination": acct, "transfer_group": key}
+    one = http.post("/v1/transfers", data=body, headers={"Idempotency-Key": key})
+    two = http.post("/v1/transfers", data=body, headers={"Idempotency-Key": key})
     assert one.json()["id"] == two.json()["id"] and two.headers.get("Idempotent-Replayed") == "true"
-    assert http.post("/v1/transfers", data={**body, "amount": 71}, headers={"Idempotency-Key": "k1"}).status_code == 400
-    assert [t["id"] for t in http.get("/v1/transfers", params={"transfer_group": "g1"}).json()["data"]] == [one.json()["id"]]
+    assert http.post("/v1/transfers", data={**body, "amount": 71}, headers={"Idempotency-Key": key}).status_code == 400
+    assert [t["id"] for t in http.get("/v1/transfers", params={"transfer_group": key}).json()["data"]] == [one.json()["id"]]
     assert http.post(f"/v1/transfers/{one.json()['id']}/reversals", data={"amount": 71}).status_code == 400
     # an account that has not finished onboarding cannot receive
     fresh = http.post("/v1/accounts", data={"type": "express"}).json()["id"]
