@@ -14,7 +14,7 @@ from musicconnect.web import get_platform, scope
 
 from . import governance as g
 from .models import Coop, Member, Proposal, Vote
-from .page import public_page
+from .page import cached_page
 
 router = APIRouter()
 
@@ -109,8 +109,7 @@ def my_coops(actor=Depends(scope("coop:read")), platform=Depends(get_platform)):
 @router.get("/coops/{slug}")
 def coop_page(slug: str, actor=Depends(scope("coop:read", optional=True)), platform=Depends(get_platform)):
     """The public page of a co-op: active members, shared releases, upcoming parties, bundle tiers."""
-    with platform.read() as s:
-        return public_page(platform, s, slug)
+    return cached_page(platform, slug)
 
 
 @router.get("/coops/{coop_id}/members")

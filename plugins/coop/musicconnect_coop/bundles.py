@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from musicconnect import EntitlementInfo, Problem, emit, on_commit
 from musicconnect.models import Entitlement, Tier
 
+from . import page
 from .bundle_models import Bundle, BundleMember
 from .models import Coop, Member
 
@@ -298,6 +299,7 @@ def changed(platform, session, coop: Coop, tier_id: uuid.UUID | None, what: str)
     for k in keys:
         platform.cache.invalidate(k)
     on_commit(session, lambda: platform.invalidate(*keys))
+    page.forget(platform, session, coop)
 
 
 def on_entitlement_changed(platform, entitlement, change):

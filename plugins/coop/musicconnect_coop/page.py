@@ -1,14 +1,20 @@
 """The public co-op page: who is in it, what they released, their upcoming listening parties
 (from the live plugin's ``live.party_scheduled`` domain events: the plugin is never imported)
-and the co-op's bundle tiers."""
+and the co-op's bundle tiers.
+
+The page is read far more than it changes, so it is cached per slug and dropped (in every
+process) when what it shows changes: the co-op's members or bundles (:func:`forget`, called by
+``bundles.changed``), a member's releases, profile or parties (their domain events, below),
+and when the clock reaches the next scheduled release or the first listed party's start."""
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from musicconnect import Problem
+from musicconnect import Problem, on_commit
 from musicconnect.models import Artist, ContentItem, DomainEvent, Tier
 
 from .models import Coop, Member
@@ -22,6 +28,72 @@ def _when(value: str) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (AttributeError, ValueError):
         return None
+
+
+_PAGE = ("coop", "page")
+_ARTISTS = ("coop", "page_artists")
+#: domain events of a member that change what the page shows
+_MEMBER_EVENTS = ("content.", "live.party_", "artist.updated")
+
+
+def cached_page(platform, slug: str) -> dict[str, Any]:
+    """:func:`public_page`, from the cache while nothing it shows has changed."""
+    key = (*_PAGE, slug)
+    hit = platform.cache.get(key)
+    if hit is not None and (hit[1] is None or platform.clock.now() < hit[1]):
+        return hit[0]
+    generation = platform.cache.generation()  # an invalidation during the read: not cached
+    with platform.read() as s:
+        page = public_page(platform, s, slug)
+        until = _changes_at(platform, s, page)
+    platform.cache.set(key, (page, until), generation=generation)
+    return page
+
+
+def _changes_at(platform, session, page: dict[str, Any]) -> datetime | None:
+    """When the clock alone changes the page: the next release of a member comes out, or the
+    first listed party starts (it leaves the list)."""
+    ids = [uuid.UUID(m["artist_id"]) for m in page["members"]]
+    times = [datetime.fromisoformat(page["parties"][0]["starts_at"])] if page["parties"] else []
+    if ids:
+        nxt = session.scalar(select(func.min(ContentItem.publish_at)).where(
+            ContentItem.artist_id.in_(ids), ContentItem.status == "ready", ContentItem.visibility == "public",
+            ContentItem.publish_at > platform.clock.now()))
+        if nxt is not None:
+            times.append(nxt if nxt.tzinfo else nxt.replace(tzinfo=timezone.utc))
+    return min(times) if times else None
+
+
+def forget(platform, session, coop) -> None:
+    """``coop``'s page changed (members, bundles, status): dropped here now and in every process
+    once ``session`` commits."""
+    keys = [(*_PAGE, coop.slug), _ARTISTS]
+    for k in keys:
+        platform.cache.invalidate(k)
+    on_commit(session, lambda: platform.invalidate(*keys))
+
+
+def _slugs_by_artist(platform) -> dict[uuid.UUID, tuple[str, ...]]:
+    hit = platform.cache.get(_ARTISTS)
+    if hit is None:
+        out: dict[uuid.UUID, list[str]] = {}
+        with platform.read() as s:
+            for artist_id, slug in s.execute(select(Member.artist_id, Coop.slug).join(Coop, Coop.id == Member.coop_id)
+                                             .where(Member.status.in_(("active", "leaving")))):
+                out.setdefault(artist_id, []).append(slug)
+        hit = {a: tuple(v) for a, v in out.items()}
+        platform.cache.set(_ARTISTS, hit)
+    return hit
+
+
+def on_event(platform, event) -> None:
+    """A member released, edited or took down something, renamed themselves or (un)scheduled a
+    party: the pages of their co-ops are dropped in every process."""
+    if event.artist_id is None or not event.type.startswith(_MEMBER_EVENTS):
+        return
+    slugs = _slugs_by_artist(platform).get(event.artist_id)
+    if slugs:
+        platform.invalidate(*[(*_PAGE, slug) for slug in slugs])
 
 
 def public_page(platform, session, slug: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from musicconnect.contracts import ErasureReport, ExportPart, Retained
 
+from . import page
 from .bundle_models import BundleMember, Payout
 from .ledger_models import LedgerEntry, LedgerPayment
 from .models import Coop, Member, Proposal, RuleVersion, Vote
@@ -103,6 +104,8 @@ def erase_user_data(platform, session, user) -> ErasureReport:
     if aid is None:
         return ErasureReport(erased={k: v for k, v in erased.items() if v})
     text = str(aid)
+    for coop in session.scalars(select(Coop).join(Member, Member.coop_id == Coop.id).where(Member.artist_id == aid)):
+        page.forget(platform, session, coop)  # the erased member leaves its public page
     erased["coop_votes"] = _run(session, delete(Vote).where(Vote.artist_id == aid))
     erased["coop_bundle_picks"] = _run(session, delete(BundleMember).where(BundleMember.artist_id == aid))
     _promote_heirs(platform, session, aid)
