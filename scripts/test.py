@@ -2,7 +2,8 @@
 """Install everything and pass the whole test suite, twice:
 
 1. embedded default: SQLite, local-disk media, in-process jobs and pub/sub;
-2. distributed: real PostgreSQL, Redis and an S3 API server (moto) started here on loopback.
+2. distributed: real PostgreSQL, Redis and an S3 API server (moto) started here on loopback;
+   this pass runs the tests that use those services (tests/conftest.py deselects the others).
 
 Both passes talk to a real Stripe-API server on loopback (``scripts/stripe_server.py``:
 localstripe plus the endpoints it lacks), started here.

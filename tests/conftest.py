@@ -10,6 +10,38 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+#: a test that uses one of these (directly or through mc_platform, mc_client, proc_env...) runs
+#: against the services, so it runs in both passes; the rest run once (the embedded pass)
+SERVICE_FIXTURES = frozenset({"mc_database_url", "mc_redis_url"})
+SERVICE_ENV = ("MC_TEST_DATABASE_URL", "MC_TEST_REDIS_URL", "MC_TEST_S3_ENDPOINT")
+_reads_env: dict[str, bool] = {}
+
+
+def _uses_services(item) -> bool:
+    if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("services"):
+        return True
+    path = str(item.path)
+    if path not in _reads_env:  # a module that reads the services' URLs itself
+        text = item.path.read_text(encoding="utf-8", errors="replace")
+        _reads_env[path] = any(name in text for name in SERVICE_ENV)
+    return _reads_env[path]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The distributed pass (``MC_TEST_DATABASE_URL`` set) runs only the tests that touch the
+    database, Redis or S3: a test of pure code (lint, docs, the contract compiler, property tests
+    of a pure function) learns nothing new from a second run."""
+    import os
+
+    if not os.environ.get("MC_TEST_DATABASE_URL"):
+        return
+    keep = [i for i in items if _uses_services(i)]
+    dropped = [i for i in items if not _uses_services(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT
