@@ -88,3 +88,21 @@ def test_an_unknown_slug_is_a_404_and_is_not_remembered_as_one(coop_env):
     coop = e.found(name="Not Yet")
     assert coop["slug"] == "not-yet"
     assert _page(e, coop)["name"] == "Not Yet"
+
+
+def test_an_artists_coops_are_public_and_follow_joins_dissolving_and_leaving(coop_env):
+    e = coop_env
+    coop = e.found(rules={"quorum": "majority", "notice_days": 30, "vote_days": 7})
+    b = e.artist("Bea")
+    url = f"{API}/artists/{b.artist_id}/coops"
+    assert e.client.get(url).json() == {"coops": []}  # (and cached now)
+    e.join(coop, b)
+    [mine] = e.client.get(url).json()["coops"]
+    assert (mine["slug"], mine["role"], mine["status"]) == (coop["slug"], "member", "active")
+    page = _page(e, coop)  # cached before the vote
+    p = e.propose(coop, b, "dissolve")
+    e.vote(coop, p, e.founder)
+    assert e.vote(coop, p, b).json()["status"] == "passed"
+    assert _page(e, coop)["status"] == "dissolving" != page["status"]
+    assert e.client.get(url).json()["coops"][0]["status"] == "dissolving"
+    assert e.client.get(f"{API}/artists/{uuid.uuid4()}/coops").json() == {"coops": []}

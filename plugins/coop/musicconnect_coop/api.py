@@ -14,7 +14,7 @@ from musicconnect.web import get_platform, scope
 
 from . import governance as g
 from .models import Coop, Member, Proposal, Vote
-from .page import cached_page
+from .page import cached_page, coops_of
 
 router = APIRouter()
 
@@ -110,6 +110,14 @@ def my_coops(actor=Depends(scope("coop:read")), platform=Depends(get_platform)):
 def coop_page(slug: str, actor=Depends(scope("coop:read", optional=True)), platform=Depends(get_platform)):
     """The public page of a co-op: active members, shared releases, upcoming parties, bundle tiers."""
     return cached_page(platform, slug)
+
+
+@router.get("/artists/{artist_id}/coops")
+def artist_coops(artist_id: uuid.UUID, actor=Depends(scope("coop:read", optional=True)),
+                 platform=Depends(get_platform)):
+    """The co-ops an artist is a member of (public, for their artist page): id, slug, name,
+    status and the artist's role. Cached; an unknown artist has none."""
+    return {"coops": coops_of(platform, artist_id)}
 
 
 @router.get("/coops/{coop_id}/members")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from musicconnect import Problem, emit
 from musicconnect.models import Artist, Tier
 
+from . import page
 from .accounts import create_account, slugify
 from .models import Coop, Member, Proposal, RuleVersion, Vote
 
@@ -467,6 +468,7 @@ def decide(platform, session, proposal_id: uuid.UUID, status: str) -> bool:
 
 def _apply(platform, session, coop: Coop, proposal: Proposal) -> str:
     kind, payload = proposal.kind, proposal.payload
+    page.forget(platform, session, coop)  # whatever passed may show on the public page (status, bundles)
     if kind == "add_member":
         try:
             with session.begin_nested():

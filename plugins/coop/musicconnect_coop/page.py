@@ -73,17 +73,26 @@ def forget(platform, session, coop) -> None:
     on_commit(session, lambda: platform.invalidate(*keys))
 
 
-def _slugs_by_artist(platform) -> dict[uuid.UUID, tuple[str, ...]]:
+def _coops_by_artist(platform) -> dict[uuid.UUID, tuple[dict[str, Any], ...]]:
+    """Every artist's co-ops (active or leaving memberships), cached like the pages."""
     hit = platform.cache.get(_ARTISTS)
     if hit is None:
-        out: dict[uuid.UUID, list[str]] = {}
+        out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        generation = platform.cache.generation()
         with platform.read() as s:
-            for artist_id, slug in s.execute(select(Member.artist_id, Coop.slug).join(Coop, Coop.id == Member.coop_id)
-                                             .where(Member.status.in_(("active", "leaving")))):
-                out.setdefault(artist_id, []).append(slug)
+            for m, c in s.execute(select(Member, Coop).join(Coop, Coop.id == Member.coop_id)
+                                  .where(Member.status.in_(("active", "leaving")))
+                                  .order_by(Member.joined_at, Coop.slug)):
+                out.setdefault(m.artist_id, []).append({"id": str(c.id), "slug": c.slug, "name": c.name,
+                                                        "status": c.status, "role": m.role})
         hit = {a: tuple(v) for a, v in out.items()}
-        platform.cache.set(_ARTISTS, hit)
+        platform.cache.set(_ARTISTS, hit, generation=generation)
     return hit
+
+
+def coops_of(platform, artist_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The co-ops ``artist_id`` is a member of (for their artist page)."""
+    return list(_coops_by_artist(platform).get(artist_id, ()))
 
 
 def on_event(platform, event) -> None:
@@ -91,9 +100,9 @@ def on_event(platform, event) -> None:
     party: the pages of their co-ops are dropped in every process."""
     if event.artist_id is None or not event.type.startswith(_MEMBER_EVENTS):
         return
-    slugs = _slugs_by_artist(platform).get(event.artist_id)
-    if slugs:
-        platform.invalidate(*[(*_PAGE, slug) for slug in slugs])
+    coops = _coops_by_artist(platform).get(event.artist_id)
+    if coops:
+        platform.invalidate(*[(*_PAGE, c["slug"]) for c in coops])
 
 
 def public_page(platform, session, slug: str) -> dict[str, Any]:
