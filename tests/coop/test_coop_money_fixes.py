@@ -226,3 +226,38 @@ def test_a_payout_where_the_provider_is_off_stays_pending_and_the_sweep_sends_it
     assert _sweep(shop)["moved"] == 900  # the pending move resent with its key (the provider replays it)
     assert _provider_net(shop) == 900
     shop.balanced(coop["id"])
+
+
+def test_the_sweep_finds_the_one_unsettled_payment_in_four_queries_however_many_there_are(shop, monkeypatch):
+    from sqlalchemy import event
+
+    coop, bundle = _on_sale(shop)
+    shop.buy(bundle["tier_id"])
+    _renew(shop)
+    _renew(shop)
+    seen = []
+
+    def count(*a, **k):
+        seen.append(1)
+    with shop.platform.read() as s:
+        event.listen(shop.platform.db.engine, "before_cursor_execute", count)
+        try:
+            assert payouts.unsettled(s) == []
+        finally:
+            event.remove(shop.platform.db.engine, "before_cursor_execute", count)
+        before = {p.payment_ref for p in s.scalars(select(LedgerPayment))}
+    assert len(before) == 3 and len(seen) == 4
+    real = payouts._send
+
+    def lost(*a, **k):
+        raise PermanentJobError("worker died before the provider call")
+    monkeypatch.setattr(payouts, "_send", lost)
+    _renew(shop)
+    monkeypatch.setattr(payouts, "_send", real)
+    with shop.platform.read() as s:
+        [(coop_id, ref)] = payouts.unsettled(s)
+        assert str(coop_id) == coop["id"] and {p.payment_ref for p in s.scalars(select(LedgerPayment))} - before == {ref}
+    assert _sweep(shop)["payments"] == 1
+    with shop.platform.read() as s:
+        assert payouts.unsettled(s) == []
+    shop.balanced(coop["id"])

@@ -531,15 +531,27 @@ def _reverse(platform, coop_id, payment_ref, artist, provider, amount, currency,
 
 
 def unsettled(session) -> list[tuple[uuid.UUID, str]]:
-    """Payments where some member's owed share differs from what was moved, or a move is pending."""
+    """Payments where some member's owed share differs from what was moved, or a move is
+    pending, oldest first: :func:`owed_and_moved` for every payment at once, in four queries
+    whatever the number of payments (the sweep reads the whole ledger every run)."""
     pending = set(session.execute(select(Payout.coop_id, Payout.payment_ref).where(Payout.status == "pending")
                                   .distinct()).all())
-    out = []
-    for coop_id, ref in session.execute(select(LedgerPayment.coop_id, LedgerPayment.payment_ref)
-                                        .order_by(LedgerPayment.occurred_at)).all():
-        if (coop_id, ref) in pending or any(o != m for o, m in owed_and_moved(session, coop_id, ref).values()):
-            out.append((coop_id, ref))
-    return out
+    balance: dict[tuple, int] = {}
+    for coop_id, ref, artist, total in session.execute(
+            select(LedgerEntry.coop_id, LedgerEntry.payment_ref, LedgerEntry.artist_id, func.sum(LedgerEntry.amount))
+            .where(LedgerEntry.artist_id.is_not(None), LedgerEntry.kind.in_(("share", "clawback")))
+            .group_by(LedgerEntry.coop_id, LedgerEntry.payment_ref, LedgerEntry.artist_id)):
+        balance[(coop_id, ref, artist)] = int(total or 0)
+    for coop_id, ref, artist, kind, total in session.execute(
+            select(Payout.coop_id, Payout.payment_ref, Payout.artist_id, Payout.kind, func.sum(Payout.amount))
+            .where(Payout.status != "failed")
+            .group_by(Payout.coop_id, Payout.payment_ref, Payout.artist_id, Payout.kind)):
+        key = (coop_id, ref, artist)
+        balance[key] = balance.get(key, 0) - (int(total) if kind == "transfer" else -int(total))
+    off = {(coop_id, ref) for (coop_id, ref, _), diff in balance.items() if diff != 0}
+    return [(coop_id, ref) for coop_id, ref in session.execute(
+        select(LedgerPayment.coop_id, LedgerPayment.payment_ref).order_by(LedgerPayment.occurred_at)).all()
+        if (coop_id, ref) in pending or (coop_id, ref) in off]
 
 
 def _payout_job(ctx, coop_id: str, payment_ref: str):
