@@ -340,7 +340,20 @@ def finish_leave(platform, session, coop_id: uuid.UUID, artist_id: uuid.UUID) ->
     if get_coop(session, coop_id).status == "active":
         _split_on_leave(platform, session, coop_id)
     emit(platform, session, "coop.member_left", artist_id=artist_id, subject=("coop", coop_id), data={})
+    dissolve_if_empty(platform, session, coop_id)
     return True
+
+
+def dissolve_if_empty(platform, session, coop_id: uuid.UUID) -> bool:
+    """The last member is gone (left or erased): nobody could share a bundle's payment, so the
+    co-op dissolves at once — bundle tiers off, renewals cancelled — rather than charge fans
+    for a bundle whose payments would all be refused."""
+    if session.scalar(select(func.count()).select_from(Member).where(Member.coop_id == coop_id,
+                                                                       Member.status.in_(VOTING))):
+        return False
+    _run(session, update(Coop).where(Coop.id == coop_id, Coop.status == "active").values(
+        status="dissolving", dissolve_effective_at=platform.clock.now()))
+    return finish_dissolve(platform, session, coop_id)
 
 
 # ---------------------------------------------------------------- proposals and votes

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from musicconnect.contracts import ErasureReport, ExportPart, Retained
 
+from . import governance as g
 from . import page
 from .bundle_models import BundleMember, Payout
 from .ledger_models import LedgerEntry, LedgerPayment
@@ -104,13 +105,15 @@ def erase_user_data(platform, session, user) -> ErasureReport:
     if aid is None:
         return ErasureReport(erased={k: v for k, v in erased.items() if v})
     text = str(aid)
-    for coop in session.scalars(select(Coop).join(Member, Member.coop_id == Coop.id).where(Member.artist_id == aid)):
+    coops = list(session.scalars(select(Coop).join(Member, Member.coop_id == Coop.id).where(Member.artist_id == aid)))
+    for coop in coops:
         page.forget(platform, session, coop)  # the erased member leaves its public page
     erased["coop_votes"] = _run(session, delete(Vote).where(Vote.artist_id == aid))
     erased["coop_bundle_picks"] = _run(session, delete(BundleMember).where(BundleMember.artist_id == aid))
     _promote_heirs(platform, session, aid)
     _mark_unclaimable(platform, session, aid)
     erased["coop_memberships"] = _run(session, delete(Member).where(Member.artist_id == aid))
+    erased["coops_dissolved"] = sum(g.dissolve_if_empty(platform, session, c.id) for c in coops)  # their last member
     _run(session, update(Member).where(Member.invited_by == aid).values(invited_by=None))
     erased["coop_proposals_anonymised"] = _run(session, update(Proposal).where(Proposal.created_by == aid)
                                                .values(created_by=None))
