@@ -8,7 +8,8 @@ A fan opens ``/coop/<slug>``, sees the members and the bundle with what it inclu
 the bundle", pays on the sandbox's checkout page and lands on the return page holding the bundle
 (checked through the API); on the founder's artist page the promotion slot shows the other
 member's post, the fan clicks it, lands on the post, and the click is recorded (the co-op's stats
-through the API). Then the founder opens the studio page: the payment in the co-op's money, the
+through the API); the fan's feed (following the founder) shows the same promotion in its ``feed``
+slot. Then the founder opens the studio page: the payment in the co-op's money, the
 surface opted in, the bundle pick, and a vote on an open proposal (recorded, through the API).
 axe-core finds no serious or critical violation on the co-op page and the studio page."""
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _seed(base: str) -> dict:
 
         ada, ha = user("ada@example.com", role="artist", artist_name="Ada Vale", display_name="Ada")
         bo, hb = user("bo@example.com", role="artist", artist_name="Bo Reyes", display_name="Bo")
-        user("robin@example.com", display_name="Robin")
+        _, hr = user("robin@example.com", display_name="Robin")
         a_id, b_id = ada["user"]["artist"]["id"], bo["user"]["artist"]["id"]
 
         def ok(r, status=200):
@@ -67,7 +68,11 @@ def _seed(base: str) -> dict:
             supporter = next(t for t in ok(c.get(f"/api/v1/artists/{aid}/tiers")) if t["key"] == "supporter")
             ok(c.put(f"{API}/coops/{coop['id']}/bundles/{bundle['tier_id']}/pick", headers=h, json={"tier_id": supporter["id"]}))
         # promotion: Ada's page shows co-op work; Bo nominates a public post
-        ok(c.put(f"{API}/me/promotions/surfaces", headers=ha, json={"surfaces": ["artist_page"]}))
+        ok(c.put(f"{API}/me/promotions/surfaces", headers=ha, json={"surfaces": ["artist_page", "feed"]}))
+        # the fan follows Ada, whose own post is in the fan's feed (the feed's slot is hosted by Ada)
+        ok(c.post(f"/api/v1/artists/{a_id}/content", headers=ha, json={
+            "kind": "post", "title": "Ada's studio diary", "data": {"body": "Mixing tonight."}}), 201)
+        assert c.post(f"/api/v1/fanclub/artists/{a_id}/follow", headers=hr).status_code == 204
         post = ok(c.post(f"/api/v1/artists/{b_id}/content", headers=hb, json={
             "kind": "post", "title": "Bo's new single is out", "data": {"body": "Listen now."}}), 201)
         ok(c.post(f"{API}/me/promotions/nominations", headers=hb, json={"kind": "release", "ref": post["id"]}), 201)
@@ -115,6 +120,18 @@ def test_a_fan_joins_the_bundle_and_clicks_a_promotion(browser, shots, proc_env)
             slots = c.get(f"{API}/coops/{coop['id']}/promotions/stats", headers=seed["ha"]).json()["slots"]
         [row] = [s for s in slots if s["host_artist_id"] == seed["a_id"] and s["surface"] == "artist_page"]
         assert row["promoted_artist_id"] == seed["b_id"] and row["impressions"] >= 1 and row["clicks"] == 1, row
+
+        # the fan's feed: Ada's post, and the feed's slot shows Bo's post too (hosted by Ada)
+        page.goto(f"{base}/feed")
+        page.locator(".feed-item", has_text="Ada's studio diary").wait_for()
+        feed_promo = page.locator(".coop-promo")
+        feed_promo.wait_for()
+        assert "Bo Reyes" in feed_promo.inner_text() and "Bo's new single is out" in feed_promo.inner_text()
+        shots(page, "03b-feed-promotion")
+        with httpx.Client(base_url=base, timeout=30) as c:
+            slots = c.get(f"{API}/coops/{coop['id']}/promotions/stats", headers=seed["ha"]).json()["slots"]
+        assert [(s["surface"], s["promoted_artist_id"]) for s in slots if s["host_artist_id"] == seed["a_id"]
+                and s["surface"] == "feed"] == [("feed", seed["b_id"])], slots
 
         # the founder's studio page: the co-op, an open proposal to vote on, the money, the promotion settings
         with httpx.Client(base_url=base, timeout=30) as c:

@@ -18,7 +18,7 @@ def mc_plugins():
 
 
 COOP = {("page", None, "/coop", "coop.js", None), ("component", "artist", None, "promo.js", None),
-        ("page", None, "/studio/coop", "studio.js", "Co-ops")}
+        ("component", "feed", None, "feedpromo.js", None), ("page", None, "/studio/coop", "studio.js", "Co-ops")}
 
 
 def _listed(client) -> dict[tuple, dict]:
@@ -59,7 +59,9 @@ def test_coop_screens_are_listed_served_and_parse(mc_client):
     for needle in ('"billing/checkout"', "/checkout/return?artist=", "success_url", "cancel_url"):
         assert needle in sources["common.js"], needle
     for needle in ("coop/promotions/slot?surface=", "host_artist_id=", "/click", 'method: "POST"'):
-        assert needle in sources["promo.js"], needle
+        assert needle in sources["common.js"], needle
+    assert 'askPromotion(surface, artist.id)' in sources["promo.js"]
+    assert 'askPromotion("feed", host)' in sources["feedpromo.js"] and "hosts.slice(0, TRIES)" in sources["feedpromo.js"]
     for needle in ("/proposals?status=open", "/votes", "/pick", "/ledger", "/audience", "coop/me/promotions/surfaces",
                    "coop/me/promotions/nominations"):
         assert needle in sources["studio.js"], needle

@@ -1,5 +1,6 @@
 // What the co-op's screens share: their style, problems in words, links to what a co-op promotes.
 import { api, session } from "@musicconnect/api";
+import { html, navigate } from "@musicconnect/web";
 
 const STYLE = `
 .coop .members, .coop .releases, .coop .parties, .coop .bundles { list-style: none; padding: 0; }
@@ -74,4 +75,29 @@ export async function startCheckout(accountId, tierId) {
   }
   location.assign(out.url);
   return out;
+}
+
+// Ask for one promotion on a host's surface (null: none, or the request failed)
+export function askPromotion(surface, hostId) {
+  return api(`coop/promotions/slot?surface=${surface}&host_artist_id=${encodeURIComponent(hostId)}`)
+    .then((out) => (out && out.promotion && out.promotion.item ? out.promotion : null), () => null);
+}
+
+// A promotion slot's card: a click is recorded (POST …/click) before the app navigates.
+export function PromoCard({promo}) {
+  useStyle();
+  const href = itemHref(promo.item, promo.promoted_artist_id);
+  const open = async (e) => {
+    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    if (promo.impression_id) {
+      try { await api(`coop/promotions/${promo.impression_id}/click`, {method: "POST"}); } catch { /* still go */ }
+    }
+    navigate(href);
+  };
+  const what = promo.item.kind === "party" ? "Listening party" : "New release";
+  return html`<aside class="coop-promo" aria-label="From the co-op" data-impression=${promo.impression_id || ""}>
+    <p class="label">From the co-op · ${what} by ${promo.promoted_artist_name}</p>
+    <p><a href=${href} onClick=${open}>${promo.item.title || what}</a></p>
+  </aside>`;
 }

@@ -1,6 +1,7 @@
 // /feed: posts and tracks of the artists the fan follows or supports, newest first. A locked
-// teaser names the tier it needs with a button to join; early-access items say so.
-import { ErrorNote, Link, Loading, html, title, useLoad } from "@musicconnect/web";
+// teaser names the tier it needs with a button to join; early-access items say so. Other plugins'
+// components in the "feed" slot get `hosts`: the feed's artists, in the order they first appear.
+import { ErrorNote, Link, Loading, Slot, html, title, useLoad } from "@musicconnect/web";
 import { api } from "@musicconnect/api";
 import { artist, day, signedIn, tierName } from "./common.js";
 import { PostImages, useImageStyle } from "./images.js";
@@ -38,6 +39,7 @@ export default function Feed() {
   return html`<section>
     <h1>Feed</h1>
     ${items.length === 0 ? html`<p>Nothing yet: follow artists on their pages. <${Link} href="/discover">Discover artists</${Link}></p>`
-      : html`<ul class="feed">${items.map((i) => html`<${Item} key=${i.id} item=${i} a=${artists[i.artist_id]} />`)}</ul>`}
+      : html`<${Slot} name="feed" hosts=${[...new Set(items.map((i) => i.artist_id))]} />
+        <ul class="feed">${items.map((i) => html`<${Item} key=${i.id} item=${i} a=${artists[i.artist_id]} />`)}</ul>`}
   </section>`;
 }
