@@ -412,6 +412,12 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
         db = {"dialect": platform.db.dialect, "file": db_file.name, "size": db_file.stat().st_size,
               "sha256": sha256_file(db_file)}
         progress(f"database: {db['size']} bytes ({db['dialect']})")
+        # right after the dump (objects can take long): the two copies are as close in time as can be
+        states, taken = [], {"manifest.json", db_file.name, "secret.key"}
+        for state in state_files(platform):
+            entry = _copy_state(state, work / _state_member(state, taken))
+            states.append(entry)
+            progress(f"state: {state.path} of the {state.plugin} plugin ({entry['size']} bytes)")
         result = BackupResult(dest / name, database_bytes=db["size"])
         storage = platform.storage
         listed: dict[str, dict] = {}
@@ -436,11 +442,6 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
         result.skipped = len(skipped)
         progress(f"objects: {result.objects} ({result.total_bytes} bytes), {result.copied} copied "
                  f"({result.copied_bytes} bytes), {result.reused} unchanged since the previous set")
-        states, taken = [], {"manifest.json", db_file.name, "secret.key"}
-        for state in state_files(platform):
-            entry = _copy_state(state, work / _state_member(state, taken))
-            states.append(entry)
-            progress(f"state: {state.path} of the {state.plugin} plugin ({entry['size']} bytes)")
         secret = None
         key = platform.settings.signing_key()
         if include_secret:
