@@ -81,6 +81,8 @@ def test_every_hook_is_exercised(mc_make_platform, mc_clock, tmp_path):
         assert p.plugins.collect("web_extensions", platform=p)[0][0] == "recorder"
         from musicconnect import migrate
         migrate.histories(p)  # asks register_migrations
+        from musicconnect.backup import state_files
+        assert state_files(p) == []  # asks register_state_files (the recorder keeps none)
         from cli_import import plugin_command_names
         assert "recorder" in plugin_command_names(p)
         # privacy and trust: a person's export and erasure reach every installed plugin; screens

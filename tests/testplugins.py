@@ -131,6 +131,7 @@ def make_recorder():
         "register_jobs": lambda platform: [JobSpec("noop", lambda ctx, **kw: {"ok": True}, max_retries=0)],
         "register_migrations": None,
         "register_settings": lambda platform: RecSettings,
+        "register_state_files": None,
         "register_scopes": lambda platform: {"recorder:read": "read what the recorder saw"},
         "register_perks": lambda platform: {"recorded": "the recorder notes it (boolean)"},
         "on_startup": None, "on_shutdown": None, "seed_demo": None,

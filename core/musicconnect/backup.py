@@ -6,6 +6,8 @@ A destination folder holds backup *sets* and the objects they share::
 
     DEST/20261129T101530Z/manifest.json   what the set holds, with a checksum of everything
     DEST/20261129T101530Z/database.sqlite3 (SQLite, online backup API) or database.pgdump (pg_dump -Fc)
+    DEST/20261129T101530Z/state-<plugin>-<name>  a file of a plugin's state in the data dir
+                                          (``register_state_files``; SQLite: online backup API)
     DEST/objects/<sha256>                 each distinct object content, stored once
 
 Objects are copied incrementally: an object whose size and change tag (S3 ETag, file mtime)
@@ -30,14 +32,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from .errors import MusicConnectError
 
-FORMAT = 1
+FORMAT = 2  # written when the set holds plugins' state files (an older reader would drop them)
+READS = (1, 2)  # 1: database and objects only
+SQLITE_HEADER = b"SQLite format 3\x00"
 SET_RE = re.compile(r"^\d{8}T\d{6}(\d{6})?Z$")
 MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a file of the set: a bare name
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -201,6 +205,114 @@ def database_is_empty(platform) -> bool:
         return not conn.execute(text(q)).scalar()
 
 
+# --------------------------------------------------------------------------- plugins' state files
+
+@dataclass(frozen=True)
+class StateFile:
+    """A file of a plugin's state in the data dir (``register_state_files``)."""
+
+    plugin: str
+    path: str  # relative to the data dir, with /
+    source: Path
+
+
+def _relative(name, what: str) -> PurePosixPath:
+    """A path relative to the data dir: not absolute, no ``..``, not empty."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise BackupError(f"{what} {name!r}: not a path")
+    rel = PurePosixPath(Path(name).as_posix())
+    if rel.is_absolute() or not rel.parts or ".." in rel.parts or str(rel) == ".":
+        raise BackupError(f"{what} {str(name)!r}: only a path relative to the data dir, without '..', is accepted")
+    return rel
+
+
+def _inside(data_dir: Path, rel: PurePosixPath, what: str) -> Path:
+    """``data_dir / rel``, refusing one that a symbolic link leads out of the data dir."""
+    root = Path(os.path.realpath(data_dir))
+    path = root / rel
+    if not Path(os.path.realpath(path)).is_relative_to(root):
+        raise BackupError(f"{what} {str(rel)!r} is a symbolic link leading out of the data dir {root}")
+    return path
+
+
+def _reserved(settings) -> set[Path]:
+    """Files no plugin may declare: the key file and the SQLite database (with its journals)."""
+    reserved = {Path(os.path.realpath(Path(settings.data_dir) / "secret.key"))}
+    db = _sqlite_path(settings.effective_database_url)
+    if db is not None:
+        reserved |= {Path(os.path.realpath(f"{db}{suffix}")) for suffix in ("", "-wal", "-shm", "-journal")}
+    return reserved
+
+
+def state_files(platform) -> list[StateFile]:
+    """The files of plugins' state the enabled plugins declare (``register_state_files``),
+    checked: each inside the data dir (no absolute path, ``..`` or link leading out), an existing
+    regular file, declared once, neither the database nor the key file."""
+    from .errors import Problem
+    from .plugins import HookFailed
+
+    try:
+        answers = platform.plugins.collect("register_state_files", platform=platform)
+    except HookFailed as exc:
+        raise BackupError(f"the {exc.plugin} plugin failed to name its state files ({type(exc.cause).__name__}: "
+                          f"{exc.cause}): the backup would lack its state, so it was refused") from None
+    except Problem as exc:
+        raise BackupError(f"a plugin refused to name its state files: {exc.detail}") from None
+    data_dir = Path(platform.settings.data_dir)
+    reserved = _reserved(platform.settings)
+    out: list[StateFile] = []
+    seen: dict[str, str] = {}
+    for plugin, name in answers:
+        what = f"the {plugin} plugin's state file"
+        rel = _relative(name, what)
+        path = _inside(data_dir, rel, what)
+        if Path(os.path.realpath(path)) in reserved:
+            raise BackupError(f"{what} {str(rel)!r} is the database or the key file, which the backup handles itself")
+        if not path.is_file():
+            raise BackupError(f"{what} {str(rel)!r} does not exist in {data_dir} (or is not a regular file)")
+        if str(rel) in seen:
+            raise BackupError(f"{what} {str(rel)!r} is declared twice (also by {seen[str(rel)]})")
+        seen[str(rel)] = plugin
+        out.append(StateFile(plugin, str(rel), path))
+    return out
+
+
+def _is_sqlite(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+
+
+def _copy_state(state: StateFile, out: Path) -> dict:
+    """Copy one state file into the set (a SQLite file through the online backup API: consistent
+    while its owner writes, without taking the owner's lock); its manifest entry."""
+    sqlite = _is_sqlite(state.source)
+    if sqlite:
+        source = sqlite3.connect(state.source, timeout=15)
+        target = sqlite3.connect(out)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+    else:
+        shutil.copyfile(state.source, out)
+    _fsync(out)
+    return {"plugin": state.plugin, "path": state.path, "file": out.name, "sqlite": sqlite,
+            "size": out.stat().st_size, "sha256": sha256_file(out)}
+
+
+def _state_member(state: StateFile, taken: set[str]) -> str:
+    """``state-<plugin>-<base name>``: a name MEMBER_RE accepts, unique in the set."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", PurePosixPath(state.path).name).replace("..", "_")
+    stem = f"state-{state.plugin}-{base}"
+    name, n = stem, 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}"
+    taken.add(name)
+    return name
+
+
 # --------------------------------------------------------------------------- sets
 
 @dataclass
@@ -235,8 +347,9 @@ def read_manifest(set_dir: Path) -> dict:
         raise BackupError(f"{path} is corrupt: not JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("manifest_sha256") != _manifest_digest(manifest):
         raise BackupError(f"{path} is corrupt: its checksum does not match its content")
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"{path} has format {manifest.get('format')!r}; this MusicConnect reads format {FORMAT}")
+    if manifest.get("format") not in READS:
+        raise BackupError(f"{path} has format {manifest.get('format')!r}; this MusicConnect reads formats "
+                          f"{', '.join(map(str, READS))}")
     from .storage import is_valid_key
 
     try:  # every name the manifest gives is checked before anything is read or written through it
@@ -247,6 +360,11 @@ def read_manifest(set_dir: Path) -> dict:
         for key, obj in manifest["storage"]["objects"].items():
             if not is_valid_key(key) or not isinstance(obj.get("sha256"), str) or not DIGEST_RE.match(obj["sha256"]):
                 raise BackupError(f"{path} lists an invalid object {key!r}")
+        for entry in manifest.get("state_files", []):
+            _member(set_dir, entry["file"], "a state file")
+            _relative(entry["path"], f"{path} names a state file")
+            if not isinstance(entry["sha256"], str) or not DIGEST_RE.match(entry["sha256"]):
+                raise BackupError(f"{path} lists an invalid state file {entry['path']!r}")
     except (KeyError, TypeError, AttributeError):
         raise BackupError(f"{path} is corrupt: a required field is missing") from None
     return manifest
@@ -294,6 +412,12 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
         db = {"dialect": platform.db.dialect, "file": db_file.name, "size": db_file.stat().st_size,
               "sha256": sha256_file(db_file)}
         progress(f"database: {db['size']} bytes ({db['dialect']})")
+        # right after the dump (objects can take long): the two copies are as close in time as can be
+        states, taken = [], {"manifest.json", db_file.name, "secret.key"}
+        for state in state_files(platform):
+            entry = _copy_state(state, work / _state_member(state, taken))
+            states.append(entry)
+            progress(f"state: {state.path} of the {state.plugin} plugin ({entry['size']} bytes)")
         result = BackupResult(dest / name, database_bytes=db["size"])
         storage = platform.storage
         listed: dict[str, dict] = {}
@@ -329,13 +453,14 @@ def create_backup(platform, dest: Path, *, full: bool = False, include_secret: b
             os.chmod(work / "secret.key", 0o600)
             secret = {"file": "secret.key", "sha256": sha256_file(work / "secret.key")}
         manifest = {
-            "format": FORMAT, "version": __version__, "created_at": now.isoformat().replace("+00:00", "Z"),
+            "format": FORMAT if states else 1, "version": __version__, "created_at": now.isoformat().replace("+00:00", "Z"),
             "database": db, "schema": schema, "plugins": _plugins(platform),
             "storage": {"backend": storage.backend, "objects": listed,
                         "skipped": {"count": len(skipped), "keys": skipped[:100]}},
             "signing_key": {"fingerprint": key_fingerprint(key), **({"included": secret} if secret else {})},
             "stats": {"objects": result.objects, "copied": result.copied, "copied_bytes": result.copied_bytes,
                       "reused": result.reused, "total_bytes": result.total_bytes, "skipped": len(skipped)},
+            **({"state_files": states} if states else {}),
         }
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         manifest["manifest_hmac"] = _manifest_hmac(manifest, key)
@@ -430,6 +555,11 @@ def verify_set(set_dir: Path, progress: Progress = _quiet, key: bytes | None = N
     if included and (not _member(set_dir, included["file"], "the key file").is_file()
                      or sha256_file(set_dir / included["file"]) != included["sha256"]):
         raise BackupError(f"the key file {set_dir / included['file']} is missing or does not match its checksum")
+    for entry in manifest.get("state_files", []):
+        member = _member(set_dir, entry["file"], "a state file")
+        if not member.is_file() or sha256_file(member) != entry["sha256"]:
+            raise BackupError(f"the {entry['plugin']} plugin's state file {entry['path']!r} ({member}) is missing or "
+                              f"does not match its checksum")
     objects_dir = set_dir.parent / "objects"
     objects = manifest["storage"]["objects"]
     digests = sorted({o["sha256"] for o in objects.values()})
@@ -443,7 +573,9 @@ def verify_set(set_dir: Path, progress: Progress = _quiet, key: bytes | None = N
             key = next(k for k, o in objects.items() if o["sha256"] == digest)
             raise BackupError(f"object {key!r} ({path}) does not match its checksum")
         ticker.tick(f"verified {i}/{len(digests)} objects")
-    progress(f"verified: database dump and {len(objects)} objects ({len(digests)} distinct contents)")
+    states = manifest.get("state_files", [])
+    progress(f"verified: database dump, {len(objects)} objects ({len(digests)} distinct contents)"
+             + (f" and {len(states)} plugin state files" if states else ""))
     return manifest
 
 
@@ -566,6 +698,7 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, prune: bool 
         if missing:
             warnings.append(f"plugins enabled in the backup but not installed here: {', '.join(missing)} "
                             f"(their data is restored; install them to use it)")
+        states = _state_targets(manifest, p.settings, force=force)
         target_url = p.settings.effective_database_url
         major = None if dialect == "sqlite" else _server_major(p.db.engine)
     finally:
@@ -588,6 +721,9 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, prune: bool 
         if not empty:
             cmd += ["--clean", "--if-exists"]
         _pg_run([*cmd, str(set_dir / db["file"])], env, major, "restore into")
+    for entry, target in states:
+        _restore_file(set_dir / entry["file"], target)
+        progress(f"state: {entry['path']} of the {entry['plugin']} plugin restored")
 
     p = make_platform(settings)
     pruned = 0
@@ -619,11 +755,37 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, prune: bool 
     finally:
         p.close()
     return {"set": set_dir.name, "created_at": manifest["created_at"], "objects": len(manifest["storage"]["objects"]),
-            "database_bytes": db["size"], "upgraded": upgraded, "warnings": warnings, "pruned": pruned}
+            "state_files": [e["path"] for e, _ in states], "database_bytes": db["size"], "upgraded": upgraded, "warnings": warnings, "pruned": pruned}
+
+
+def _state_targets(manifest: dict, settings, *, force: bool) -> list[tuple[dict, Path]]:
+    """Where the set's state files go in the target data dir; refuses a file already there
+    (unless ``force``: it is replaced), a path a link leads out of the data dir, and the
+    database or key file."""
+    out = []
+    reserved = _reserved(settings)
+    for entry in manifest.get("state_files", []):
+        what = f"the {entry['plugin']} plugin's state file"
+        target = _inside(Path(settings.data_dir), _relative(entry["path"], what), what)
+        if Path(os.path.realpath(target)) in reserved:
+            raise BackupError(f"{what} {entry['path']!r} would replace the database or the key file")
+        if (target.exists() or target.is_symlink()) and not force:
+            raise BackupError(f"the target data dir already holds {entry['path']} ({what}): restore into an empty "
+                              f"data dir, or pass --force to replace it")
+        if target.exists() and not target.is_file():
+            raise BackupError(f"{target} ({what}) is not a regular file")
+        out.append((entry, target))
+    return out
 
 
 def _restore_sqlite(src: Path, target: Path) -> None:
     """Copy the dump next to the target and rename it into place (never a half-written file)."""
+    _restore_file(src, target)
+
+
+def _restore_file(src: Path, target: Path) -> None:
+    """Copy ``src`` next to ``target`` and rename it into place (never a half-written file); a
+    SQLite journal or write-ahead log left by the old file goes first."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-restore-", dir=target.parent)
     os.close(fd)

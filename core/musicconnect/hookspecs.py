@@ -225,6 +225,17 @@ def register_settings(platform):
     """
 
 
+@spec(COLLECT, CLOSED)
+def register_state_files(platform):
+    """Return the files (paths relative to ``settings.data_dir``, e.g. ``"nft-chain.sqlite"``)
+    that hold this plugin's durable state besides the database and the storage, existing now:
+    ``musicconnect backup`` copies them (a SQLite file through its online backup API, so one in
+    use is copied consistently) and ``restore`` puts them back. An absolute path, ``..`` or a
+    link leading out of the data dir refuses the backup; so does an exception (a backup never
+    silently lacks a plugin's state).
+    """
+
+
 @spec(NOTIFY)
 def on_startup(platform):
     """Called once when an API or worker process starts, after plugins are loaded."""

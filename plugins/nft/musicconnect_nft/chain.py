@@ -233,6 +233,15 @@ def chain_file(platform) -> Path:
     return Path(platform.settings.data_dir).resolve() / "nft-chain.sqlite"
 
 
+def register_state_files(platform):
+    """The embedded default chain's file, for ``musicconnect backup`` (nothing with a node, a
+    named test chain or before the chain was first used)."""
+    if (settings_of(platform).rpc_url or "").strip():
+        return None
+    path = chain_file(platform)
+    return [path.name] if path.is_file() else None
+
+
 _file_users: dict[str, "weakref.WeakSet[Any]"] = {}
 
 

@@ -25,6 +25,7 @@ DELEGATED = {
     "erase_user_data": "privacy",
     "web_extensions": "api",
     "register_site_routes": "api",
+    "register_state_files": "chain",
 }
 
 globals().update(feature_hooks(__package__, FEATURES, scopes=SCOPES, delegated=DELEGATED))
