@@ -324,23 +324,3 @@ def on_event(platform, event):
         if event.type == "coop.dissolved":
             _run(s, update(Bundle).where(Bundle.coop_id == coop.id).values(status="retired"))
         changed(platform, s, coop, None, event.type)
-
-
-def includes(session, tier_ids) -> dict[str, list[dict[str, Any]]]:
-    """For the public page: what each bundle tier includes (member, member's tier)."""
-    from musicconnect.models import Artist
-
-    ids = [uuid.UUID(str(t)) for t in tier_ids]
-    out: dict[str, list[dict[str, Any]]] = {str(t): [] for t in ids}
-    if not ids:
-        return out
-    rows = session.execute(select(BundleMember.bundle_tier_id, Artist.id, Artist.name, Tier.name)
-                           .join(Artist, Artist.id == BundleMember.artist_id)
-                           .join(Tier, Tier.id == BundleMember.included_tier_id)
-                           .join(Bundle, Bundle.tier_id == BundleMember.bundle_tier_id)
-                           .join(Member, (Member.coop_id == Bundle.coop_id) & (Member.artist_id == BundleMember.artist_id))
-                           .where(BundleMember.bundle_tier_id.in_(ids), Member.status.in_(SHARING))
-                           .order_by(Artist.name)).all()
-    for tid, aid, aname, tname in rows:
-        out[str(tid)].append({"artist_id": str(aid), "artist_name": aname, "tier_name": tname})
-    return out

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from musicconnect import Problem, on_commit
 from musicconnect.models import Artist, ContentItem, DomainEvent, Tier
 
+from .bundle_models import Bundle, BundleMember
 from .models import Coop, Member
 
 RELEASES = 20
@@ -138,11 +139,27 @@ def public_page(platform, session, slug: str) -> dict[str, Any]:
               "price_amount": t.price_amount, "currency": t.currency}
              for t in session.scalars(select(Tier).where(Tier.artist_id == coop.artist_id, Tier.is_active.is_(True),
                                                          Tier.rank > 0).order_by(Tier.rank))]
-    from .bundles import includes  # what each bundle includes (G-SELL)
-
     inside = includes(session, [t["id"] for t in tiers])
     tiers = [{**t, "includes": inside.get(t["id"], [])} for t in tiers]
     return {"id": str(coop.id), "slug": coop.slug, "name": coop.name, "description": coop.description,
             "status": coop.status, "artist_id": str(coop.artist_id),
             "members": [{"artist_id": str(m.artist_id), "name": a.name, "role": m.role} for m, a in rows],
             "releases": releases, "parties": parties[:PARTIES], "bundle_tiers": tiers}
+
+
+def includes(session, tier_ids) -> dict[str, list[dict[str, Any]]]:
+    """What each bundle tier includes (member, member's tier)."""
+    ids = [uuid.UUID(str(t)) for t in tier_ids]
+    out: dict[str, list[dict[str, Any]]] = {str(t): [] for t in ids}
+    if not ids:
+        return out
+    rows = session.execute(select(BundleMember.bundle_tier_id, Artist.id, Artist.name, Tier.name)
+                           .join(Artist, Artist.id == BundleMember.artist_id)
+                           .join(Tier, Tier.id == BundleMember.included_tier_id)
+                           .join(Bundle, Bundle.tier_id == BundleMember.bundle_tier_id)
+                           .join(Member, (Member.coop_id == Bundle.coop_id) & (Member.artist_id == BundleMember.artist_id))
+                           .where(BundleMember.bundle_tier_id.in_(ids), Member.status.in_(("active", "leaving")))
+                           .order_by(Artist.name)).all()
+    for tid, aid, aname, tname in rows:
+        out[str(tid)].append({"artist_id": str(aid), "artist_name": aname, "tier_name": tname})
+    return out
