@@ -668,7 +668,8 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, prune: bool 
     key = install.strip() if install is not None else local_key(settings)
     progress(f"verifying {set_dir}")
     verify_set(set_dir, progress, key=key)  # the HMAC too when the key is the backup's
-    if (key is None or key_fingerprint(key) != manifest["signing_key"]["fingerprint"]) and not force:
+    authenticated = key is not None and key_fingerprint(key) == manifest["signing_key"]["fingerprint"]
+    if not authenticated and not force:
         raise BackupError("the target's signing key (MC_SECRET_KEY or <data dir>/secret.key) is not the one the "
                           "backup was made with: set the same key (or back up with --include-secret), or pass "
                           "--force (signed links, unsubscribe links and e-mail suppressions made before stop "
@@ -698,7 +699,7 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, prune: bool 
         if missing:
             warnings.append(f"plugins enabled in the backup but not installed here: {', '.join(missing)} "
                             f"(their data is restored; install them to use it)")
-        states = _state_targets(manifest, p.settings, force=force)
+        states = _state_targets(manifest, p.settings, force=force, authenticated=authenticated)
         target_url = p.settings.effective_database_url
         major = None if dialect == "sqlite" else _server_major(p.db.engine)
     finally:
@@ -758,17 +759,29 @@ def restore_backup(settings, set_dir: Path, *, force: bool = False, prune: bool 
             "state_files": [e["path"] for e, _ in states], "database_bytes": db["size"], "upgraded": upgraded, "warnings": warnings, "pruned": pruned}
 
 
-def _state_targets(manifest: dict, settings, *, force: bool) -> list[tuple[dict, Path]]:
+def _state_targets(manifest: dict, settings, *, force: bool, authenticated: bool = True) -> list[tuple[dict, Path]]:
     """Where the set's state files go in the target data dir; refuses a file already there
-    (unless ``force``: it is replaced), a path a link leads out of the data dir, and the
-    database or key file."""
+    (unless ``force``: it is replaced), a path a link leads out of the data dir, the database or
+    key file (compared case-insensitively too), a path named twice, and — when the manifest's
+    HMAC could not be checked (another signing key, ``--force``) — any path but a bare file name
+    directly in the data dir (an altered manifest cannot aim a restore at other files)."""
     out = []
     reserved = _reserved(settings)
+    folded = {str(r).casefold() for r in reserved}
+    seen: set[str] = set()
     for entry in manifest.get("state_files", []):
         what = f"the {entry['plugin']} plugin's state file"
+        if not authenticated and not (isinstance(entry.get("path"), str) and MEMBER_RE.fullmatch(entry["path"])):
+            raise BackupError(f"{what} {entry.get('path')!r} is not a bare file name, and this set's manifest cannot "
+                              "be authenticated with the target's signing key: restore with the backup's key")
         target = _inside(Path(settings.data_dir), _relative(entry["path"], what), what)
-        if Path(os.path.realpath(target)) in reserved:
+        real = Path(os.path.realpath(target))
+        if real in reserved or str(real).casefold() in folded or any(
+                r.exists() and target.exists() and os.path.samefile(r, target) for r in reserved):
             raise BackupError(f"{what} {entry['path']!r} would replace the database or the key file")
+        if str(real) in seen:
+            raise BackupError(f"{what} {entry['path']!r} is named twice in the manifest")
+        seen.add(str(real))
         if (target.exists() or target.is_symlink()) and not force:
             raise BackupError(f"the target data dir already holds {entry['path']} ({what}): restore into an empty "
                               f"data dir, or pass --force to replace it")

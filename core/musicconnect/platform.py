@@ -305,8 +305,9 @@ class Platform:
         self.plugins.notify("on_startup", platform=self)
 
     def close(self) -> None:
-        # the running jobs end first: they may use what a plugin lets go of in on_shutdown (which
-        # may still enqueue: the broker closes after it)
+        # the running jobs end first (within jobs.stop's timeout; one still running then is
+        # abandoned and retried later): they may use what a plugin lets go of in on_shutdown
+        # (which may still enqueue: the broker closes after it)
         if "jobs" in self.__dict__:
             self.jobs.stop(close_broker=False)
         if self.started:

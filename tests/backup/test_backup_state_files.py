@@ -202,3 +202,36 @@ def test_a_set_without_state_files_keeps_format_1(mc_make_platform, tmp_path):
     assert result.manifest["format"] == 1 and "state_files" not in result.manifest
     verify_set(result.path)
     assert not [n for n in os.listdir(result.path) if n.startswith("state-")]
+
+
+def test_a_set_that_cannot_be_authenticated_restores_only_bare_state_file_names(
+        mc_make_platform, mc_settings, mc_clock, mc_plugin_selection, empty_deployment, tmp_path):
+    """Another signing key (the manifest's HMAC cannot be checked) and --force: the manifest could
+    have been altered, so a state file may only go to a bare name directly in the data dir."""
+    from pydantic import SecretStr
+
+    def files(platform):
+        return ["keeper/state.bin", "flat.bin"]
+    plugin = _state_plugin(files)
+    p = mc_make_platform(extra_plugins=[("keeper", plugin)])
+    (Path(p.settings.data_dir) / "keeper").mkdir(parents=True)
+    (Path(p.settings.data_dir) / "keeper" / "state.bin").write_bytes(b"nested")
+    (Path(p.settings.data_dir) / "flat.bin").write_bytes(b"flat")
+    result = create_backup(p, tmp_path / "bk")
+    make = _maker(mc_clock, mc_plugin_selection, [("keeper", plugin)])
+    other_key = {"secret_key": SecretStr("ab" * 32)}
+    target = _target_settings(mc_settings, empty_deployment).model_copy(update=other_key)
+    with pytest.raises(BackupError, match=r"'keeper/state.bin' is not a bare file name.*cannot be authenticated"):
+        restore_backup(target, result.path, force=True, make_platform=make)
+    assert not (Path(target.data_dir) / "flat.bin").exists()  # nothing written
+
+    def flat_only(platform):
+        return ["flat.bin"]
+    flat_plugin = _state_plugin(flat_only)
+    p2 = mc_make_platform(extra_plugins=[("keeper", flat_plugin)])
+    (Path(p2.settings.data_dir) / "flat.bin").write_bytes(b"flat")
+    flat_set = create_backup(p2, tmp_path / "bk2")
+    target2 = _target_settings(mc_settings, empty_deployment).model_copy(update=other_key)
+    restore_backup(target2, flat_set.path, force=True, make_platform=_maker(mc_clock, mc_plugin_selection,
+                                                                             [("keeper", flat_plugin)]))
+    assert (Path(target2.data_dir) / "flat.bin").read_bytes() == b"flat"

@@ -62,3 +62,18 @@ def test_erasing_the_last_member_dissolves_the_coop(coop_env):
     assert reports["coop"].erased["coops_dissolved"] == 1
     status, members, active, dissolved, cancel = _dissolved(e, coop)
     assert (status, members, active, dissolved, cancel) == ("dissolved", [], [False], 1, True)
+
+
+def test_the_last_two_members_leaving_at_once_still_dissolve_it(coop_env):
+    from musicconnect.testing import concurrently
+
+    e = coop_env
+    for _ in range(3):  # a race: a few rounds
+        coop = e.found(name=f"Race {uuid.uuid4().hex[:6]}", rules={"quorum": "majority", "notice_days": 0,
+                                                                     "vote_days": 7})
+        b = e.artist("Bea")
+        e.join(coop, b)
+        codes = concurrently(2, lambda i: e.client.post(f"{API}/coops/{coop['id']}/leave",
+                                                        headers=(e.founder, b)[i].headers).status_code)
+        assert codes == [200, 200], codes
+        assert e.client.get(f"{API}/coops/{coop['slug']}").json()["status"] == "dissolved"

@@ -261,3 +261,18 @@ def test_the_sweep_finds_the_one_unsettled_payment_in_four_queries_however_many_
     with shop.platform.read() as s:
         assert payouts.unsettled(s) == []
     shop.balanced(coop["id"])
+
+
+def test_the_coop_page_shows_a_members_renamed_tier_at_once(shop):
+    coop, bundle = _on_sale(shop)
+    url = f"/api/v1/coop/coops/{coop['slug']}"
+
+    def included():
+        [tier] = shop.client.get(url).json()["bundle_tiers"]
+        return {i["artist_id"]: i["tier_name"] for i in tier["includes"]}
+    before = included()  # cached now
+    tier = shop.own_tier(shop.a)
+    r = shop.client.patch(f"/api/v1/artists/{shop.a.artist_id}/tiers/{tier.id}", json={"name": "Night Owls"},
+                          headers=shop.a.headers)
+    assert r.status_code == 200, r.text
+    assert included() == {**before, str(shop.a.artist_id): "Night Owls"}

@@ -348,6 +348,9 @@ def dissolve_if_empty(platform, session, coop_id: uuid.UUID) -> bool:
     """The last member is gone (left or erased): nobody could share a bundle's payment, so the
     co-op dissolves at once — bundle tiers off, renewals cancelled — rather than charge fans
     for a bundle whose payments would all be refused."""
+    # the co-op's row first: the last two members finishing at once each count the other as
+    # still in unless they take turns (the second counts after the first committed)
+    session.execute(select(Coop.id).where(Coop.id == coop_id).with_for_update())
     if session.scalar(select(func.count()).select_from(Member).where(Member.coop_id == coop_id,
                                                                        Member.status.in_(VOTING))):
         return False

@@ -33,8 +33,9 @@ def _when(value: str) -> datetime | None:
 
 _PAGE = ("coop", "page")
 _ARTISTS = ("coop", "page_artists")
-#: domain events of a member that change what the page shows
-_MEMBER_EVENTS = ("content.", "live.party_", "artist.updated")
+#: domain events of a member (or of the co-op's own account) that change what the page shows:
+#: releases, parties, names, and tiers (a bundle lists each member's included tier by name)
+_MEMBER_EVENTS = ("content.", "live.party_", "artist.updated", "tier.")
 
 
 def cached_page(platform, slug: str) -> dict[str, Any]:
@@ -74,36 +75,41 @@ def forget(platform, session, coop) -> None:
     on_commit(session, lambda: platform.invalidate(*keys))
 
 
-def _coops_by_artist(platform) -> dict[uuid.UUID, tuple[dict[str, Any], ...]]:
-    """Every artist's co-ops (active or leaving memberships), cached like the pages."""
+def _index(platform) -> tuple[dict[uuid.UUID, tuple[dict[str, Any], ...]], dict[uuid.UUID, str]]:
+    """Every artist's co-ops (active or leaving memberships) and each co-op account's slug,
+    cached like the pages."""
     hit = platform.cache.get(_ARTISTS)
     if hit is None:
-        out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        members: dict[uuid.UUID, list[dict[str, Any]]] = {}
         generation = platform.cache.generation()
         with platform.read() as s:
             for m, c in s.execute(select(Member, Coop).join(Coop, Coop.id == Member.coop_id)
                                   .where(Member.status.in_(("active", "leaving")))
                                   .order_by(Member.joined_at, Coop.slug)):
-                out.setdefault(m.artist_id, []).append({"id": str(c.id), "slug": c.slug, "name": c.name,
-                                                        "status": c.status, "role": m.role})
-        hit = {a: tuple(v) for a, v in out.items()}
+                members.setdefault(m.artist_id, []).append({"id": str(c.id), "slug": c.slug, "name": c.name,
+                                                            "status": c.status, "role": m.role})
+            accounts = dict(s.execute(select(Coop.artist_id, Coop.slug)).all())
+        hit = ({a: tuple(v) for a, v in members.items()}, accounts)
         platform.cache.set(_ARTISTS, hit, generation=generation)
     return hit
 
 
 def coops_of(platform, artist_id: uuid.UUID) -> list[dict[str, Any]]:
     """The co-ops ``artist_id`` is a member of (for their artist page)."""
-    return list(_coops_by_artist(platform).get(artist_id, ()))
+    return list(_index(platform)[0].get(artist_id, ()))
 
 
 def on_event(platform, event) -> None:
-    """A member released, edited or took down something, renamed themselves or (un)scheduled a
-    party: the pages of their co-ops are dropped in every process."""
+    """A member released, edited or took down something, renamed themselves, changed a tier or
+    (un)scheduled a party: the pages of their co-ops are dropped in every process."""
     if event.artist_id is None or not event.type.startswith(_MEMBER_EVENTS):
         return
-    coops = _coops_by_artist(platform).get(event.artist_id)
-    if coops:
-        platform.invalidate(*[(*_PAGE, c["slug"]) for c in coops])
+    members, accounts = _index(platform)
+    slugs = [c["slug"] for c in members.get(event.artist_id, ())]
+    if event.artist_id in accounts:  # the co-op's own account (its bundle tiers)
+        slugs.append(accounts[event.artist_id])
+    if slugs:
+        platform.invalidate(*[(*_PAGE, slug) for slug in slugs])
 
 
 def public_page(platform, session, slug: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from musicconnect import JobSpec, emit
+from musicconnect.models import User
 
 from .chain import (RPC_ERRORS, Chain, ChainDown, get_chain, reserve_nonce, settings_of, sync_base_uri,
                     sync_holdings)
@@ -110,9 +111,13 @@ def reissue(platform, session: Session, user_id: uuid.UUID, address: str) -> lis
     """Re-issue the fan's live tokens held elsewhere to ``address``: a token not yet signed is
     simply re-addressed; a confirmed one is burned (``relinked``) and minted again as ``seq + 1``."""
     new: list[Token] = []
+    # the lock order of an erasure: the person's row (key share: the copies reference it), then
+    # their tokens by id — so a re-issue and an erasure of the same fan never wait on each other
+    session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
     rows = list(session.scalars(select(Token).where(Token.user_id == user_id, Token.owner_address != address,
                                                     Token.status.in_(("queued", "confirmed")),
-                                                    Token.burn_reason.is_(None))))
+                                                    Token.burn_reason.is_(None))
+                                .order_by(Token.id).with_for_update()))
     for tok in rows:
         if tok.status == "queued" and tok.raw_tx is None:
             tok.owner_address = address
