@@ -48,6 +48,15 @@ def _nft_world():
     return mod
 
 
+def _source(make, **kw):
+    """A source deployment; in the distributed pass its storage is a bucket, made here (a
+    platform that is not started has not made it)."""
+    p = make(**kw)
+    if hasattr(p.storage, "ensure_bucket"):
+        p.storage.ensure_bucket()
+    return p
+
+
 def _no_set_left(dest: Path) -> None:
     assert sets(dest) == []
     assert [p.name for p in dest.iterdir() if p.name != "objects"] == []  # no temporary set either
@@ -62,7 +71,7 @@ def test_the_embedded_chain_survives_backup_and_restore(mc_make_platform, mc_set
     from musicconnect_nft.chain import chain_file, get_chain
 
     world = _nft_world()
-    p = mc_make_platform()
+    p = _source(mc_make_platform)
     p.started = True  # close() runs the shutdown hooks as after a real start (the chain file is let go)
     artist = make_user(p, "artist", artist_name="Chain Band")
     fan = make_user(p, "fan")
@@ -118,7 +127,7 @@ def _state_plugin(paths):
 def test_a_path_outside_the_data_dir_refuses_the_backup_and_leaves_no_set(mc_make_platform, tmp_path, declared):
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"not the platform's")
-    p = mc_make_platform(extra_plugins=[("keeper", _state_plugin(lambda platform: [declared]))])
+    p = _source(mc_make_platform, extra_plugins=[("keeper", _state_plugin(lambda platform: [declared]))])
     data_dir = Path(p.settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "link").symlink_to(tmp_path)
@@ -135,7 +144,7 @@ def test_a_path_outside_the_data_dir_refuses_the_backup_and_leaves_no_set(mc_mak
 def test_a_plugin_failing_to_name_its_state_refuses_the_backup(mc_make_platform, tmp_path):
     def boom(platform):
         raise RuntimeError("disk on fire")
-    p = mc_make_platform(extra_plugins=[("keeper", _state_plugin(boom))])
+    p = _source(mc_make_platform, extra_plugins=[("keeper", _state_plugin(boom))])
     dest = tmp_path / "bk"
     with pytest.raises(BackupError, match=r"the keeper plugin failed to name its state files \(RuntimeError: disk "
                                           r"on fire\): the backup would lack its state"):
@@ -149,7 +158,7 @@ def test_state_files_are_verified_and_restored_without_overwriting(mc_make_platf
     def files(platform):
         return ["keeper/state.bin", Path("keeper/index.sqlite")]
     plugin = _state_plugin(files)
-    p = mc_make_platform(extra_plugins=[("keeper", plugin)])
+    p = _source(mc_make_platform, extra_plugins=[("keeper", plugin)])
     folder = Path(p.settings.data_dir) / "keeper"
     folder.mkdir(parents=True)
     (folder / "state.bin").write_bytes(b"\x00state\xff" * 1000)
@@ -197,7 +206,7 @@ def test_state_files_are_verified_and_restored_without_overwriting(mc_make_platf
 
 @pytest.mark.mc_plugins()
 def test_a_set_without_state_files_keeps_format_1(mc_make_platform, tmp_path):
-    p = mc_make_platform(extra_plugins=[("keeper", _state_plugin(lambda platform: None))])
+    p = _source(mc_make_platform, extra_plugins=[("keeper", _state_plugin(lambda platform: None))])
     result = create_backup(p, tmp_path / "bk")
     assert result.manifest["format"] == 1 and "state_files" not in result.manifest
     verify_set(result.path)
@@ -213,7 +222,7 @@ def test_a_set_that_cannot_be_authenticated_restores_only_bare_state_file_names(
     def files(platform):
         return ["keeper/state.bin", "flat.bin"]
     plugin = _state_plugin(files)
-    p = mc_make_platform(extra_plugins=[("keeper", plugin)])
+    p = _source(mc_make_platform, extra_plugins=[("keeper", plugin)])
     (Path(p.settings.data_dir) / "keeper").mkdir(parents=True)
     (Path(p.settings.data_dir) / "keeper" / "state.bin").write_bytes(b"nested")
     (Path(p.settings.data_dir) / "flat.bin").write_bytes(b"flat")
@@ -228,7 +237,7 @@ def test_a_set_that_cannot_be_authenticated_restores_only_bare_state_file_names(
     def flat_only(platform):
         return ["flat.bin"]
     flat_plugin = _state_plugin(flat_only)
-    p2 = mc_make_platform(extra_plugins=[("keeper", flat_plugin)])
+    p2 = _source(mc_make_platform, extra_plugins=[("keeper", flat_plugin)])
     (Path(p2.settings.data_dir) / "flat.bin").write_bytes(b"flat")
     flat_set = create_backup(p2, tmp_path / "bk2")
     target2 = _target_settings(mc_settings, empty_deployment).model_copy(update=other_key)

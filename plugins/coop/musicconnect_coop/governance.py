@@ -334,9 +334,9 @@ def finish_leave(platform, session, coop_id: uuid.UUID, artist_id: uuid.UUID) ->
     if not admins:
         heir = session.scalar(select(Member.artist_id).where(Member.coop_id == coop_id, Member.status == "active")
                               .order_by(Member.joined_at, Member.artist_id).limit(1))
-        if heir is not None:
-            _run(session, update(Member).where(Member.coop_id == coop_id, Member.artist_id == heir)
-                 .values(role="admin"))
+        if heir is not None:  # still active when the update runs (they may be leaving right now)
+            _run(session, update(Member).where(Member.coop_id == coop_id, Member.artist_id == heir,
+                                               Member.status == "active").values(role="admin"))
     if get_coop(session, coop_id).status == "active":
         _split_on_leave(platform, session, coop_id)
     emit(platform, session, "coop.member_left", artist_id=artist_id, subject=("coop", coop_id), data={})
@@ -349,8 +349,10 @@ def dissolve_if_empty(platform, session, coop_id: uuid.UUID) -> bool:
     co-op dissolves at once — bundle tiers off, renewals cancelled — rather than charge fans
     for a bundle whose payments would all be refused."""
     # the co-op's row first: the last two members finishing at once each count the other as
-    # still in unless they take turns (the second counts after the first committed)
-    session.execute(select(Coop.id).where(Coop.id == coop_id).with_for_update())
+    # still in unless they take turns (the second counts after the first committed). FOR NO
+    # KEY UPDATE (key_share=True): both may already hold a key-share lock on the row (a split
+    # version referencing it), which FOR UPDATE would wait on — a deadlock
+    session.execute(select(Coop.id).where(Coop.id == coop_id).with_for_update(key_share=True))
     if session.scalar(select(func.count()).select_from(Member).where(Member.coop_id == coop_id,
                                                                        Member.status.in_(VOTING))):
         return False

@@ -113,7 +113,7 @@ def reissue(platform, session: Session, user_id: uuid.UUID, address: str) -> lis
     new: list[Token] = []
     # the lock order of an erasure: the person's row (key share: the copies reference it), then
     # their tokens by id — so a re-issue and an erasure of the same fan never wait on each other
-    session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    session.execute(select(User.id).where(User.id == user_id).with_for_update(read=True, key_share=True))
     rows = list(session.scalars(select(Token).where(Token.user_id == user_id, Token.owner_address != address,
                                                     Token.status.in_(("queued", "confirmed")),
                                                     Token.burn_reason.is_(None))
