@@ -28,6 +28,23 @@ def _track(p, artist_id) -> uuid.UUID:
     return item.id
 
 
+def _evaluated(p, timeout: float = 30.0):
+    """Wait until no ``nft.evaluate`` job is queued or running."""
+    import time
+
+    from musicconnect.models import Job
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with p.read() as s:
+            busy = s.scalars(select(Job.id).where(Job.actor == "nft.evaluate",
+                                                  Job.state.in_(("queued", "running")))).first()
+        if busy is None:
+            return
+        assert time.monotonic() < deadline, "the nft.evaluate job did not finish"
+        time.sleep(0.05)
+
+
 def _wait_joined(p, user_id):
     import time
 
@@ -78,6 +95,7 @@ def test_listeners_who_stayed_get_the_party_badge(mc_client, mc_platform, mc_use
             u.renew(p)
         r = c.post(f"/api/v1/live/parties/{party['id']}/control", json={"action": "end"}, headers=artist.headers)
         assert r.status_code == 200, r.text
+    _evaluated(p)  # the party's end queues an evaluation (a worker thread; Redis in the distributed pass)
     settle(p)
     with p.read() as s:
         toks = s.scalars(select(Token).where(Token.collection_id == uuid.UUID(collection["id"]))).all()
