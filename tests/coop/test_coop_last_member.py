@@ -17,6 +17,15 @@ def _with_bundle_tier(e, coop):
                    price_amount=2000, currency="USD", perks={}))
 
 
+def _two_on_sale(e, notice_days):
+    """The founder and Bea, with a bundle tier on the co-op's account."""
+    coop = e.found(rules={"quorum": "majority", "notice_days": notice_days, "vote_days": 7})
+    b = e.artist("Bea")
+    e.join(coop, b)
+    _with_bundle_tier(e, coop)
+    return coop, b
+
+
 def _dissolved(e, coop):
     page = e.client.get(f"{API}/coops/{coop['slug']}").json()
     with e.platform.read() as s:
@@ -29,10 +38,7 @@ def _dissolved(e, coop):
 
 def test_the_last_member_leaving_dissolves_the_coop(coop_env):
     e = coop_env
-    coop = e.found(rules={"quorum": "majority", "notice_days": 10, "vote_days": 7})
-    b = e.artist("Bea")
-    e.join(coop, b)
-    _with_bundle_tier(e, coop)
+    coop, b = _two_on_sale(e, notice_days=10)
     assert e.client.post(f"{API}/coops/{coop['id']}/leave", headers=e.founder.headers).status_code == 200
     assert e.client.post(f"{API}/coops/{coop['id']}/leave", headers=b.headers).status_code == 200
     e.advance(days=10)
@@ -44,10 +50,7 @@ def test_the_last_member_leaving_dissolves_the_coop(coop_env):
 
 def test_one_member_of_two_leaving_keeps_the_coop(coop_env):
     e = coop_env
-    coop = e.found(rules={"quorum": "majority", "notice_days": 0, "vote_days": 7})
-    b = e.artist("Bea")
-    e.join(coop, b)
-    _with_bundle_tier(e, coop)
+    coop, b = _two_on_sale(e, notice_days=0)
     assert e.client.post(f"{API}/coops/{coop['id']}/leave", headers=b.headers).status_code == 200
     status, members, active, dissolved, _ = _dissolved(e, coop)
     assert (status, len(members), active, dissolved) == ("active", 1, [True], 0)

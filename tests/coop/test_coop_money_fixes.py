@@ -36,6 +36,25 @@ def _provider_net(shop):
                    for t in s.scalars(select(SandboxObject).where(SandboxObject.kind == "transfer")))
 
 
+def _bought_while_failing(shop, monkeypatch, module, name, exc):
+    """A fan buys the bundle while ``module.name`` raises ``exc`` (then it works again)."""
+    coop, bundle = _on_sale(shop)
+
+    def fail(*a, **k):
+        raise exc
+    with monkeypatch.context() as m:
+        m.setattr(module, name, fail)
+        shop.buy(bundle["tier_id"])
+    return coop, bundle
+
+
+def _bought_with_a_crash_after_the_provider_call(shop, monkeypatch):
+    """The payout job dies after the provider moved the first member's share and before it was
+    recorded (the move stays ``pending``)."""
+    return _bought_while_failing(shop, monkeypatch, payouts, "_record",
+                                 PermanentJobError("worker died after the provider call"))
+
+
 def _renew(shop):
     with shop.platform.session() as s:
         [sub] = [dict(r.data) for r in s.scalars(select(SandboxObject).where(SandboxObject.kind == "subscription"))]
@@ -44,14 +63,7 @@ def _renew(shop):
 
 
 def test_a_payment_missed_by_the_hook_is_recorded_split_and_paid_by_the_sweep(shop, monkeypatch):
-    coop, bundle = _on_sale(shop)
-    real = ledger.record_payment
-
-    def hiccup(*a, **k):
-        raise RuntimeError("connection reset")
-    monkeypatch.setattr(ledger, "record_payment", hiccup)
-    shop.buy(bundle["tier_id"])
-    monkeypatch.setattr(ledger, "record_payment", real)
+    coop, bundle = _bought_while_failing(shop, monkeypatch, ledger, "record_payment", RuntimeError("connection reset"))
     with shop.platform.read() as s:
         assert s.scalars(select(LedgerPayment)).all() == []
     out = _sweep(shop)
@@ -89,14 +101,7 @@ def test_a_missed_refund_is_clawed_back_and_reversed_by_the_sweep(shop, monkeypa
 
 def test_a_crash_after_the_provider_call_resends_the_same_key_and_amount_and_a_refund_is_a_reversal(
         shop, monkeypatch):
-    coop, bundle = _on_sale(shop)
-    real = payouts._record
-
-    def crash(*a, **k):
-        raise PermanentJobError("worker died after the provider call")
-    monkeypatch.setattr(payouts, "_record", crash)
-    shop.buy(bundle["tier_id"])
-    monkeypatch.setattr(payouts, "_record", real)
+    coop, bundle = _bought_with_a_crash_after_the_provider_call(shop, monkeypatch)
     with shop.platform.read() as s:
         rows = s.scalars(select(Payout)).all()
         [row] = rows  # the job died on the first member's transfer
@@ -194,14 +199,7 @@ def test_fan_centric_follows_the_listening_of_the_period_that_just_ended(shop):
 def test_a_payout_where_the_provider_is_off_stays_pending_and_the_sweep_sends_it_later(shop, monkeypatch, caplog):
     from musicconnect_billing import providers
 
-    coop, bundle = _on_sale(shop)
-    real = payouts._record
-
-    def crash(*a, **k):
-        raise PermanentJobError("worker died after the provider call")
-    monkeypatch.setattr(payouts, "_record", crash)
-    shop.buy(bundle["tier_id"])
-    monkeypatch.setattr(payouts, "_record", real)
+    coop, bundle = _bought_with_a_crash_after_the_provider_call(shop, monkeypatch)
     with shop.platform.read() as s:
         [row] = s.scalars(select(Payout)).all()
         [ref] = {e.payment_ref for e in s.scalars(select(LedgerEntry).where(LedgerEntry.kind == "share"))}
