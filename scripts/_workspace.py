@@ -2,10 +2,13 @@
 this runs on a fresh machine with nothing but Python and pip."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 import venv
 from pathlib import Path
@@ -34,6 +37,27 @@ def _fingerprint(extras: list[str]) -> str:
 
 def log(msg: str) -> None:
     print(f"[musicconnect] {msg}", flush=True)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PortTimeout(RuntimeError):
+    pass
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    """Until something accepts connections on 127.0.0.1:``port``; :class:`PortTimeout` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise PortTimeout(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def install(with_test: bool) -> Path:

@@ -52,6 +52,9 @@ import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _workspace import free_port, wait_port  # noqa: E402  (scripts/, also when loaded from a test)
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 API = "/api/v1"
@@ -66,21 +69,6 @@ RECOVERY_ENV = {"MC_JOB_LEASE_SECONDS": "5", "MC_REDIS_HEARTBEAT_TIMEOUT_MS": "5
 
 def log(msg: str) -> None:
     print(f"[drills] {time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def tone_wav(seconds: float, freq: float = 440.0, rate: int = 22050) -> bytes:

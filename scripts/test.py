@@ -18,29 +18,12 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _workspace import ROOT, VENV, install, log
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"error: nothing listens on 127.0.0.1:{port} after {timeout}s")
+from _workspace import ROOT, VENV, PortTimeout, free_port, install, log, wait_port
 
 
 def pg_bin() -> Path | None:
@@ -235,4 +218,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except PortTimeout as exc:
+        raise SystemExit(f"error: {exc}") from None
