@@ -18,6 +18,8 @@ _reads_env: dict[str, bool] = {}
 
 
 def _uses_services(item) -> bool:
+    if "browser" in getattr(item, "fixturenames", ()):
+        return False  # the web app's screens in Chromium: their API is tested on both passes
     if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("services"):
         return True
     path = str(item.path)
@@ -30,7 +32,9 @@ def _uses_services(item) -> bool:
 def pytest_collection_modifyitems(config, items):
     """The distributed pass (``MC_TEST_DATABASE_URL`` set) runs only the tests that touch the
     database, Redis or S3: a test of pure code (lint, docs, the contract compiler, property tests
-    of a pure function) learns nothing new from a second run."""
+    of a pure function) learns nothing new from a second run, and neither does a browser test of
+    the web app's screens (the API behind them is tested on both passes; the server they drive
+    runs without Redis either way)."""
     import os
 
     if not os.environ.get("MC_TEST_DATABASE_URL"):
