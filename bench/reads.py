@@ -67,6 +67,7 @@ def record(env: dict[str, str], only: list[str] | None = None) -> tuple[list[dic
                 ("artist matches", f"/api/v1/ai/artists/{nova}/matches", artist),
                 ("dashboard", f"/api/v1/artists/{nova}/metrics", artist),
                 ("coop page", "/api/v1/coop/coops/night-shift-collective", {}),
+                ("artist coops", f"/api/v1/coop/artists/{nova}/coops", {}),
                 ("nft status list", "/api/v1/nft/status-lists/1", {})]
         if only:
             plan = [x for x in plan if any(o in x[0] for o in only)]
